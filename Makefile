@@ -1,0 +1,103 @@
+# memshare — `make` builds every tool into bin/, `make check` runs every test,
+# `make install PREFIX=...` installs, `make check SANITIZE=1` adds ASan+UBSan.
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+BUILD ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
+          -D_GNU_SOURCE -DMEMSHARE_VERSION='"$(VERSION)"' -Isrc/common -MMD -MP
+LDLIBS += -lm
+ifeq ($(SANITIZE),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  BUILD := $(BUILD)-san
+endif
+
+# Required libraries.
+CFLAGS += $(shell $(PKG_CONFIG) --cflags jansson)
+LDLIBS += $(shell $(PKG_CONFIG) --libs jansson)
+
+# Optional backends: compiled in when their library is present; otherwise the
+# driver reports at run time which dependency the build lacked.
+ifeq ($(shell $(PKG_CONFIG) --exists libvirt && echo yes),yes)
+  CFLAGS += -DHAVE_LIBVIRT $(shell $(PKG_CONFIG) --cflags libvirt)
+  LDLIBS += $(shell $(PKG_CONFIG) --libs libvirt)
+endif
+ifeq ($(shell $(PKG_CONFIG) --exists xencontrol xenstore && echo yes),yes)
+  CFLAGS += -DHAVE_XEN $(shell $(PKG_CONFIG) --cflags xencontrol xenstore)
+  LDLIBS += $(shell $(PKG_CONFIG) --libs xencontrol xenstore)
+endif
+ifeq ($(shell $(PKG_CONFIG) --exists libibverbs && echo yes),yes)
+  CFLAGS += -DHAVE_IBVERBS $(shell $(PKG_CONFIG) --cflags libibverbs)
+  LDLIBS += $(shell $(PKG_CONFIG) --libs libibverbs)
+endif
+
+TOOLS := $(foreach d,$(wildcard src/ms*),$(if $(wildcard $(d)/*.c),$(notdir $(d))))
+COMMON_SRC := $(wildcard src/common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+COMMON_LIB := $(BUILD)/libmemshare.a
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(wildcard tests/workload/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/workload/%.c=$(BUILD)/workload/%)
+
+.SECONDARY:
+.PHONY: all check install uninstall clean demo test-programs
+all: $(TOOLS:%=bin/%) $(HELPER_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+# Each tool is every .c file of its directory, linked with the common library.
+objs_of = $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/$(1)/*.c))
+# Unit tests may link any tool's parts except its main().
+tool_parts = $(filter-out %/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard $(TOOLS:%=src/%/*.c))))
+.SECONDEXPANSION:
+bin/%: $$(call objs_of,$$*) $(COMMON_LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/tap.h $(COMMON_LIB) $$(tool_parts)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(TOOLS:%=-Isrc/%) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(COMMON_LIB) $(LDLIBS)
+
+# Test workloads are plain programs with no memshare code, linked statically
+# so that their own footprint (a few pages) does not blur a measured working set.
+$(BUILD)/workload/%: tests/workload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -static -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lm
+
+test-programs: all $(UNIT_BIN)
+
+check: test-programs
+	BUILD=$(BUILD) tests/run
+
+demo: all
+	tests/demo
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 755 $(TOOLS:%=bin/%) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/
+	for t in $(TOOLS); do install -m 644 completions/memshare.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
+	install -m 644 completions/_memshare $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_memshare
+
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1) \
+	  $(DESTDIR)$(PREFIX)/share/man/man7/memshare.7 $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/bash-completion/completions/%) \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_memshare
+
+clean:
+	rm -rf bin build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

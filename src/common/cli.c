@@ -1,0 +1,62 @@
+#include "cli.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+void cli_init(const char *argv0)
+{
+	ms_log_init(argv0);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool cli_common_option(int opt, const char *arg, struct cli_common *common)
+{
+	switch (opt) {
+	case 'c':
+		common->uri = arg;
+		return true;
+	case 'p':
+		common->pretty = true;
+		return true;
+	case 'v':
+		common->verbosity++;
+		return true;
+	case 'q':
+		common->verbosity--;
+		return true;
+	case 'h':
+		common->help = true;
+		return true;
+	case CLI_OPT_VERSION:
+		printf("%s (memshare) %s\n", ms_progname(), MEMSHARE_VERSION);
+		exit(0);
+	default:
+		return false;
+	}
+}
+
+void cli_apply_verbosity(const struct cli_common *common)
+{
+	ms_log_set_level(MS_LOG_WARN + common->verbosity);
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", ms_progname());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", ms_progname());
+	exit(MS_EXIT_USAGE);
+}
+
+int cli_report(const struct ms_err *err)
+{
+	fprintf(stderr, "%s: %s\n", ms_progname(), err->msg[0] ? err->msg : "failed");
+	return err->usage ? MS_EXIT_USAGE : MS_EXIT_FAIL;
+}

@@ -1,0 +1,38 @@
+/* What every tool's command line shares: -c/--connect, -p/--pretty,
+ * -v/--verbose, -q/--quiet, -h/--help, --version (DESIGN.md). */
+#ifndef MS_CLI_H
+#define MS_CLI_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+enum { CLI_OPT_VERSION = 0x1000, CLI_OPT_FIRST_TOOL_OPTION = 0x1100 };
+
+#define CLI_COMMON_SHORTOPTS "c:pvqh"
+#define CLI_COMMON_LONGOPTS                                                                                  \
+	{"connect", required_argument, NULL, 'c'}, {"pretty", no_argument, NULL, 'p'},                        \
+	{"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, \
+	{"version", no_argument, NULL, CLI_OPT_VERSION}
+
+struct cli_common {
+	const char *uri; /* NULL: $MEMSHARE_URI, then cgroup:/// */
+	bool pretty;
+	bool help;
+	int verbosity;   /* -q: -1, -v: +1 per flag */
+};
+
+/* Start-up shared by every tool: program name for messages, ignore SIGPIPE
+ * (a closed pipe is reported as EPIPE and ends the tool quietly). */
+void cli_init(const char *argv0);
+/* Take one of the shared options. Returns true when `opt` was one of them;
+ * prints the version and exits for --version. */
+bool cli_common_option(int opt, const char *arg, struct cli_common *common);
+/* Apply -v/-q to the log level. */
+void cli_apply_verbosity(const struct cli_common *common);
+/* Report a usage error ("mswss: MSG\nTry 'mswss --help'.") and exit 2. */
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Print an error the way every tool does and return the exit status it calls for. */
+int cli_report(const struct ms_err *err);
+
+#endif

@@ -1,0 +1,511 @@
+/* libvirt backend: every URI the cgroup and xen drivers leave (qemu:///system,
+ * qemu+ssh://host/system, test:///default, ...), as virsh would take it.
+ *
+ * Where each fact comes from:
+ *   alloc_bytes      balloon stat `actual`, else virDomainGetInfo().memory
+ *   max_bytes        virDomainGetInfo().maxMem
+ *   rss_bytes        balloon stat `rss` (libvirt reads the QEMU process), else
+ *                    VmRSS of the QEMU process
+ *   swap_bytes       VmSwap of the QEMU process: guest RAM the host swapped out
+ *                    (the balloon statistics carry no guest swap usage)
+ *   vcpus            virDomainGetInfo().nrVirtCpu
+ *   swap_in/out, major_faults, guest_*   balloon statistics (virDomainMemoryStats)
+ *   cpu_user_ns      sum of the vCPU threads' CPU time (virDomainGetVcpus): the
+ *                    time spent running the guest, without QEMU's I/O and
+ *                    emulator threads; else `user_time` of virDomainGetCPUStats
+ *   cpu_total_ns     virDomainGetInfo().cpuTime (every thread of the domain)
+ * The QEMU process comes from libvirt's pid file, checked against the
+ * domain's UUID on the process command line, else from a scan of /proc. */
+#include "driver.h"
+
+#include <string.h>
+
+static bool libvirt_handles(const char *uri)
+{
+	return strstr(uri, "://") != NULL;
+}
+
+#ifndef HAVE_LIBVIRT
+
+const struct driver_ops driver_libvirt_ops = {
+	.name = "libvirt",
+	.handles = libvirt_handles,
+	.missing_dependency = "libvirt (libvirt-dev)",
+};
+
+#else
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "procfs.h"
+#include "units.h"
+
+struct libvirt_state {
+	virConnectPtr conn;
+	char *uri;        /* as the user gave it, for messages */
+	bool qemu;        /* QEMU driver: guest RAM lives in a qemu process */
+	bool test;        /* libvirt's fake hypervisor: no process at all */
+	bool remote_host; /* the URI names a host: its processes are not ours to see */
+	struct seen_domain *seen; /* what we learnt about each domain on this connection */
+	size_t nseen;
+};
+
+struct seen_domain {
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	bool stats_checked; /* balloon statistics period checked (and turned on) */
+	pid_t pid;          /* its QEMU process when last found, 0 if not yet */
+};
+
+static void domain_freep(virDomainPtr *dom)
+{
+	if (*dom)
+		virDomainFree(*dom);
+}
+#define _cleanup_domain_ __attribute__((cleanup(domain_freep)))
+
+/* libvirt prints every error on stderr by default; we report them ourselves. */
+static void ignore_libvirt_error(void *opaque, virErrorPtr error) {}
+
+/* libvirt's last error on one line (ssh transport errors carry newlines). */
+static const char *libvirt_message(void)
+{
+	static __thread char line[MS_ERR_MAX];
+	const char *msg = virGetLastErrorMessage();
+	snprintf(line, sizeof line, "%s", msg && *msg ? msg : "unknown libvirt error");
+	size_t len = strlen(line);
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == ' '))
+		line[--len] = '\0';
+	for (char *c = line; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	return line;
+}
+
+static int libvirt_error_code(void)
+{
+	virErrorPtr e = virGetLastError();
+	return e ? e->code : VIR_ERR_OK;
+}
+
+/* Is the last error about the URI itself (unknown scheme, unparsable)? */
+static bool libvirt_error_is_uri(void)
+{
+	virErrorPtr e = virGetLastError();
+	return e && (e->code == VIR_ERR_NO_CONNECT || e->code == VIR_ERR_INVALID_ARG || e->domain == VIR_FROM_URI);
+}
+
+/* "qemu+ssh://user@host:22/system" names a host; "qemu:///system" does not. */
+static bool uri_names_host(const char *uri)
+{
+	const char *p = strstr(uri, "://");
+	if (!p)
+		return false;
+	p += 3;
+	const char *end = p + strcspn(p, "/?");
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	return p < end;
+}
+
+static int libvirt_open(const char *uri, void **state, struct ms_err *err)
+{
+	virSetErrorFunc(NULL, ignore_libvirt_error);
+	struct libvirt_state *st = calloc(1, sizeof *st);
+	if (!st || !(st->uri = strdup(uri))) {
+		free(st);
+		return ms_fail(err, "out of memory");
+	}
+	/* Read-write on purpose: the tools set balloon targets. */
+	st->conn = virConnectOpen(uri);
+	if (!st->conn) {
+		if (libvirt_error_is_uri())
+			ms_fail_input(err, "%s: cannot connect: %s", uri, libvirt_message());
+		else
+			ms_fail(err, "%s: cannot connect: %s", uri, libvirt_message());
+		free(st->uri);
+		free(st);
+		return -1;
+	}
+	const char *type = virConnectGetType(st->conn);
+	st->qemu = type && strcmp(type, "QEMU") == 0;
+	st->test = type && strcmp(type, "TEST") == 0;
+	st->remote_host = uri_names_host(uri);
+	*state = st;
+	return 0;
+}
+
+static void libvirt_close(void *state)
+{
+	struct libvirt_state *st = state;
+	if (!st)
+		return;
+	if (st->conn)
+		virConnectClose(st->conn);
+	free(st->seen);
+	free(st->uri);
+	free(st);
+}
+
+static int libvirt_list_domains(void *state, struct domain_list *out, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	virDomainPtr *doms = NULL;
+	int n = virConnectListAllDomains(st->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+	if (n < 0)
+		return ms_fail(err, "%s: cannot list domains: %s", st->uri, libvirt_message());
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		if (rc == 0)
+			rc = domain_list_add(out, virDomainGetName(doms[i]), err);
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	if (rc < 0)
+		domain_list_free(out);
+	return rc;
+}
+
+static virDomainPtr lookup_domain(struct libvirt_state *st, const char *name, struct ms_err *err)
+{
+	virDomainPtr dom = virDomainLookupByName(st->conn, name);
+	if (dom)
+		return dom;
+	if (libvirt_error_code() == VIR_ERR_NO_DOMAIN)
+		ms_fail_input(err, "unknown domain '%s' at %s", name, st->uri);
+	else
+		ms_fail(err, "%s: domain '%s': %s", st->uri, name, libvirt_message());
+	return NULL;
+}
+
+/* The record of dom on this connection, created on first sight; NULL when out of memory. */
+static struct seen_domain *seen_domain(struct libvirt_state *st, virDomainPtr dom)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	if (virDomainGetUUIDString(dom, uuid) < 0)
+		return NULL;
+	for (size_t i = 0; i < st->nseen; i++)
+		if (strcmp(st->seen[i].uuid, uuid) == 0)
+			return &st->seen[i];
+	struct seen_domain *grown = realloc(st->seen, (st->nseen + 1) * sizeof *grown);
+	if (!grown)
+		return NULL;
+	st->seen = grown;
+	struct seen_domain *d = &st->seen[st->nseen++];
+	memset(d, 0, sizeof *d);
+	memcpy(d->uuid, uuid, sizeof uuid);
+	return d;
+}
+
+/* ---- the QEMU process holding guest RAM ---- */
+
+/* Does /proc/PID/cmdline carry "-uuid UUID"?  1 yes, 0 no, -1 unreadable. */
+static int cmdline_has_uuid(pid_t pid, const char *uuid)
+{
+	enum { CMDLINE_MAX = 256 * 1024 }; /* libvirt's QEMU command lines run to a few KiB */
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	_cleanup_free_ char *buf = malloc(CMDLINE_MAX);
+	if (!buf)
+		return -1;
+	long len = read_small_file(path, buf, CMDLINE_MAX, NULL);
+	if (len <= 0)
+		return -1;
+	const char *exe = strrchr(buf, '/');
+	exe = exe ? exe + 1 : buf;
+	if (strncmp(exe, "qemu", 4) != 0)
+		return 0;
+	for (const char *arg = buf; arg < buf + len; arg += strlen(arg) + 1) {
+		const char *next = arg + strlen(arg) + 1;
+		if (strcmp(arg, "-uuid") == 0 && next < buf + len && strcasecmp(next, uuid) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static pid_t pid_from_file(const char *path)
+{
+	char buf[32];
+	if (read_small_file(path, buf, sizeof buf, NULL) <= 0)
+		return 0;
+	char *end;
+	long pid = strtol(buf, &end, 10);
+	return end != buf && pid > 0 ? (pid_t)pid : 0;
+}
+
+/* libvirt writes <name>.pid in its run directory: /run/libvirt/qemu for
+ * qemu:///system, $XDG_RUNTIME_DIR/libvirt/qemu/run for qemu:///session. */
+static pid_t qemu_pid_from_pidfile(const char *name, const char *uuid)
+{
+	char path[4096];
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	const char *dirs[] = {"/run/libvirt/qemu", "/var/run/libvirt/qemu", NULL};
+	char session_dir[2048];
+	if (runtime && *runtime) {
+		snprintf(session_dir, sizeof session_dir, "%s/libvirt/qemu/run", runtime);
+		dirs[2] = session_dir;
+	}
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof path, "%s/%s.pid", dirs[i], name);
+		pid_t pid = pid_from_file(path);
+		/* A stale pid file may name a recycled pid: trust the UUID only. */
+		if (pid > 0 && cmdline_has_uuid(pid, uuid) == 1)
+			return pid;
+	}
+	return 0;
+}
+
+static pid_t qemu_pid_from_proc(const char *uuid)
+{
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	pid_t found = 0;
+	struct dirent *ent;
+	while (!found && (ent = readdir(proc))) {
+		if (!isdigit((unsigned char)ent->d_name[0]))
+			continue;
+		pid_t pid = (pid_t)strtol(ent->d_name, NULL, 10);
+		if (cmdline_has_uuid(pid, uuid) == 1)
+			found = pid;
+	}
+	closedir(proc);
+	return found;
+}
+
+/* The pid of the running QEMU process of dom, or 0 if it cannot be found.
+ * The last pid found is checked first, so a periodic reader does not scan
+ * /proc every time when there is no pid file (qemu:///session). */
+static pid_t find_qemu_pid(struct libvirt_state *st, virDomainPtr dom)
+{
+	struct seen_domain *d = seen_domain(st, dom);
+	if (!d)
+		return 0;
+	if (d->pid > 0 && cmdline_has_uuid(d->pid, d->uuid) == 1)
+		return d->pid;
+	d->pid = qemu_pid_from_pidfile(virDomainGetName(dom), d->uuid);
+	if (!d->pid)
+		d->pid = qemu_pid_from_proc(d->uuid);
+	return d->pid;
+}
+
+static bool has_local_process(const struct libvirt_state *st)
+{
+	return st->qemu && !st->remote_host;
+}
+
+static int libvirt_ram_pids(void *state, const char *domain, struct pid_list *out, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	if (st->test)
+		return ms_fail(err, "%s: domain '%s' has no host process holding its memory", st->uri, domain);
+	if (!st->qemu)
+		return ms_fail(err, "%s: finding the host process of domain '%s' is supported for QEMU domains only",
+			       st->uri, domain);
+	if (st->remote_host)
+		return ms_fail(err, "%s: finding the process of domain '%s' needs a local hypervisor connection "
+			       "(this URI names a remote host)", st->uri, domain);
+	if (virDomainIsActive(dom) != 1)
+		return ms_fail(err, "%s: domain '%s' is not running", st->uri, domain);
+	pid_t pid = find_qemu_pid(st, dom);
+	if (!pid)
+		return ms_fail(err, "%s: cannot find the QEMU process of domain '%s' "
+			       "(no pid file in /run/libvirt/qemu, no process with its -uuid)", st->uri, domain);
+	return pid_list_add(out, pid, err);
+}
+
+/* ---- facts ---- */
+
+/* Period of the virtio balloon statistics in the domain XML: -1 when there is
+ * no virtio balloon, 0 when statistics are off. */
+static int balloon_stats_period(const char *xml)
+{
+	const char *start = strstr(xml, "<memballoon");
+	if (!start)
+		return -1;
+	const char *tag_end = strchr(start, '>');
+	if (!tag_end)
+		return -1;
+	size_t tag_len = (size_t)(tag_end - start);
+	if (memmem(start, tag_len, "model='none'", 12) || memmem(start, tag_len, "model=\"none\"", 12))
+		return -1;
+	if (tag_end[-1] == '/') /* <memballoon .../>: no children, no statistics */
+		return 0;
+	const char *close = strstr(tag_end, "</memballoon>");
+	const char *stats = strstr(tag_end, "<stats");
+	if (!stats || (close && stats > close))
+		return 0;
+	const char *period = strstr(stats, "period=");
+	if (!period || (close && period > close))
+		return 0;
+	period += strlen("period=");
+	if (*period == '\'' || *period == '"')
+		period++;
+	return atoi(period);
+}
+
+/* Balloon statistics reach libvirt only when a period is set; turn them on once
+ * per domain and connection, quietly (some drivers cannot). */
+static void enable_balloon_stats(struct libvirt_state *st, virDomainPtr dom)
+{
+	struct seen_domain *d = seen_domain(st, dom);
+	if (!d || d->stats_checked)
+		return;
+	d->stats_checked = true;
+
+	_cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
+	if (!xml || balloon_stats_period(xml) != 0)
+		return;
+	if (virDomainSetMemoryStatsPeriod(dom, 2, VIR_DOMAIN_AFFECT_LIVE) < 0)
+		log_debug("%s: cannot turn on balloon statistics of domain '%s': %s", st->uri,
+			  virDomainGetName(dom), libvirt_message());
+	else
+		log_debug("%s: turned on balloon statistics of domain '%s' (every 2 s)", st->uri,
+			  virDomainGetName(dom));
+}
+
+static int64_t kib_to_bytes(unsigned long long kib)
+{
+	return (int64_t)kib * 1024;
+}
+
+static void read_balloon_stats(struct libvirt_state *st, virDomainPtr dom, struct domain_facts *out)
+{
+	virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+	int n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+	if (n < 0) {
+		log_debug("%s: no memory statistics for domain '%s': %s", st->uri, virDomainGetName(dom),
+			  libvirt_message());
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		unsigned long long v = stats[i].val;
+		switch (stats[i].tag) {
+		case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON: out->alloc_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_RSS: out->rss_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_SWAP_IN: out->swap_in_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_SWAP_OUT: out->swap_out_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT: out->major_faults = (int64_t)v; break;
+		case VIR_DOMAIN_MEMORY_STAT_UNUSED: out->guest_unused_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_AVAILABLE: out->guest_available_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_USABLE: out->guest_usable_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_DISK_CACHES: out->guest_disk_caches_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE: out->guest_stats_updated = (int64_t)v; break;
+		default: break;
+		}
+	}
+}
+
+static void read_vcpu_time(virDomainPtr dom, int nvcpus, struct domain_facts *out)
+{
+	if (nvcpus > 0) {
+		_cleanup_free_ virVcpuInfoPtr info = calloc((size_t)nvcpus, sizeof *info);
+		int n = info ? virDomainGetVcpus(dom, info, nvcpus, NULL, 0) : -1;
+		if (n > 0) {
+			int64_t sum = 0;
+			for (int i = 0; i < n; i++)
+				sum += (int64_t)info[i].cpuTime;
+			out->cpu_user_ns = sum;
+			return;
+		}
+	}
+	virTypedParameter params[8];
+	int n = virDomainGetCPUStats(dom, params, 8, -1, 1, 0);
+	for (int i = 0; i < n; i++)
+		if (strcmp(params[i].field, VIR_DOMAIN_CPU_STATS_USERTIME) == 0 &&
+		    params[i].type == VIR_TYPED_PARAM_ULLONG)
+			out->cpu_user_ns = (int64_t)params[i].value.ul;
+}
+
+/* VmRSS (when libvirt gave none) and VmSwap of the local QEMU process. */
+static void read_process_memory(struct libvirt_state *st, virDomainPtr dom, struct domain_facts *out)
+{
+	pid_t pid = find_qemu_pid(st, dom);
+	if (!pid)
+		return;
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (read_small_file(path, buf, sizeof buf, NULL) < 0)
+		return;
+	int64_t swap_kib = text_lookup_i64(buf, "VmSwap");
+	int64_t rss_kib = text_lookup_i64(buf, "VmRSS");
+	if (swap_kib >= 0)
+		out->swap_bytes = swap_kib * 1024;
+	if (out->rss_bytes == MS_UNKNOWN && rss_kib >= 0)
+		out->rss_bytes = rss_kib * 1024;
+}
+
+static int libvirt_read_facts(void *state, const char *domain, struct domain_facts *out, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	virDomainInfo info;
+	if (virDomainGetInfo(dom, &info) < 0)
+		return ms_fail(err, "%s: domain '%s': cannot read its state: %s", st->uri, domain, libvirt_message());
+	out->alloc_bytes = kib_to_bytes(info.memory);
+	out->max_bytes = kib_to_bytes(info.maxMem);
+	out->vcpus = info.nrVirtCpu;
+	if (virDomainIsActive(dom) != 1)
+		return 0; /* a domain that is not running has its configuration only */
+	out->cpu_total_ns = (int64_t)info.cpuTime;
+
+	enable_balloon_stats(st, dom);
+	read_balloon_stats(st, dom, out);
+	read_vcpu_time(dom, info.nrVirtCpu, out);
+	if (has_local_process(st))
+		read_process_memory(st, dom, out);
+	return 0;
+}
+
+static int libvirt_set_alloc(void *state, const char *domain, uint64_t bytes, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	unsigned long max_kib = virDomainGetMaxMemory(dom);
+	if (max_kib == 0)
+		return ms_fail(err, "%s: domain '%s': cannot read its maximum memory: %s", st->uri, domain,
+			       libvirt_message());
+	char want[16], max[16];
+	uint64_t kib = bytes / 1024; /* libvirt counts KiB; round down so the maximum itself is accepted */
+	if (kib > max_kib)
+		return ms_fail_input(err, "%s: domain '%s': %s is above its maximum memory %s", st->uri, domain,
+				     format_size(bytes, want, sizeof want),
+				     format_size((uint64_t)max_kib * 1024, max, sizeof max));
+	if (kib == 0)
+		return ms_fail_input(err, "%s: domain '%s': a memory size of %llu bytes is below 1 KiB", st->uri,
+				     domain, (unsigned long long)bytes);
+	if (virDomainSetMemoryFlags(dom, (unsigned long)kib, VIR_DOMAIN_AFFECT_LIVE) < 0)
+		return ms_fail(err, "%s: domain '%s': cannot set its memory to %s: %s", st->uri, domain,
+			       format_size(kib * 1024, want, sizeof want), libvirt_message());
+	return 0;
+}
+
+const struct driver_ops driver_libvirt_ops = {
+	.name = "libvirt",
+	.handles = libvirt_handles,
+	.open = libvirt_open,
+	.close = libvirt_close,
+	.list_domains = libvirt_list_domains,
+	.read_facts = libvirt_read_facts,
+	.ram_pids = libvirt_ram_pids,
+	.set_alloc = libvirt_set_alloc,
+};
+
+#endif

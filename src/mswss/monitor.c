@@ -1,0 +1,198 @@
+#include "monitor.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "procfs.h"
+#include "record.h"
+
+struct open_window {
+	struct wss_window w;
+	double cpu_ms; /* our CPU time spent measuring this domain */
+	bool open;
+};
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleep until `deadline` (CLOCK_MONOTONIC) unless asked to stop. */
+static void sleep_until(uint64_t deadline, volatile int *stop)
+{
+	while (!*stop) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		if (now >= deadline)
+			return;
+		uint64_t left = deadline - now;
+		if (left > 200000000ULL)
+			left = 200000000ULL; /* wake up regularly to notice a stop request */
+		struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ULL), .tv_nsec = (long)(left % 1000000000ULL)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Memory loaded again from swap during the window, by the best counter the driver has. */
+static int64_t refault_bytes(const struct domain_facts *a, const struct domain_facts *b)
+{
+	int64_t page = (int64_t)page_size_bytes();
+	if (a->swap_in_bytes >= 0 && b->swap_in_bytes >= a->swap_in_bytes)
+		return b->swap_in_bytes - a->swap_in_bytes;
+	if (a->refault_pages >= 0 && b->refault_pages >= a->refault_pages)
+		return (b->refault_pages - a->refault_pages) * page;
+	if (a->major_faults >= 0 && b->major_faults >= a->major_faults)
+		return (b->major_faults - a->major_faults) * page;
+	return -1;
+}
+
+/* The Badis state: short of memory when evicted pages come back faster than
+ * the threshold (a fraction of the allocation per second, with a floor). */
+static bool is_short_of_memory(const struct wss_window *w, int64_t refaulted)
+{
+	if (refaulted <= 0)
+		return false;
+	double seconds = (double)(w->end_ns - w->begin_ns) / 1e9;
+	double threshold = w->opt->refault_threshold * (double)(w->end.alloc_bytes > 0 ? w->end.alloc_bytes : 0);
+	if (threshold < (double)w->opt->refault_min_per_s)
+		threshold = (double)w->opt->refault_min_per_s;
+	return (double)refaulted / seconds >= threshold;
+}
+
+static int open_one(const struct monitor_config *cfg, const char *domain, struct open_window *ow, struct ms_err *err)
+{
+	uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	memset(ow, 0, sizeof *ow);
+	ow->w.drv = cfg->drv;
+	ow->w.domain = domain;
+	ow->w.opt = &cfg->opt;
+	if (driver_read_facts(cfg->drv, domain, &ow->w.begin, err) < 0)
+		return -1;
+	if (cfg->est->needs_pids && driver_ram_pids(cfg->drv, domain, &ow->w.pids, err) < 0)
+		return -1;
+	ow->w.begin_ns = now_ns(CLOCK_MONOTONIC);
+	if (cfg->est->begin(&ow->w, err) < 0) {
+		cfg->est->release(&ow->w);
+		pid_list_free(&ow->w.pids);
+		return -1;
+	}
+	ow->open = true;
+	ow->cpu_ms = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e6;
+	return 0;
+}
+
+static void close_one(const struct monitor_config *cfg, struct open_window *ow)
+{
+	if (!ow->open)
+		return;
+	cfg->est->release(&ow->w);
+	pid_list_free(&ow->w.pids);
+	ow->open = false;
+}
+
+/* Close a window and emit its record. Returns 0, -1 for a domain error, -2 for an output error. */
+static int finish_one(const struct monitor_config *cfg, struct open_window *ow, struct ms_err *err)
+{
+	struct wss_window *w = &ow->w;
+	uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	w->end_ns = now_ns(CLOCK_MONOTONIC);
+	if (driver_read_facts(cfg->drv, w->domain, &w->end, err) < 0)
+		return -1;
+	w->refault_bytes = refault_bytes(&w->begin, &w->end);
+	w->short_of_memory = is_short_of_memory(w, w->refault_bytes);
+	struct wss_estimate e;
+	wss_estimate_init(&e);
+	if (cfg->est->finish(w, &e, err) < 0)
+		return -1;
+	if (e.sample_touched > 0 && w->refault_bytes > 0) {
+		/* Pages the sampler invalidated and the workload took back are our doing, not a shortage. */
+		int64_t induced = e.sample_touched * (int64_t)page_size_bytes();
+		w->refault_bytes = w->refault_bytes > induced ? w->refault_bytes - induced : 0;
+		w->short_of_memory = is_short_of_memory(w, w->refault_bytes);
+	}
+	ow->cpu_ms += (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e6;
+	if (jsonl_emit(cfg->out, wss_record(w, cfg->est->name, &e, ow->cpu_ms), err) < 0)
+		return -2;
+	return 0;
+}
+
+int monitor_check_domains(const struct monitor_config *cfg, struct ms_err *err)
+{
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		struct domain_facts f;
+		if (driver_read_facts(cfg->drv, cfg->domains[i], &f, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One interval over the given domains. Returns how many records were emitted, or -1 on output failure. */
+static int measure_interval(const struct monitor_config *cfg, char **domains, size_t n, volatile int *stop,
+			    struct ms_err *err)
+{
+	struct open_window *windows = calloc(n ? n : 1, sizeof *windows);
+	if (!windows)
+		return ms_fail(err, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct ms_err derr = {0};
+		if (open_one(cfg, domains[i], &windows[i], &derr) < 0) {
+			log_warn("%s", derr.msg);
+			*err = derr;
+		}
+	}
+	sleep_until(now_ns(CLOCK_MONOTONIC) + cfg->window_ns, stop);
+	int emitted = 0;
+	for (size_t i = 0; i < n && !*stop; i++) {
+		if (!windows[i].open)
+			continue;
+		struct ms_err derr = {0};
+		int rc = finish_one(cfg, &windows[i], &derr);
+		if (rc == -2) {
+			*err = derr;
+			emitted = -1;
+			break;
+		}
+		if (rc < 0) {
+			log_warn("%s", derr.msg);
+			*err = derr;
+		} else {
+			emitted++;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		close_one(cfg, &windows[i]);
+	free(windows);
+	return emitted;
+}
+
+int monitor_run(const struct monitor_config *cfg, volatile int *stop, struct ms_err *err)
+{
+	for (uint64_t done = 0; !*stop && (cfg->count == 0 || done < cfg->count); done++) {
+		uint64_t start = now_ns(CLOCK_MONOTONIC);
+		struct domain_list listed = {0};
+		char **domains = cfg->domains;
+		size_t n = cfg->domain_count;
+		if (cfg->all) {
+			if (driver_list_domains(cfg->drv, &listed, err) < 0)
+				return -1;
+			domains = listed.names;
+			n = listed.count;
+			if (!n)
+				log_info("no running domain at %s", cfg->drv->uri);
+		}
+		memset(err, 0, sizeof *err);
+		int emitted = measure_interval(cfg, domains, n, stop, err);
+		domain_list_free(&listed);
+		if (emitted < 0)
+			return -1;
+		if (emitted == 0 && n > 0 && !*stop)
+			return ms_fail_prefix(err, "no domain could be measured");
+		if (cfg->count == 0 || done + 1 < cfg->count)
+			sleep_until(start + cfg->interval_ns, stop);
+	}
+	return 0;
+}

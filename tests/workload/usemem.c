@@ -1,0 +1,158 @@
+/* usemem — a synthetic workload with a known working set, for tests and benches.
+ *
+ *   usemem [options] SIZE_MIB
+ *
+ * Allocates SIZE MiB of anonymous memory, touches all of it once, prints
+ * "ready" on stdout, then every --pass period touches exactly --touch MiB
+ * (default: all) with a read and a write per page:
+ *   --pattern linear  the first W MiB in order (SmarTmem's usemem);
+ *   --pattern normal  the "CMS" pattern of CARLEMM: a band of W MiB centred in
+ *                     the allocation, every page of it once per pass, plus
+ *                     extra accesses at addresses drawn from a Normal
+ *                     distribution clipped to the band (a hot centre);
+ *   --grow STEP_MIB   start with STEP MiB and grow by STEP every pass up to SIZE.
+ * Runs until --duration has passed or it is killed.  Reports passes done and
+ * the mean pass time on exit (stderr), so benches can measure slowdown. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024UL * 1024UL)
+#define PAGE 4096UL
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double parse_seconds(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v < 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		return v / 1000;
+	if (strcmp(end, "m") == 0)
+		return v * 60;
+	return (*end == '\0' || strcmp(end, "s") == 0) ? v : -1;
+}
+
+static uint64_t rng_state = 88172645463325252ULL;
+static double uniform01(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static double normal01(void)
+{
+	double u = uniform01(), v = uniform01();
+	return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
+}
+
+static void touch_range(volatile unsigned char *mem, size_t first_page, size_t pages)
+{
+	for (size_t i = 0; i < pages; i++)
+		mem[(first_page + i) * PAGE]++;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB] SIZE_MIB\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"touch", 1, 0, 't'}, {"pattern", 1, 0, 'P'}, {"pass", 1, 0, 'p'},
+		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {0, 0, 0, 0},
+	};
+	double pass_s = 0.1, duration_s = 0;
+	long touch_mib = -1, grow_mib = 0;
+	int normal = 0, c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': touch_mib = atol(optarg); break;
+		case 'P':
+			if (strcmp(optarg, "normal") == 0) normal = 1;
+			else if (strcmp(optarg, "linear") != 0) usage();
+			break;
+		case 'p': pass_s = parse_seconds(optarg); break;
+		case 'd': duration_s = parse_seconds(optarg); break;
+		case 'g': grow_mib = atol(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || pass_s < 0 || duration_s < 0)
+		usage();
+	long size_mib = atol(argv[optind]);
+	if (size_mib <= 0 || touch_mib > size_mib || grow_mib < 0)
+		usage();
+	if (touch_mib < 0)
+		touch_mib = size_mib;
+	size_t pages = (size_t)size_mib * MIB / PAGE, touch_pages = (size_t)touch_mib * MIB / PAGE;
+	unsigned char *mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		perror("usemem: mmap");
+		return 1;
+	}
+	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE); /* 4 KiB granularity, like a guest's pages */
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	size_t live_pages = grow_mib ? (size_t)grow_mib * MIB / PAGE : pages;
+	if (live_pages > pages)
+		live_pages = pages;
+	touch_range(mem, 0, live_pages);
+	printf("ready\n");
+	fflush(stdout);
+
+	double start = now_s(), busy = 0;
+	unsigned long passes = 0;
+	size_t band_first = (pages - touch_pages) / 2;
+	while (!stop && (duration_s == 0 || now_s() - start < duration_s)) {
+		double t0 = now_s();
+		if (grow_mib) {
+			touch_range(mem, 0, live_pages);
+			live_pages += (size_t)grow_mib * MIB / PAGE;
+			if (live_pages > pages)
+				live_pages = pages;
+		} else if (normal) {
+			touch_range(mem, band_first, touch_pages);
+			double sd = (double)touch_pages / 6; /* ±3 sd span the band */
+			for (size_t i = 0; i < touch_pages; i++) {
+				double x = (double)touch_pages / 2 + normal01() * sd;
+				if (x < 0) x = 0;
+				if (x > (double)touch_pages - 1) x = (double)touch_pages - 1;
+				mem[(band_first + (size_t)x) * PAGE + 64]++;
+			}
+		} else {
+			touch_range(mem, 0, touch_pages);
+		}
+		double took = now_s() - t0;
+		busy += took;
+		passes++;
+		if (pass_s > took) {
+			double rest = pass_s - took;
+			struct timespec ts = {(time_t)rest, (long)((rest - (double)(time_t)rest) * 1e9)};
+			nanosleep(&ts, NULL);
+		}
+	}
+	fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f\n", passes, passes ? busy / (double)passes * 1000 : 0);
+	return 0;
+}
