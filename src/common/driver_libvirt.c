@@ -428,6 +428,8 @@ static void read_vcpu_time(virDomainPtr dom, int nvcpus, struct domain_facts *ou
 		if (strcmp(params[i].field, VIR_DOMAIN_CPU_STATS_USERTIME) == 0 &&
 		    params[i].type == VIR_TYPED_PARAM_ULLONG)
 			out->cpu_user_ns = (int64_t)params[i].value.ul;
+	if (n > 0)
+		virTypedParamsClear(params, n);
 }
 
 /* VmRSS (when libvirt gave none) and VmSwap of the local QEMU process. */

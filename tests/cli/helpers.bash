@@ -1,0 +1,77 @@
+# Shared by the command-line tests: real cgroups, real swap, real workloads.
+MSWSS=${MEMSHARE_ROOT:-$PWD}/bin/mswss
+USEMEM=${MEMSHARE_BUILD:-$PWD/build}/workload/usemem
+
+# Mount point of the memory controller (v2 with "memory", else v1), or "".
+memory_root() {
+	local v2
+	v2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+	if [ -n "$v2" ] && grep -qw memory "$v2/cgroup.controllers" 2>/dev/null; then
+		echo "$v2"
+		return
+	fi
+	awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ {print $5; exit}' /proc/self/mountinfo
+}
+
+require_cgroups() {
+	[ "$(id -u)" = 0 ] || skip "needs root to create cgroups"
+	MEMROOT=$(memory_root)
+	[ -n "$MEMROOT" ] || skip "no cgroup memory controller mounted"
+	CG_BASE=/memshare-test-$$
+	mkdir -p "$MEMROOT$CG_BASE"
+}
+
+# Set a cgroup's memory limit (v1 or v2).
+cgroup_limit() {
+	if [ -f "$MEMROOT$1/memory.max" ]; then echo "$2" > "$MEMROOT$1/memory.max"
+	else echo "$2" > "$MEMROOT$1/memory.limit_in_bytes"; fi
+}
+
+# start_workload CGROUP ARGS... : usemem inside the cgroup; waits for "ready"; sets WORKLOAD_PID.
+start_workload() {
+	local cg=$1; shift
+	mkdir -p "$MEMROOT$cg"
+	local out="$BATS_TEST_TMPDIR/usemem.$RANDOM"
+	mkfifo "$out"
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$MEMROOT$cg" "$USEMEM" "$@" > "$out" 2>/dev/null &
+	WORKLOAD_PID=$!
+	WORKLOADS="${WORKLOADS:-} $WORKLOAD_PID"
+	local line
+	read -r -t 60 line < "$out" || true
+	rm -f "$out"
+	[ "$line" = ready ] || { echo "workload did not start"; return 1; }
+}
+
+stop_workloads() {
+	local p
+	for p in ${WORKLOADS:-}; do kill "$p" 2>/dev/null; done
+	for p in ${WORKLOADS:-}; do wait "$p" 2>/dev/null; done
+	WORKLOADS=
+}
+
+remove_cgroups() {
+	[ -n "${MEMROOT:-}" ] && [ -n "${CG_BASE:-}" ] || return 0
+	find "$MEMROOT$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+}
+
+# Make sure at least 1 GiB of swap exists; a swap file made here is removed by remove_swap.
+ensure_swap() {
+	local have
+	have=$(awk 'NR > 1 {s += $3} END {print s + 0}' /proc/swaps)
+	[ "$have" -ge 1000000 ] && return 0
+	SWAPFILE=/var/tmp/memshare-test-swap.$$
+	fallocate -l 1G "$SWAPFILE" && chmod 600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE" ||
+		{ rm -f "$SWAPFILE"; SWAPFILE=; skip "cannot enable swap on this machine"; }
+}
+
+remove_swap() {
+	[ -n "${SWAPFILE:-}" ] || return 0
+	swapoff "$SWAPFILE" 2>/dev/null
+	rm -f "$SWAPFILE"
+	SWAPFILE=
+}
+
+# within PERCENT GOT WANT: |got - want| <= PERCENT % of want
+within() {
+	awk -v p="$1" -v g="$2" -v w="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'
+}
