@@ -29,6 +29,10 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PAGEMAP_BATCH 4096
+/* A page the workload is touching at that instant may be skipped by the
+ * kernel's pageout; trying again a few ms later keeps the sample unbiased
+ * towards idle pages. */
+#define INVALIDATE_ROUNDS 4
 
 struct sampled_page {
 	pid_t pid;
@@ -106,15 +110,21 @@ static int sample_process(struct sample_state *st, uint64_t want, pid_t pid, str
 	return 0;
 }
 
-static uint64_t pagemap_entry(pid_t pid, uint64_t addr)
+/* Read the pagemap entry of every sampled page, opening each process's
+ * pagemap once (pages are sorted by pid).  An exited process reads as 0. */
+static void read_entries(struct sample_state *st, uint64_t *entries)
 {
-	char path[64];
-	uint64_t entry = 0;
-	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, &entry, 8, (off_t)(addr / page_size_bytes() * 8)) != 8)
-		return 0;
-	return entry;
+	for (size_t i = 0; i < st->chosen;) {
+		pid_t pid = st->pages[i].pid;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		for (; i < st->chosen && st->pages[i].pid == pid; i++) {
+			entries[i] = 0;
+			if (fd >= 0 && pread(fd, &entries[i], 8, (off_t)(st->pages[i].addr / page_size_bytes() * 8)) != 8)
+				entries[i] = 0;
+		}
+	}
 }
 
 static int compare_pages(const void *a, const void *b)
@@ -145,6 +155,26 @@ static int invalidate_pages(struct sampled_page *pages, size_t count, struct ms_
 	return rc;
 }
 
+/* Page out every sampled page not yet invalidated, one process_madvise per process. */
+static int invalidate_round(struct sample_state *st, struct ms_err *err)
+{
+	struct sampled_page *batch = calloc(st->chosen, sizeof *batch);
+	if (!batch)
+		return ms_fail(err, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; i < st->chosen && rc == 0;) {
+		size_t n = 0;
+		pid_t pid = st->pages[i].pid;
+		for (; i < st->chosen && st->pages[i].pid == pid; i++)
+			if (!st->pages[i].invalidated)
+				batch[n++] = st->pages[i];
+		if (n)
+			rc = invalidate_pages(batch, n, err);
+	}
+	free(batch);
+	return rc;
+}
+
 static int sample_begin(struct wss_window *w, struct ms_err *err)
 {
 	uint64_t want = w->opt->sample_pages;
@@ -164,17 +194,25 @@ static int sample_begin(struct wss_window *w, struct ms_err *err)
 	if (!st->chosen)
 		return ms_fail(err, "sample: domain '%s' has no resident anonymous memory to sample", w->domain);
 	qsort(st->pages, st->chosen, sizeof *st->pages, compare_pages);
-	for (size_t i = 0, j; i < st->chosen; i = j) {
-		for (j = i; j < st->chosen && st->pages[j].pid == st->pages[i].pid; j++)
-			;
-		if (invalidate_pages(st->pages + i, j - i, err) < 0)
+	uint64_t invalidated = 0, *entries = calloc(st->chosen, sizeof *entries);
+	if (!entries)
+		return ms_fail(err, "out of memory");
+	for (int round = 0; round < INVALIDATE_ROUNDS && invalidated < st->chosen; round++) {
+		if (round)
+			nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+		if (invalidate_round(st, err) < 0) {
+			free(entries);
 			return -1;
+		}
+		read_entries(st, entries);
+		invalidated = 0;
+		for (size_t i = 0; i < st->chosen; i++) {
+			struct sampled_page *p = &st->pages[i];
+			p->invalidated = p->invalidated || !(entries[i] & PM_PRESENT);
+			invalidated += p->invalidated;
+		}
 	}
-	uint64_t invalidated = 0;
-	for (size_t i = 0; i < st->chosen; i++) {
-		st->pages[i].invalidated = !(pagemap_entry(st->pages[i].pid, st->pages[i].addr) & PM_PRESENT);
-		invalidated += st->pages[i].invalidated;
-	}
+	free(entries);
 	if (!invalidated)
 		return ms_fail(err, "sample: domain '%s': no sampled page could be invalidated "
 				    "(paging out anonymous memory needs swap or zswap; use --method refbit without swap)", w->domain);
@@ -195,16 +233,19 @@ static void wilson_interval(uint64_t touched, uint64_t trials, double *low, doub
 static int sample_finish(struct wss_window *w, struct wss_estimate *out, struct ms_err *err)
 {
 	struct sample_state *st = w->priv;
-	uint64_t trials = 0, touched = 0;
+	uint64_t trials = 0, touched = 0, *entries = calloc(st->chosen, sizeof *entries);
+	if (!entries)
+		return ms_fail(err, "out of memory");
+	read_entries(st, entries);
 	for (size_t i = 0; i < st->chosen; i++) {
 		if (!st->pages[i].invalidated)
 			continue;
-		uint64_t entry = pagemap_entry(st->pages[i].pid, st->pages[i].addr);
-		if (!entry && !pid_alive(st->pages[i].pid))
+		if (!entries[i] && !pid_alive(st->pages[i].pid))
 			continue; /* its process exited: no observation */
 		trials++;
-		touched += (entry & PM_PRESENT) != 0;
+		touched += (entries[i] & PM_PRESENT) != 0;
 	}
+	free(entries);
 	if (!trials)
 		return ms_fail(err, "sample: domain '%s': every sampled process exited", w->domain);
 	double population = (double)st->population * (double)page_size_bytes(), low, high;

@@ -68,7 +68,7 @@ MIB=1048576
 	for w in 16 64 256 1024; do
 		start_workload "$CG_BASE/w$w" --touch "$w" --pass 100ms $((w + 64))
 	done
-	run "$MSWSS" -c "cgroup://$CG_BASE" --all --method refbit --window 1s
+	run "$MSWSS" -c "cgroup://$CG_BASE" --all --method refbit --window 3s
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 4 ]
 	for w in 16 64 256 1024; do

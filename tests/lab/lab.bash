@@ -1,0 +1,71 @@
+# lab.bash — bats helpers for tests that run real guests in the memshare test lab.
+#
+#   load ../lab/lab        (from a file in tests/cli/)
+#
+#   setup_file() {
+#       export VM=mslab-mytest-$$
+#       if lab_available; then lab_ready && lab start "$VM" --mem 256M; fi
+#   }
+#   setup() { lab_require; }
+#   teardown_file() { if lab_available; then lab stop "$VM"; fi; }
+#   @test "..." { run lab exec "$VM" 'grep MemTotal /proc/meminfo'; ... }
+#
+# bats 1.8 cannot skip from setup_file, hence the split: lab_available
+# decides once per file (and exports its reason), lab_require skips each
+# test with that reason.  The lab cannot run when QEMU is missing, no libvirt
+# daemon is reachable and none can be started, there is no cached guest and
+# no way to build one, or MEMSHARE_LAB_SKIP is set.  Failures after that are
+# real failures.  The lab keeps its cache and state in $MEMSHARE_LAB_DIR
+# (default <repo>/build/lab).
+
+LAB_BIN=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab
+
+# The lab command itself (tests/lab/lab).
+lab() {
+	"$LAB_BIN" "$@"
+}
+
+# True when this machine can run the lab; otherwise false, with the reason
+# in LAB_SKIP_REASON.  The answer is exported, so setup_file decides once.
+lab_available() {
+	if [ -z "${LAB_CHECKED:-}" ]; then
+		if LAB_SKIP_REASON=$("$LAB_BIN" check 2>&1); then
+			LAB_SKIP_REASON=''
+		else
+			LAB_SKIP_REASON=${LAB_SKIP_REASON:-lab check failed}
+		fi
+		export LAB_CHECKED=1 LAB_SKIP_REASON
+	fi
+	[ -z "$LAB_SKIP_REASON" ]
+}
+
+# Skip the current test, with the reason, when the lab cannot run here.
+# Use it in setup() or in a test, not in setup_file.
+lab_require() {
+	lab_available || skip "lab: $LAB_SKIP_REASON"
+}
+
+# Build the guest (a cache hit after the first time) and make the libvirt
+# daemon reachable.  Meant for setup_file, after lab_require.
+lab_ready() {
+	"$LAB_BIN" build || return 1
+	"$LAB_BIN" up >/dev/null || return 1
+}
+
+# The libvirt URI the lab's domains live under (starts the daemon if needed).
+lab_uri() {
+	"$LAB_BIN" up 2>/dev/null
+}
+
+# Pid of the QEMU process of lab domain NAME.
+lab_qemu_pid() {
+	"$LAB_BIN" pid "$1"
+}
+
+# Resident memory of NAME's QEMU process in KiB (VmRSS; anonymous plus
+# shared, so it also counts guest RAM of --memfd domains).
+lab_rss_kib() {
+	local pid
+	pid=$("$LAB_BIN" pid "$1") || return 1
+	awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
+}
