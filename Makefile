@@ -81,7 +81,7 @@ check: test-programs
 	BUILD=$(BUILD) tests/run
 
 demo: all
-	tests/demo
+	scripts/demo
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7 \
