@@ -140,7 +140,8 @@ static int measure_interval(const struct monitor_config *cfg, char **domains, si
 	for (size_t i = 0; i < n; i++) {
 		struct ms_err derr = {0};
 		if (open_one(cfg, domains[i], &windows[i], &derr) < 0) {
-			log_warn("%s", derr.msg);
+			if (n > 1) /* with one domain, the final error says it all */
+				log_warn("%s", derr.msg);
 			*err = derr;
 		}
 	}
@@ -157,7 +158,8 @@ static int measure_interval(const struct monitor_config *cfg, char **domains, si
 			break;
 		}
 		if (rc < 0) {
-			log_warn("%s", derr.msg);
+			if (n > 1)
+				log_warn("%s", derr.msg);
 			*err = derr;
 		} else {
 			emitted++;
@@ -190,7 +192,7 @@ int monitor_run(const struct monitor_config *cfg, volatile int *stop, struct ms_
 		if (emitted < 0)
 			return -1;
 		if (emitted == 0 && n > 0 && !*stop)
-			return ms_fail_prefix(err, "no domain could be measured");
+			return n > 1 ? ms_fail_prefix(err, "no domain could be measured; the last error") : -1;
 		if (cfg->count == 0 || done + 1 < cfg->count)
 			sleep_until(start + cfg->interval_ns, stop);
 	}

@@ -172,3 +172,19 @@ MIB=1048576
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 1 ]
 }
+
+@test "mswss: libvirt's test driver has no process to scan: refbit fails with a reason; balloon reads its stats" {
+	run "$MSWSS" -c test:///default --method refbit --window 100ms test
+	[ "$status" -eq 1 ]
+	[ "$output" = "mswss: test:///default: domain 'test' has no host process holding its memory" ]
+	run "$MSWSS" -c test:///default --method balloon --window 100ms test
+	[ "$status" -eq 0 ]
+	jq -e '.domain == "test" and .estimator == "balloon" and .alloc_bytes == 2147483648' <<<"$output"
+}
+
+@test "mswss: xen:/// fails cleanly on a host that is not a Xen dom0" {
+	[ -e /dev/xen/privcmd ] && skip "this host runs Xen"
+	run "$MSWSS" -c xen:/// --all
+	[ "$status" -eq 1 ]
+	[[ $output == "mswss: xen:///: /dev/xen/privcmd is absent"* || $output == *"built without"* ]]
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# mswss against a real QEMU guest under libvirt (the test lab): the guest's
+# working set measured from its QEMU process, with no agent in the guest.
+# Skipped with the reason when this machine cannot run the lab.
+
+bats_require_minimum_version 1.5.0
+load ../lab/lab
+load helpers
+
+setup_file() {
+	export VM="mslab-wss-$$"
+	if lab_available; then
+		lab_ready
+		lab start "$VM" --mem 256M
+	fi
+}
+
+setup() { lab_require; }
+
+teardown_file() {
+	if lab_available; then lab stop "$VM"; fi
+}
+
+MIB=1048576
+
+# wss_of METHOD WINDOW: the guest's wss_bytes
+wss_of() {
+	"$MSWSS" -c qemu:///system --method "$1" --window "$2" "$VM" | jq -e .wss_bytes
+}
+
+@test "mswss --all over qemu:///system reports the guest with its allocation" {
+	run "$MSWSS" -c qemu:///system --all --method refbit --window 1s
+	[ "$status" -eq 0 ]
+	rec=$(printf '%s\n' "${lines[@]}" | jq -c --arg d "$VM" 'select(.domain == $d)')
+	echo "$rec"
+	jq -e '.alloc_bytes == 268435456 and .max_bytes == 268435456 and .wss_bytes > 0
+	       and .wss_bytes <= .rss_bytes and .state == "less" and .signal == "clear_refs+smaps_rollup"' <<<"$rec"
+}
+
+@test "mswss refbit sees a guest workload from the QEMU process" {
+	before=$(wss_of refbit 2s)
+	lab exec "$VM" 'memhog -q -W 96 -t 60 112 >/dev/null 2>&1 &'
+	sleep 3 # let the guest allocate and fill
+	during=$(wss_of refbit 2s)
+	lab exec "$VM" 'killall memhog; true'
+	echo "guest WSS from the host: idle $((before / MIB)) MiB, memhog touching 96 MiB: $((during / MIB)) MiB"
+	[ "$during" -ge $((before + 80 * MIB)) ]
+}
+
+@test "mswss balloon reads the guest's own view, and it follows the guest's use" {
+	idle=$(wss_of balloon 2500ms)
+	lab exec "$VM" 'memhog -q -W 0 -t 60 100 >/dev/null 2>&1 &'
+	sleep 4 # balloon statistics are refreshed every 2 s
+	busy=$(wss_of balloon 2500ms)
+	lab exec "$VM" 'killall memhog; true'
+	echo "guest-reported used memory: idle $((idle / MIB)) MiB, holding 100 MiB: $((busy / MIB)) MiB"
+	[ "$idle" -gt 0 ]
+	[ "$busy" -ge $((idle + 90 * MIB)) ]
+}
+
+@test "mswss records usrtime and balloon facts for a libvirt guest" {
+	run "$MSWSS" -c qemu:///system --window 1s "$VM"
+	[ "$status" -eq 0 ]
+	jq -e '.usrtime >= 0 and .usrtime <= 1 and .method == "auto"' <<<"$output"
+}
+
+@test "mswss: unknown libvirt domain is an input error" {
+	run "$MSWSS" -c qemu:///system no-such-domain-$$
+	[ "$status" -eq 2 ]
+	[[ $output == "mswss: unknown domain 'no-such-domain-$$'"* ]]
+	[ "${#lines[@]}" -eq 1 ]
+}
