@@ -4,6 +4,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := 0.1.0
 BUILD ?= build
+BIN := bin
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
@@ -15,6 +16,8 @@ ifeq ($(SANITIZE),1)
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
   BUILD := $(BUILD)-san
+  # sanitized tools never replace the ones in bin/
+  BIN := $(BUILD)/bin
 endif
 
 # Required libraries.
@@ -47,7 +50,7 @@ HELPER_BIN := $(HELPER_SRC:tests/workload/%.c=$(BUILD)/workload/%)
 
 .SECONDARY:
 .PHONY: all check install uninstall clean demo test-programs
-all: $(TOOLS:%=bin/%) $(HELPER_BIN)
+all: $(TOOLS:%=$(BIN)/%) $(HELPER_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,8 +64,8 @@ objs_of = $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/$(1)/*.c))
 # Unit tests may link any tool's parts except its main().
 tool_parts = $(filter-out %/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard $(TOOLS:%=src/%/*.c))))
 .SECONDEXPANSION:
-bin/%: $$(call objs_of,$$*) $(COMMON_LIB)
-	@mkdir -p bin
+$(BIN)/%: $$(call objs_of,$$*) $(COMMON_LIB)
+	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/tap.h $(COMMON_LIB) $$(tool_parts)
@@ -78,7 +81,7 @@ $(BUILD)/workload/%: tests/workload/%.c
 test-programs: all $(UNIT_BIN)
 
 check: test-programs
-	BUILD=$(BUILD) tests/run
+	BUILD=$(BUILD) BIN=$(BIN) tests/run
 
 demo: all
 	scripts/demo
@@ -101,3 +104,16 @@ clean:
 	rm -rf bin build build-san
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Fuzz targets (libFuzzer, clang): `make fuzz FUZZ_SECONDS=60` runs each one.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DMEMSHARE_VERSION='"$(VERSION)"' -Isrc/common \
+	  $(filter-out -Werror -MMD -MP -O2 -g -std=gnu11,$(CFLAGS)) -fsanitize=fuzzer,address,undefined \
+	  -o $@ $< $(COMMON_SRC) $(LDLIBS)
+.PHONY: fuzz
+fuzz: $(FUZZ_TARGETS)
+	for t in $(FUZZ_TARGETS); do n=$${t##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done

@@ -35,7 +35,7 @@ static int refault_finish(struct wss_window *w, struct wss_estimate *out, struct
 			       w->drv->ops->name, w->domain);
 	if (w->short_of_memory) {
 		int64_t base = f->alloc_bytes >= 0 ? f->alloc_bytes : resident;
-		out->wss_bytes = base + min_known(w->refault_bytes, f->swap_bytes);
+		out->wss_bytes = base + min_known(w->recent_refault_bytes, f->swap_bytes);
 	} else {
 		out->wss_bytes = resident;
 	}

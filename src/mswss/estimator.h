@@ -17,6 +17,9 @@ struct wss_options {
 	uint64_t seed;                /* random seed for sampling (0: from the clock) */
 };
 
+/* Windows of one shortage whose refaults count towards the S_more estimate. */
+#define REFAULT_HORIZON 3
+
 /* One domain's measurement window. */
 struct wss_window {
 	struct driver *drv;
@@ -27,6 +30,9 @@ struct wss_window {
 	uint64_t begin_ns, end_ns;     /* CLOCK_MONOTONIC */
 	/* Derived by the monitor from the facts, before finish(). */
 	int64_t refault_bytes;         /* memory loaded again from swap during the window; -1 unknown */
+	int64_t recent_refault_bytes;  /* ... summed over this and the previous windows of the same
+	                                  shortage (REFAULT_HORIZON), so that a workload slowed down by
+	                                  thrashing does not look smaller than it is */
 	bool short_of_memory;          /* the Badis state: "more" */
 	void *priv;                    /* the estimator's own state */
 };

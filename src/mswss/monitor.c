@@ -9,6 +9,76 @@
 #include "procfs.h"
 #include "record.h"
 
+/* Refaults of a domain's recent windows while it is short of memory. */
+struct refault_history {
+	char *domain;
+	int64_t bytes[REFAULT_HORIZON]; /* newest first */
+	bool seen;                      /* measured in the current interval */
+};
+
+struct history {
+	struct refault_history *items;
+	size_t count;
+};
+
+static struct refault_history *history_find(struct history *h, const char *domain)
+{
+	for (size_t i = 0; i < h->count; i++)
+		if (strcmp(h->items[i].domain, domain) == 0)
+			return &h->items[i];
+	struct refault_history *grown = realloc(h->items, (h->count + 1) * sizeof *grown);
+	if (!grown)
+		return NULL;
+	h->items = grown;
+	struct refault_history *item = &h->items[h->count];
+	memset(item, 0, sizeof *item);
+	if (!(item->domain = strdup(domain)))
+		return NULL;
+	h->count++;
+	return item;
+}
+
+/* Forget domains that were not measured this interval (they went away). */
+static void history_prune(struct history *h)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < h->count; i++) {
+		if (h->items[i].seen) {
+			h->items[i].seen = false;
+			h->items[kept++] = h->items[i];
+		} else {
+			free(h->items[i].domain);
+		}
+	}
+	h->count = kept;
+}
+
+static void history_free(struct history *h)
+{
+	for (size_t i = 0; i < h->count; i++)
+		free(h->items[i].domain);
+	free(h->items);
+}
+
+/* Record this window's refaults; sum those of the current shortage. */
+static int64_t history_add(struct history *h, const struct wss_window *w)
+{
+	struct refault_history *item = history_find(h, w->domain);
+	if (!item || w->refault_bytes < 0)
+		return w->refault_bytes;
+	item->seen = true;
+	if (!w->short_of_memory) {
+		memset(item->bytes, 0, sizeof item->bytes);
+		return w->refault_bytes;
+	}
+	memmove(item->bytes + 1, item->bytes, (REFAULT_HORIZON - 1) * sizeof item->bytes[0]);
+	item->bytes[0] = w->refault_bytes;
+	int64_t sum = 0;
+	for (int i = 0; i < REFAULT_HORIZON; i++)
+		sum += item->bytes[i];
+	return sum;
+}
+
 struct open_window {
 	struct wss_window w;
 	double cpu_ms; /* our CPU time spent measuring this domain */
@@ -95,7 +165,7 @@ static void close_one(const struct monitor_config *cfg, struct open_window *ow)
 }
 
 /* Close a window and emit its record. Returns 0, -1 for a domain error, -2 for an output error. */
-static int finish_one(const struct monitor_config *cfg, struct open_window *ow, struct ms_err *err)
+static int finish_one(const struct monitor_config *cfg, struct history *hist, struct open_window *ow, struct ms_err *err)
 {
 	struct wss_window *w = &ow->w;
 	uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
@@ -104,6 +174,7 @@ static int finish_one(const struct monitor_config *cfg, struct open_window *ow, 
 		return -1;
 	w->refault_bytes = refault_bytes(&w->begin, &w->end);
 	w->short_of_memory = is_short_of_memory(w, w->refault_bytes);
+	w->recent_refault_bytes = history_add(hist, w);
 	struct wss_estimate e;
 	wss_estimate_init(&e);
 	if (cfg->est->finish(w, &e, err) < 0)
@@ -131,8 +202,8 @@ int monitor_check_domains(const struct monitor_config *cfg, struct ms_err *err)
 }
 
 /* One interval over the given domains. Returns how many records were emitted, or -1 on output failure. */
-static int measure_interval(const struct monitor_config *cfg, char **domains, size_t n, volatile int *stop,
-			    struct ms_err *err)
+static int measure_interval(const struct monitor_config *cfg, struct history *hist, char **domains, size_t n,
+			    volatile int *stop, struct ms_err *err)
 {
 	struct open_window *windows = calloc(n ? n : 1, sizeof *windows);
 	if (!windows)
@@ -151,7 +222,7 @@ static int measure_interval(const struct monitor_config *cfg, char **domains, si
 		if (!windows[i].open)
 			continue;
 		struct ms_err derr = {0};
-		int rc = finish_one(cfg, &windows[i], &derr);
+		int rc = finish_one(cfg, hist, &windows[i], &derr);
 		if (rc == -2) {
 			*err = derr;
 			emitted = -1;
@@ -168,33 +239,43 @@ static int measure_interval(const struct monitor_config *cfg, char **domains, si
 	for (size_t i = 0; i < n; i++)
 		close_one(cfg, &windows[i]);
 	free(windows);
+	history_prune(hist);
 	return emitted;
 }
 
 int monitor_run(const struct monitor_config *cfg, volatile int *stop, struct ms_err *err)
 {
+	struct history hist = {0};
+	int rc = 0;
 	for (uint64_t done = 0; !*stop && (cfg->count == 0 || done < cfg->count); done++) {
 		uint64_t start = now_ns(CLOCK_MONOTONIC);
 		struct domain_list listed = {0};
 		char **domains = cfg->domains;
 		size_t n = cfg->domain_count;
 		if (cfg->all) {
-			if (driver_list_domains(cfg->drv, &listed, err) < 0)
-				return -1;
+			if (driver_list_domains(cfg->drv, &listed, err) < 0) {
+				rc = -1;
+				break;
+			}
 			domains = listed.names;
 			n = listed.count;
 			if (!n)
 				log_info("no running domain at %s", cfg->drv->uri);
 		}
 		memset(err, 0, sizeof *err);
-		int emitted = measure_interval(cfg, domains, n, stop, err);
+		int emitted = measure_interval(cfg, &hist, domains, n, stop, err);
 		domain_list_free(&listed);
-		if (emitted < 0)
-			return -1;
-		if (emitted == 0 && n > 0 && !*stop)
-			return n > 1 ? ms_fail_prefix(err, "no domain could be measured; the last error") : -1;
+		if (emitted < 0) {
+			rc = -1;
+			break;
+		}
+		if (emitted == 0 && n > 0 && !*stop) {
+			rc = n > 1 ? ms_fail_prefix(err, "no domain could be measured; the last error") : -1;
+			break;
+		}
 		if (cfg->count == 0 || done + 1 < cfg->count)
 			sleep_until(start + cfg->interval_ns, stop);
 	}
-	return 0;
+	history_free(&hist);
+	return rc;
 }

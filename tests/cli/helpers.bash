@@ -1,5 +1,5 @@
 # Shared by the command-line tests: real cgroups, real swap, real workloads.
-MSWSS=${MEMSHARE_ROOT:-$PWD}/bin/mswss
+MSWSS=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/mswss
 USEMEM=${MEMSHARE_BUILD:-$PWD/build}/workload/usemem
 
 # Mount point of the memory controller (v2 with "memory", else v1), or "".

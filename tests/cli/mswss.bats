@@ -124,7 +124,7 @@ MIB=1048576
 	ensure_swap
 	start_workload "$CG_BASE/a" --touch 256 --pass 50ms 256
 	out=$BATS_TEST_TMPDIR/auto.jsonl
-	"$MSWSS" -c cgroup:/// --interval 1s --count 4 "$CG_BASE/a" > "$out" &
+	"$MSWSS" -c cgroup:/// --interval 1s --count 6 "$CG_BASE/a" > "$out" &
 	local mon=$!
 	for _ in $(seq 1 50); do [ -s "$out" ] && break; sleep 0.1; done
 	cgroup_limit "$CG_BASE/a" $((160 * MIB))
@@ -133,10 +133,11 @@ MIB=1048576
 	[ "$(sed -n 1p "$out" | jq -r .state)" = less ]
 	# the two windows after the change: at least one says "more", with a WSS above the allocation
 	sed -n 2,3p "$out" | jq -e -s 'any(.state == "more" and .estimator == "refault" and .wss_bytes > .alloc_bytes)'
-	# and it stays short of memory while the limit holds
-	[ "$(sed -n 4p "$out" | jq -r .state)" = more ]
-	wss=$(sed -n 4p "$out" | jq .wss_bytes)
-	within 15 "$wss" $((256 * MIB))
+	# and it stays short of memory while the limit holds, its WSS within 15 % of W
+	for n in 4 5 6; do
+		[ "$(sed -n ${n}p "$out" | jq -r .state)" = more ]
+		within 15 "$(sed -n ${n}p "$out" | jq .wss_bytes)" $((256 * MIB))
+	done
 }
 
 @test "mswss: --all lists cgroups with processes; --count and --interval repeat" {

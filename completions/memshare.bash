@@ -1,0 +1,236 @@
+# bash completion for the memshare tools                       -*- shell-script -*-
+#
+# One file serves every tool: `make install` copies it under each tool's name
+# into bash-completion's completions directory (which loads it on the first
+# <Tab> after that name), and it registers itself for all of them.  It needs
+# nothing from the bash-completion package, so it can also be sourced alone.
+#
+# mswss: options; --method values from `mswss --list-methods` (or a built-in
+# list); -c URIs; domains: the running guests of a libvirt URI (`virsh list
+# --name`, with a time limit), pid:N and cgroup paths for cgroup:// URIs.
+# The other tools complete their shared options only until they exist.
+
+_memshare_methods_builtin='auto refbit sample refault balloon'
+_memshare_uris='cgroup:/// qemu:///system qemu:///session test:///default xen:///'
+
+# Rebuild the words that bash split at ':' and '=' (COMP_WORDBREAKS), so that
+# `-c qemu:///s` and `--method=re` are seen whole.  Sets _ms_words, _ms_cword,
+# _ms_cur (the current word up to the cursor) and _ms_rawcur (the part of it
+# that bash will replace).  Without COMP_LINE (a test calling the function
+# directly) COMP_WORDS is taken as it is.
+_memshare_words() {
+	_ms_words=() _ms_cword=0 _ms_cur= _ms_rawcur=
+	local line=${COMP_LINE-} i word rest sep
+	if [[ -n $line ]]; then
+		line=${line:0:${COMP_POINT:-${#line}}}
+		for ((i = 0; i <= COMP_CWORD; i++)); do
+			word=${COMP_WORDS[i]-}
+			rest=${line#"${line%%[![:blank:]]*}"}
+			sep=0
+			[[ $i -eq 0 || $rest != "$line" ]] && sep=1
+			line=$rest
+			if ((i == COMP_CWORD)); then
+				word=$line
+			elif [[ $line == "$word"* ]]; then
+				line=${line:${#word}}
+			else
+				_ms_words=() # the line does not match the words: give up rebuilding
+				break
+			fi
+			if ((sep || ${#_ms_words[@]} == 0)); then
+				_ms_words+=("$word")
+			else
+				_ms_words[${#_ms_words[@]} - 1]+=$word
+			fi
+		done
+		if ((${#_ms_words[@]})); then
+			_ms_cword=$((${#_ms_words[@]} - 1))
+			_ms_cur=${_ms_words[_ms_cword]}
+			_ms_rawcur=$word
+			return 0
+		fi
+	fi
+	_ms_words=("${COMP_WORDS[@]}")
+	_ms_cword=${COMP_CWORD:-0}
+	_ms_cur=${COMP_WORDS[_ms_cword]-}
+	_ms_rawcur=$_ms_cur
+	return 0
+}
+
+# _memshare_reply CANDIDATE...: the candidates that begin with the current
+# word, less what bash will not replace (the part before a ':' or '=' it split at).
+_memshare_reply() {
+	local c trim=${_ms_cur%"$_ms_rawcur"}
+	for c in "$@"; do
+		[[ -n $c && $c == "$_ms_cur"* ]] || continue
+		c=${c#"$trim"}
+		COMPREPLY+=("$(printf '%q' "$c")")
+	done
+	return 0
+}
+
+_memshare_nospace() {
+	compopt -o nospace 2>/dev/null || :
+	return 0
+}
+
+# Run a command with a time limit, quietly, reading nothing.
+_memshare_quiet() {
+	if type -P timeout >/dev/null; then
+		timeout 3 "$@" </dev/null 2>/dev/null
+	else
+		"$@" </dev/null 2>/dev/null
+	fi
+}
+
+# The estimators of mswss, from the tool being completed when it can say.
+_memshare_methods() {
+	local cmd=${_ms_words[0]-} out=
+	if [[ $cmd == */* && -x $cmd ]] || type -P "$cmd" >/dev/null 2>&1; then
+		out=$(_memshare_quiet "$cmd" --list-methods) || out=
+	fi
+	# Accept only a plain list of names: anything else means an unexpected program.
+	if [[ -z $out || $out == *[!a-z0-9_$'\n'-]* ]]; then
+		out=$_memshare_methods_builtin
+	fi
+	printf '%s\n' $out
+}
+
+# The connection URI the command line names, else $MEMSHARE_URI, else cgroup:///.
+_memshare_uri() {
+	local i uri=
+	for ((i = 1; i < _ms_cword; i++)); do
+		case ${_ms_words[i]} in
+		-c | --connect) uri=${_ms_words[i + 1]-} ;;
+		--connect=*) uri=${_ms_words[i]#--connect=} ;;
+		-c?*) uri=${_ms_words[i]#-c} ;;
+		--) break ;;
+		esac
+	done
+	[[ -n $uri ]] || uri=${MEMSHARE_URI-}
+	printf '%s\n' "${uri:-cgroup:///}"
+}
+
+# Running domains of a libvirt URI.  An ssh URI is told never to prompt.
+_memshare_libvirt_domains() {
+	local uri=$1
+	type -P virsh >/dev/null || return 0
+	if [[ $uri == *+ssh://* && $uri != *no_tty=* ]]; then
+		[[ $uri == *\?* ]] && uri+='&no_tty=1' || uri+='?no_tty=1'
+	fi
+	_memshare_quiet virsh -q -c "$uri" list --name
+	return 0
+}
+
+# Mount point of the memory controller: cgroup v2 with "memory", else v1.
+_memshare_cgroup_root() {
+	local mnt type rest
+	while read -r _ _ _ _ mnt rest; do
+		type=${rest#* - }
+		type=${type%% *}
+		if [[ $type == cgroup2 && -r $mnt/cgroup.controllers ]] &&
+			[[ " $(<"$mnt/cgroup.controllers") " == *" memory "* ]]; then
+			printf '%s\n' "$mnt"
+			return 0
+		fi
+	done </proc/self/mountinfo 2>/dev/null
+	while read -r _ _ _ _ mnt rest; do
+		[[ $rest == *" - cgroup "* && ,${rest##* },  == *,memory,* ]] && { printf '%s\n' "$mnt"; return 0; }
+	done </proc/self/mountinfo 2>/dev/null
+	return 0
+}
+
+# Domains of a cgroup:// URI: pid:N, and cgroup paths below the memory root.
+_memshare_cgroup_domains() {
+	local p root dir
+	if [[ $_ms_cur == pid:* ]]; then
+		for p in /proc/[0-9]*; do
+			printf 'pid:%s\n' "${p#/proc/}"
+		done
+		return 0
+	fi
+	printf '%s\n' pid:
+	root=$(_memshare_cgroup_root)
+	[[ -n $root && ( -z $_ms_cur || $_ms_cur == /* ) ]] || return 0
+	for dir in "$root${_ms_cur:-/}"*/; do
+		dir=${dir%/}
+		[[ -d $dir ]] && printf '%s\n' "${dir#"$root"}"
+	done
+	return 0
+}
+
+# Values of an option that takes one (the option as typed: -m or --method).
+_memshare_mswss_values() {
+	case $1 in
+	-c | --connect) printf '%s\n' $_memshare_uris ;;
+	-m | --method) _memshare_methods ;;
+	-i | --interval | -w | --window) printf '%s\n' 500ms 1s 2s 5s 10s 30s 1m ;;
+	--refault-threshold) printf '%s\n' 0.05% 0.1% 0.5% 1% ;;
+	esac
+	return 0
+}
+
+_memshare_mswss() {
+	local opts='-c --connect --all -m --method -i --interval -w --window -n --count
+		--sample-pages --refault-threshold --seed --list-methods -p --pretty
+		-v --verbose -q --quiet -h --help --version'
+	local takes_value=' -c --connect -m --method -i --interval -w --window -n --count
+		--sample-pages --refault-threshold --seed '
+	local prev=${_ms_words[_ms_cword - 1]-} i all=0 opts_done=0 line
+	local -a values
+
+	for ((i = 1; i < _ms_cword; i++)); do
+		case ${_ms_words[i]} in
+		--all) all=1 ;;
+		--) opts_done=1 ;;
+		esac
+	done
+
+	# --option=VALUE
+	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+		local opt=${_ms_cur%%=*}
+		mapfile -t values < <(_memshare_mswss_values "$opt")
+		_memshare_reply "${values[@]/#/$opt=}"
+		return 0
+	fi
+	# the value of the option before
+	if ((!opts_done)) && [[ $takes_value == *" $prev "* && $_ms_cword -ge 2 ]]; then
+		mapfile -t values < <(_memshare_mswss_values "$prev")
+		_memshare_reply "${values[@]}"
+		return 0
+	fi
+	if ((!opts_done)) && [[ $_ms_cur == -* ]]; then
+		_memshare_reply $opts
+		return 0
+	fi
+	((all)) && return 0
+	local uri
+	uri=$(_memshare_uri)
+	case $uri in
+	cgroup://*) mapfile -t values < <(_memshare_cgroup_domains) ;;
+	*) mapfile -t values < <(_memshare_libvirt_domains "$uri") ;;
+	esac
+	_memshare_reply "${values[@]}"
+	if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == *: ]]; then
+		_memshare_nospace
+	fi
+	return 0
+}
+
+# Tools still to come: their shared options only.
+_memshare_common() {
+	[[ $_ms_cur == -* ]] && _memshare_reply -h --help --version
+	return 0
+}
+
+_memshare() {
+	COMPREPLY=()
+	_memshare_words
+	case ${_ms_words[0]##*/} in
+	mswss) _memshare_mswss ;;
+	*) _memshare_common ;;
+	esac
+	return 0
+}
+
+complete -F _memshare mswss msballoon msrswap mshash msgmc
