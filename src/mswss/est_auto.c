@@ -25,16 +25,10 @@ static int auto_finish(struct wss_window *w, struct wss_estimate *out, struct ms
 	return 0;
 }
 
-static void auto_release(struct wss_window *w)
-{
-	est_refbit.release(w);
-}
-
 const struct wss_estimator est_auto = {
 	.name = "auto",
 	.summary = "Badis: refbit while the domain has spare memory, refault once it is short (default)",
 	.needs_pids = true,
 	.begin = auto_begin,
 	.finish = auto_finish,
-	.release = auto_release,
 };

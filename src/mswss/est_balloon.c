@@ -3,13 +3,6 @@
  * give back without swapping: what it sees minus what it could free. */
 #include "estimator.h"
 
-static int balloon_begin(struct wss_window *w, struct ms_err *err)
-{
-	(void)w;
-	(void)err;
-	return 0;
-}
-
 static int balloon_finish(struct wss_window *w, struct wss_estimate *out, struct ms_err *err)
 {
 	const struct domain_facts *f = &w->end;
@@ -30,13 +23,9 @@ static int balloon_finish(struct wss_window *w, struct wss_estimate *out, struct
 	return 0;
 }
 
-static void balloon_release(struct wss_window *w) { (void)w; }
-
 const struct wss_estimator est_balloon = {
 	.name = "balloon",
 	.summary = "the guest's own view from its balloon statistics (available - usable)",
 	.needs_pids = false,
-	.begin = balloon_begin,
 	.finish = balloon_finish,
-	.release = balloon_release,
 };

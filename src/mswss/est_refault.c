@@ -7,13 +7,6 @@
  * domain fits: its resident memory is an upper bound. */
 #include "estimator.h"
 
-static int refault_begin(struct wss_window *w, struct ms_err *err)
-{
-	(void)w;
-	(void)err;
-	return 0;
-}
-
 static int64_t min_known(int64_t a, int64_t b)
 {
 	if (a < 0)
@@ -44,13 +37,9 @@ static int refault_finish(struct wss_window *w, struct wss_estimate *out, struct
 	return 0;
 }
 
-static void refault_release(struct wss_window *w) { (void)w; }
-
 const struct wss_estimator est_refault = {
 	.name = "refault",
 	.summary = "allocation + memory loaded again from swap (ghost buffer), for a domain short of memory",
 	.needs_pids = false,
-	.begin = refault_begin,
 	.finish = refault_finish,
-	.release = refault_release,
 };

@@ -55,13 +55,10 @@ static int refbit_finish(struct wss_window *w, struct wss_estimate *out, struct 
 	return 0;
 }
 
-static void refbit_release(struct wss_window *w) { (void)w; }
-
 const struct wss_estimator est_refbit = {
 	.name = "refbit",
 	.summary = "exact scan of the referenced bits of the processes holding the domain's memory",
 	.needs_pids = true,
 	.begin = refbit_begin,
 	.finish = refbit_finish,
-	.release = refbit_release,
 };

@@ -50,9 +50,11 @@ struct wss_estimator {
 	const char *name;
 	const char *summary; /* one line for --help */
 	bool needs_pids;     /* reads the memory of the host processes holding the domain's RAM */
+	/* Arm the access signal (NULL: the estimator only reads counters at the end). */
 	int (*begin)(struct wss_window *w, struct ms_err *err);
 	int (*finish)(struct wss_window *w, struct wss_estimate *out, struct ms_err *err);
-	void (*release)(struct wss_window *w); /* free priv; may be called after a failed begin */
+	/* Free priv (NULL: none); also called after a failed begin. */
+	void (*release)(struct wss_window *w);
 };
 
 extern const struct wss_estimator est_refbit, est_sample, est_refault, est_balloon, est_auto;

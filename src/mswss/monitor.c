@@ -145,8 +145,9 @@ static int open_one(const struct monitor_config *cfg, const char *domain, struct
 	if (cfg->est->needs_pids && driver_ram_pids(cfg->drv, domain, &ow->w.pids, err) < 0)
 		return -1;
 	ow->w.begin_ns = now_ns(CLOCK_MONOTONIC);
-	if (cfg->est->begin(&ow->w, err) < 0) {
-		cfg->est->release(&ow->w);
+	if (cfg->est->begin && cfg->est->begin(&ow->w, err) < 0) {
+		if (cfg->est->release)
+			cfg->est->release(&ow->w);
 		pid_list_free(&ow->w.pids);
 		return -1;
 	}
@@ -159,7 +160,8 @@ static void close_one(const struct monitor_config *cfg, struct open_window *ow)
 {
 	if (!ow->open)
 		return;
-	cfg->est->release(&ow->w);
+	if (cfg->est->release)
+		cfg->est->release(&ow->w);
 	pid_list_free(&ow->w.pids);
 	ow->open = false;
 }
