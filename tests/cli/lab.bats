@@ -92,11 +92,11 @@ teardown_file() {
 @test "lab: a guest workload (memhog) grows the QEMU process" {
 	local before after
 	before=$(lab_rss_kib "$LAB_VM")
-	run lab exec "$LAB_VM" 'memhog -q 64 & sleep 3; grep AnonPages /proc/meminfo'
+	run lab exec "$LAB_VM" 'memhog -q 96 & sleep 3; grep AnonPages /proc/meminfo'
 	[ "$status" -eq 0 ]
 	after=$(lab_rss_kib "$LAB_VM")
 	echo "QEMU VmRSS ${before} -> ${after} KiB; guest: $output" >&3
-	[ $((after - before)) -gt $((24 * 1024)) ]
+	[ $((after - before)) -gt $((32 * 1024)) ]
 	run lab exec "$LAB_VM" 'killall memhog'
 	[ "$status" -eq 0 ]
 }
