@@ -79,6 +79,11 @@ int driver_set_alloc(struct driver *drv, const char *domain, uint64_t bytes, str
 	return drv->ops->set_alloc(drv->state, domain, bytes, err);
 }
 
+int driver_host_memory(struct driver *drv, uint64_t *total_bytes, struct ms_err *err)
+{
+	return drv->ops->host_memory(drv->state, total_bytes, err);
+}
+
 void domain_facts_init(struct domain_facts *f)
 {
 	int64_t *fields[] = {

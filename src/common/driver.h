@@ -67,6 +67,8 @@ struct driver_ops {
 	int (*ram_pids)(void *state, const char *domain, struct pid_list *out, struct ms_err *err);
 	/* Change the domain's allocation (balloon target, memory limit). */
 	int (*set_alloc)(void *state, const char *domain, uint64_t bytes, struct ms_err *err);
+	/* Physical memory of the host the domains run on. */
+	int (*host_memory)(void *state, uint64_t *total_bytes, struct ms_err *err);
 };
 
 struct driver {
@@ -84,6 +86,7 @@ int driver_list_domains(struct driver *drv, struct domain_list *out, struct ms_e
 int driver_read_facts(struct driver *drv, const char *domain, struct domain_facts *out, struct ms_err *err);
 int driver_ram_pids(struct driver *drv, const char *domain, struct pid_list *out, struct ms_err *err);
 int driver_set_alloc(struct driver *drv, const char *domain, uint64_t bytes, struct ms_err *err);
+int driver_host_memory(struct driver *drv, uint64_t *total_bytes, struct ms_err *err);
 
 void domain_facts_init(struct domain_facts *f); /* every field MS_UNKNOWN */
 int domain_list_add(struct domain_list *list, const char *name, struct ms_err *err);

@@ -344,6 +344,15 @@ static int cgroup_set_alloc(void *state, const char *domain, uint64_t bytes, str
 	return write_text_file(path, value, err);
 }
 
+static int cgroup_host_memory(void *state, uint64_t *total_bytes, struct ms_err *err)
+{
+	struct cgroup_state *st = state;
+	if (!st->host_total)
+		return ms_fail(err, "cannot read MemTotal from /proc/meminfo");
+	*total_bytes = st->host_total;
+	return 0;
+}
+
 const struct driver_ops driver_cgroup_ops = {
 	.name = "cgroup",
 	.handles = cgroup_handles,
@@ -353,4 +362,5 @@ const struct driver_ops driver_cgroup_ops = {
 	.read_facts = cgroup_read_facts,
 	.ram_pids = cgroup_ram_pids,
 	.set_alloc = cgroup_set_alloc,
+	.host_memory = cgroup_host_memory,
 };

@@ -499,6 +499,16 @@ static int libvirt_set_alloc(void *state, const char *domain, uint64_t bytes, st
 	return 0;
 }
 
+static int libvirt_host_memory(void *state, uint64_t *total_bytes, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	virNodeInfo info;
+	if (virNodeGetInfo(st->conn, &info) < 0)
+		return ms_fail(err, "%s: cannot read the host's memory: %s", st->uri, libvirt_message());
+	*total_bytes = (uint64_t)info.memory * 1024; /* KiB */
+	return 0;
+}
+
 const struct driver_ops driver_libvirt_ops = {
 	.name = "libvirt",
 	.handles = libvirt_handles,
@@ -508,6 +518,7 @@ const struct driver_ops driver_libvirt_ops = {
 	.read_facts = libvirt_read_facts,
 	.ram_pids = libvirt_ram_pids,
 	.set_alloc = libvirt_set_alloc,
+	.host_memory = libvirt_host_memory,
 };
 
 #endif

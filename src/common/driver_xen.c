@@ -241,6 +241,16 @@ static int xen_set_alloc(void *state, const char *domain, uint64_t bytes, struct
 	return 0;
 }
 
+static int xen_host_memory(void *state, uint64_t *total_bytes, struct ms_err *err)
+{
+	struct xen_state *st = state;
+	xc_physinfo_t info = {0};
+	if (xc_physinfo(st->xc, &info) < 0)
+		return ms_fail_errno(err, "xen:///: xc_physinfo");
+	*total_bytes = (uint64_t)info.total_pages * XC_PAGE_SIZE;
+	return 0;
+}
+
 const struct driver_ops driver_xen_ops = {
 	.name = "xen",
 	.handles = xen_handles,
@@ -250,6 +260,7 @@ const struct driver_ops driver_xen_ops = {
 	.read_facts = xen_read_facts,
 	.ram_pids = xen_ram_pids,
 	.set_alloc = xen_set_alloc,
+	.host_memory = xen_host_memory,
 };
 
 #endif
