@@ -10,8 +10,8 @@
 # --name`, with a time limit), pid:N and cgroup paths for cgroup:// URIs.
 # The other tools complete their shared options only until they exist.
 
-_memshare_methods_builtin='auto refbit sample refault balloon'
-_memshare_uris='cgroup:/// qemu:///system qemu:///session test:///default xen:///'
+_memshare_methods_builtin=(auto refbit sample refault balloon)
+_memshare_uris=(cgroup:/// qemu:///system qemu:///session test:///default xen:///)
 
 # Rebuild the words that bash split at ':' and '=' (COMP_WORDBREAKS), so that
 # `-c qemu:///s` and `--method=re` are seen whole.  Sets _ms_words, _ms_cword,
@@ -19,7 +19,7 @@ _memshare_uris='cgroup:/// qemu:///system qemu:///session test:///default xen://
 # that bash will replace).  Without COMP_LINE (a test calling the function
 # directly) COMP_WORDS is taken as it is.
 _memshare_words() {
-	_ms_words=() _ms_cword=0 _ms_cur= _ms_rawcur=
+	_ms_words=() _ms_cword=0 _ms_cur='' _ms_rawcur=''
 	local line=${COMP_LINE-} i word rest sep
 	if [[ -n $line ]]; then
 		line=${line:0:${COMP_POINT:-${#line}}}
@@ -91,9 +91,10 @@ _memshare_methods() {
 	fi
 	# Accept only a plain list of names: anything else means an unexpected program.
 	if [[ -z $out || $out == *[!a-z0-9_$'\n'-]* ]]; then
-		out=$_memshare_methods_builtin
+		printf '%s\n' "${_memshare_methods_builtin[@]}"
+	else
+		printf '%s\n' "$out"
 	fi
-	printf '%s\n' $out
 }
 
 # The connection URI the command line names, else $MEMSHARE_URI, else cgroup:///.
@@ -162,7 +163,7 @@ _memshare_cgroup_domains() {
 # Values of an option that takes one (the option as typed: -m or --method).
 _memshare_mswss_values() {
 	case $1 in
-	-c | --connect) printf '%s\n' $_memshare_uris ;;
+	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
 	-m | --method) _memshare_methods ;;
 	-i | --interval | -w | --window) printf '%s\n' 500ms 1s 2s 5s 10s 30s 1m ;;
 	--refault-threshold) printf '%s\n' 0.05% 0.1% 0.5% 1% ;;
@@ -171,9 +172,9 @@ _memshare_mswss_values() {
 }
 
 _memshare_mswss() {
-	local opts='-c --connect --all -m --method -i --interval -w --window -n --count
+	local opts=(-c --connect --all -m --method -i --interval -w --window -n --count
 		--sample-pages --refault-threshold --seed --list-methods -p --pretty
-		-v --verbose -q --quiet -h --help --version'
+		-v --verbose -q --quiet -h --help --version)
 	local takes_value=' -c --connect -m --method -i --interval -w --window -n --count
 		--sample-pages --refault-threshold --seed '
 	local prev=${_ms_words[_ms_cword - 1]-} i all=0 opts_done=0 line
@@ -200,7 +201,7 @@ _memshare_mswss() {
 		return 0
 	fi
 	if ((!opts_done)) && [[ $_ms_cur == -* ]]; then
-		_memshare_reply $opts
+		_memshare_reply "${opts[@]}"
 		return 0
 	fi
 	((all)) && return 0

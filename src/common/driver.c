@@ -89,7 +89,7 @@ void domain_facts_init(struct domain_facts *f)
 	int64_t *fields[] = {
 		&f->alloc_bytes, &f->max_bytes, &f->rss_bytes, &f->swap_bytes, &f->vcpus,
 		&f->swap_in_bytes, &f->swap_out_bytes, &f->major_faults, &f->refault_pages,
-		&f->cpu_user_ns, &f->cpu_total_ns, &f->guest_usable_bytes, &f->guest_unused_bytes,
+		&f->cpu_user_ns, &f->cpu_total_ns, &f->guest_swap_in_bytes, &f->guest_swap_out_bytes, &f->guest_usable_bytes, &f->guest_unused_bytes,
 		&f->guest_available_bytes, &f->guest_disk_caches_bytes, &f->guest_stats_updated,
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)

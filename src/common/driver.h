@@ -24,7 +24,7 @@ struct domain_facts {
 	int64_t vcpus;       /* CPUs the domain runs on, to normalise CPU time */
 
 	/* cumulative counters */
-	int64_t swap_in_bytes;
+	int64_t swap_in_bytes;  /* host side: the host swapped the domain's memory back in */
 	int64_t swap_out_bytes;
 	int64_t major_faults;
 	int64_t refault_pages;  /* memcg workingset_refault_anon + _file: evicted pages loaded again */
@@ -32,6 +32,8 @@ struct domain_facts {
 	int64_t cpu_total_ns;
 
 	/* the guest's own view (libvirt balloon statistics, xenstore) */
+	int64_t guest_swap_in_bytes;  /* cumulative: the guest read from its own swap */
+	int64_t guest_swap_out_bytes;
 	int64_t guest_usable_bytes;
 	int64_t guest_unused_bytes;
 	int64_t guest_available_bytes;

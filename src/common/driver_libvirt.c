@@ -396,8 +396,8 @@ static void read_balloon_stats(struct libvirt_state *st, virDomainPtr dom, struc
 		switch (stats[i].tag) {
 		case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON: out->alloc_bytes = kib_to_bytes(v); break;
 		case VIR_DOMAIN_MEMORY_STAT_RSS: out->rss_bytes = kib_to_bytes(v); break;
-		case VIR_DOMAIN_MEMORY_STAT_SWAP_IN: out->swap_in_bytes = kib_to_bytes(v); break;
-		case VIR_DOMAIN_MEMORY_STAT_SWAP_OUT: out->swap_out_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_SWAP_IN: out->guest_swap_in_bytes = kib_to_bytes(v); break;
+		case VIR_DOMAIN_MEMORY_STAT_SWAP_OUT: out->guest_swap_out_bytes = kib_to_bytes(v); break;
 		case VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT: out->major_faults = (int64_t)v; break;
 		case VIR_DOMAIN_MEMORY_STAT_UNUSED: out->guest_unused_bytes = kib_to_bytes(v); break;
 		case VIR_DOMAIN_MEMORY_STAT_AVAILABLE: out->guest_available_bytes = kib_to_bytes(v); break;

@@ -20,7 +20,7 @@ static int auto_finish(struct wss_window *w, struct wss_estimate *out, struct ms
 	if (est_refault.finish(w, out, err) < 0)
 		return -1;
 	if (scan.wss_bytes > out->wss_bytes)
-		out->wss_bytes = scan.wss_bytes;
+		*out = scan; /* the scan saw more than the refaults tell: report the scan */
 	out->scanned_bytes = scan.scanned_bytes;
 	return 0;
 }

@@ -28,12 +28,14 @@ static int refault_finish(struct wss_window *w, struct wss_estimate *out, struct
 			       w->drv->ops->name, w->domain);
 	if (w->short_of_memory) {
 		int64_t base = f->alloc_bytes >= 0 ? f->alloc_bytes : resident;
-		out->wss_bytes = base + min_known(w->recent_refault_bytes, f->swap_bytes);
+		/* host-side swap bounds host-side refaults; a guest's own swap-ins have no such bound here */
+		out->wss_bytes = base + (w->refault_host_side ? min_known(w->recent_refault_bytes, f->swap_bytes)
+							      : w->recent_refault_bytes);
 	} else {
 		out->wss_bytes = resident;
 	}
 	out->estimator = "refault";
-	out->signal = w->begin.swap_in_bytes >= 0 ? "swap_in" : w->begin.refault_pages >= 0 ? "workingset_refault" : "major_faults";
+	out->signal = w->refault_signal;
 	return 0;
 }
 

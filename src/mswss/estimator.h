@@ -30,6 +30,8 @@ struct wss_window {
 	uint64_t begin_ns, end_ns;     /* CLOCK_MONOTONIC */
 	/* Derived by the monitor from the facts, before finish(). */
 	int64_t refault_bytes;         /* memory loaded again from swap during the window; -1 unknown */
+	const char *refault_signal;    /* the counter it came from */
+	bool refault_host_side;        /* counted by the host, like swap_bytes (which then bounds it) */
 	int64_t recent_refault_bytes;  /* ... summed over this and the previous windows of the same
 	                                  shortage (REFAULT_HORIZON), so that a workload slowed down by
 	                                  thrashing does not look smaller than it is */

@@ -1,6 +1,7 @@
 #include "monitor.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,17 +108,34 @@ static void sleep_until(uint64_t deadline, volatile int *stop)
 	}
 }
 
-/* Memory loaded again from swap during the window, by the best counter the driver has. */
-static int64_t refault_bytes(const struct domain_facts *a, const struct domain_facts *b)
+/* Memory loaded again from swap during the window, by the best counter the
+ * driver has: the host's swap-ins, memcg refaults, the guest's own swap-ins,
+ * then major faults (which also count file reads). */
+static void read_refaults(struct wss_window *w)
 {
-	int64_t page = (int64_t)page_size_bytes();
-	if (a->swap_in_bytes >= 0 && b->swap_in_bytes >= a->swap_in_bytes)
-		return b->swap_in_bytes - a->swap_in_bytes;
-	if (a->refault_pages >= 0 && b->refault_pages >= a->refault_pages)
-		return (b->refault_pages - a->refault_pages) * page;
-	if (a->major_faults >= 0 && b->major_faults >= a->major_faults)
-		return (b->major_faults - a->major_faults) * page;
-	return -1;
+	static const struct {
+		const char *signal;
+		size_t offset;
+		bool pages, host_side;
+	} counters[] = {
+		{"swap_in", offsetof(struct domain_facts, swap_in_bytes), false, true},
+		{"workingset_refault", offsetof(struct domain_facts, refault_pages), true, true},
+		{"guest_swap_in", offsetof(struct domain_facts, guest_swap_in_bytes), false, false},
+		{"major_faults", offsetof(struct domain_facts, major_faults), true, true},
+	};
+	w->refault_bytes = -1;
+	w->refault_signal = "none";
+	w->refault_host_side = false;
+	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+		int64_t a = *(const int64_t *)((const char *)&w->begin + counters[i].offset);
+		int64_t b = *(const int64_t *)((const char *)&w->end + counters[i].offset);
+		if (a < 0 || b < a)
+			continue;
+		w->refault_bytes = (b - a) * (counters[i].pages ? (int64_t)page_size_bytes() : 1);
+		w->refault_signal = counters[i].signal;
+		w->refault_host_side = counters[i].host_side;
+		return;
+	}
 }
 
 /* The Badis state: short of memory when evicted pages come back faster than
@@ -174,7 +192,7 @@ static int finish_one(const struct monitor_config *cfg, struct history *hist, st
 	w->end_ns = now_ns(CLOCK_MONOTONIC);
 	if (driver_read_facts(cfg->drv, w->domain, &w->end, err) < 0)
 		return -1;
-	w->refault_bytes = refault_bytes(&w->begin, &w->end);
+	read_refaults(w);
 	w->short_of_memory = is_short_of_memory(w, w->refault_bytes);
 	w->recent_refault_bytes = history_add(hist, w);
 	struct wss_estimate e;
@@ -272,6 +290,8 @@ int monitor_run(const struct monitor_config *cfg, volatile int *stop, struct ms_
 			break;
 		}
 		if (emitted == 0 && n > 0 && !*stop) {
+			/* the domains were there at the start: losing them is a failed measurement, not bad input */
+			err->usage = 0;
 			rc = n > 1 ? ms_fail_prefix(err, "no domain could be measured; the last error") : -1;
 			break;
 		}

@@ -39,7 +39,10 @@ json_t *wss_record(const struct wss_window *w, const char *method, const struct 
 	json_set_known_i64(r, "max_bytes", f->max_bytes);
 	json_set_known_i64(r, "rss_bytes", f->rss_bytes);
 	json_set_known_i64(r, "swap_bytes", f->swap_bytes);
-	json_set_known_real(r, "swap_in_bytes_per_s", per_second(w->begin.swap_in_bytes, f->swap_in_bytes, seconds));
+	double swap_in = per_second(w->begin.swap_in_bytes, f->swap_in_bytes, seconds);
+	if (swap_in < 0) /* a VM: the guest's own swap-ins */
+		swap_in = per_second(w->begin.guest_swap_in_bytes, f->guest_swap_in_bytes, seconds);
+	json_set_known_real(r, "swap_in_bytes_per_s", swap_in);
 	json_set_known_real(r, "major_faults_per_s", per_second(w->begin.major_faults, f->major_faults, seconds));
 	json_set_known_real(r, "refault_bytes_per_s", w->refault_bytes < 0 ? -1 : (double)w->refault_bytes / seconds);
 	json_set_known_real(r, "usrtime", usrtime(w, seconds));

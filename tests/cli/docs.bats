@@ -7,7 +7,8 @@
 
 setup() {
 	ROOT=${MEMSHARE_ROOT:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	MSWSS=$ROOT/bin/mswss
+	MSWSS=${MEMSHARE_BIN:-$ROOT/bin}/mswss
+	BINDIR=${MSWSS%/mswss}
 	MAN1=$ROOT/man/mswss.1
 	MAN7=$ROOT/man/memshare.7
 	BASHCOMP=$ROOT/completions/memshare.bash
@@ -15,15 +16,15 @@ setup() {
 }
 
 need_mswss() {
-	[ -x "$MSWSS" ] || skip "bin/mswss is not built (run make)"
+	[ -x "$MSWSS" ] || skip "$MSWSS is not built (run make)"
 }
 
 # Roff source as text: \- is -, font changes and \& dropped.
 plain_roff() {
-	sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\&//g' "$@"
+	sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\&//g'
 }
 
-# Lines of the section .SH NAME (up to the next .SH) of a page.
+# roff_section PAGE TITLE: the source lines of section .SH TITLE, up to the next .SH.
 roff_section() {
 	want=$2 awk '/^\.SH / { f = (substr($0, 5) == ENVIRON["want"]); next } f' "$1"
 }
@@ -39,8 +40,8 @@ short_options() { grep -oE -- '(^|[^-[:alnum:]])-[a-zA-Z]([^-[:alnum:]]|$)' | gr
 # Show both sides when two lists differ.
 same_lists() {
 	if [ "$1" != "$2" ]; then
-		echo "expected: $(echo $1)"
-		echo "got:      $(echo $2)"
+		echo "expected: $(tr '\n' ' ' <<<"$1")"
+		echo "got:      $(tr '\n' ' ' <<<"$2")"
 		return 1
 	fi
 }
@@ -64,10 +65,12 @@ rendered() {
 }
 
 @test "docs: mswss(1) and memshare(7) render without warnings, within 80 columns" {
-	command -v man >/dev/null || command -v groff >/dev/null || skip "neither man (man-db) nor groff is installed"
-	command -v man >/dev/null || skip "man (man-db) is not installed"
+	command -v man >/dev/null || command -v groff >/dev/null || skip "neither man (man-db) nor groff (groff-base) is installed"
 	for page in "$MAN1" "$MAN7"; do
 		render_warnings "$page"
+	done
+	command -v man >/dev/null || skip "man (man-db) is not installed: width and sections not checked"
+	for page in "$MAN1" "$MAN7"; do
 		text=$(rendered "$page")
 		# a page that rendered to nothing would have no warnings either
 		[ "$(wc -l <<<"$text")" -gt 100 ]
@@ -133,7 +136,7 @@ rendered() {
 		(default 1000)|default 1000)
 		(default 0.1%, at least 64K/s)|Default 0.1%.
 		(default 0.1%, at least 64K/s)|never below 64 KiB per second
-		(default: from the clock)|Default (and 0): taken from the clock.
+		(default or 0: from the clock)|Default (and 0): taken from the clock.
 		(default: $MEMSHARE_URI, then cgroup:///)|Default: the value of MEMSHARE_URI, then cgroup:///.
 	EOF
 }
@@ -260,8 +263,8 @@ complete_line() {
 	[ "$(wc -l <<<"$want")" -ge 5 ]
 	# the real tool, by path and from PATH
 	same_lists "$want" "$(complete_words "$MSWSS" --method '')"
-	same_lists "$want" "$(PATH=$ROOT/bin:$PATH complete_words mswss -m '')"
-	same_lists "$(grep '^ref' <<<"$want")" "$(PATH=$ROOT/bin:$PATH complete_words mswss --method ref)"
+	same_lists "$want" "$(PATH=$BINDIR:$PATH complete_words mswss -m '')"
+	same_lists "$(grep '^ref' <<<"$want")" "$(PATH=$BINDIR:$PATH complete_words mswss --method ref)"
 	# the list is asked of the tool, not built in
 	fake=$BATS_TEST_TMPDIR/bin
 	mkdir -p "$fake"
@@ -293,8 +296,8 @@ complete_line() {
 }
 
 @test "bash completion: cgroup domains offer pid:N" {
-	[ "$(MEMSHARE_URI= complete_words mswss p)" = pid: ]
-	MEMSHARE_URI= complete_words mswss "pid:$$" | grep -qx "pid:$$"
+	[ "$(MEMSHARE_URI='' complete_words mswss p)" = pid: ]
+	MEMSHARE_URI='' complete_words mswss "pid:$$" | grep -qx "pid:$$"
 	complete_words mswss -c cgroup:/// "pid:$$" | grep -qx "pid:$$"
 }
 
@@ -347,7 +350,7 @@ complete_line() {
 		ask 'mswss -c '
 		zpty -d z
 	EOF
-	run timeout 60 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$ROOT/bin" "$ROOT/completions"
+	run timeout 60 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	methods_part=${output%%===*}
