@@ -27,7 +27,8 @@ static int refault_finish(struct wss_window *w, struct wss_estimate *out, struct
 		return ms_fail(err, "refault: the %s driver knows neither allocation nor resident memory of '%s'",
 			       w->drv->ops->name, w->domain);
 	if (w->short_of_memory) {
-		int64_t base = f->alloc_bytes >= 0 ? f->alloc_bytes : resident;
+		/* what it holds, not what it may hold: pages refaulted into new room are resident already */
+		int64_t base = resident;
 		/* host-side swap bounds host-side refaults; a guest's own swap-ins have no such bound here */
 		out->wss_bytes = base + (w->refault_host_side ? min_known(w->recent_refault_bytes, f->swap_bytes)
 							      : w->recent_refault_bytes);

@@ -1,6 +1,7 @@
 # Shared by the command-line tests: real cgroups, real swap, real workloads.
 MSWSS=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/mswss
 USEMEM=${MEMSHARE_BUILD:-$PWD/build}/workload/usemem
+MSBALLOON=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msballoon
 
 # Mount point of the memory controller (v2 with "memory", else v1), or "".
 memory_root() {
@@ -74,4 +75,12 @@ remove_swap() {
 # within PERCENT GOT WANT: |got - want| <= PERCENT % of want
 within() {
 	awk -v p="$1" -v g="$2" -v w="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'
+}
+
+# The memory limit of a cgroup in bytes (v1 or v2; "max" reads as -1).
+cgroup_limit_of() {
+	local v
+	if [ -f "$MEMROOT$1/memory.max" ]; then v=$(cat "$MEMROOT$1/memory.max"); else v=$(cat "$MEMROOT$1/memory.limit_in_bytes"); fi
+	[ "$v" = max ] && v=-1
+	echo "$v"
 }

@@ -10,7 +10,9 @@
  *                     the allocation, every page of it once per pass, plus
  *                     extra accesses at addresses drawn from a Normal
  *                     distribution clipped to the band (a hot centre);
- *   --grow STEP_MIB   start with STEP MiB and grow by STEP every pass up to SIZE.
+ *   --grow STEP_MIB   start with STEP MiB and grow by STEP every pass up to SIZE;
+ *   --schedule W1@D1,W2@D2,...  touch W1 MiB for D1 seconds, then W2 for D2...,
+ *                     staying at the last (a working set that shrinks and grows).
  * Runs until --duration has passed or it is killed.  Reports passes done and
  * the mean pass time on exit (stderr), so benches can measure slowdown. */
 #include <getopt.h>
@@ -71,9 +73,31 @@ static void touch_range(volatile unsigned char *mem, size_t first_page, size_t p
 		mem[(first_page + i) * PAGE]++;
 }
 
+/* The working set the schedule "W1@D1,W2@D2,..." asks for at `elapsed` seconds (-1: malformed). */
+static long scheduled_mib(const char *schedule, double elapsed)
+{
+	const char *p = schedule;
+	long w = -1;
+	while (*p) {
+		char *end;
+		w = strtol(p, &end, 10);
+		if (end == p || *end != '@' || w < 0)
+			return -1;
+		double d = strtod(end + 1, &end);
+		if (d <= 0 || (*end && *end != ','))
+			return -1;
+		if (elapsed < d)
+			return w;
+		elapsed -= d;
+		p = *end ? end + 1 : end;
+	}
+	return w;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB] SIZE_MIB\n");
+	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB]\n"
+			"              [--schedule MIB@SECONDS,...] SIZE_MIB\n");
 	exit(2);
 }
 
@@ -81,11 +105,12 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"touch", 1, 0, 't'}, {"pattern", 1, 0, 'P'}, {"pass", 1, 0, 'p'},
-		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {0, 0, 0, 0},
+		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {"schedule", 1, 0, 's'}, {0, 0, 0, 0},
 	};
 	double pass_s = 0.1, duration_s = 0;
 	long touch_mib = -1, grow_mib = 0;
 	int normal = 0, c;
+	const char *schedule = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': touch_mib = atol(optarg); break;
@@ -96,6 +121,7 @@ int main(int argc, char **argv)
 		case 'p': pass_s = parse_seconds(optarg); break;
 		case 'd': duration_s = parse_seconds(optarg); break;
 		case 'g': grow_mib = atol(optarg); break;
+		case 's': schedule = optarg; break;
 		default: usage();
 		}
 	}
@@ -127,6 +153,15 @@ int main(int argc, char **argv)
 	size_t band_first = (pages - touch_pages) / 2;
 	while (!stop && (duration_s == 0 || now_s() - start < duration_s)) {
 		double t0 = now_s();
+		if (schedule) {
+			long w = scheduled_mib(schedule, t0 - start);
+			if (w < 0 || w > size_mib) {
+				fprintf(stderr, "usemem: bad --schedule '%s'\n", schedule);
+				return 2;
+			}
+			touch_pages = (size_t)w * MIB / PAGE;
+			band_first = (pages - touch_pages) / 2;
+		}
 		if (grow_mib) {
 			touch_range(mem, 0, live_pages);
 			live_pages += (size_t)grow_mib * MIB / PAGE;

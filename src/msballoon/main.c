@@ -1,0 +1,340 @@
+/* msballoon — compute and apply balloon targets and second-tier quotas by
+ * policy.  Subcommands: set, plan, apply, sim. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "cli.h"
+#include "driver.h"
+#include "jsonl.h"
+#include "log.h"
+#include "output.h"
+#include "plan.h"
+#include "policy.h"
+#include "procfs.h"
+#include "sim.h"
+#include "units.h"
+
+enum {
+	OPT_POLICY = CLI_OPT_FIRST_TOOL_OPTION,
+	OPT_APPLY,
+	OPT_ONCE,
+	OPT_HEADROOM,
+	OPT_THRESHOLD,
+	OPT_MIN,
+	OPT_MAX_STEP,
+	OPT_DEADBAND,
+	OPT_HOST_RESERVE,
+	OPT_HOST_MEMORY,
+	OPT_REMOTE_CAP,
+	OPT_TIER_TOTAL,
+	OPT_WAIT,
+	OPT_SETTLE,
+	OPT_SCENARIO,
+	OPT_TABLE,
+	OPT_LIST_POLICIES,
+};
+
+struct args {
+	struct cli_common common;
+	const char *command;
+	const struct balloon_policy *policy;
+	struct policy_params params;
+	bool apply, once, table;
+	const char *min, *max_step, *deadband, *host_reserve, *host_memory, *remote_cap, *tier_total, *threshold;
+	uint64_t wait_ns, settle_ns;
+	const char *scenario;
+	char **operands;
+	int operand_count;
+};
+
+static void usage(void)
+{
+	char names[256];
+	printf("Usage: msballoon set [-c URI] DOMAIN SIZE\n"
+	       "       msballoon plan [-c URI] --policy NAME [OPTIONS] [--apply] < observations.jsonl\n"
+	       "       msballoon apply [-c URI] [OPTIONS] < plan.jsonl\n"
+	       "       msballoon sim --scenario FILE --policy NAME [OPTIONS] [--table]\n"
+	       "Compute balloon targets and second-tier quotas by policy, and move memory through the driver.\n"
+	       "\n"
+	       "  -c, --connect URI        qemu:///system, test:///default, xen:///, cgroup:///\n"
+	       "                           (default: $MEMSHARE_URI, then cgroup:///)\n"
+	       "      --policy NAME        one of: %s\n", balloon_policy_names(names, sizeof names));
+	for (size_t i = 0; balloon_policies[i]; i++)
+		printf("                             %-14s %s\n", balloon_policies[i]->name, balloon_policies[i]->summary);
+	printf("      --apply              plan: also apply each interval's targets\n"
+	       "      --once               plan: one decision on the whole input (cron), not one per interval\n"
+	       "      --headroom PCT       wss: target = WSS x (1 + PCT) (default 10%%)\n"
+	       "  -P, --step PCT           smart-alloc, tlp: P, the share of the pool moved per interval (default 0.75%%)\n"
+	       "      --threshold SIZE     smart-alloc, tlp: shrink a target only when it exceeds use by SIZE (default 8M)\n"
+	       "      --remote-cap SIZE    wss: most remote memory one domain may ask for (default: no cap)\n"
+	       "      --tier-total SIZE    size of the second-tier pool (default: from msrswap tier records)\n"
+	       "      --min SIZE           floor of every balloon target (default 384M)\n"
+	       "      --max-step SIZE      largest change of a balloon per interval (default 1G)\n"
+	       "      --deadband SIZE      smaller changes are not sent (default 4M)\n"
+	       "      --host-reserve SIZE  host memory kept for the host itself (default 10%%)\n"
+	       "      --host-memory SIZE   the host's memory (default: what the driver reports)\n"
+	       "      --wait DUR           how long to wait for a balloon to reach its target (default 10s)\n"
+	       "      --settle DUR         plan, apply: an interval ends after DUR without input (default 500ms)\n"
+	       "      --scenario FILE      sim: the simulated node and its workloads\n"
+	       "      --table              sim: a human table instead of JSON records\n"
+	       "      --list-policies      print the policy names and exit\n"
+	       "  -p, --pretty             indented JSON for humans\n"
+	       "  -v, --verbose            more diagnostics on stderr\n"
+	       "  -q, --quiet              fewer diagnostics\n"
+	       "  -h, --help               this text\n"
+	       "      --version            the version\n"
+	       "\n"
+	       "SIZE: 4096, 512K, 1.5G, or N%% of the domain's maximum (set) or of the host (--host-reserve).\n"
+	       "Input: JSON Lines \"wss\" records (mswss), \"tier\" records (msrswap), \"bid\" records.\n"
+	       "Exit status: 0 done, 1 an operation failed or a target was not reached, 2 bad usage or input.\n"
+	       "See msballoon(1) and memshare(7).\n");
+}
+
+static void parse_tool_option(int opt, const char *arg, struct args *a)
+{
+	struct ms_err err = {0};
+	int rc = 0;
+	switch (opt) {
+	case OPT_POLICY:
+		if (!(a->policy = balloon_policy_find(arg))) {
+			char names[256];
+			cli_usage_error("--policy: unknown policy '%s' (policies: %s)", arg, balloon_policy_names(names, sizeof names));
+		}
+		break;
+	case OPT_APPLY: a->apply = true; break;
+	case OPT_ONCE: a->once = true; break;
+	case OPT_TABLE: a->table = true; break;
+	case OPT_HEADROOM: rc = parse_percent(arg, "--headroom", &a->params.headroom, &err); break;
+	case 'P': rc = parse_percent(arg, "--step", &a->params.step_fraction, &err); break;
+	case OPT_THRESHOLD: a->threshold = arg; break;
+	case OPT_MIN: a->min = arg; break;
+	case OPT_MAX_STEP: a->max_step = arg; break;
+	case OPT_DEADBAND: a->deadband = arg; break;
+	case OPT_HOST_RESERVE: a->host_reserve = arg; break;
+	case OPT_HOST_MEMORY: a->host_memory = arg; break;
+	case OPT_REMOTE_CAP: a->remote_cap = arg; break;
+	case OPT_TIER_TOTAL: a->tier_total = arg; break;
+	case OPT_WAIT: rc = parse_duration_ns(arg, "--wait", &a->wait_ns, &err); break;
+	case OPT_SETTLE: rc = parse_duration_ns(arg, "--settle", &a->settle_ns, &err); break;
+	case OPT_SCENARIO: a->scenario = arg; break;
+	case OPT_LIST_POLICIES:
+		for (size_t i = 0; balloon_policies[i]; i++)
+			puts(balloon_policies[i]->name);
+		exit(0);
+	default: cli_usage_error("invalid option");
+	}
+	if (rc < 0)
+		cli_usage_error("%s", err.msg);
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"policy", required_argument, NULL, OPT_POLICY},
+		{"apply", no_argument, NULL, OPT_APPLY},
+		{"once", no_argument, NULL, OPT_ONCE},
+		{"headroom", required_argument, NULL, OPT_HEADROOM},
+		{"step", required_argument, NULL, 'P'},
+		{"threshold", required_argument, NULL, OPT_THRESHOLD},
+		{"min", required_argument, NULL, OPT_MIN},
+		{"max-step", required_argument, NULL, OPT_MAX_STEP},
+		{"deadband", required_argument, NULL, OPT_DEADBAND},
+		{"host-reserve", required_argument, NULL, OPT_HOST_RESERVE},
+		{"host-memory", required_argument, NULL, OPT_HOST_MEMORY},
+		{"remote-cap", required_argument, NULL, OPT_REMOTE_CAP},
+		{"tier-total", required_argument, NULL, OPT_TIER_TOTAL},
+		{"wait", required_argument, NULL, OPT_WAIT},
+		{"settle", required_argument, NULL, OPT_SETTLE},
+		{"scenario", required_argument, NULL, OPT_SCENARIO},
+		{"table", no_argument, NULL, OPT_TABLE},
+		{"list-policies", no_argument, NULL, OPT_LIST_POLICIES},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "P:", longopts, NULL)) != -1) {
+		if (opt == '?')
+			cli_usage_error("invalid option");
+		if (!cli_common_option(opt, optarg, &a->common))
+			parse_tool_option(opt, optarg, a);
+	}
+	if (a->common.help) {
+		usage();
+		exit(0);
+	}
+	if (optind >= argc)
+		cli_usage_error("name a subcommand: set, plan, apply or sim");
+	a->command = argv[optind];
+	a->operands = argv + optind + 1;
+	a->operand_count = argc - optind - 1;
+}
+
+/* A size option, or its default; percentages refer to `of`. */
+static int64_t size_option(const char *text, const char *fallback, uint64_t of, const char *what)
+{
+	struct ms_err err = {0};
+	uint64_t v;
+	if (parse_size(text ? text : fallback, of, what, &v, &err) < 0)
+		cli_usage_error("%s", err.msg);
+	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static struct driver *open_driver(const struct args *a)
+{
+	struct driver *drv = NULL;
+	struct ms_err err = {0};
+	if (driver_open(a->common.uri, &drv, &err) < 0)
+		exit(cli_report(&err));
+	return drv;
+}
+
+/* Host memory for the policies: --host-memory, the driver's, or this machine's. */
+static void set_limits(const struct args *a, struct driver *drv, struct safety_limits *limits)
+{
+	uint64_t host = host_mem_total_bytes();
+	struct ms_err err = {0};
+	if (a->host_memory)
+		host = (uint64_t)size_option(a->host_memory, NULL, 0, "--host-memory");
+	else if (drv && driver_host_memory(drv, &host, &err) < 0)
+		exit(cli_report(&err));
+	int64_t reserve = size_option(a->host_reserve, "10%", host, "--host-reserve");
+	limits->host_bytes = (int64_t)host > reserve ? (int64_t)host - reserve : 0;
+	limits->min_bytes = size_option(a->min, "384M", 0, "--min");
+	limits->deadband_bytes = size_option(a->deadband, "4M", 0, "--deadband");
+	limits->max_step_bytes = size_option(a->max_step, "1G", 0, "--max-step");
+}
+
+static int run_set(struct args *a, struct jsonl_writer *out)
+{
+	if (a->operand_count != 2)
+		cli_usage_error("set takes DOMAIN SIZE");
+	struct driver *drv = open_driver(a);
+	struct safety_limits limits;
+	set_limits(a, drv, &limits);
+	struct ms_err err = {0};
+	struct domain_facts f;
+	const char *domain = a->operands[0];
+	if (driver_read_facts(drv, domain, &f, &err) < 0) {
+		driver_close(drv);
+		return cli_report(&err);
+	}
+	int64_t target = size_option(a->operands[1], NULL, f.max_bytes > 0 ? (uint64_t)f.max_bytes : 0, "SIZE");
+	if (clamp_target(&limits, target, f.max_bytes) != target) {
+		char t[32], lo[32], hi[32];
+		driver_close(drv);
+		cli_usage_error("%s: %s is outside the floor %s and the maximum %s (see --min)", domain,
+				format_size((uint64_t)target, t, sizeof t), format_size((uint64_t)limits.min_bytes, lo, sizeof lo),
+				f.max_bytes >= 0 ? format_size((uint64_t)f.max_bytes, hi, sizeof hi) : "unknown");
+	}
+	struct apply_item item = {.domain = domain, .target_bytes = target};
+	size_t failed = apply_targets(drv, &item, 1, a->wait_ns);
+	struct vm_view vm;
+	struct vm_decision d;
+	vm_view_init(&vm, domain);
+	vm.alloc_bytes = item.before_bytes;
+	vm.max_bytes = f.max_bytes;
+	vm_decision_init(&d);
+	d.balloon_bytes = target;
+	decision_reason(&d, "set by hand");
+	json_t *r = target_record("set", &vm, &d);
+	add_outcome(r, &item);
+	int rc = jsonl_emit(out, r, &err) < 0 ? cli_report(&err) : 0;
+	driver_close(drv);
+	if (rc == 0 && failed) {
+		char now[32], want[32];
+		fprintf(stderr, "%s: %s: %s\n", ms_progname(), domain,
+			item.error[0] ? item.error : "the balloon did not reach its target in time");
+		if (!item.error[0])
+			fprintf(stderr, "%s: %s is at %s, wanted %s\n", ms_progname(), domain,
+				format_size((uint64_t)(item.actual_bytes > 0 ? item.actual_bytes : 0), now, sizeof now),
+				format_size((uint64_t)target, want, sizeof want));
+		rc = MS_EXIT_FAIL;
+	}
+	return rc;
+}
+
+static int finish(int rc, struct ms_err *err)
+{
+	if (rc < 0)
+		return strcmp(err->msg, "output closed by the reader") == 0 ? 0 : cli_report(err);
+	return rc ? MS_EXIT_FAIL : 0;
+}
+
+static int run_plan(struct args *a, struct jsonl_writer *out)
+{
+	if (!a->policy)
+		cli_usage_error("plan needs --policy NAME (see --list-policies)");
+	if (a->operand_count)
+		cli_usage_error("plan reads observations on standard input; it takes no operands");
+	struct plan_config cfg = {.policy = a->policy, .params = a->params, .wait_ns = a->wait_ns,
+				  .settle_ns = a->settle_ns, .once = a->once, .out = out};
+	cfg.drv = a->apply || a->common.uri ? open_driver(a) : NULL;
+	set_limits(a, cfg.drv, &cfg.limits);
+	cfg.tier_total_bytes = a->tier_total ? size_option(a->tier_total, NULL, 0, "--tier-total") : -1;
+	cfg.params.threshold_bytes = size_option(a->threshold, "8M", 0, "--threshold");
+	cfg.params.min_bytes = cfg.limits.min_bytes;
+	cfg.params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
+	if (!a->apply && cfg.drv) {
+		driver_close(cfg.drv); /* needed only for the host's memory */
+		cfg.drv = NULL;
+	}
+	struct ms_err err = {0};
+	int rc = plan_run(&cfg, stdin, "<stdin>", &err);
+	driver_close(cfg.drv);
+	return finish(rc, &err);
+}
+
+static int run_apply(struct args *a, struct jsonl_writer *out)
+{
+	if (a->operand_count)
+		cli_usage_error("apply reads a plan on standard input; it takes no operands");
+	struct driver *drv = open_driver(a);
+	struct safety_limits limits;
+	set_limits(a, drv, &limits);
+	struct ms_err err = {0};
+	int rc = apply_run(drv, &limits, a->wait_ns, a->settle_ns, out, stdin, "<stdin>", &err);
+	driver_close(drv);
+	return finish(rc, &err);
+}
+
+static int run_sim(struct args *a, struct jsonl_writer *out)
+{
+	if (!a->scenario)
+		cli_usage_error("sim needs --scenario FILE");
+	if (!a->policy)
+		cli_usage_error("sim needs --policy NAME (see --list-policies)");
+	struct policy_params params = a->params;
+	params.threshold_bytes = size_option(a->threshold, "8M", 0, "--threshold");
+	params.min_bytes = size_option(a->min, "384M", 0, "--min");
+	params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
+	struct ms_err err = {0};
+	if (sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0)
+		return cli_report(&err);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct jsonl_writer out = {.out = stdout};
+	struct args a = {
+		.params = {.headroom = 0.10, .step_fraction = 0.0075},
+		.wait_ns = 10 * NS_PER_S,
+		.settle_ns = 500 * NS_PER_MS,
+	};
+	cli_init(argv[0]);
+	parse_args(argc, argv, &a);
+	cli_apply_verbosity(&a.common);
+	out.pretty = a.common.pretty;
+	if (strcmp(a.command, "set") == 0)
+		return run_set(&a, &out);
+	if (strcmp(a.command, "plan") == 0)
+		return run_plan(&a, &out);
+	if (strcmp(a.command, "apply") == 0)
+		return run_apply(&a, &out);
+	if (strcmp(a.command, "sim") == 0)
+		return run_sim(&a, &out);
+	cli_usage_error("unknown subcommand '%s' (set, plan, apply, sim)", a.command);
+}

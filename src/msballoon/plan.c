@@ -1,0 +1,286 @@
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "log.h"
+#include "observe.h"
+#include "output.h"
+#include "stream.h"
+
+/* Apply the balloon targets that change something; fill items[i] per domain. */
+static size_t apply_decisions(const struct plan_config *cfg, const struct node_view *node, const struct vm_decision *d,
+			      struct apply_item *items, bool *has_item)
+{
+	size_t n = 0;
+	struct apply_item *batch = calloc(node->count ? node->count : 1, sizeof *batch);
+	size_t *index = calloc(node->count ? node->count : 1, sizeof *index);
+	if (!batch || !index) {
+		free(batch);
+		free(index);
+		return node->count;
+	}
+	for (size_t i = 0; i < node->count; i++) {
+		has_item[i] = false;
+		if (d[i].balloon_bytes == NO_TARGET || d[i].balloon_bytes == node->vms[i].alloc_bytes)
+			continue;
+		batch[n] = (struct apply_item){.domain = node->vms[i].domain, .target_bytes = d[i].balloon_bytes};
+		index[n++] = i;
+	}
+	size_t failed = apply_targets(cfg->drv, batch, n, cfg->wait_ns);
+	for (size_t k = 0; k < n; k++) {
+		items[index[k]] = batch[k];
+		has_item[index[k]] = true;
+		if (batch[k].error[0])
+			log_warn("%s", batch[k].error);
+	}
+	free(batch);
+	free(index);
+	return failed;
+}
+
+static int emit_interval(const struct plan_config *cfg, const struct node_view *node, const struct vm_decision *d,
+			 const struct node_decision *nd, const struct apply_item *items, const bool *has_item,
+			 struct ms_err *err)
+{
+	for (size_t i = 0; i < node->count; i++) {
+		json_t *r = target_record(cfg->policy->name, &node->vms[i], &d[i]);
+		if (has_item && has_item[i])
+			add_outcome(r, &items[i]);
+		if (jsonl_emit(cfg->out, r, err) < 0)
+			return -1;
+	}
+	if (nd->reservoir_bytes >= 0 && jsonl_emit(cfg->out, reservoir_record(cfg->policy->name, node, d, nd), err) < 0)
+		return -1;
+	if (nd->grant_any_bytes > 0 && jsonl_emit(cfg->out, grant_any_record(cfg->policy->name, nd->grant_any_bytes), err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Decide (and apply) one interval. Returns the number of failed applications, or -1. */
+static int decide_interval(const struct plan_config *cfg, struct observer *obs, struct ms_err *err)
+{
+	struct vm_view *vms = NULL;
+	struct node_view node = {0};
+	if (observer_view(obs, &node, &vms) == 0) {
+		free(vms);
+		observer_next_interval(obs, &node, NULL);
+		return 0;
+	}
+	node.host_bytes = cfg->limits.host_bytes;
+	if (cfg->tier_total_bytes >= 0)
+		node.tier_total_bytes = cfg->tier_total_bytes;
+	struct vm_decision *d = calloc(node.count, sizeof *d);
+	struct apply_item *items = calloc(node.count, sizeof *items);
+	bool *has_item = calloc(node.count, sizeof *has_item);
+	struct node_decision nd;
+	int rc = -1;
+	if (!d || !items || !has_item) {
+		ms_fail(err, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < node.count; i++)
+		vm_decision_init(&d[i]);
+	node_decision_init(&nd);
+	if (cfg->policy->decide(&cfg->params, &node, d, &nd, err) < 0)
+		goto out;
+	enforce_invariants(&cfg->limits, &node, d);
+	size_t failed = cfg->drv ? apply_decisions(cfg, &node, d, items, has_item) : 0;
+	if (emit_interval(cfg, &node, d, &nd, items, cfg->drv ? has_item : NULL, err) < 0)
+		goto out;
+	observer_next_interval(obs, &node, d);
+	rc = (int)failed;
+out:
+	free(vms);
+	free(d);
+	free(items);
+	free(has_item);
+	return rc;
+}
+
+int plan_run(const struct plan_config *cfg, FILE *in, const char *name, struct ms_err *err)
+{
+	struct observer obs;
+	struct record_stream stream;
+	observer_init(&obs);
+	record_stream_init(&stream, in, name, cfg->settle_ns);
+	int rc = 0, failures = 0;
+	for (;;) {
+		json_t *rec = NULL;
+		int got = record_stream_next(&stream, !cfg->once && obs.interval_records > 0, &rec, err);
+		if (got < 0) {
+			rc = -1;
+			break;
+		}
+		bool boundary = got == 2 || (got == 1 && !cfg->once && observer_starts_new_interval(&obs, rec));
+		if ((boundary || got == 0) && obs.interval_records > 0) {
+			int failed = decide_interval(cfg, &obs, err);
+			if (failed < 0) {
+				json_decref(rec);
+				rc = -1;
+				break;
+			}
+			failures += failed;
+		}
+		if (got == 0)
+			break;
+		if (got == 1) {
+			int added = observer_add(&obs, &stream.reader, rec, err);
+			json_decref(rec);
+			if (added < 0) {
+				rc = -1;
+				break;
+			}
+		}
+	}
+	record_stream_free(&stream);
+	observer_free(&obs);
+	return rc < 0 ? -1 : failures > 0;
+}
+
+/* One batch of "target" records to apply. */
+struct target_batch {
+	json_t **records;
+	struct apply_item *items;
+	size_t count;
+};
+
+static void batch_clear(struct target_batch *b)
+{
+	for (size_t i = 0; i < b->count; i++)
+		json_decref(b->records[i]);
+	b->count = 0;
+}
+
+static bool batch_has_domain(const struct target_batch *b, const char *domain)
+{
+	for (size_t i = 0; i < b->count; i++)
+		if (strcmp(b->items[i].domain, domain) == 0)
+			return true;
+	return false;
+}
+
+/* Check a target against the floor and the domain's maximum before it is sent. */
+static int check_target(struct driver *drv, const struct safety_limits *limits, struct apply_item *it, struct ms_err *err)
+{
+	struct domain_facts f;
+	if (driver_read_facts(drv, it->domain, &f, err) < 0)
+		return -1;
+	int64_t clamped = clamp_target(limits, it->target_bytes, f.max_bytes);
+	if (clamped != it->target_bytes)
+		snprintf(it->error, sizeof it->error, "target %lld is outside [floor, maximum]: sent %lld instead",
+			 (long long)it->target_bytes, (long long)clamped);
+	it->target_bytes = clamped;
+	return 0;
+}
+
+static int apply_batch(struct driver *drv, const struct safety_limits *limits, uint64_t wait_ns, struct target_batch *b,
+		       struct jsonl_writer *out, size_t *failures, struct ms_err *err)
+{
+	for (size_t i = 0; i < b->count; i++) {
+		struct ms_err derr = {0};
+		if (check_target(drv, limits, &b->items[i], &derr) < 0) {
+			snprintf(b->items[i].error, sizeof b->items[i].error, "%s", derr.msg);
+			b->items[i].target_bytes = -1;
+		}
+	}
+	/* items that could not be checked are not applied */
+	size_t kept = 0;
+	struct apply_item *ok = calloc(b->count ? b->count : 1, sizeof *ok);
+	if (!ok)
+		return ms_fail(err, "out of memory");
+	for (size_t i = 0; i < b->count; i++)
+		if (b->items[i].target_bytes >= 0)
+			ok[kept++] = b->items[i];
+	*failures += apply_targets(drv, ok, kept, wait_ns);
+	for (size_t i = 0, k = 0; i < b->count; i++) {
+		if (b->items[i].target_bytes >= 0) {
+			char note[MS_ERR_MAX];
+			snprintf(note, sizeof note, "%s", b->items[i].error);
+			b->items[i] = ok[k++];
+			if (note[0] && !b->items[i].error[0])
+				snprintf(b->items[i].error, sizeof b->items[i].error, "%s", note);
+		} else {
+			(*failures)++;
+		}
+		if (b->items[i].error[0])
+			log_warn("%s", b->items[i].error);
+		add_outcome(b->records[i], &b->items[i]);
+		json_incref(b->records[i]);
+		if (jsonl_emit(out, b->records[i], err) < 0) {
+			free(ok);
+			return -1;
+		}
+	}
+	free(ok);
+	batch_clear(b);
+	return 0;
+}
+
+static int batch_add(struct target_batch *b, const struct jsonl_reader *r, json_t *rec, struct ms_err *err)
+{
+	const char *domain;
+	uint64_t bytes;
+	if (jsonl_get_string(r, rec, "domain", &domain, err) < 0 || jsonl_get_u64(r, rec, "balloon_bytes", &bytes, err) < 0)
+		return -1;
+	json_t **records = realloc(b->records, (b->count + 1) * sizeof *records);
+	if (records)
+		b->records = records;
+	struct apply_item *items = realloc(b->items, (b->count + 1) * sizeof *items);
+	if (items)
+		b->items = items;
+	if (!records || !items)
+		return ms_fail(err, "out of memory");
+	b->records[b->count] = rec;
+	json_incref(rec);
+	b->items[b->count] = (struct apply_item){.domain = json_string_value(json_object_get(rec, "domain")),
+						 .target_bytes = bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes};
+	b->count++;
+	return 0;
+}
+
+static bool is_balloon_target(json_t *rec)
+{
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	return kind && strcmp(kind, "target") == 0 && json_object_get(rec, "balloon_bytes");
+}
+
+int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t wait_ns, uint64_t settle_ns,
+	      struct jsonl_writer *out, FILE *in, const char *name, struct ms_err *err)
+{
+	struct record_stream stream;
+	struct target_batch batch = {0};
+	size_t failures = 0;
+	int rc = 0;
+	record_stream_init(&stream, in, name, settle_ns);
+	for (;;) {
+		json_t *rec = NULL;
+		int got = record_stream_next(&stream, batch.count > 0, &rec, err);
+		if (got < 0) {
+			rc = -1;
+			break;
+		}
+		const char *domain = got == 1 ? json_string_value(json_object_get(rec, "domain")) : NULL;
+		bool boundary = got != 1 || (domain && is_balloon_target(rec) && batch_has_domain(&batch, domain));
+		if (boundary && batch.count && apply_batch(drv, limits, wait_ns, &batch, out, &failures, err) < 0) {
+			json_decref(rec);
+			rc = -1;
+			break;
+		}
+		if (got == 0)
+			break;
+		if (got == 1 && is_balloon_target(rec) && batch_add(&batch, &stream.reader, rec, err) < 0) {
+			json_decref(rec);
+			rc = -1;
+			break;
+		}
+		json_decref(rec);
+	}
+	batch_clear(&batch);
+	free(batch.records);
+	free(batch.items);
+	record_stream_free(&stream);
+	return rc < 0 ? -1 : failures > 0;
+}

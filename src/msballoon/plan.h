@@ -1,0 +1,33 @@
+/* `msballoon plan` (and `apply` of what it plans): observations in, one
+ * decision per interval out. */
+#ifndef MSBALLOON_PLAN_H
+#define MSBALLOON_PLAN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "driver.h"
+#include "jsonl.h"
+#include "policy.h"
+#include "safety.h"
+
+struct plan_config {
+	const struct balloon_policy *policy;
+	struct policy_params params;
+	struct safety_limits limits;
+	int64_t tier_total_bytes; /* --tier-total; -1: from "tier" records */
+	struct driver *drv;       /* to apply with; NULL: plan only */
+	uint64_t wait_ns;         /* how long to wait for balloons */
+	uint64_t settle_ns;
+	bool once;                /* one decision on everything read (cron) */
+	struct jsonl_writer *out;
+};
+
+/* Returns 0, 1 when some targets could not be applied or reached, -1 on error. */
+int plan_run(const struct plan_config *cfg, FILE *in, const char *name, struct ms_err *err);
+
+/* `msballoon apply`: apply the "target" records of a plan; echo each with its outcome. */
+int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t wait_ns, uint64_t settle_ns,
+	      struct jsonl_writer *out, FILE *in, const char *name, struct ms_err *err);
+
+#endif

@@ -1,0 +1,97 @@
+/* Scenario files of `msballoon sim`: a node (second-tier pool, host memory,
+ * per-page costs) and VMs with memory-demand traces.  JSON, read with
+ * jansson; every error names the file and the field ("s.json: vms[2].demand.
+ * step_bytes: ...").  Sizes are integers (bytes) or strings ("512M", "1.5G");
+ * times are seconds.  Unknown fields are ignored.
+ *
+ * {
+ *   "name": "usemem",                 optional, default: the file name
+ *   "interval_s": 1,                  policy interval (SmarTmem samples every 1 s)
+ *   "duration_s": 600,                the run stops earlier when every VM has stopped
+ *   "tier_total_bytes": "384M",       the second-tier pool (Tmem)
+ *   "remote_tier_bytes": "1G",        optional: what the cluster can grant (tlp's Grant-Any), default 0
+ *   "host_bytes": "2G",               optional: memory for all VMs together (balloon policies), default unknown
+ *   "page_bytes": 4096,               optional
+ *   "disk_page_cost_us": 100,         cost of one page read from / written to disk
+ *   "tier_page_cost_us": 2,           cost of one put or get in the pool
+ *   "remote_page_cost_us": 52,        optional, default tier cost + 50 µs (vMCA's emulated latency)
+ *   "vms": [{
+ *     "name": "vm1",
+ *     "ram_bytes": "512M",            its memory at boot (the balloon policies may change it)
+ *     "max_bytes": "1G",              optional, default host_bytes, else ram_bytes
+ *     "base_bytes": "64M",            optional: the guest's own footprint, present from boot
+ *     "access_bytes_per_s": "200M",   pages touched per second while the workload runs
+ *     "start": 0 | {"vm": "vm1", "demand_bytes": "640M"},
+ *     "stop":  90 | {"vm": "vm3", "demand_bytes": "768M"},     optional
+ *     "demand": {"first_bytes": "128M", "step_bytes": "128M", "every_s": 20, "max_bytes": "1G"}
+ *             | [[0, "200M"], [30, "1.2G"], [90, "1.2G"]],  (seconds since start, linear in
+ *               between; the workload ends at the last point and frees its memory)
+ *     "bids": [[0, 0.2], [60, -0.1]]  optional: bid-policy input from that time (s since t=0)
+ *   }]
+ * }
+ * "start"/"stop" conditions are met at the first interval in which that VM's
+ * workload demand is at least demand_bytes. */
+#ifndef MSBALLOON_SIM_SCENARIO_H
+#define MSBALLOON_SIM_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define SCENARIO_MAX_VMS 256
+#define SCENARIO_MAX_INTERVALS 1000000
+
+struct trace_point {
+	double t_s;
+	double value;
+};
+
+enum trigger_kind { TRIGGER_NONE, TRIGGER_TIME, TRIGGER_DEMAND };
+
+struct trigger {
+	enum trigger_kind kind;
+	double t_s;           /* TRIGGER_TIME */
+	size_t vm;            /* TRIGGER_DEMAND: index of the VM watched */
+	int64_t demand_bytes; /* ... and the workload demand it must reach */
+};
+
+struct demand_spec {
+	bool usemem;                       /* steps, or else points */
+	int64_t first_bytes, step_bytes, max_bytes;
+	double every_s;
+	struct trace_point *points;        /* value in bytes */
+	size_t npoints;
+};
+
+struct scenario_vm {
+	char *name;
+	int64_t ram_bytes, max_bytes, base_bytes, access_bytes_per_s;
+	struct trigger start, stop;
+	struct demand_spec demand;
+	struct trace_point *bids;
+	size_t nbids;
+};
+
+struct scenario {
+	char *name;
+	double interval_s, duration_s;
+	int64_t page_bytes, tier_total_bytes, remote_tier_bytes, host_bytes;
+	double disk_page_cost_us, tier_page_cost_us, remote_page_cost_us;
+	size_t count;
+	struct scenario_vm *vms;
+};
+
+/* Read and check a scenario file.  Errors: ms_fail_input naming the file and the field. */
+int scenario_load(const char *path, struct scenario *sc, struct ms_err *err);
+void scenario_free(struct scenario *sc);
+
+/* The workload's memory demand `since_start_s` seconds after it started (0 before). */
+int64_t workload_demand(const struct demand_spec *d, double since_start_s);
+/* Has a points workload reached its last point (usemem never ends by itself)? */
+bool workload_finished(const struct demand_spec *d, double since_start_s);
+/* The VM's bid at time t, or false when it has none yet. */
+bool bid_at(const struct scenario_vm *vm, double t_s, double *bid);
+
+#endif

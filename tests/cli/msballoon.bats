@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# msballoon against real cgroups and libvirt's test driver: set, plan, apply,
+# the safety invariants end to end, and bad input.
+bats_require_minimum_version 1.5.0
+load helpers
+
+teardown() {
+	stop_workloads
+	remove_cgroups
+	remove_swap
+}
+
+MIB=1048576
+
+@test "msballoon: --help, --version, --list-policies; unknown policy lists the policies" {
+	run "$MSBALLOON" --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"msballoon plan"* ]]
+	run "$MSBALLOON" --list-policies
+	[ "$output" = "$(printf 'wss\ngreedy\nstatic\nreconf-static\nsmart-alloc\ntlp\nbid')" ]
+	run "$MSBALLOON" plan --policy nosuch
+	[ "$status" -eq 2 ]
+	[ "$output" = "msballoon: --policy: unknown policy 'nosuch' (policies: wss, greedy, static, reconf-static, smart-alloc, tlp, bid)
+Try 'msballoon --help'." ]
+	run "$MSBALLOON"
+	[ "$status" -eq 2 ]
+	run "$MSBALLOON" frobnicate
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown subcommand 'frobnicate'"* ]]
+}
+
+@test "msballoon plan: malformed input names the line; unknown kinds are ignored" {
+	run "$MSBALLOON" plan --policy wss --host-memory 8G <<<'{"kind":"wss","domain":"a","wss_bytes":1,"alloc_bytes":1073741824}
+{"kind":"wss","domain":"b",'
+	[ "$status" -eq 2 ]
+	[[ $output == *"<stdin>:2:"* ]]
+	run "$MSBALLOON" plan --policy wss --host-memory 8G <<<'{"kind":"other","x":1}
+{"kind":"wss","domain":"a","alloc_bytes":5}'
+	[ "$status" -eq 2 ]
+	[[ $output == *'<stdin>:2: missing field "wss_bytes"'* ]]
+	run "$MSBALLOON" plan --policy wss --host-memory 8G <<<'{"kind":"wss","domain":"a","wss_bytes":-3}'
+	[ "$status" -eq 2 ]
+	[[ $output == *'<stdin>:1: field "wss_bytes" must be a non-negative integer'* ]]
+	run "$MSBALLOON" plan --policy bid --host-memory 8G <<<'{"kind":"bid","domain":"a","bid":3}'
+	[ "$status" -eq 2 ]
+	[[ $output == *"bid 3 is outside [-1, 1]"* ]]
+}
+
+@test "msballoon plan --policy wss: targets from WSS with headroom, floor and maximum, one record per domain per interval" {
+	input='{"kind":"wss","domain":"a","wss_bytes":1073741824,"alloc_bytes":2147483648,"max_bytes":4294967296}
+{"kind":"wss","domain":"b","wss_bytes":10485760,"alloc_bytes":2147483648,"max_bytes":4294967296}
+{"kind":"wss","domain":"c","wss_bytes":8589934592,"alloc_bytes":2147483648,"max_bytes":4294967296}
+{"kind":"wss","domain":"a","wss_bytes":536870912,"alloc_bytes":1181116006,"max_bytes":4294967296}
+{"kind":"wss","domain":"a","wss_bytes":536870912,"alloc_bytes":1181116006,"max_bytes":4294967296}'
+	run --separate-stderr "$MSBALLOON" plan --policy wss --headroom 10% --max-step 64G --host-memory 64G <<<"$input"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "${lines[@]}"
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.kind == "target")] | length')" -eq 5 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.kind == "reservoir")] | length')" -eq 3 ]
+	a1=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "a")][0].balloon_bytes')
+	within 1 "$a1" $((1024 * MIB * 11 / 10))
+	b=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "b")][0].balloon_bytes')
+	[ "$b" -eq $((384 * MIB)) ]
+	c=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "c")][0].balloon_bytes')
+	[ "$c" -eq $((4096 * MIB)) ]
+	# a lower WSS counts only on its second reading
+	a2=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "a")][1] | .balloon_bytes')
+	[ "$a2" -eq "$a1" ]
+	a3=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "a")][2] | .balloon_bytes, .prev_balloon_bytes' | tr '\n' ' ')
+	within 1 "${a3%% *}" $((512 * MIB * 11 / 10))
+	[ "${a3#* }" = "1181116006 " ]
+	printf '%s\n' "${lines[@]}" | jq -e -s 'all(.[] | select(.kind == "target"); (.reason | length) > 0 and .policy == "wss")'
+}
+
+@test "msballoon plan: the host's capacity is never exceeded and --max-step/--deadband hold" {
+	input='{"kind":"wss","domain":"a","wss_bytes":3221225472,"alloc_bytes":1073741824,"max_bytes":8589934592}
+{"kind":"wss","domain":"b","wss_bytes":3221225472,"alloc_bytes":1073741824,"max_bytes":8589934592}
+{"kind":"wss","domain":"c","wss_bytes":1073741824,"alloc_bytes":1073741824,"max_bytes":8589934592}'
+	run --separate-stderr "$MSBALLOON" plan --policy wss --headroom 0 --host-memory 5G --host-reserve 0 <<<"$input"
+	[ "$status" -eq 0 ]
+	sum=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.kind == "target") | .balloon_bytes] | add')
+	echo "sum of targets: $sum"
+	[ "$sum" -le $((5 * 1024 * MIB)) ]
+	run --separate-stderr "$MSBALLOON" plan --policy wss --headroom 0 --max-step 256M --host-memory 64G <<<"$input"
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "a")][0].balloon_bytes')" -eq $((1280 * MIB)) ]
+	run --separate-stderr "$MSBALLOON" plan --policy wss --headroom 0 --deadband 64M --host-memory 64G \
+		<<<'{"kind":"wss","domain":"a","wss_bytes":1100000000,"alloc_bytes":1073741824,"max_bytes":8589934592}'
+	[ "$(jq 'select(.kind == "target") | .balloon_bytes' <<<"$output")" -eq 1073741824 ]
+	[[ "$(jq -r 'select(.kind == "target") | .reason' <<<"$output")" == *deadband* ]]
+}
+
+@test "msballoon set: moves a cgroup's limit; below the floor or unknown domain is an input error" {
+	require_cgroups
+	start_workload "$CG_BASE/s" --touch 8 16
+	run --separate-stderr "$MSBALLOON" -c cgroup:/// set --min 16M "$CG_BASE/s" 96M
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(cgroup_limit_of "$CG_BASE/s")" -eq $((96 * MIB)) ]
+	jq -e '.kind == "target" and .applied and .reached and .actual_bytes == 100663296 and .balloon_bytes == 100663296' <<<"$output"
+	run "$MSBALLOON" -c cgroup:/// set "$CG_BASE/s" 8M
+	[ "$status" -eq 2 ]
+	[[ $output == *"outside the floor 384M"* ]]
+	[ "$(cgroup_limit_of "$CG_BASE/s")" -eq $((96 * MIB)) ]
+	run "$MSBALLOON" -c cgroup:/// set "$CG_BASE/nosuch" 512M
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown domain"* ]]
+	run "$MSBALLOON" -c cgroup:/// set "$CG_BASE/s" lots
+	[ "$status" -eq 2 ]
+}
+
+@test "msballoon apply: applies a plan's targets to cgroups and echoes each with its outcome" {
+	require_cgroups
+	start_workload "$CG_BASE/a" --touch 8 16
+	start_workload "$CG_BASE/b" --touch 8 16
+	cgroup_limit "$CG_BASE/a" $((256 * MIB))
+	cgroup_limit "$CG_BASE/b" $((64 * MIB))
+	plan="{\"kind\":\"target\",\"domain\":\"$CG_BASE/a\",\"balloon_bytes\":$((64 * MIB))}
+{\"kind\":\"target\",\"domain\":\"$CG_BASE/b\",\"balloon_bytes\":$((128 * MIB))}
+{\"kind\":\"reservoir\",\"free_bytes\":1}"
+	run --separate-stderr "$MSBALLOON" -c cgroup:/// apply --min 32M <<<"$plan"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(cgroup_limit_of "$CG_BASE/a")" -eq $((64 * MIB)) ]
+	[ "$(cgroup_limit_of "$CG_BASE/b")" -eq $((128 * MIB)) ]
+	printf '%s\n' "${lines[@]}" | jq -e -s 'all(.applied and .reached)'
+	# the floor holds in apply too
+	run --separate-stderr "$MSBALLOON" -c cgroup:/// apply --min 48M <<<"{\"kind\":\"target\",\"domain\":\"$CG_BASE/a\",\"balloon_bytes\":$((16 * MIB))}"
+	[ "$(cgroup_limit_of "$CG_BASE/a")" -eq $((48 * MIB)) ]
+	[[ "$(jq -r .error <<<"$output")" == *"outside [floor, maximum]"* ]]
+}
+
+@test "msballoon on libvirt's test driver: set and apply" {
+	run --separate-stderr "$MSBALLOON" -c test:///default set --min 64M test 1G
+	[ "$status" -eq 0 ]
+	jq -e '.applied and .reached and .balloon_bytes == 1073741824 and .prev_balloon_bytes == 2147483648' <<<"$output"
+	run "$MSBALLOON" -c test:///default set test 100G
+	[ "$status" -eq 2 ]
+	[[ $output == *"maximum 8G"* ]]
+}
+
+@test "msballoon: mswss | msballoon plan --policy wss --apply follows a cgroup's shrinking and growing working set" {
+	require_cgroups
+	ensure_swap
+	# the working set: 64 MiB for 10 s, 160 MiB for 12 s, then 64 MiB again
+	mkdir -p "$MEMROOT$CG_BASE/p"
+	cgroup_limit "$CG_BASE/p" $((256 * MIB))
+	start_workload "$CG_BASE/p" --schedule 64@10,160@12,64@30 --pass 50ms 192
+	out=$BATS_TEST_TMPDIR/plan.jsonl
+	timeout 45 "$MSWSS" -c cgroup:/// --interval 1s --count 32 "$CG_BASE/p" |
+		"$MSBALLOON" -c cgroup:/// plan --policy wss --apply --headroom 25% --min 48M --max-step 1G --deadband 2M > "$out"
+	jq -c 'select(.kind == "target") | {balloon_bytes, wss_bytes, reached, reason}' "$out"
+	targets=($(jq 'select(.kind == "target") | .balloon_bytes' "$out"))
+	[ "${#targets[@]}" -ge 30 ]
+	# never below the floor, never above the maximum (the host)
+	for t in "${targets[@]}"; do [ "$t" -ge $((48 * MIB)) ]; done
+	# interval i ends about i+1 s after the start: the phases change at i = 9 and i = 21.
+	# Two intervals after each change the limit is the new WSS + 25 %: 80M, then 200M, then 80M
+	# (growth may overshoot while the refault estimate settles: 25 % there, 15 % elsewhere).
+	within 15 "${targets[8]}" $((80 * MIB))
+	within 25 "${targets[11]}" $((200 * MIB))
+	within 15 "${targets[20]}" $((200 * MIB))
+	within 15 "${targets[24]}" $((80 * MIB))
+	within 15 "${targets[30]}" $((80 * MIB))
+	[ "$(cgroup_limit_of "$CG_BASE/p")" -eq "${targets[-1]}" ]
+}

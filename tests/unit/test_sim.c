@@ -1,0 +1,357 @@
+/* msballoon sim: the SmarTmem usemem scenario under each tier policy, and
+ * the SEEDS §2 claims as this simulator measures them; bad scenario files. */
+#include <libgen.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "policy.h"
+#include "sim.h"
+#include "tap.h"
+
+#define MiB (1024LL * 1024)
+#define VMS 4
+
+static char scenario_dir[4096];
+
+struct vm_result {
+	char name[16];
+	double share_mean, share_contended, run_time_s;
+	long long puts_total, puts_succ, disk_writes, target_final;
+	bool seen;
+	/* from the per-interval records */
+	long long max_target, max_used, intervals;
+	bool target_zero_until_failed; /* every target was 0 until the first failed put, inclusive */
+	bool failed_yet;
+	double first_failed_t;
+	long long target_after_first_failure;
+};
+
+struct result {
+	int rc;
+	struct ms_err err;
+	double fairness;
+	long long records;
+	struct vm_result vm[VMS];
+	char *text;
+};
+
+static struct vm_result *vm_slot(struct result *res, const char *name)
+{
+	for (int i = 0; i < VMS; i++) {
+		if (res->vm[i].seen && strcmp(res->vm[i].name, name) == 0)
+			return &res->vm[i];
+		if (!res->vm[i].seen) {
+			res->vm[i].seen = true;
+			res->vm[i].target_zero_until_failed = true;
+			res->vm[i].target_after_first_failure = -1;
+			snprintf(res->vm[i].name, sizeof res->vm[i].name, "%s", name);
+			return &res->vm[i];
+		}
+	}
+	return &res->vm[0];
+}
+
+static long long integer(json_t *r, const char *key, long long dflt)
+{
+	json_t *v = json_object_get(r, key);
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+static void take_interval(struct result *res, json_t *r)
+{
+	struct vm_result *vm = vm_slot(res, json_string_value(json_object_get(r, "domain")));
+	long long target = integer(r, "tier_target_bytes", -1), used = integer(r, "tier_used_bytes", -1);
+	vm->intervals++;
+	if (target > vm->max_target)
+		vm->max_target = target;
+	if (used > vm->max_used)
+		vm->max_used = used;
+	if (vm->failed_yet && vm->target_after_first_failure < 0)
+		vm->target_after_first_failure = target;
+	if (!vm->failed_yet && target != 0)
+		vm->target_zero_until_failed = false;
+	if (!vm->failed_yet && integer(r, "failed_puts", 0) > 0) {
+		vm->failed_yet = true;
+		vm->first_failed_t = json_real_value(json_object_get(r, "t_s"));
+	}
+}
+
+static void take_summary(struct result *res, json_t *r)
+{
+	struct vm_result *vm = vm_slot(res, json_string_value(json_object_get(r, "domain")));
+	vm->share_mean = json_real_value(json_object_get(r, "tier_share_mean"));
+	vm->share_contended = json_real_value(json_object_get(r, "tier_share_contended"));
+	vm->run_time_s = json_real_value(json_object_get(r, "run_time_s"));
+	vm->puts_total = integer(r, "puts_total", -1);
+	vm->puts_succ = integer(r, "puts_succ", -1);
+	vm->disk_writes = integer(r, "disk_writes", -1);
+	vm->target_final = integer(r, "tier_target_final_bytes", -1);
+	res->fairness = json_real_value(json_object_get(r, "fairness_jain"));
+}
+
+static void parse_output(struct result *res)
+{
+	char *save = NULL;
+	char *copy = strdup(res->text);
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *r = json_loads(line, 0, NULL);
+		if (!r)
+			continue;
+		const char *kind = json_string_value(json_object_get(r, "kind"));
+		res->records++;
+		if (kind && strcmp(kind, "sim") == 0)
+			take_interval(res, r);
+		else if (kind && strcmp(kind, "sim_summary") == 0)
+			take_summary(res, r);
+		json_decref(r);
+	}
+	free(copy);
+}
+
+static void simulate(struct result *res, const char *path, const char *policy, double p, bool table)
+{
+	struct policy_params params = {
+		.headroom = 0.10, .step_fraction = p, .threshold_bytes = 8 * MiB, .min_bytes = 384 * MiB,
+		.remote_cap_bytes = -1,
+	};
+	size_t len = 0;
+	memset(res, 0, sizeof *res);
+	FILE *f = open_memstream(&res->text, &len);
+	struct jsonl_writer w = { .out = f };
+	res->rc = sim_run(path, balloon_policy_find(policy), &params, &w, table, &res->err);
+	fclose(f);
+	parse_output(res);
+}
+
+static void result_free(struct result *res)
+{
+	free(res->text);
+}
+
+static const char *scenario(const char *name)
+{
+	static char path[4200];
+	snprintf(path, sizeof path, "%s/%s", scenario_dir, name);
+	return path;
+}
+
+/* Write `text` to a temporary file; its path into path[]. */
+static void temp_file(char *path, size_t len, const char *text)
+{
+	snprintf(path, len, "/tmp/test_sim_XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		perror("temp file");
+	close(fd);
+}
+
+static bool find_scenarios(const char *argv0)
+{
+	const char *candidates[] = { "src/msballoon/scenarios", NULL };
+	for (int i = 0; candidates[i]; i++)
+		if (access(candidates[i], R_OK) == 0) {
+			snprintf(scenario_dir, sizeof scenario_dir, "%s", candidates[i]);
+			return true;
+		}
+	char copy[4096];
+	snprintf(copy, sizeof copy, "%s", argv0);
+	snprintf(scenario_dir, sizeof scenario_dir, "%s/../../src/msballoon/scenarios", dirname(copy));
+	return access(scenario_dir, R_OK) == 0;
+}
+
+static void test_usemem_claims(void)
+{
+	struct result greedy, fixed, reconf, smart, smart6;
+	const char *usemem = scenario("usemem.json");
+	simulate(&greedy, usemem, "greedy", 0.0075, false);
+	simulate(&fixed, usemem, "static", 0.0075, false);
+	simulate(&reconf, usemem, "reconf-static", 0.0075, false);
+	simulate(&smart, usemem, "smart-alloc", 0.0075, false);
+	simulate(&smart6, usemem, "smart-alloc", 0.06, false);
+	if (!ok(greedy.rc == 0 && fixed.rc == 0 && reconf.rc == 0 && smart.rc == 0 && smart6.rc == 0,
+		"usemem runs under greedy, static, reconf-static, smart-alloc"))
+		printf("#   %s%s%s%s\n", greedy.err.msg, fixed.err.msg, reconf.err.msg, smart.err.msg);
+	struct vm_result *g3 = vm_slot(&greedy, "vm3"), *s3 = vm_slot(&smart, "vm3");
+
+	/* Bookkeeping: every put succeeded or went to disk. */
+	for (int i = 0; i < 3; i++)
+		is_int(smart.vm[i].puts_total, smart.vm[i].puts_succ + smart.vm[i].disk_writes,
+		       "puts_total = puts_succ + disk writes (Algorithm 1)");
+	is_int(greedy.vm[0].intervals, 270, "usemem: VMs stop when vm3 attempts 768M: 4 steps x 30 s + 5 x 30 s");
+
+	/* SEEDS §2 / thesis Fig. 2.7(a): under greedy VM3 struggles to get any Tmem. */
+	ok(g3->share_contended < 0.05, "greedy: vm3 gets almost no tier while all page (%.3f)", g3->share_contended);
+	/* smart-alloc gives VM3 a fairer share than greedy. */
+	ok(s3->share_contended > g3->share_contended + 0.10, "smart-alloc: vm3's share %.3f > greedy's %.3f",
+	   s3->share_contended, g3->share_contended);
+	ok(smart.fairness > greedy.fairness + 0.1, "smart-alloc fairer than greedy (Jain %.3f > %.3f)", smart.fairness,
+	   greedy.fairness);
+	ok(s3->run_time_s < g3->run_time_s, "smart-alloc: vm3 runs faster than under greedy (%.1fs < %.1fs)",
+	   s3->run_time_s, g3->run_time_s);
+	/* ... and lets VM1/VM2 take more than reconf-static, less than greedy (Fig. 2.7(c)). */
+	ok(vm_slot(&smart, "vm1")->share_mean > vm_slot(&fixed, "vm1")->share_mean &&
+		   vm_slot(&smart, "vm1")->share_mean < vm_slot(&greedy, "vm1")->share_mean,
+	   "smart-alloc: vm1 between static and greedy (adaptiveness)");
+	/* Adaptiveness vs fairness: a larger P reaches VM3's fair share faster. */
+	ok(vm_slot(&smart6, "vm3")->share_contended > s3->share_contended, "P 6%%: vm3's share %.3f > with P 0.75%% %.3f",
+	   vm_slot(&smart6, "vm3")->share_contended, s3->share_contended);
+
+	/* static splits evenly: 128M each, never more, equal shares while all page. */
+	for (int i = 0; i < 3; i++) {
+		is_int(fixed.vm[i].max_target, 128 * MiB, "static: target 384M / 3 = 128M");
+		ok(fixed.vm[i].max_used <= 128 * MiB, "static: %s never holds more than 128M", fixed.vm[i].name);
+	}
+	ok(vm_slot(&fixed, "vm1")->share_contended > 0.33 && vm_slot(&fixed, "vm2")->share_contended > 0.33,
+	   "static: vm1 and vm2 hold their third while all page");
+	ok(fixed.fairness > 0.95, "static: Jain's index %.3f", fixed.fairness);
+	ok(vm_slot(&fixed, "vm3")->run_time_s < g3->run_time_s, "static: vm3 faster than greedy (thesis Fig. 2.6)");
+	ok(vm_slot(&fixed, "vm1")->run_time_s > vm_slot(&greedy, "vm1")->run_time_s,
+	   "static: vm1 slower than greedy (the pool is restricted while not under pressure)");
+
+	/* reconf-static: nothing to a VM until it has failed a put. */
+	for (int i = 0; i < 3; i++) {
+		struct vm_result *vm = &reconf.vm[i];
+		ok(vm->target_zero_until_failed, "reconf-static: %s target 0 until its first failed put (t=%.0fs)", vm->name,
+		   vm->first_failed_t);
+	}
+	struct vm_result *r3 = vm_slot(&reconf, "vm3");
+	ok(r3->first_failed_t >= 120, "reconf-static: vm3 first fails a put after it starts (t=%.0fs)", r3->first_failed_t);
+	is_int(r3->target_after_first_failure, 128 * MiB, "reconf-static: then a third of the pool");
+	ok(reconf.fairness > smart.fairness, "reconf-static fairer than smart-alloc here (thesis: usemem favours fairness)");
+
+	/* Deterministic. */
+	struct result again;
+	simulate(&again, usemem, "smart-alloc", 0.0075, false);
+	ok(again.records == smart.records && vm_slot(&again, "vm3")->run_time_s == s3->run_time_s &&
+		   vm_slot(&again, "vm3")->puts_succ == s3->puts_succ,
+	   "two runs give the same numbers");
+	result_free(&again);
+
+	result_free(&greedy);
+	result_free(&fixed);
+	result_free(&reconf);
+	result_free(&smart);
+	result_free(&smart6);
+}
+
+static const char idle_vm_scenario[] =
+	"{\"interval_s\": 1, \"duration_s\": 120, \"tier_total_bytes\": \"384M\", \"disk_page_cost_us\": 100,"
+	" \"tier_page_cost_us\": 2, \"vms\": ["
+	"{\"name\":\"busy\",\"ram_bytes\":\"256M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
+	" \"demand\":[[0,\"100M\"],[10,\"700M\"],[100,\"700M\"]]},"
+	"{\"name\":\"idle\",\"ram_bytes\":\"512M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
+	" \"demand\":[[0,\"100M\"],[100,\"100M\"]]}]}";
+
+static void test_idle_vm(void)
+{
+	char path[64];
+	struct result reconf, fixed;
+	temp_file(path, sizeof path, idle_vm_scenario);
+	simulate(&reconf, path, "reconf-static", 0.0075, false);
+	simulate(&fixed, path, "static", 0.0075, false);
+	is_int(reconf.rc, 0, "idle-VM scenario runs");
+	struct vm_result *idle = vm_slot(&reconf, "idle"), *busy = vm_slot(&reconf, "busy");
+	is_int(idle->max_target, 0, "reconf-static: a VM that never fails a put never gets a target");
+	is_int(idle->max_used, 0, "... nor tier pages");
+	is_int(busy->target_after_first_failure, 384 * MiB, "reconf-static: the only VM that failed gets the whole pool");
+	is_int(vm_slot(&fixed, "busy")->max_target, 192 * MiB, "static: half the pool, idle or not");
+	ok(vm_slot(&fixed, "busy")->run_time_s > busy->run_time_s, "static wastes the idle VM's half");
+	unlink(path);
+	result_free(&reconf);
+	result_free(&fixed);
+}
+
+static void test_table(void)
+{
+	struct result t;
+	simulate(&t, scenario("usemem.json"), "smart-alloc", 0.0075, true);
+	is_int(t.rc, 0, "table mode runs");
+	is_int(t.records, 0, "table mode writes no JSON records");
+	like(t.text, "vm3", "the table lists vm3");
+	like(t.text, "fairness", "and the fairness");
+	result_free(&t);
+}
+
+static void expect_bad(const char *text, const char *needle, const char *name)
+{
+	char path[64];
+	struct result res;
+	temp_file(path, sizeof path, text);
+	simulate(&res, path, "greedy", 0.0075, false);
+	is_int(res.rc, -1, name);
+	like(res.err.msg, path, "the message names the file");
+	like(res.err.msg, needle, "the message names what is wrong");
+	ok(res.err.usage == 1, "bad input: exit status 2");
+	is_int(res.records, 0, "nothing written");
+	unlink(path);
+	result_free(&res);
+}
+
+static void test_bad_files(void)
+{
+	const char *head = "{\"interval_s\":1,\"duration_s\":10,\"tier_total_bytes\":\"1G\",\"disk_page_cost_us\":1,"
+			   "\"tier_page_cost_us\":1,";
+	char text[1024];
+	expect_bad("{\"interval_s\": 1,\n  nope", ":2:", "not JSON");
+	expect_bad("[1, 2]", "expected a JSON object", "not an object");
+	expect_bad("{\"interval_s\":1,\"duration_s\":10,\"disk_page_cost_us\":1,\"tier_page_cost_us\":1,\"vms\":[]}",
+		   "tier_total_bytes: missing", "missing field");
+	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":true,\"access_bytes_per_s\":1,\"start\":0,"
+		 "\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "vms[0].ram_bytes: expected a size", "wrong type");
+	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"lots\",\"access_bytes_per_s\":1,"
+		 "\"start\":0,\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "vms[0].ram_bytes", "not a size");
+	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\",\"access_bytes_per_s\":1,"
+		 "\"start\":{\"vm\":\"zz\",\"demand_bytes\":1},\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "vms[0].start.vm: names no VM", "trigger on an unknown VM");
+	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\",\"access_bytes_per_s\":1,"
+		 "\"start\":0,\"demand\":{\"step_bytes\":\"1M\",\"max_bytes\":\"1G\"}}]}", head);
+	expect_bad(text, "vms[0].demand.every_s: missing", "missing nested field");
+	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\",\"access_bytes_per_s\":1,"
+		 "\"start\":0,\"demand\":[[5,1],[2,1]]}]}", head);
+	expect_bad(text, "vms[0].demand[1]: times must be", "points out of order");
+
+	struct result res;
+	simulate(&res, "/nonexistent/scenario.json", "greedy", 0.0075, false);
+	is_int(res.rc, -1, "missing file fails");
+	like(res.err.msg, "/nonexistent/scenario.json", "and names it");
+	result_free(&res);
+}
+
+static void test_shipped_scenarios(void)
+{
+	const char *files[] = { "usemem.json", "scenario1.json", "scenario2.json", "scenario3.json" };
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+		for (size_t p = 0; balloon_policies[p]; p++) {
+			struct result res;
+			simulate(&res, scenario(files[i]), balloon_policies[p]->name, 0.0075, false);
+			if (!ok(res.rc == 0 && res.vm[2].seen, "%s runs under %s", files[i], balloon_policies[p]->name))
+				printf("#   %s\n", res.err.msg);
+			result_free(&res);
+		}
+	/* Scenario 2 (thesis Fig. 2.5): greedy starves the late VM3; smart-alloc lets it catch up. */
+	struct result g, s;
+	simulate(&g, scenario("scenario2.json"), "greedy", 0.0075, false);
+	simulate(&s, scenario("scenario2.json"), "smart-alloc", 0.06, false);
+	ok(vm_slot(&s, "vm3")->share_contended > vm_slot(&g, "vm3")->share_contended + 0.2,
+	   "scenario 2: smart-alloc (P 6%%) gives vm3 a share greedy does not (%.3f vs %.3f)",
+	   vm_slot(&s, "vm3")->share_contended, vm_slot(&g, "vm3")->share_contended);
+	result_free(&g);
+	result_free(&s);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	if (!find_scenarios(argv[0])) {
+		skip("scenario files not found (run from the source tree)");
+		return done_testing();
+	}
+	test_usemem_claims();
+	test_idle_vm();
+	test_table();
+	test_bad_files();
+	test_shipped_scenarios();
+	return done_testing();
+}
