@@ -94,11 +94,14 @@ install: all
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/
 	for t in $(TOOLS); do install -m 644 completions/memshare.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
 	install -m 644 completions/_memshare $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_memshare
+	install -d $(DESTDIR)$(PREFIX)/share/memshare/scenarios
+	install -m 644 src/msballoon/scenarios/*.json $(DESTDIR)$(PREFIX)/share/memshare/scenarios/
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1) \
 	  $(DESTDIR)$(PREFIX)/share/man/man7/memshare.7 $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/bash-completion/completions/%) \
 	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_memshare
+	rm -rf $(DESTDIR)$(PREFIX)/share/memshare
 
 clean:
 	rm -rf bin build build-san
