@@ -41,6 +41,16 @@ static size_t apply_decisions(const struct plan_config *cfg, const struct node_v
 	return failed;
 }
 
+/* Second-tier quotas need the msrswap tier store, which this host does not run yet. */
+static void note_tier_not_applied(json_t *record)
+{
+	static bool warned;
+	json_object_set_new(record, "tier_applied", json_false());
+	if (!warned)
+		log_warn("tier targets are not applied: not supported until a tier store (msrswap) runs on this host");
+	warned = true;
+}
+
 static int emit_interval(const struct plan_config *cfg, const struct node_view *node, const struct vm_decision *d,
 			 const struct node_decision *nd, const struct apply_item *items, const bool *has_item,
 			 struct ms_err *err)
@@ -49,6 +59,8 @@ static int emit_interval(const struct plan_config *cfg, const struct node_view *
 		json_t *r = target_record(cfg->policy->name, &node->vms[i], &d[i]);
 		if (has_item && has_item[i])
 			add_outcome(r, &items[i]);
+		if (cfg->drv && d[i].tier_bytes != NO_TARGET)
+			note_tier_not_applied(r);
 		if (jsonl_emit(cfg->out, r, err) < 0)
 			return -1;
 	}
@@ -208,6 +220,8 @@ static int apply_batch(struct driver *drv, const struct safety_limits *limits, u
 		if (b->items[i].error[0])
 			log_warn("%s", b->items[i].error);
 		add_outcome(b->records[i], &b->items[i]);
+		if (json_object_get(b->records[i], "tier_bytes"))
+			note_tier_not_applied(b->records[i]);
 		json_incref(b->records[i]);
 		if (jsonl_emit(out, b->records[i], err) < 0) {
 			free(ok);
@@ -275,6 +289,16 @@ int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t w
 			json_decref(rec);
 			rc = -1;
 			break;
+		}
+		if (got == 1 && !is_balloon_target(rec) && json_object_get(rec, "tier_bytes")) {
+			/* a tier-only target: echoed with the reason it was not applied */
+			note_tier_not_applied(rec);
+			json_incref(rec);
+			if (jsonl_emit(out, rec, err) < 0) {
+				json_decref(rec);
+				rc = -1;
+				break;
+			}
 		}
 		json_decref(rec);
 	}

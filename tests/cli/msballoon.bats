@@ -164,3 +164,35 @@ Try 'msballoon --help'." ]
 	within 15 "${targets[30]}" $((80 * MIB))
 	[ "$(cgroup_limit_of "$CG_BASE/p")" -eq "${targets[-1]}" ]
 }
+
+@test "msballoon plan --once decides once on the whole input; tier targets are reported as not applied" {
+	input='{"kind":"wss","domain":"a","wss_bytes":1073741824,"alloc_bytes":2147483648,"max_bytes":4294967296}
+{"kind":"wss","domain":"a","wss_bytes":2147483648,"alloc_bytes":2147483648,"max_bytes":4294967296}
+{"kind":"wss","domain":"b","wss_bytes":1073741824,"alloc_bytes":2147483648,"max_bytes":4294967296}'
+	run --separate-stderr "$MSBALLOON" plan --once --policy wss --headroom 0 --host-memory 64G <<<"$input"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.kind == "target")] | length')" -eq 2 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "a")][0].balloon_bytes')" -eq 2147483648 ]
+	run --separate-stderr "$MSBALLOON" -c test:///default apply <<<'{"kind":"target","domain":"test","tier_bytes":1048576}'
+	[ "$status" -eq 0 ]
+	jq -e '.tier_applied == false' <<<"$output"
+	[[ $stderr == *"not supported until a tier store"* ]]
+}
+
+@test "msballoon plan with a tier policy: smart-alloc moves the pool to the domain with failed puts" {
+	input='{"kind":"tier","domain":"a","puts_total":100,"puts_succ":100,"tier_used_bytes":10485760,"pool_bytes":402653184}
+{"kind":"tier","domain":"b","puts_total":100,"puts_succ":40,"tier_used_bytes":201326592}
+{"kind":"tier","domain":"a","puts_total":200,"puts_succ":200,"tier_used_bytes":10485760}
+{"kind":"tier","domain":"b","puts_total":300,"puts_succ":100,"tier_used_bytes":201326592}'
+	run --separate-stderr "$MSBALLOON" plan --policy smart-alloc -P 2% <<<"$input"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "${lines[@]}"
+	a=($(printf '%s\n' "${lines[@]}" | jq 'select(.domain == "a") | .tier_bytes'))
+	b=($(printf '%s\n' "${lines[@]}" | jq 'select(.domain == "b") | .tier_bytes'))
+	[ "${b[1]}" -gt "${b[0]}" ]
+	[ "${a[1]}" -lt "${a[0]}" ]
+	[ $((a[1] + b[1])) -eq 402653184 ]
+	run "$MSBALLOON" plan --policy smart-alloc <<<'{"kind":"tier","domain":"a","puts_total":1,"puts_succ":5}'
+	[ "$status" -eq 2 ]
+	[[ $output == *"<stdin>:1: puts_succ (5) is larger than puts_total (1)"* ]]
+}
