@@ -55,10 +55,10 @@ remove_cgroups() {
 	find "$MEMROOT$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 }
 
-# Make sure at least 1 GiB of swap exists; a swap file made here is removed by remove_swap.
+# Make sure at least 1 GiB of swap is free; a swap file made here is removed by remove_swap.
 ensure_swap() {
 	local have
-	have=$(awk 'NR > 1 {s += $3} END {print s + 0}' /proc/swaps)
+	have=$(awk 'NR > 1 {s += $3 - $4} END {print s + 0}' /proc/swaps)
 	[ "$have" -ge 1000000 ] && return 0
 	SWAPFILE=/var/tmp/memshare-test-swap.$$
 	fallocate -l 1G "$SWAPFILE" && chmod 600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE" ||
