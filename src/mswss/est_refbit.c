@@ -1,7 +1,15 @@
 /* refbit: exact host-side scan of referenced bits.  clear_refs resets the
  * accessed bit of every page of the processes holding the domain's memory
  * (for a VM, its QEMU process: the guest's working set seen from outside);
- * after the window, smaps_rollup's "Referenced" counts the pages touched. */
+ * after the window, smaps_rollup's "Referenced" counts the pages touched.
+ *
+ * Clearing with "1" does not flush the TLB: a page reached through a cached
+ * translation never gets its accessed bit set again.  On bare metal the TLB
+ * covers a few MiB and the error is small; under shadow paging (a nested
+ * guest, Firecracker) the cached translations cover GiBs and whole windows
+ * read as idle.  Writing "4" (clear soft-dirty) afterwards makes the kernel
+ * flush the process's TLB.  Its side effect — soft-dirty bits are reset —
+ * matters only to a checkpointing tool tracking the same process. */
 #include <stdio.h>
 
 #include "estimator.h"
@@ -17,6 +25,7 @@ static int refbit_begin(struct wss_window *w, struct ms_err *err)
 				continue; /* exited since the list was read */
 			return ms_fail_prefix(err, "refbit: domain '%s'", w->domain);
 		}
+		write_text_file(path, "4", NULL); /* the TLB flush (see above); a kernel without it is no worse off */
 	}
 	return 0;
 }

@@ -186,7 +186,10 @@ static int sample_begin(struct wss_window *w, struct ms_err *err)
 	w->priv = st;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	st->rng = w->opt->seed ? w->opt->seed : (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32);
+	/* with --seed, a different but reproducible sample every window */
+	static uint64_t windows;
+	st->rng = w->opt->seed ? w->opt->seed + 0x9e3779b97f4a7c15ULL * ++windows
+			       : (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32);
 	for (size_t i = 0; i < w->pids.count; i++)
 		if (sample_process(st, want, w->pids.pids[i], err) < 0)
 			return ms_fail_prefix(err, "domain '%s'", w->domain);

@@ -65,10 +65,16 @@ ensure_swap() {
 		{ rm -f "$SWAPFILE"; SWAPFILE=; skip "cannot enable swap on this machine"; }
 }
 
+# swapoff fails while pages in it cannot be brought back (a cgroup at its
+# limit still holding them): retry, and never unlink an active swap file.
 remove_swap() {
 	[ -n "${SWAPFILE:-}" ] || return 0
-	swapoff "$SWAPFILE" 2>/dev/null
-	rm -f "$SWAPFILE"
+	local i
+	for i in $(seq 1 30); do
+		swapoff "$SWAPFILE" 2>/dev/null && { rm -f "$SWAPFILE"; SWAPFILE=; return 0; }
+		sleep 1
+	done
+	echo "warning: swap file $SWAPFILE is still in use; left in place" >&2
 	SWAPFILE=
 }
 
