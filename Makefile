@@ -21,8 +21,8 @@ ifeq ($(SANITIZE),1)
 endif
 
 # Required libraries.
-CFLAGS += $(shell $(PKG_CONFIG) --cflags jansson)
-LDLIBS += $(shell $(PKG_CONFIG) --libs jansson)
+CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags jansson libxxhash)
+LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs jansson libxxhash)
 
 # Optional backends: compiled in when their library is present; otherwise the
 # driver reports at run time which dependency the build lacked.
@@ -111,11 +111,12 @@ clean:
 # Fuzz targets (libFuzzer, clang): `make fuzz FUZZ_SECONDS=60` runs each one.
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+TOOL_SRC := $(filter-out %/main.c,$(wildcard $(TOOLS:%=src/%/*.c)))
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(TOOL_SRC)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DMEMSHARE_VERSION='"$(VERSION)"' -Isrc/common \
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DMEMSHARE_VERSION='"$(VERSION)"' -Isrc/common $(TOOLS:%=-Isrc/%) \
 	  $(filter-out -Werror -MMD -MP -O2 -g -std=gnu11,$(CFLAGS)) -fsanitize=fuzzer,address,undefined \
-	  -o $@ $< $(COMMON_SRC) $(LDLIBS)
+	  -o $@ $< $(COMMON_SRC) $(TOOL_SRC) $(LDLIBS)
 .PHONY: fuzz
 fuzz: $(FUZZ_TARGETS)
 	for t in $(FUZZ_TARGETS); do n=$${t##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \

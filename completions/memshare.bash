@@ -8,9 +8,13 @@
 # mswss: options; --method values from `mswss --list-methods` (or a built-in
 # list); -c URIs; domains: the running guests of a libvirt URI (`virsh list
 # --name`, with a time limit), pid:N and cgroup paths for cgroup:// URIs.
+# msballoon: the subcommand first, then the options of that subcommand (as
+# msballoon(1) lists them); --policy values from `msballoon --list-policies`
+# (or a built-in list); --scenario *.json files; -c URIs; the domain of `set`.
 # The other tools complete their shared options only until they exist.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
+_memshare_policies_builtin=(wss greedy static reconf-static smart-alloc tlp bid)
 _memshare_uris=(cgroup:/// qemu:///system qemu:///session test:///default xen:///)
 
 # Rebuild the words that bash split at ':' and '=' (COMP_WORDBREAKS), so that
@@ -83,19 +87,25 @@ _memshare_quiet() {
 	fi
 }
 
-# The estimators of mswss, from the tool being completed when it can say.
-_memshare_methods() {
-	local cmd=${_ms_words[0]-} out=
+# _memshare_names OPTION BUILTIN...: the names the tool being completed
+# prints for OPTION (--list-methods, --list-policies), else the built-in ones.
+_memshare_names() {
+	local option=$1 cmd=${_ms_words[0]-} out=
+	shift
 	if [[ $cmd == */* && -x $cmd ]] || type -P "$cmd" >/dev/null 2>&1; then
-		out=$(_memshare_quiet "$cmd" --list-methods) || out=
+		out=$(_memshare_quiet "$cmd" "$option") || out=
 	fi
 	# Accept only a plain list of names: anything else means an unexpected program.
 	if [[ -z $out || $out == *[!a-z0-9_$'\n'-]* ]]; then
-		printf '%s\n' "${_memshare_methods_builtin[@]}"
+		printf '%s\n' "$@"
 	else
 		printf '%s\n' "$out"
 	fi
 }
+
+# The estimators of mswss, the policies of msballoon.
+_memshare_methods() { _memshare_names --list-methods "${_memshare_methods_builtin[@]}"; }
+_memshare_policies() { _memshare_names --list-policies "${_memshare_policies_builtin[@]}"; }
 
 # The connection URI the command line names, else $MEMSHARE_URI, else cgroup:///.
 _memshare_uri() {
@@ -218,6 +228,117 @@ _memshare_mswss() {
 	return 0
 }
 
+# ---- msballoon ----
+
+# Options that take a value (as a separate word, or after '=').
+_memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
+	--tier-total --min --max-step --deadband --host-reserve --host-memory --wait --settle --scenario '
+
+# The options of a subcommand, as msballoon(1) lists them; all of them before one.
+_memshare_msballoon_options() {
+	local common=(-p --pretty -v --verbose -q --quiet -h --help --version)
+	case $1 in
+	set) printf '%s\n' -c --connect --min --wait "${common[@]}" ;;
+	plan)
+		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
+			--remote-cap --tier-total --min --max-step --deadband --host-reserve --host-memory \
+			--wait --settle "${common[@]}"
+		;;
+	apply) printf '%s\n' -c --connect --min --wait --settle "${common[@]}" ;;
+	sim)
+		printf '%s\n' --policy --headroom -P --step --threshold --remote-cap --min --scenario \
+			--table "${common[@]}"
+		;;
+	*)
+		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
+			--remote-cap --tier-total --min --max-step --deadband --host-reserve --host-memory \
+			--wait --settle --scenario --table --list-policies "${common[@]}"
+		;;
+	esac
+}
+
+# Scenario files beginning with $1: *.json, and directories to descend into.
+_memshare_json_files() {
+	local f
+	while IFS= read -r f; do
+		if [[ -d $f ]]; then
+			printf '%s/\n' "$f"
+		elif [[ $f == *.json ]]; then
+			printf '%s\n' "$f"
+		fi
+	done < <(compgen -f -- "$1")
+	return 0
+}
+
+# Values of an option that takes one (the option as typed; then the value
+# typed so far).
+_memshare_msballoon_values() {
+	case $1 in
+	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
+	--policy) _memshare_policies ;;
+	--scenario) _memshare_json_files "$2" ;;
+	--headroom) printf '%s\n' 0% 5% 10% 25% 50% ;;
+	-P | --step) printf '%s\n' 0.5% 0.75% 1% 2% 4% 6% ;;
+	--host-reserve) printf '%s\n' 5% 10% 20% ;;
+	--wait) printf '%s\n' 0 1s 5s 10s 30s ;;
+	--settle) printf '%s\n' 100ms 500ms 1s 2s ;;
+	esac
+	return 0
+}
+
+# The domains `msballoon set` can change: those of mswss but single processes.
+_memshare_settable_domains() {
+	local uri
+	uri=$(_memshare_uri)
+	case $uri in
+	cgroup://*) [[ $_ms_cur == pid:* ]] || _memshare_cgroup_domains | grep -v '^pid:' ;;
+	*) _memshare_libvirt_domains "$uri" ;;
+	esac
+	return 0
+}
+
+_memshare_msballoon() {
+	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' operands=0 opts_done=0
+	local -a values
+
+	# The subcommand is the first word that is neither an option nor an option's value.
+	for ((i = 1; i < _ms_cword; i++)); do
+		word=${_ms_words[i]}
+		if ((opts_done)) || [[ $word != -?* ]]; then
+			if [[ -z $sub ]]; then sub=$word; else operands=$((operands + 1)); fi
+		elif [[ $word == -- ]]; then
+			opts_done=1
+		elif [[ $_memshare_msballoon_takes_value == *" $word "* ||
+			$word =~ ^-[pvqh]*[cP]$ ]]; then
+			i=$((i + 1)) # its value is the next word
+		fi
+	done
+
+	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+		local opt=${_ms_cur%%=*}
+		mapfile -t values < <(_memshare_msballoon_values "$opt" "${_ms_cur#*=}")
+		_memshare_reply "${values[@]/#/$opt=}"
+	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_msballoon_takes_value == *" $prev "* ||
+		$prev =~ ^-[pvqh]*([cP])$ ) ]]; then
+		# -pc URI: the value of the last letter's option
+		[[ $prev =~ ^-[pvqh]+([cP])$ ]] && prev=-${BASH_REMATCH[1]}
+		mapfile -t values < <(_memshare_msballoon_values "$prev" "$_ms_cur")
+		_memshare_reply "${values[@]}"
+	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
+		mapfile -t values < <(_memshare_msballoon_options "$sub")
+		_memshare_reply "${values[@]}"
+	elif [[ -z $sub ]]; then
+		_memshare_reply set plan apply sim
+	elif [[ $sub == set ]] && ((operands == 0)); then
+		mapfile -t values < <(_memshare_settable_domains)
+		_memshare_reply "${values[@]}"
+	fi
+	if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == */ ]]; then
+		_memshare_nospace
+	fi
+	return 0
+}
+
 # Tools still to come: their shared options only.
 _memshare_common() {
 	[[ $_ms_cur == -* ]] && _memshare_reply -h --help --version
@@ -229,6 +350,7 @@ _memshare() {
 	_memshare_words
 	case ${_ms_words[0]##*/} in
 	mswss) _memshare_mswss ;;
+	msballoon) _memshare_msballoon ;;
 	*) _memshare_common ;;
 	esac
 	return 0

@@ -271,7 +271,8 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 		cli_usage_error("plan reads observations on standard input; it takes no operands");
 	struct plan_config cfg = {.policy = a->policy, .params = a->params, .wait_ns = a->wait_ns,
 				  .settle_ns = a->settle_ns, .once = a->once, .out = out};
-	cfg.drv = a->apply || a->common.uri ? open_driver(a) : NULL;
+	/* a driver to apply with, or to ask how much memory the host has */
+	cfg.drv = a->apply || a->common.uri || getenv("MEMSHARE_URI") ? open_driver(a) : NULL;
 	set_limits(a, cfg.drv, &cfg.limits);
 	cfg.tier_total_bytes = a->tier_total ? size_option(a->tier_total, NULL, 0, "--tier-total") : -1;
 	cfg.params.threshold_bytes = size_option(a->threshold, "8M", 0, "--threshold");
@@ -311,9 +312,7 @@ static int run_sim(struct args *a, struct jsonl_writer *out)
 	params.min_bytes = size_option(a->min, "384M", 0, "--min");
 	params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
 	struct ms_err err = {0};
-	if (sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0)
-		return cli_report(&err);
-	return 0;
+	return finish(sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0 ? -1 : 0, &err);
 }
 
 int main(int argc, char **argv)

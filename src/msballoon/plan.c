@@ -71,6 +71,16 @@ static int emit_interval(const struct plan_config *cfg, const struct node_view *
 	return 0;
 }
 
+static int64_t reservoir_after(const struct node_view *node, const struct vm_decision *d)
+{
+	int64_t used = 0;
+	for (size_t i = 0; i < node->count; i++) {
+		int64_t t = d[i].balloon_bytes != NO_TARGET ? d[i].balloon_bytes : node->vms[i].alloc_bytes;
+		used += t > 0 ? t : 0;
+	}
+	return node->host_bytes > used ? node->host_bytes - used : 0;
+}
+
 /* Decide (and apply) one interval. Returns the number of failed applications, or -1. */
 static int decide_interval(const struct plan_config *cfg, struct observer *obs, struct ms_err *err)
 {
@@ -99,6 +109,8 @@ static int decide_interval(const struct plan_config *cfg, struct observer *obs, 
 	if (cfg->policy->decide(&cfg->params, &node, d, &nd, err) < 0)
 		goto out;
 	enforce_invariants(&cfg->limits, &node, d);
+	if (nd.reservoir_bytes >= 0)
+		nd.reservoir_bytes = reservoir_after(&node, d); /* what the enforced targets leave free */
 	size_t failed = cfg->drv ? apply_decisions(cfg, &node, d, items, has_item) : 0;
 	if (emit_interval(cfg, &node, d, &nd, items, cfg->drv ? has_item : NULL, err) < 0)
 		goto out;
@@ -250,7 +262,8 @@ static int batch_add(struct target_batch *b, const struct jsonl_reader *r, json_
 	b->records[b->count] = rec;
 	json_incref(rec);
 	b->items[b->count] = (struct apply_item){.domain = json_string_value(json_object_get(rec, "domain")),
-						 .target_bytes = bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes};
+						 .target_bytes = bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes,
+						 .before_bytes = -1, .actual_bytes = -1};
 	b->count++;
 	return 0;
 }

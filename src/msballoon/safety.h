@@ -1,5 +1,7 @@
 /* The safety invariants on balloon targets, enforced here once for every
- * policy (plan, apply, set and sim alike):
+ * policy.  `plan` applies all of them; `apply` and `set`, which carry out
+ * targets decided elsewhere, check the floor and the maximum (clamp_target);
+ * `sim` applies them without deadband and step limit:
  *   - never below the floor (--min), never above the domain's maximum;
  *   - at most --max-step of change per interval;
  *   - changes smaller than --deadband are not sent (the target stays the allocation);

@@ -11,7 +11,7 @@
 #include "policy.h"
 
 /* Run the scenario file with the policy; write per-interval and summary
- * records to out, and a human table on stderr-or-stdout when `table`.
+ * records to out, or with `table` a human table to out instead.
  * Bad scenario files: ms_fail_input naming the file and what is wrong. */
 int sim_run(const char *scenario_path, const struct balloon_policy *policy, const struct policy_params *params,
 	    struct jsonl_writer *out, bool table, struct ms_err *err);

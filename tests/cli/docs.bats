@@ -1,22 +1,29 @@
 #!/usr/bin/env bats
 # The documentation against the code: man pages render cleanly, name every
-# option of --help and every field the "wss" record can carry; the shell
-# completions offer what the tool accepts.  Every list taken from the code is
-# checked to be non-trivial first, so that an extraction that finds nothing
-# fails instead of passing.
+# option of --help, every policy and every field the records can carry, and
+# every field a tool reads; the shell completions offer what the tool
+# accepts.  Every list taken from the code is checked to be non-trivial
+# first, so that an extraction that finds nothing fails instead of passing.
 
 setup() {
 	ROOT=${MEMSHARE_ROOT:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	MSWSS=${MEMSHARE_BIN:-$ROOT/bin}/mswss
 	BINDIR=${MSWSS%/mswss}
+	MSBALLOON=$BINDIR/msballoon
 	MAN1=$ROOT/man/mswss.1
+	MAN1B=$ROOT/man/msballoon.1
 	MAN7=$ROOT/man/memshare.7
+	SRCB=$ROOT/src/msballoon
 	BASHCOMP=$ROOT/completions/memshare.bash
 	ZSHCOMP=$ROOT/completions/_memshare
 }
 
 need_mswss() {
 	[ -x "$MSWSS" ] || skip "$MSWSS is not built (run make)"
+}
+
+need_msballoon() {
+	[ -x "$MSBALLOON" ] || skip "$MSBALLOON is not built (run make)"
 }
 
 # Roff source as text: \- is -, font changes and \& dropped.
@@ -82,16 +89,20 @@ rendered() {
 		grep -qx "$section" <<<"$text" || { echo "mswss(1) has no section $section"; return 1; }
 	done
 	text=$(rendered "$MAN7")
-	for section in NAME DESCRIPTION "COMMON RULES" "CONNECTION URIS" "DOMAIN NAMES" 'THE "wss" RECORD' "FURTHER KINDS" "SEE ALSO"; do
+	for section in NAME DESCRIPTION "COMMON RULES" "CONNECTION URIS" "DOMAIN NAMES" 'THE "wss" RECORD' \
+		'THE "tier" RECORD' 'THE "bid" RECORD' 'THE "target" RECORD' 'THE "reservoir" RECORD' \
+		'THE "grant_any" RECORD' 'THE "sim" RECORD' 'THE "sim_summary" RECORD' "FURTHER KINDS" "SEE ALSO"; do
 		grep -qx "$section" <<<"$text" || { echo "memshare(7) has no section $section"; return 1; }
 	done
 }
 
 @test "docs: the pages carry the version of the tools" {
 	need_mswss
+	need_msballoon
 	version=$("$MSWSS" --version | awk '{print $NF}')
 	[[ $version =~ ^[0-9]+\.[0-9]+ ]]
-	for page in "$MAN1" "$MAN7"; do
+	[ "$("$MSBALLOON" --version | awk '{print $NF}')" = "$version" ]
+	for page in "$MAN1" "$MAN1B" "$MAN7"; do
 		grep -q "^\.TH .* \"memshare $version\" " "$page" || { echo "$page: .TH does not say memshare $version"; return 1; }
 	done
 }
@@ -208,6 +219,375 @@ documented_fields() {
 	[ -z "$undocumented" ] || { echo "not in memshare(7): $undocumented"; return 1; }
 }
 
+# ---- msballoon(1) and the records of msballoon ---------------------------------
+
+# The subcommands, from the usage lines of --help.
+help_subcommands() {
+	"$MSBALLOON" --help | sed -nE 's/^(Usage:)? +msballoon ([a-z]+) .*/\2/p'
+}
+
+# The options of --help, as "NAME<TAB>DESCRIPTION" (NAME the long option; a
+# description goes on on lines that begin with spaces and '(').
+help_option_lines() {
+	"$MSBALLOON" --help | sed -E 's/^ +(-[a-zA-Z], )?(--[a-z-]+)( [A-Z]+)? +(.*)$/\2\t\4/' |
+		awk '/^--/ { if (e != "") print e; e = $0; next } /^ +\(/ && e != "" { sub(/^ +/, " "); e = e $0; next } { if (e != "") print e; e = "" } END { if (e != "") print e }'
+}
+
+# The .TP entries of OPTIONS in msballoon(1): "TAG<TAB>SUBCOMMANDS<TAB>POLICIES",
+# from the lines "Subcommands: ..." and "Policies: ..." of each entry ("-": none).
+option_entries() {
+	roff_section "$MAN1B" OPTIONS | plain_roff | awk '
+		function flush() { if (tag != "") print tag "\t" subs "\t" pols; tag = "" }
+		/^\.TP/ { flush(); getline tag; subs = "-"; pols = "-"; next }
+		/^\.(PP|SH)/ { flush(); next }
+		/^Subcommands: / { subs = substr($0, 14); sub(/\.$/, "", subs) }
+		/^Policies: / { pols = substr($0, 11); sub(/\.$/, "", pols) }
+		END { flush() }'
+}
+
+# The options msballoon(1) gives subcommand $1 (-h, --help, --version always).
+page_options_of() {
+	option_entries | sub=$1 awk -F '\t' '
+		{ n = split($2, s, /, */); for (i = 1; i <= n; i++) if (s[i] == ENVIRON["sub"] || s[i] == "all") print $1 }' |
+		{ cat; echo '-h --help --version'; } | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; }
+}
+
+@test "docs: msballoon(1) renders without warnings, within 80 columns, with its sections" {
+	command -v man >/dev/null || command -v groff >/dev/null || skip "neither man (man-db) nor groff (groff-base) is installed"
+	render_warnings "$MAN1B"
+	command -v man >/dev/null || skip "man (man-db) is not installed: width and sections not checked"
+	text=$(rendered "$MAN1B")
+	[ "$(wc -l <<<"$text")" -gt 300 ]
+	long=$(awk 'length > 80' <<<"$text")
+	[ -z "$long" ] || { echo "lines over 80 columns in $MAN1B:"; echo "$long"; return 1; }
+	for section in NAME SYNOPSIS DESCRIPTION SUBCOMMANDS OPTIONS POLICIES "SAFETY INVARIANTS" INTERVALS \
+		APPLYING SIMULATOR OUTPUT "EXIT STATUS" ENVIRONMENT FILES EXAMPLES "SEE ALSO"; do
+		grep -qx "$section" <<<"$text" || { echo "msballoon(1) has no section $section"; return 1; }
+	done
+}
+
+@test "docs: the options of msballoon(1) are exactly those of msballoon --help, with their subcommands and defaults" {
+	need_msballoon
+	help=$("$MSBALLOON" --help)
+	help_long=$(long_options <<<"$help")
+	help_short=$(short_options <<<"$help")
+	[ "$(wc -l <<<"$help_long")" -ge 24 ]
+	[ "$(wc -l <<<"$help_short")" -ge 6 ]
+	grep -qx -- --host-reserve <<<"$help_long"
+	grep -qx -- --list-policies <<<"$help_long"
+	grep -qx -- -P <<<"$help_short"
+	entries=$(option_entries)
+	same_lists "$help_long" "$(cut -f1 <<<"$entries" | long_options)"
+	same_lists "$help_short" "$(cut -f1 <<<"$entries" | short_options)"
+
+	# Every option names the subcommands that use it, but those that exit at once.
+	without=$(awk -F '\t' '$2 == "-" { print $1 }' <<<"$entries" | long_options | tr '\n' ' ')
+	[ "$without" = "--help --list-policies --version " ] || { echo "no 'Subcommands:' line: $without"; return 1; }
+	subcommands=$(help_subcommands | sort)
+	[ "$(tr '\n' ' ' <<<"$subcommands")" = "apply plan set sim " ]
+	policies=$("$MSBALLOON" --list-policies)
+	bad=$(cut -f2 <<<"$entries" | tr ', ' '\n\n' | grep . | grep -vxF -e - -e all -f <(echo "$subcommands")) || :
+	[ -z "$bad" ] || { echo "not subcommands: $bad"; return 1; }
+	bad=$(cut -f3 <<<"$entries" | tr ', ' '\n\n' | grep . | grep -vxF -e - -f <(echo "$policies")) || :
+	[ -z "$bad" ] || { echo "not policies: $bad"; return 1; }
+
+	# What --help says an option is for ("plan, apply: ...", "wss: ...") the page says too.
+	lines=$(help_option_lines)
+	[ "$(wc -l <<<"$lines")" -ge 24 ]
+	prefixed=0
+	while IFS=$'\t' read -r opt desc; do
+		[[ $desc =~ ^([a-z-]+(,\ [a-z-]+)*):\  ]] || continue
+		prefixed=$((prefixed + 1))
+		entry=$(awk -F '\t' -v o="$opt" '{ n = split($1, w, /[^-a-z]+/); for (i = 1; i <= n; i++) if (w[i] == o) print }' <<<"$entries")
+		[ -n "$entry" ]
+		for word in ${BASH_REMATCH[1]//,/ }; do
+			if grep -qxF -- "$word" <<<"$subcommands"; then
+				[[ ", $(cut -f2 <<<"$entry"), " == *", $word, "* ]] || { echo "$opt: --help says $word, msballoon(1) does not"; return 1; }
+			elif grep -qxF -- "$word" <<<"$policies"; then
+				[[ ", $(cut -f3 <<<"$entry"), " == *", $word, "* ]] || { echo "$opt: --help says policy $word, msballoon(1) does not"; return 1; }
+				[[ ", $(cut -f2 <<<"$entry"), " == *", plan, "* ]] || { echo "$opt: a policy's option, but not for plan"; return 1; }
+			else
+				echo "$opt: --help names '$word', neither a subcommand nor a policy"
+				return 1
+			fi
+		done
+	done <<<"$lines"
+	[ "$prefixed" -ge 9 ]
+
+	# Every default --help states is in the option's entry of the page.
+	command -v man >/dev/null || skip "man (man-db) is not installed: defaults not checked"
+	options=$(rendered "$MAN1B" | sed -n '/^OPTIONS$/,/^POLICIES$/p')
+	defaults=0
+	while IFS='|' read -r opt in_help in_page; do
+		awk -F '\t' -v o="$opt" '$1 == o { print $2 }' <<<"$lines" | grep -qF -- "$in_help" ||
+			{ echo "--help no longer says '$in_help' for $opt"; return 1; }
+		# the entry: from its tag line to the next tag line
+		entry=$(awk -v o="$opt" '/^       -/ { f = index($0, o " ") || index($0, o ",") || substr($0, length($0) - length(o) + 1) == o } f' <<<"$options" | tr -s ' \n' ' ')
+		[[ $entry == *"$in_page"* ]] || { echo "msballoon(1) $opt does not say '$in_page'"; return 1; }
+		defaults=$((defaults + 1))
+	done <<-'EOF'
+		--connect|(default: $MEMSHARE_URI, then cgroup:///)|Default: the value of MEMSHARE_URI, then cgroup:///.
+		--headroom|(default 10%)|Default 10%.
+		--step|(default 0.75%)|Default 0.75%
+		--threshold|(default 8M)|Default 8M.
+		--remote-cap|(default: no cap)|Default: no cap.
+		--tier-total|(default: from msrswap tier records)|Default: the pool_bytes of the last tier record
+		--min|(default 384M)|Default 384M
+		--max-step|(default 1G)|Default 1G.
+		--deadband|(default 4M)|Default 4M.
+		--host-reserve|(default 10%)|Default 10%.
+		--host-memory|(default: what the driver reports)|Default: what the driver reports
+		--wait|(default 10s)|Default 10s.
+		--settle|(default 500ms)|Default 500ms.
+	EOF
+	# ... and no default of an option in --help is left out of that list
+	[ "$defaults" -eq "$(grep -o '(default' <<<"$lines" | wc -l)" ]
+}
+
+@test "docs: msballoon(1) describes every policy of --list-policies, with its source and its kind of target" {
+	need_msballoon
+	policies=$("$MSBALLOON" --list-policies)
+	[ "$(wc -l <<<"$policies")" -ge 7 ]
+	tags=$(roff_section "$MAN1B" POLICIES | tp_tags | plain_roff | sed 's/^\.B //')
+	same_lists "$policies" "$tags"
+	# The summary of --help: "NAME  KIND: ... (SOURCE)".
+	summaries=$("$MSBALLOON" --help | sed -nE 's/^ {20,}([a-z-]+) +(balloon|tier): .*\(([^()]*)\)$/\1\t\2\t\3/p')
+	same_lists "$policies" "$(cut -f1 <<<"$summaries")"
+	while IFS=$'\t' read -r name kind source; do
+		body=$(roff_section "$MAN1B" POLICIES | plain_roff | sed 's/\\~/ /g' |
+			awk -v n="$name" 'prev == ".TP" { f = ($0 == ".B " n) } { prev = $0 } f' | tr -s ' \n' ' ')
+		[[ $body == *"Target: $kind."* ]] || { echo "$name: msballoon(1) does not say 'Target: $kind.'"; return 1; }
+		[[ ${body,,} == *"${source,,}"* ]] || { echo "$name: msballoon(1) does not cite '$source'"; return 1; }
+	done <<<"$summaries"
+}
+
+@test "docs: the examples of msballoon(1) name a subcommand and only options of --help" {
+	need_msballoon
+	command -v man >/dev/null || skip "man (man-db) is not installed"
+	help=$("$MSBALLOON" --help)
+	takes_value=$(sed -nE 's/^ +(-([a-zA-Z]), )?(--[a-z-]+) [A-Z]+ .*/\2 \3/p' <<<"$help" | tr ' ' '\n' | grep . | sed 's/^\([a-zA-Z]\)$/-\1/')
+	grep -qx -- --policy <<<"$takes_value"
+	# a command that ends in '|' or '\' goes on on the next line
+	commands=$(rendered "$MAN1B" | sed -n '/^EXAMPLES$/,/^SEE ALSO$/p' | sed -e ':a' -e '/[|\\]$/{N;s/\\\?\n */ /;ba' -e '}' |
+		grep -oE '(^|[ |#$])msballoon( [^|;>]*)?' | sed -E 's/^[ |#$]*//')
+	[ "$(wc -l <<<"$commands")" -ge 7 ]
+	grep -qF 'msballoon -c qemu:///system plan --policy wss --apply' <<<"$commands"
+	grep -qF -- '--once' <<<"$commands"
+	grep -qE 'msballoon .*set ' <<<"$commands"
+	grep -qE 'msballoon sim .*--table' <<<"$commands"
+	while read -r -a words; do
+		sub=
+		for ((i = 1; i < ${#words[@]}; i++)); do
+			w=${words[i]}
+			if [[ $w == -* ]]; then
+				opt=${w%%=*}
+				{ long_options <<<"$help"; short_options <<<"$help"; } | grep -qxF -- "$opt" ||
+					{ echo "example '${words[*]}': $opt is not an option"; return 1; }
+				grep -qxF -- "$w" <<<"$takes_value" && i=$((i + 1))
+			elif [ -z "$sub" ]; then
+				sub=$w
+			fi
+		done
+		help_subcommands | grep -qxF -- "$sub" || { echo "example '${words[*]}': no subcommand"; return 1; }
+	done <<<"$commands"
+}
+
+@test "docs: msballoon(1) documents the scenario fields sim reads and lists the shipped scenarios, which run" {
+	need_msballoon
+	# every key the scenario reader takes
+	keys=$(grep -oE '(field_size|field_number|parse_trigger)\([^;]*"[a-z_]+"|json_object_get\([a-z_]+, "[a-z_]+"' "$SRCB/sim_scenario.c" |
+		grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
+	[ "$(wc -l <<<"$keys")" -ge 20 ]
+	grep -qx demand_bytes <<<"$keys"
+	grep -qx remote_page_cost_us <<<"$keys"
+	# the format of sim_scenario.h, the example of the page and the reader have the same keys
+	in_header=$(sed -n '/^ \* {$/,/^ \* }$/p' "$SRCB/sim_scenario.h" | grep -oE '"[a-z_]+":' | tr -d '":' | sort -u)
+	subsection=$(roff_section "$MAN1B" SIMULATOR | awk '/^\.SS / { s = substr($0, 5); next } s == "Scenario files"')
+	in_example=$(sed -n '/^\.EX/,/^\.EE/p' <<<"$subsection" | plain_roff | grep -oE '"[a-z_]+":' | tr -d '":' | sort -u)
+	same_lists "$keys" "$in_header"
+	same_lists "$keys" "$in_example"
+	# and each key is described in the subsection, outside the example
+	text=$(sed '/^\.EX/,/^\.EE/d' <<<"$subsection" | plain_roff | sed 's/\\(dq/"/g')
+	for key in $keys; do
+		grep -qw -- "$key" <<<"$text" || { echo "Scenario files in msballoon(1) do not describe $key"; return 1; }
+	done
+	# the shipped scenarios: listed, and every one runs with every policy
+	listed=$(roff_section "$MAN1B" SIMULATOR | tp_tags | plain_roff | sed -n 's/^\.B \(.*\.json\)$/\1/p' | sort)
+	shipped=$(cd "$SRCB/scenarios" && ls -- *.json | sort)
+	[ "$(wc -l <<<"$shipped")" -ge 4 ]
+	same_lists "$shipped" "$listed"
+	for f in $shipped; do
+		for p in $("$MSBALLOON" --list-policies); do
+			"$MSBALLOON" sim --scenario "$SRCB/scenarios/$f" --policy "$p" --table >/dev/null ||
+				{ echo "msballoon sim --scenario $f --policy $p failed"; return 1; }
+		done
+	done
+}
+
+# emitted FILE FUNCTION: "always FIELD" or "known FIELD" for every field the
+# function puts on its record.  A field is "always" when it is set with
+# json_object_set_new at the indentation of record_new (or of the function's
+# first line): not inside a condition.
+emitted() {
+	awk -v fn="$2" '
+		!body && $0 ~ ("^[a-z].*[ *]" fn "\\(") { head = 1 }
+		head && /^\{/ { body = 1; head = 0; next }
+		body && /^}/ { exit }
+		body && /[^ \t]/ {
+			match($0, /^\t*/); indent = RLENGTH
+			if (first == "") first = indent
+			if (base == "" && $0 ~ /record_new\(/) base = indent
+			if (match($0, /(json_object_set_new|json_set_known_[a-z0-9]+)\([a-z]+, "[a-z0-9_]+"/)) {
+				f = substr($0, RSTART, RLENGTH); sub(/^[^"]*"/, "", f); sub(/"$/, "", f)
+				print (($0 ~ /^\t*json_object_set_new\(/ && indent == (base != "" ? base : first)) ? "always" : "known"), f
+			}
+		}' "$1"
+}
+
+# The fields every record gets from record_new.
+common_fields() {
+	sed -n '/^json_t \*record_new(/,/^}/p' "$ROOT/src/common/jsonl.c" | grep -oE '"[a-z_]+"' | tr -d '"'
+}
+
+# record_tags KIND [SUBSECTION]: the field tags of THE "KIND" RECORD in memshare(7).
+record_tags() {
+	roff_section "$MAN7" "THE \\(dq$1\\(dq RECORD" |
+		sub=${2-} awk '/^\.SS / { s = substr($0, 5); next } (ENVIRON["sub"] == "" || s == ENVIRON["sub"]) && prev == ".TP" { print } { prev = $0 }' |
+		sed -n 's/^\.B \([a-z0-9_]*\)$/\1/p' | sort -u
+}
+
+# read_by KIND CLASS: fields of the "Read by msballoon" subsection whose text
+# begins with CLASS (Required or Optional).
+read_by() {
+	roff_section "$MAN7" "THE \\(dq$1\\(dq RECORD" |
+		class=$2 awk '/^\.SS / { s = substr($0, 5); next }
+			s == "Read by msballoon" && pprev == ".TP" && prev ~ /^\.B [a-z0-9_]+$/ && index($0, ENVIRON["class"]) == 1 { print substr(prev, 4) }
+			{ pprev = prev; prev = $0 }' | sort -u
+}
+
+@test "docs: memshare(7) documents every field of the records msballoon writes, and no other" {
+	[ "$(common_fields | sort | tr '\n' ' ')" = "host kind ts " ]
+	# every kind of record output.c and sim.c make is one checked here
+	kinds=$(grep -ohE 'record_new\("[a-z_]+"\)' "$SRCB/output.c" "$SRCB/sim.c" | grep -oE '"[a-z_]+"' | tr -d '"' | sort | tr '\n' ' ')
+	[ "$kinds" = "grant_any reservoir sim sim_summary target " ]
+	while read -r kind file fn min; do
+		code=$(emitted "$SRCB/$file" "$fn")
+		sed -n "/^[a-z].*[ *]$fn(/,/^}/p" "$SRCB/$file" | grep -qF "record_new(\"$kind\")"
+		[ "$(wc -l <<<"$code")" -ge "$min" ] || { echo "$fn: only $(wc -l <<<"$code") fields found"; return 1; }
+		always=$( { common_fields; sed -n 's/^always //p' <<<"$code"; } | sort -u)
+		known=$(sed -n 's/^known //p' <<<"$code" | sort -u)
+		all_code=$(printf '%s\n' "$always" "$known" | grep . | sort -u)
+		[ -n "$known" ] || [ "$kind" = grant_any ]
+		if [ "$kind" = target ]; then
+			outcome=$(emitted "$SRCB/output.c" add_outcome | cut -d' ' -f2 | sort -u)
+			[ "$(tr '\n' ' ' <<<"$outcome")" = "actual_bytes applied error reached " ]
+			same_lists "$outcome" "$(record_tags target Outcome)"
+			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome")
+		fi
+		same_lists "$all_code" "$(record_tags "$kind")"
+		missing=$(comm -23 <(echo "$always") <(record_tags "$kind" "Always present"))
+		[ -z "$missing" ] || { echo "$kind: always written, not documented as always present: $missing"; return 1; }
+		doc_known=$(record_tags "$kind" "Present when known")
+		[ -n "$doc_known" ] || [ -z "$known" ]
+		wrong=$(comm -23 <(echo "$doc_known") <(echo "$known"))
+		[ -z "$wrong" ] || { echo "$kind: documented as 'when known', written always: $wrong"; return 1; }
+	done <<-'EOF'
+		target output.c target_record 10
+		reservoir output.c reservoir_record 5
+		grant_any output.c grant_any_record 3
+		sim sim.c emit_interval 20
+		sim_summary sim.c emit_summaries 25
+	EOF
+}
+
+# read_fields KIND CLASS: the fields observe.c takes from a KIND record, as
+# "required" (jsonl_get_*: an error when missing) or "optional".
+read_fields() {
+	local body required
+	body=$(sed -n "/^static int take_$1(/,/^}/p" "$SRCB/observe.c")
+	[ -n "$body" ] || return 1
+	required=$( {
+		sed -n '/^int observer_add(/,/^}/p' "$SRCB/observe.c" | grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, record, "[a-z0-9_]+"'
+		grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, rec, "[a-z0-9_]+"' <<<"$body"
+	} | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sort -u)
+	if [ "$2" = required ]; then
+		echo "$required"
+	else
+		grep -oE 'optional_size\([a-z]+, rec, "[a-z0-9_]+"|json_object_get\(rec, "[a-z0-9_]+"' <<<"$body" |
+			grep -oE '"[a-z0-9_]+"' | tr -d '"' | sort -u | comm -23 - <(echo "$required")
+	fi
+}
+
+@test "docs: memshare(7) documents the fields msballoon reads, required or optional as the code reads them" {
+	kinds=$(grep -oE 'strcmp\(kind, "[a-z_]+"\)' "$SRCB/observe.c" | grep -oE '"[a-z_]+"' | tr -d '"' | sort | tr '\n' ' ')
+	[ "$kinds" = "bid tier wss " ]
+	[ "$(read_fields wss required | tr '\n' ' ')" = "domain wss_bytes " ]
+	read_fields wss optional | grep -qx alloc_bytes
+	read_fields tier required | grep -qx puts_succ
+	read_fields tier optional | grep -qx pool_bytes
+	read_fields bid required | grep -qx bid
+	# wss: the record of mswss, with a subsection on what msballoon takes
+	same_lists "$(read_fields wss required)" "$(read_by wss Required)"
+	same_lists "$(read_fields wss optional)" "$(read_by wss Optional)"
+	# tier and bid: records msballoon alone reads
+	for kind in tier bid; do
+		required=$(read_fields "$kind" required)
+		doc_required=$(record_tags "$kind" Required)
+		missing=$(comm -23 <(echo "$required") <(echo "$doc_required"))
+		[ -z "$missing" ] || { echo "$kind: required by msballoon, not documented as required: $missing"; return 1; }
+		same_lists "$(sort -u <<<"$required"$'\n'"$(common_fields)")" "$doc_required"
+		same_lists "$(read_fields "$kind" optional)" "$(record_tags "$kind" Optional)"
+	done
+	# target: what `msballoon apply` takes (plan.c)
+	required=$(sed -n '/^static int batch_add(/,/^}/p' "$SRCB/plan.c" | grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, rec, "[a-z0-9_]+"' |
+		grep -oE '"[a-z0-9_]+"' | tr -d '"' | sort -u)
+	[ "$(tr '\n' ' ' <<<"$required")" = "balloon_bytes domain " ]
+	same_lists "$required" "$(read_by target Required)"
+	[ -z "$(read_by target Optional)" ]
+}
+
+@test "docs: every key of real msballoon records is documented in memshare(7)" {
+	need_msballoon
+	command -v jq >/dev/null || skip "jq is not installed"
+	out=$BATS_TEST_TMPDIR/records.jsonl
+	# wss with a short host: remote needs and a reservoir
+	"$MSBALLOON" plan --policy wss --host-memory 4G --host-reserve 0 --remote-cap 1G >>"$out" <<-'EOF'
+		{"kind":"wss","domain":"a","wss_bytes":3000000000,"alloc_bytes":1073741824,"max_bytes":8589934592}
+		{"kind":"wss","domain":"b","wss_bytes":3000000000,"alloc_bytes":1073741824,"max_bytes":8589934592}
+	EOF
+	# tlp beyond its tier: Grant-Any; bid
+	"$MSBALLOON" plan --policy tlp --tier-total 10M --step 60% >>"$out" <<-'EOF'
+		{"kind":"tier","domain":"a","puts_total":100,"puts_succ":50,"tier_used_bytes":1000000,"tier_target_bytes":4000000}
+		{"kind":"tier","domain":"b","puts_total":100,"puts_succ":100,"tier_used_bytes":0}
+		{"kind":"tier","domain":"a","puts_total":200,"puts_succ":50,"tier_used_bytes":1000000}
+	EOF
+	"$MSBALLOON" plan --policy bid --host-memory 8G >>"$out" <<-'EOF'
+		{"kind":"bid","domain":"a","bid":0.5,"alloc_bytes":1073741824}
+		{"kind":"bid","domain":"b","bid":-0.5,"alloc_bytes":2147483648}
+	EOF
+	# outcomes: errors (no such domain), and a target reached if libvirt's test driver works
+	echo '{"kind":"target","domain":"/memshare-docs-nosuch","balloon_bytes":1073741824}' |
+		"$MSBALLOON" -c cgroup:/// apply >>"$out" 2>/dev/null || :
+	echo '{"kind":"target","domain":"nosuch","balloon_bytes":1073741824}' |
+		"$MSBALLOON" -c test:///default apply >>"$out" 2>/dev/null || :
+	"$MSBALLOON" -c test:///default set --min 64M test 1G >>"$out" 2>/dev/null || :
+	for p in wss tlp smart-alloc; do
+		"$MSBALLOON" sim --scenario "$SRCB/scenarios/scenario2.json" --policy "$p" >>"$out"
+	done
+	keys=$(jq -r '.kind as $k | keys[] | "\($k) \(.)"' "$out" | sort -u)
+	for kind in target reservoir grant_any sim sim_summary; do
+		grep -q "^$kind " <<<"$keys" || { echo "no $kind record was made"; return 1; }
+	done
+	for key in "target remote_need_bytes" "target tier_bytes" "target prev_tier_bytes" "sim grant_any_bytes" "sim reservoir_bytes"; do
+		grep -qx "$key" <<<"$keys" || { echo "no record had $key"; return 1; }
+	done
+	while read -r kind key; do
+		record_tags "$kind" | grep -qx -- "$key" || { echo "$kind record: $key is not in memshare(7)"; return 1; }
+	done <<<"$keys"
+	grep -qx "target applied" <<<"$keys" || skip "neither cgroup:/// nor test:///default could take a target: outcomes not seen"
+	grep -qx "target error" <<<"$keys"
+}
+
 # ---- bash completion -------------------------------------------------------
 
 # complete WORD...: run _memshare on the words, the last one being completed;
@@ -302,10 +682,83 @@ complete_line() {
 }
 
 @test "bash completion: the tools to come offer --help and --version" {
-	for tool in msballoon msrswap mshash msgmc; do
+	for tool in msrswap mshash msgmc; do
 		[ "$(complete_words $tool -- | tr '\n' ' ')" = "--help --version " ]
 		[ -z "$(complete_words $tool '')" ]
 	done
+}
+
+@test "bash completion: msballoon offers the subcommands first, then the options msballoon(1) gives each" {
+	need_msballoon
+	subcommands=$(help_subcommands | sort)
+	[ "$(wc -l <<<"$subcommands")" -eq 4 ]
+	# the subcommands of --help are those of the page
+	same_lists "$subcommands" "$(roff_section "$MAN1B" SUBCOMMANDS | tp_tags | plain_roff | sed -E 's/^\.BI? ([a-z]+).*/\1/' | sort)"
+	same_lists "$subcommands" "$(complete_words msballoon '')"
+	[ "$(complete_words msballoon s | tr '\n' ' ')" = "set sim " ]
+	# after options, with their values, it is still the subcommand's turn
+	same_lists "$subcommands" "$(complete_words msballoon -c test:///default --min 1G -v '')"
+	same_lists "$subcommands" "$(complete_line 'msballoon -c qemu:///system --policy=wss ')"
+	# before a subcommand: every option of --help
+	help=$("$MSBALLOON" --help)
+	offered=$(complete_words msballoon -)
+	[ "$(wc -l <<<"$offered")" -ge 30 ]
+	same_lists "$(long_options <<<"$help")" "$(grep -- '^--' <<<"$offered")"
+	same_lists "$(short_options <<<"$help")" "$(grep -vx -- '--.*' <<<"$offered")"
+	# after one: the options msballoon(1) says the subcommand uses
+	for sub in $subcommands; do
+		want=$(page_options_of "$sub")
+		[ "$(wc -l <<<"$want")" -ge 10 ]
+		got=$(complete_words msballoon -c test:///default "$sub" -)
+		same_lists "$(grep -- '^--' <<<"$want")" "$(grep -- '^--' <<<"$got")"
+		same_lists "$(grep -vx -- '--.*' <<<"$want")" "$(grep -vx -- '--.*' <<<"$got")"
+		same_lists "$(grep -- '^--' <<<"$want")" "$(complete_words msballoon "$sub" --min 1G --)"
+	done
+	# plan, apply and sim take no operands
+	for sub in plan apply sim; do
+		[ -z "$(complete_words msballoon "$sub" '')" ]
+	done
+}
+
+@test "bash completion: --policy values come from msballoon --list-policies, else a built-in list" {
+	need_msballoon
+	want=$("$MSBALLOON" --list-policies | sort)
+	[ "$(wc -l <<<"$want")" -ge 7 ]
+	same_lists "$want" "$(complete_words "$MSBALLOON" --policy '')"
+	same_lists "$want" "$(PATH=$BINDIR:$PATH complete_words msballoon plan --policy '')"
+	same_lists "$want" "$(PATH=$BINDIR:$PATH complete_words msballoon sim --scenario x.json --policy '')"
+	[ "$(PATH=$BINDIR:$PATH complete_words msballoon --policy sm)" = smart-alloc ]
+	[ "$(PATH=$BINDIR:$PATH complete_line 'msballoon --policy=reco')" = reconf-static ]
+	fake=$BATS_TEST_TMPDIR/bin
+	mkdir -p "$fake"
+	printf '#!/bin/sh\n[ "$1" = --list-policies ] && printf "alpha\\nbeta\\n"\n' > "$fake/msballoon"
+	chmod +x "$fake/msballoon"
+	[ "$(PATH=$fake:$PATH complete_words msballoon --policy '' | tr '\n' ' ')" = "alpha beta " ]
+	same_lists "$want" "$(complete_words /nonexistent/msballoon --policy '')"
+}
+
+@test "bash completion: msballoon --scenario offers JSON files and directories; set offers domains, not processes" {
+	dir=$BATS_TEST_TMPDIR/scn
+	mkdir -p "$dir/sub"
+	touch "$dir/a.json" "$dir/b.json" "$dir/notes.txt"
+	[ "$(cd "$dir" && complete_words msballoon sim --scenario '' | tr '\n' ' ')" = "a.json b.json sub/ " ]
+	[ "$(cd "$dir" && complete_words msballoon --scenario a)" = a.json ]
+	[ "$(cd "$dir" && complete_line 'msballoon sim --scenario=b' | tr '\n' ' ')" = "b.json " ]
+	[ "$(cd "$dir" && complete_words msballoon sim --scenario s)" = sub/ ]
+	# cgroup://: cgroup paths for set, never pid:N
+	[ -z "$(complete_words msballoon -c cgroup:/// set p)" ]
+	[ -z "$(complete_words msballoon -c cgroup:/// set "pid:$$")" ]
+	[ "$(complete_words mswss -c cgroup:/// p)" = pid: ]
+	# the SIZE after the domain: nothing to offer
+	[ -z "$(complete_words msballoon -c cgroup:/// set /x '')" ]
+	# no step of the completion fails, even in a shell run with set -e
+	run bash -ec "source '$BASHCOMP'; COMP_WORDS=(msballoon -c cgroup:/// set /x -); COMP_CWORD=5; _memshare; printf '%s\n' \"\${COMPREPLY[@]}\""
+	[ "$status" -eq 0 ]
+	[[ $output == *--wait* ]]
+	command -v virsh >/dev/null || skip "virsh (libvirt-clients) is not installed"
+	want=$(timeout 10 virsh -q -c test:///default list --name 2>/dev/null | grep .) || skip "virsh cannot open test:///default"
+	same_lists "$(sort <<<"$want")" "$(complete_line 'msballoon -c test:///default set ')"
+	same_lists "$(sort <<<"$want")" "$(complete_words msballoon set --connect test:///default '')"
 }
 
 # ---- zsh completion ------------------------------------------------------------
@@ -361,4 +814,73 @@ complete_line() {
 	for u in cgroup:/// qemu:///system qemu:///session test:///default xen:///; do
 		[[ $uris_part =~ (^|[[:space:]])$u\ +--\ [a-zA-Z] ]] || { echo "no $u offered"; return 1; }
 	done
+}
+
+# zsh_specs TOOL [WORD...]: the option names of the specs the completion
+# hands to _arguments for TOOL, with WORD... on the line before the cursor.
+zsh_specs() {
+	local tool=$1
+	shift
+	(cd "$BATS_TEST_TMPDIR" && service=$tool zsh -fc 'words=("$@[2,-1]" ""); CURRENT=$#words; _arguments() { print -rl -- "$@" }; source "$1"' \
+		zsh "$ZSHCOMP" "$tool" "$@") |
+		grep -F '[' | sed -E 's/^\([^)]*\)//; s/^\*//' | grep -oE '^-[-a-zA-Z]*[a-zA-Z]' | sort -u
+}
+
+@test "zsh completion: its msballoon spec has the options of --help, per subcommand those of msballoon(1)" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	need_msballoon
+	names=$(zsh_specs msballoon)
+	[ "$(wc -l <<<"$names")" -ge 30 ]
+	help=$("$MSBALLOON" --help)
+	same_lists "$(long_options <<<"$help")" "$(grep -- '^--' <<<"$names")"
+	same_lists "$(short_options <<<"$help")" "$(grep -vx -- '--.*' <<<"$names")"
+	for sub in $(help_subcommands); do
+		want=$(page_options_of "$sub")
+		[ "$(wc -l <<<"$want")" -ge 10 ]
+		same_lists "$want" "$(zsh_specs msballoon -c test:///default "$sub")"
+		same_lists "$want" "$(zsh_specs msballoon "$sub" --min 1G)"
+	done
+}
+
+@test "zsh completion: msballoon offers the subcommands first and the policies after --policy" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	need_msballoon
+	zsh -fc 'zmodload zsh/zpty' 2>/dev/null || skip "zsh has no zpty module"
+	mkdir -p "$BATS_TEST_TMPDIR/scn/sub"
+	touch "$BATS_TEST_TMPDIR/scn/a.json" "$BATS_TEST_TMPDIR/scn/b.json" "$BATS_TEST_TMPDIR/scn/c.txt"
+	cat > "$BATS_TEST_TMPDIR/drive.zsh" <<-'EOF'
+		zmodload zsh/zpty
+		zpty z "TERM=dumb PATH=$1:\$PATH zsh -f -i"
+		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; cd ${(q)3}"
+		ask() {
+			local out= chunk
+			zpty -w -n z "$1"$'\t'
+			sleep 3
+			while zpty -r -t z chunk; do out+=$chunk; done
+			print -r -- "$out"
+			zpty -w -n z $'\C-u'
+		}
+		sleep 1
+		ask 'msballoon '
+		print -- '==='
+		ask 'msballoon plan --policy '
+		print -- '==='
+		ask 'msballoon sim --scenario '
+		zpty -d z
+	EOF
+	run timeout 60 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions" "$BATS_TEST_TMPDIR/scn"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	subs_part=${output%%===*}
+	rest=${output#*===}
+	policies_part=${rest%%===*}
+	files_part=${rest#*===}
+	for s in $(help_subcommands); do
+		[[ $subs_part =~ (^|[[:space:]])$s\ +--\ [a-z] ]] || { echo "no subcommand $s offered, with its description"; return 1; }
+	done
+	for p in $("$MSBALLOON" --list-policies); do
+		[[ $policies_part =~ (^|[[:space:]])$p\ +--\ [a-z] ]] || { echo "no policy $p offered, with its description"; return 1; }
+	done
+	[[ $files_part == *a.json* && $files_part == *b.json* && $files_part == *sub/* ]]
+	[[ $files_part != *c.txt* ]]
 }

@@ -2,6 +2,7 @@
 MSWSS=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/mswss
 USEMEM=${MEMSHARE_BUILD:-$PWD/build}/workload/usemem
 MSBALLOON=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msballoon
+MSRSWAP=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msrswap
 
 # Mount point of the memory controller (v2 with "memory", else v1), or "".
 memory_root() {

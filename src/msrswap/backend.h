@@ -1,0 +1,42 @@
+/* What an NBD export is backed by: a table of block operations.  The provider
+ * (`msrswap serve`) backs exports with reservoir RAM (store_ram.c); the
+ * consumer's tier store will back its device with RAM, remote exports and a
+ * disk file.  Operations return 0 or a positive errno value that the NBD
+ * server sends to the client (EIO, ENOSPC, EINVAL, EPERM, ENOMEM, EOVERFLOW).
+ * Every operation may be called from several connection threads at once:
+ * each backend does its own locking. */
+#ifndef MSRSWAP_BACKEND_H
+#define MSRSWAP_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct backend_ops {
+	int (*read)(void *self, void *buf, uint32_t len, uint64_t offset);
+	int (*write)(void *self, const void *buf, uint32_t len, uint64_t offset);
+	int (*flush)(void *self);
+	/* Forget the range: it reads back as zeros (RAM is freed: a Tmem flush). */
+	int (*trim)(void *self, uint32_t len, uint64_t offset);
+	int (*write_zeroes)(void *self, uint32_t len, uint64_t offset);
+};
+
+/* Per-export counters, updated by the NBD server (atomics). */
+struct export_stats {
+	uint64_t reads, writes, flushes, trims, zeroes;
+	uint64_t read_bytes, write_bytes;
+	uint64_t errors;
+	/* request service time histogram: bucket i counts requests that took < 2^i µs (last: the rest) */
+	uint64_t latency_us_log2[24];
+};
+
+struct nbd_export {
+	char *name;
+	char *description;
+	uint64_t size;               /* bytes, a multiple of 4096 */
+	bool read_only;
+	const struct backend_ops *ops;
+	void *self;
+	struct export_stats stats;
+};
+
+#endif

@@ -1,0 +1,127 @@
+#include "listen.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int unix_address(const char *path, struct sockaddr_un *sa, struct ms_err *err)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	if (!*path || strlen(path) >= sizeof sa->sun_path)
+		return ms_fail_input(err, "unix socket path '%s' is empty or longer than %zu bytes", path, sizeof sa->sun_path - 1);
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+/* "host:port" → host and port strings; "[v6]:port" and ":port" too. */
+static int split_host_port(const char *addr, char *host, size_t hlen, char *port, size_t plen, struct ms_err *err)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon || !colon[1])
+		return ms_fail_input(err, "address '%s': expected HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH", addr);
+	size_t n = (size_t)(colon - addr);
+	const char *h = addr;
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n >= hlen || strlen(colon + 1) >= plen)
+		return ms_fail_input(err, "address '%s' is too long", addr);
+	memcpy(host, h, n);
+	host[n] = '\0';
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+static int resolve(const char *addr, bool passive, struct addrinfo **res, struct ms_err *err)
+{
+	char host[256], port[32];
+	if (split_host_port(addr, host, sizeof host, port, sizeof port, err) < 0)
+		return -1;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
+	int rc = getaddrinfo(*host ? host : NULL, port, &hints, res);
+	if (rc)
+		return ms_fail_input(err, "address '%s': %s", addr, gai_strerror(rc));
+	return 0;
+}
+
+int listen_on(const char *addr, struct ms_err *err)
+{
+	if (strncmp(addr, "unix:", 5) == 0) {
+		struct sockaddr_un sa;
+		if (unix_address(addr + 5, &sa, err) < 0)
+			return -1;
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return ms_fail_errno(err, "socket");
+		struct stat sb;
+		if (lstat(sa.sun_path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			unlink(sa.sun_path); /* a socket left by a previous run */
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+			ms_fail_errno(err, "cannot listen on %s", addr);
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	struct addrinfo *res;
+	if (resolve(addr, true, &res, err) < 0)
+		return -1;
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+			ms_fail_errno(err, "cannot listen on %s", addr);
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int connect_to(const char *addr, struct ms_err *err)
+{
+	if (strncmp(addr, "unix:", 5) == 0) {
+		struct sockaddr_un sa;
+		if (unix_address(addr + 5, &sa, err) < 0)
+			return -1;
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return ms_fail_errno(err, "socket");
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+			ms_fail_errno(err, "cannot connect to %s", addr);
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	struct addrinfo *res;
+	if (resolve(addr, false, &res, err) < 0)
+		return -1;
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			ms_fail_errno(err, "cannot connect to %s", addr);
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	return fd;
+}

@@ -1,0 +1,13 @@
+/* Listening addresses as users write them: "unix:/run/x.sock",
+ * "127.0.0.1:10809", "[::1]:10809", ":10809" (all addresses). */
+#ifndef MSRSWAP_LISTEN_H
+#define MSRSWAP_LISTEN_H
+
+#include "error.h"
+
+/* A listening socket for addr; for unix sockets a stale socket file is replaced. */
+int listen_on(const char *addr, struct ms_err *err);
+/* A connected socket to addr (same syntax). */
+int connect_to(const char *addr, struct ms_err *err);
+
+#endif

@@ -1,0 +1,477 @@
+#include "nbd_server.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nbd_proto.h"
+
+/* One connection's state. */
+struct conn {
+	const struct nbd_io *io;
+	const struct export_source *src;
+	const struct nbd_server_options *opt;
+	struct nbd_export *export; /* chosen by NBD_OPT_GO / EXPORT_NAME */
+	bool no_zeroes;
+	uint32_t max_payload;
+	void *buf;                 /* request payload, max_payload bytes */
+};
+
+static int read_exact(struct conn *c, void *buf, size_t len, struct ms_err *err)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = c->io->read(c->io->ctx, p, len);
+		if (n == 0)
+			return ms_fail(err, "client closed the connection mid-message");
+		if (n < 0)
+			return ms_fail_errno(err, "read from client");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(struct conn *c, const struct iovec *iov, int count, struct ms_err *err)
+{
+	if (c->io->writev(c->io->ctx, iov, count) < 0)
+		return ms_fail_errno(err, "write to client");
+	return 0;
+}
+
+/* ---- handshake ---- */
+
+static int send_option_reply(struct conn *c, uint32_t option, uint32_t type, const void *data, uint32_t len,
+			     struct ms_err *err)
+{
+	struct __attribute__((packed)) {
+		uint64_t magic;
+		uint32_t option, type, length;
+	} head = {htobe64(NBD_REP_MAGIC), htobe32(option), htobe32(type), htobe32(len)};
+	struct iovec iov[2] = {{&head, sizeof head}, {(void *)data, len}};
+	return write_all(c, iov, len ? 2 : 1, err);
+}
+
+static int send_error_reply(struct conn *c, uint32_t option, uint32_t type, const char *text, struct ms_err *err)
+{
+	return send_option_reply(c, option, type, text, (uint32_t)strlen(text), err);
+}
+
+static uint16_t transmission_flags(const struct nbd_export *e)
+{
+	uint16_t flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN;
+	if (e->read_only)
+		flags |= NBD_FLAG_READ_ONLY;
+	else
+		flags |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
+	return flags;
+}
+
+static int send_info(struct conn *c, uint32_t option, uint16_t type, const struct nbd_export *e, struct ms_err *err)
+{
+	unsigned char info[2 + NBD_MAX_NAME + 12];
+	uint32_t len = 2;
+	uint16_t be_type = htobe16(type);
+	memcpy(info, &be_type, 2);
+	switch (type) {
+	case NBD_INFO_EXPORT: {
+		uint64_t size = htobe64(e->size);
+		uint16_t flags = htobe16(transmission_flags(e));
+		memcpy(info + 2, &size, 8);
+		memcpy(info + 10, &flags, 2);
+		len = 12;
+		break;
+	}
+	case NBD_INFO_NAME:
+	case NBD_INFO_DESCRIPTION: {
+		const char *text = type == NBD_INFO_NAME ? e->name : e->description;
+		size_t n = text ? strlen(text) : 0;
+		if (n > NBD_MAX_NAME)
+			n = NBD_MAX_NAME;
+		memcpy(info + 2, text ? text : "", n);
+		len = 2 + (uint32_t)n;
+		break;
+	}
+	case NBD_INFO_BLOCK_SIZE: {
+		uint32_t sizes[3] = {htobe32(NBD_MIN_BLOCK), htobe32(NBD_PREFERRED_BLOCK), htobe32(c->max_payload)};
+		memcpy(info + 2, sizes, 12);
+		len = 14;
+		break;
+	}
+	default:
+		return 0; /* unknown requests are ignored, as the protocol says */
+	}
+	return send_option_reply(c, option, NBD_REP_INFO, info, len, err);
+}
+
+/* NBD_OPT_INFO / NBD_OPT_GO.  Returns 1 when GO chose an export (transmission begins). */
+static int handle_info_go(struct conn *c, uint32_t option, const unsigned char *data, uint32_t len, struct ms_err *err)
+{
+	uint32_t name_len;
+	uint16_t nreq;
+	if (len < 6)
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "option too short", err);
+	memcpy(&name_len, data, 4);
+	name_len = be32toh(name_len);
+	if (name_len > NBD_MAX_NAME || (uint64_t)name_len + 6 > len)
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "bad export name length", err);
+	memcpy(&nreq, data + 4 + name_len, 2);
+	nreq = be16toh(nreq);
+	if ((uint64_t)6 + name_len + 2ULL * nreq != len)
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "bad information request count", err);
+	char name[NBD_MAX_NAME + 1];
+	memcpy(name, data + 4, name_len);
+	name[name_len] = '\0';
+	if (memchr(name, '\0', name_len))
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "export name contains NUL", err);
+	struct nbd_export *e = c->src->acquire(c->src->ctx, name);
+	if (!e)
+		return send_error_reply(c, option, NBD_REP_ERR_UNKNOWN, "no such export", err);
+	int rc = 0;
+	bool sent_block_size = false;
+	for (uint16_t i = 0; i < nreq && rc == 0; i++) {
+		uint16_t type;
+		memcpy(&type, data + 6 + name_len + 2 * i, 2);
+		type = be16toh(type);
+		if (type == NBD_INFO_EXPORT)
+			continue; /* always sent last, below */
+		sent_block_size |= type == NBD_INFO_BLOCK_SIZE;
+		rc = send_info(c, option, type, e, err);
+	}
+	if (rc == 0 && !sent_block_size)
+		rc = send_info(c, option, NBD_INFO_BLOCK_SIZE, e, err);
+	if (rc == 0)
+		rc = send_info(c, option, NBD_INFO_EXPORT, e, err);
+	if (rc == 0)
+		rc = send_option_reply(c, option, NBD_REP_ACK, NULL, 0, err);
+	if (rc == 0 && option == NBD_OPT_GO) {
+		c->export = e;
+		return 1;
+	}
+	c->src->release(c->src->ctx, e);
+	return rc;
+}
+
+struct list_arg {
+	struct conn *c;
+	struct ms_err *err;
+};
+
+static int list_one(void *arg, const struct nbd_export *e)
+{
+	struct list_arg *a = arg;
+	unsigned char reply[4 + NBD_MAX_NAME];
+	uint32_t n = (uint32_t)strnlen(e->name, NBD_MAX_NAME), be = htobe32(n);
+	memcpy(reply, &be, 4);
+	memcpy(reply + 4, e->name, n);
+	return send_option_reply(a->c, NBD_OPT_LIST, NBD_REP_SERVER, reply, 4 + n, a->err) < 0 ? -1 : 0;
+}
+
+/* NBD_OPT_EXPORT_NAME: no option reply; the export's size and flags, or the connection is closed. */
+static int handle_export_name(struct conn *c, const unsigned char *data, uint32_t len, struct ms_err *err)
+{
+	char name[NBD_MAX_NAME + 1];
+	if (len > NBD_MAX_NAME)
+		return ms_fail(err, "export name longer than %u bytes", NBD_MAX_NAME);
+	memcpy(name, data, len);
+	name[len] = '\0';
+	struct nbd_export *e = c->src->acquire(c->src->ctx, name);
+	if (!e)
+		return ms_fail(err, "client asked for unknown export '%.64s'", name);
+	struct __attribute__((packed)) {
+		uint64_t size;
+		uint16_t flags;
+	} reply = {htobe64(e->size), htobe16(transmission_flags(e))};
+	static const char zeroes[124];
+	struct iovec iov[2] = {{&reply, sizeof reply}, {(void *)zeroes, sizeof zeroes}};
+	if (write_all(c, iov, c->no_zeroes ? 1 : 2, err) < 0) {
+		c->src->release(c->src->ctx, e);
+		return -1;
+	}
+	c->export = e;
+	return 1;
+}
+
+/* Returns 1 when an export was chosen, 0 when the client aborted, -1 on error. */
+static int negotiate(struct conn *c, struct ms_err *err)
+{
+	struct __attribute__((packed)) {
+		uint64_t magic, opt_magic;
+		uint16_t flags;
+	} hello = {htobe64(NBD_MAGIC), htobe64(NBD_IHAVEOPT), htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES)};
+	struct iovec iov = {&hello, sizeof hello};
+	uint32_t client_flags;
+	if (write_all(c, &iov, 1, err) < 0 || read_exact(c, &client_flags, 4, err) < 0)
+		return -1;
+	client_flags = be32toh(client_flags);
+	if (client_flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+		return ms_fail(err, "client sent unknown handshake flags 0x%x", client_flags);
+	c->no_zeroes = client_flags & NBD_FLAG_C_NO_ZEROES;
+	unsigned char *data = c->buf;
+	for (unsigned round = 0; round < NBD_MAX_OPTIONS; round++) {
+		struct __attribute__((packed)) {
+			uint64_t magic;
+			uint32_t option, length;
+		} head;
+		if (read_exact(c, &head, sizeof head, err) < 0)
+			return -1;
+		if (be64toh(head.magic) != NBD_IHAVEOPT)
+			return ms_fail(err, "bad option magic from client");
+		uint32_t option = be32toh(head.option), len = be32toh(head.length);
+		if (len > NBD_MAX_OPTION_LEN || len > c->max_payload) {
+			/* a length this large from a client that is still haggling: not worth reading */
+			return ms_fail(err, "option %u with %u bytes of data: too long", option, len);
+		}
+		if (read_exact(c, data, len, err) < 0)
+			return -1;
+		int rc;
+		switch (option) {
+		case NBD_OPT_EXPORT_NAME:
+			return handle_export_name(c, data, len, err);
+		case NBD_OPT_ABORT:
+			send_option_reply(c, option, NBD_REP_ACK, NULL, 0, err);
+			return 0;
+		case NBD_OPT_LIST:
+			if (len) {
+				rc = send_error_reply(c, option, NBD_REP_ERR_INVALID, "NBD_OPT_LIST takes no data", err);
+				break;
+			}
+			{
+				struct list_arg arg = {c, err};
+				rc = c->src->for_each(c->src->ctx, list_one, &arg);
+			}
+			if (rc == 0)
+				rc = send_option_reply(c, option, NBD_REP_ACK, NULL, 0, err);
+			break;
+		case NBD_OPT_INFO:
+		case NBD_OPT_GO:
+			rc = handle_info_go(c, option, data, len, err);
+			if (rc == 1)
+				return 1;
+			break;
+		case NBD_OPT_STARTTLS:
+			rc = send_error_reply(c, option, NBD_REP_ERR_POLICY, "TLS is not supported by this server yet", err);
+			break;
+		default:
+			/* structured replies, meta contexts, extended headers: this server sends simple replies only */
+			rc = send_error_reply(c, option, NBD_REP_ERR_UNSUP, "option not supported", err);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return ms_fail(err, "client sent more than %u options", NBD_MAX_OPTIONS);
+}
+
+/* ---- transmission ---- */
+
+struct request {
+	uint16_t flags, type;
+	uint64_t cookie, offset;
+	uint32_t length;
+};
+
+static int send_reply(struct conn *c, uint64_t cookie, uint32_t error, const void *data, uint32_t len, struct ms_err *err)
+{
+	struct __attribute__((packed)) {
+		uint32_t magic, error;
+		uint64_t cookie;
+	} head = {htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(error), cookie};
+	struct iovec iov[2] = {{&head, sizeof head}, {(void *)data, len}};
+	return write_all(c, iov, error || !len ? 1 : 2, err);
+}
+
+static void record_latency(struct export_stats *s, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned bucket = 0;
+	while (bucket < 23 && us >= (1ULL << bucket))
+		bucket++;
+	__atomic_fetch_add(&s->latency_us_log2[bucket], 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void wait_until(uint64_t deadline_ns)
+{
+	struct timespec ts = {(time_t)(deadline_ns / 1000000000ULL), (long)(deadline_ns % 1000000000ULL)};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* Run one command against the backend; the NBD error code (0 on success). */
+static uint32_t execute(struct conn *c, const struct request *r)
+{
+	struct nbd_export *e = c->export;
+	struct export_stats *s = &e->stats;
+	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES;
+	if (writes && e->read_only)
+		return NBD_EPERM;
+	if (r->type != NBD_CMD_FLUSH && (r->offset > e->size || r->length > e->size - r->offset))
+		return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES ? NBD_ENOSPC : NBD_EINVAL;
+	int rc;
+	switch (r->type) {
+	case NBD_CMD_READ:
+		rc = e->ops->read(e->self, c->buf, r->length, r->offset);
+		__atomic_fetch_add(&s->reads, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->read_bytes, r->length, __ATOMIC_RELAXED);
+		break;
+	case NBD_CMD_WRITE:
+		rc = e->ops->write(e->self, c->buf, r->length, r->offset);
+		if (rc == 0 && (r->flags & NBD_CMD_FLAG_FUA))
+			rc = e->ops->flush(e->self);
+		__atomic_fetch_add(&s->writes, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->write_bytes, r->length, __ATOMIC_RELAXED);
+		break;
+	case NBD_CMD_FLUSH:
+		rc = e->ops->flush(e->self);
+		__atomic_fetch_add(&s->flushes, 1, __ATOMIC_RELAXED);
+		break;
+	case NBD_CMD_TRIM:
+		rc = e->ops->trim(e->self, r->length, r->offset);
+		__atomic_fetch_add(&s->trims, 1, __ATOMIC_RELAXED);
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		rc = e->ops->write_zeroes(e->self, r->length, r->offset);
+		__atomic_fetch_add(&s->zeroes, 1, __ATOMIC_RELAXED);
+		break;
+	default:
+		return NBD_EINVAL;
+	}
+	if (rc)
+		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
+	return (uint32_t)rc;
+}
+
+static int read_request(struct conn *c, struct request *r, bool *eof, struct ms_err *err)
+{
+	struct __attribute__((packed)) {
+		uint32_t magic;
+		uint16_t flags, type;
+		uint64_t cookie, offset;
+		uint32_t length;
+	} wire;
+	/* a clean end is the client closing between requests */
+	ssize_t n = c->io->read(c->io->ctx, &wire, 1);
+	if (n == 0) {
+		*eof = true;
+		return 0;
+	}
+	if (n < 0)
+		return ms_fail_errno(err, "read from client");
+	if (read_exact(c, (char *)&wire + 1, sizeof wire - 1, err) < 0)
+		return -1;
+	if (be32toh(wire.magic) != NBD_REQUEST_MAGIC)
+		return ms_fail(err, "bad request magic 0x%08x", be32toh(wire.magic));
+	r->flags = be16toh(wire.flags);
+	r->type = be16toh(wire.type);
+	r->cookie = wire.cookie; /* opaque: echoed as sent */
+	r->offset = be64toh(wire.offset);
+	r->length = be32toh(wire.length);
+	return 0;
+}
+
+static int transmit(struct conn *c, struct ms_err *err)
+{
+	for (;;) {
+		struct request r = {0};
+		bool eof = false;
+		if (read_request(c, &r, &eof, err) < 0)
+			return -1;
+		if (eof || r.type == NBD_CMD_DISC)
+			return 0;
+		uint64_t start = now_ns();
+		uint32_t error = 0;
+		bool payload_ok = r.length <= c->max_payload;
+		if (r.type == NBD_CMD_WRITE) {
+			/* the payload follows whatever we decide; one we cannot buffer means the stream is lost */
+			if (!payload_ok)
+				return ms_fail(err, "write of %u bytes exceeds the %u-byte maximum", r.length, c->max_payload);
+			if (read_exact(c, c->buf, r.length, err) < 0)
+				return -1;
+		}
+		if (r.type == NBD_CMD_READ && !payload_ok)
+			error = NBD_EINVAL;
+		else
+			error = execute(c, &r);
+		if (c->opt->latency_ns)
+			wait_until(start + c->opt->latency_ns);
+		record_latency(&c->export->stats, now_ns() - start);
+		if (send_reply(c, r.cookie, error, c->buf, r.type == NBD_CMD_READ ? r.length : 0, err) < 0)
+			return -1;
+	}
+}
+
+int nbd_serve(const struct nbd_io *io, const struct export_source *src, const struct nbd_server_options *opt,
+	      struct ms_err *err)
+{
+	struct conn c = {.io = io, .src = src, .opt = opt, .max_payload = opt->max_payload ? opt->max_payload : NBD_MAX_PAYLOAD};
+	if (c.max_payload < NBD_MAX_NAME + 8)
+		c.max_payload = NBD_MAX_NAME + 8; /* room for the longest option we accept */
+	if (!(c.buf = malloc(c.max_payload)))
+		return ms_fail(err, "out of memory");
+	if (opt->latency_ns)
+		prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* the emulated delay must not gain 50 µs of slack */
+	int rc = negotiate(&c, err);
+	if (rc == 1 && io->negotiated)
+		io->negotiated(io->ctx);
+	if (rc == 1)
+		rc = transmit(&c, err);
+	if (c.export)
+		src->release(src->ctx, c.export);
+	free(c.buf);
+	return rc < 0 ? -1 : 0;
+}
+
+ssize_t nbd_fd_read(void *ctx, void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0 || errno != EINTR)
+			return n;
+	}
+}
+
+ssize_t nbd_fd_writev(void *ctx, const struct iovec *iov, int count)
+{
+	int fd = *(int *)ctx;
+	struct iovec local[4];
+	size_t total = 0;
+	if (count > 4)
+		return -1;
+	memcpy(local, iov, (size_t)count * sizeof *iov);
+	struct iovec *p = local;
+	for (int i = 0; i < count; i++)
+		total += iov[i].iov_len;
+	size_t done = 0;
+	while (done < total) {
+		ssize_t n = writev(fd, p, count);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+		while (count && (size_t)n >= p->iov_len) {
+			n -= (ssize_t)p->iov_len;
+			p++;
+			count--;
+		}
+		if (count) {
+			p->iov_base = (char *)p->iov_base + n;
+			p->iov_len -= (size_t)n;
+		}
+	}
+	return (ssize_t)total;
+}
+
+const struct nbd_io nbd_fd_io_template = {.read = nbd_fd_read, .writev = nbd_fd_writev};

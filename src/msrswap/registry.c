@@ -1,0 +1,234 @@
+#include "registry.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonl.h"
+
+int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, struct ms_err *err)
+{
+	memset(r, 0, sizeof *r);
+	r->pool = pool;
+	r->capacity = capacity;
+	if (pthread_mutex_init(&r->lock, NULL))
+		return ms_fail(err, "cannot create a mutex");
+	return 0;
+}
+
+static void entry_free(struct registry_entry *e)
+{
+	ram_export_free(e->export.self);
+	free(e->export.name);
+	free(e->export.description);
+	free(e);
+}
+
+/* Drop a reference (with r->lock held); the last one frees the export and its reservation. */
+static void entry_put(struct registry *r, struct registry_entry *e)
+{
+	if (--e->refs)
+		return;
+	r->reserved -= e->export.size;
+	entry_free(e);
+}
+
+void registry_destroy(struct registry *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		entry_put(r, r->entries[i]);
+	free(r->entries);
+	pthread_mutex_destroy(&r->lock);
+}
+
+static struct registry_entry *find_locked(struct registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (strcmp(r->entries[i]->export.name, name) == 0)
+			return r->entries[i];
+	return NULL;
+}
+
+static bool valid_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (*p <= ' ' || *p == '/' || *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
+			return false;
+	return true;
+}
+
+int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
+{
+	if (!valid_name(name))
+		return ms_fail_input(err, "export name '%.64s': use 1 to 255 printable characters, no spaces, '/', quotes or backslashes", name);
+	if (size == 0 || size % 4096)
+		return ms_fail_input(err, "export '%s': size %llu is not a positive multiple of 4096", name, (unsigned long long)size);
+	struct registry_entry *e = calloc(1, sizeof *e);
+	if (!e || !(e->export.name = strdup(name)) || asprintf(&e->export.description, "memshare reservoir slab '%s'", name) < 0) {
+		if (e)
+			free(e->export.name);
+		free(e);
+		return ms_fail(err, "out of memory");
+	}
+	struct ram_export *store;
+	if (ram_export_new(r->pool, size, &store, err) < 0) {
+		free(e->export.name);
+		free(e->export.description);
+		free(e);
+		return -1;
+	}
+	e->export.self = store;
+	e->export.size = size;
+	e->export.ops = &ram_store_ops;
+	e->refs = 1;
+	pthread_mutex_lock(&r->lock);
+	bool exists = find_locked(r, name) != NULL;
+	uint64_t free_bytes = r->capacity - r->reserved;
+	bool fits = size <= free_bytes;
+	struct registry_entry **grown = exists || !fits ? NULL : realloc(r->entries, (r->count + 1) * sizeof *grown);
+	if (grown) {
+		r->entries = grown;
+		r->entries[r->count++] = e;
+		r->reserved += size;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!grown) {
+		entry_free(e);
+		if (exists)
+			return ms_fail_input(err, "export '%s' exists already", name);
+		if (!fits)
+			return ms_fail_input(err, "export '%s' (%llu bytes) does not fit: %llu of the reservoir's %llu bytes are free",
+					     name, (unsigned long long)size, (unsigned long long)free_bytes,
+					     (unsigned long long)r->capacity);
+		return ms_fail(err, "out of memory");
+	}
+	return 0;
+}
+
+int registry_remove(struct registry *r, const char *name, struct ms_err *err)
+{
+	pthread_mutex_lock(&r->lock);
+	struct registry_entry *e = find_locked(r, name);
+	if (e) {
+		for (size_t i = 0; i < r->count; i++)
+			if (r->entries[i] == e)
+				r->entries[i] = r->entries[--r->count];
+		e->removed = true;
+		entry_put(r, e); /* its memory stays reserved until the last client leaves */
+	}
+	pthread_mutex_unlock(&r->lock);
+	return e ? 0 : ms_fail_input(err, "no export '%s'", name);
+}
+
+static struct nbd_export *registry_acquire(void *ctx, const char *name)
+{
+	struct registry *r = ctx;
+	pthread_mutex_lock(&r->lock);
+	/* "" is the default export: the first one */
+	struct registry_entry *e = *name ? find_locked(r, name) : (r->count ? r->entries[0] : NULL);
+	if (e)
+		e->refs++;
+	pthread_mutex_unlock(&r->lock);
+	return e ? &e->export : NULL;
+}
+
+static void registry_release(void *ctx, struct nbd_export *export)
+{
+	struct registry *r = ctx;
+	pthread_mutex_lock(&r->lock);
+	entry_put(r, (struct registry_entry *)((char *)export - offsetof(struct registry_entry, export)));
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int registry_for_each(void *ctx, int (*fn)(void *arg, const struct nbd_export *e), void *arg)
+{
+	struct registry *r = ctx;
+	/* take references, so the callback (which writes to a slow client) runs unlocked */
+	pthread_mutex_lock(&r->lock);
+	size_t n = r->count;
+	struct registry_entry **copy = calloc(n ? n : 1, sizeof *copy);
+	for (size_t i = 0; copy && i < n; i++) {
+		copy[i] = r->entries[i];
+		copy[i]->refs++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!copy)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fn(arg, &copy[i]->export);
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < n; i++)
+		entry_put(r, copy[i]);
+	pthread_mutex_unlock(&r->lock);
+	free(copy);
+	return rc;
+}
+
+void registry_source(struct registry *r, struct export_source *src)
+{
+	*src = (struct export_source){.acquire = registry_acquire, .release = registry_release,
+				      .for_each = registry_for_each, .ctx = r};
+}
+
+static json_t *latency_histogram(const struct export_stats *s)
+{
+	json_t *h = json_object();
+	for (unsigned i = 0; i < 24; i++) {
+		uint64_t n = __atomic_load_n(&s->latency_us_log2[i], __ATOMIC_RELAXED);
+		if (!n)
+			continue;
+		char key[32];
+		if (i == 23)
+			snprintf(key, sizeof key, "ge_%llu", 1ULL << 22);
+		else
+			snprintf(key, sizeof key, "lt_%llu", 1ULL << i);
+		json_object_set_new(h, key, json_integer((json_int_t)n));
+	}
+	return h;
+}
+
+json_t *registry_stats(struct registry *r)
+{
+	json_t *list = json_array();
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->count; i++) {
+		const struct nbd_export *e = &r->entries[i]->export;
+		const struct export_stats *s = &e->stats;
+		struct ram_export_stats es;
+		ram_export_get_stats(e->self, &es);
+		json_t *rec = record_new("export_stats");
+		json_object_set_new(rec, "export", json_string(e->name));
+		json_object_set_new(rec, "size_bytes", json_integer((json_int_t)e->size));
+		json_object_set_new(rec, "used_bytes", json_integer((json_int_t)es.used_bytes));
+		json_object_set_new(rec, "logical_bytes", json_integer((json_int_t)es.logical_bytes));
+#define COUNTER(field) json_object_set_new(rec, #field, json_integer((json_int_t)__atomic_load_n(&s->field, __ATOMIC_RELAXED)))
+		COUNTER(reads);
+		COUNTER(writes);
+		COUNTER(read_bytes);
+		COUNTER(write_bytes);
+		COUNTER(flushes);
+		COUNTER(trims);
+		COUNTER(zeroes);
+		COUNTER(errors);
+#undef COUNTER
+		json_object_set_new(rec, "latency_us", latency_histogram(s));
+		json_array_append_new(list, rec);
+	}
+	pthread_mutex_unlock(&r->lock);
+	struct ram_pool_stats ps;
+	ram_pool_get_stats(r->pool, &ps);
+	json_t *pool = record_new("pool_stats");
+	json_object_set_new(pool, "capacity_bytes", json_integer((json_int_t)ps.capacity_bytes));
+	json_object_set_new(pool, "reserved_bytes", json_integer((json_int_t)r->reserved));
+	json_object_set_new(pool, "used_bytes", json_integer((json_int_t)ps.used_bytes));
+	json_object_set_new(pool, "logical_bytes", json_integer((json_int_t)ps.logical_bytes));
+	json_object_set_new(pool, "dedup_saved_bytes", json_integer((json_int_t)ps.dedup_saved_bytes));
+	json_object_set_new(pool, "locked", json_boolean(ps.locked));
+	json_array_append_new(list, pool);
+	return list;
+}

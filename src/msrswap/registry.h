@@ -1,0 +1,40 @@
+/* The provider's exports, by name: created at start (--export) or at run
+ * time through the control socket, removed when no connection uses them
+ * any more.  It is the export_source the NBD server looks exports up in. */
+#ifndef MSRSWAP_REGISTRY_H
+#define MSRSWAP_REGISTRY_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "backend.h"
+#include "error.h"
+#include "nbd_server.h"
+#include "store_ram.h"
+
+struct registry_entry {
+	struct nbd_export export;
+	unsigned refs;  /* connections using it, plus one while it is listed */
+	bool removed;   /* dropped: freed when the last connection leaves */
+};
+
+struct registry {
+	pthread_mutex_t lock;
+	struct registry_entry **entries;
+	size_t count;
+	struct ram_pool *pool;
+	uint64_t capacity;  /* the reservoir */
+	uint64_t reserved;  /* sum of the export sizes: never above capacity, so no write can fail for space */
+};
+
+int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, struct ms_err *err);
+void registry_destroy(struct registry *r);
+/* A new RAM export; names are unique, sizes a positive multiple of 4096. */
+int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err);
+int registry_remove(struct registry *r, const char *name, struct ms_err *err);
+/* {"kind":"export_stats", ...} records, one per export, plus the pool. */
+json_t *registry_stats(struct registry *r);
+/* The export_source view for the NBD server. */
+void registry_source(struct registry *r, struct export_source *src);
+
+#endif

@@ -1,0 +1,284 @@
+#include "serve.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+#include "nbd_server.h"
+#include "registry.h"
+
+#define HANDSHAKE_TIMEOUT_S 10  /* a client that does not finish the handshake in time is dropped */
+#define CONTROL_TIMEOUT_S 2
+
+struct server {
+	struct registry registry;
+	struct export_source source;
+	struct nbd_server_options options;
+	unsigned long connections; /* live, atomic */
+};
+
+struct connection {
+	struct server *server;
+	int fd;
+};
+
+static void set_receive_timeout(int fd, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static void lift_handshake_timeout(void *ctx)
+{
+	set_receive_timeout(*(int *)ctx, 0);
+}
+
+static void *connection_thread(void *arg)
+{
+	struct connection *c = arg;
+	struct nbd_io io = nbd_fd_io_template;
+	io.ctx = &c->fd;
+	io.negotiated = lift_handshake_timeout;
+	struct ms_err err = {0};
+	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0)
+		log_info("client dropped: %s", err.msg);
+	close(c->fd);
+	__atomic_fetch_sub(&c->server->connections, 1, __ATOMIC_RELAXED);
+	free(c);
+	return NULL;
+}
+
+static void accept_client(struct server *s, int listen_fd)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix sockets */
+	set_receive_timeout(fd, HANDSHAKE_TIMEOUT_S);
+	struct connection *c = malloc(sizeof *c);
+	pthread_t thread;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	*c = (struct connection){s, fd};
+	__atomic_fetch_add(&s->connections, 1, __ATOMIC_RELAXED);
+	if (pthread_create(&thread, &attr, connection_thread, c)) {
+		__atomic_fetch_sub(&s->connections, 1, __ATOMIC_RELAXED);
+		close(fd);
+		free(c);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* ---- control socket: one JSON request line, JSON reply lines ---- */
+
+static json_t *reply_ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *reply_error(const char *msg)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+static json_t *control_execute(struct server *s, json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	const char *name = json_string_value(json_object_get(req, "name"));
+	struct ms_err err = {0};
+	if (!cmd)
+		return reply_error("request has no \"cmd\"");
+	if (strcmp(cmd, "add") == 0) {
+		json_t *size = json_object_get(req, "size");
+		if (!name || !json_is_integer(size) || json_integer_value(size) <= 0)
+			return reply_error("add needs \"name\" and a positive integer \"size\"");
+		if (registry_add(&s->registry, name, (uint64_t)json_integer_value(size), &err) < 0)
+			return reply_error(err.msg);
+		log_info("export '%s' added (%lld bytes)", name, (long long)json_integer_value(size));
+		return reply_ok();
+	}
+	if (strcmp(cmd, "rm") == 0) {
+		if (!name)
+			return reply_error("rm needs \"name\"");
+		if (registry_remove(&s->registry, name, &err) < 0)
+			return reply_error(err.msg);
+		log_info("export '%s' removed", name);
+		return reply_ok();
+	}
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "stats") == 0) {
+		json_t *r = reply_ok();
+		json_object_set_new(r, "records", registry_stats(&s->registry));
+		json_object_set_new(r, "connections", json_integer((json_int_t)__atomic_load_n(&s->connections, __ATOMIC_RELAXED)));
+		return r;
+	}
+	return reply_error("unknown \"cmd\" (add, rm, list, stats)");
+}
+
+static void serve_control_client(struct server *s, int control_fd)
+{
+	int fd = accept4(control_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	set_receive_timeout(fd, CONTROL_TIMEOUT_S);
+	char line[4096];
+	size_t used = 0;
+	while (used < sizeof line - 1) {
+		ssize_t n = read(fd, line + used, sizeof line - 1 - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		if (memchr(line, '\n', used))
+			break;
+	}
+	line[used] = '\0';
+	json_error_t jerr;
+	json_t *req = json_loads(line, JSON_DISABLE_EOF_CHECK, &jerr);
+	json_t *reply = req ? control_execute(s, req) : reply_error("the request is not JSON");
+	char *text = json_dumps(reply, JSON_COMPACT);
+	if (text) {
+		/* a client that went away is its own problem */
+		if (write(fd, text, strlen(text)) >= 0 && write(fd, "\n", 1) >= 0)
+			log_debug("control: %s", line);
+		free(text);
+	}
+	json_decref(reply);
+	json_decref(req);
+	close(fd);
+}
+
+static int emit_stats(struct server *s, struct jsonl_writer *out, struct ms_err *err)
+{
+	json_t *records = registry_stats(&s->registry);
+	size_t i;
+	json_t *rec;
+	int rc = 0;
+	json_array_foreach(records, i, rec)
+	{
+		if (rc == 0)
+			rc = jsonl_emit(out, json_incref(rec), err);
+	}
+	json_decref(records);
+	return rc;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int setup(struct server *s, const struct serve_config *cfg, struct ms_err *err)
+{
+	struct ram_pool *pool;
+	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0)
+		return -1;
+	if (registry_init(&s->registry, pool, cfg->capacity, err) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->export_count; i++)
+		if (registry_add(&s->registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0)
+			return -1;
+	registry_source(&s->registry, &s->source);
+	s->options.latency_ns = cfg->latency_ns;
+	return 0;
+}
+
+int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err)
+{
+	static struct server s; /* connection threads may outlive a return: keep it static */
+	if (setup(&s, cfg, err) < 0)
+		return -1;
+	int listen_fd = listen_on(cfg->listen, err);
+	if (listen_fd < 0)
+		return -1;
+	char control_addr[4200];
+	snprintf(control_addr, sizeof control_addr, "unix:%s", cfg->control);
+	mode_t old = umask(077); /* only the owner may add or drop exports */
+	int control_fd = listen_on(control_addr, err);
+	umask(old);
+	if (control_fd < 0) {
+		close(listen_fd);
+		return ms_fail_prefix(err, "control socket");
+	}
+	log_info("serving NBD on %s, control on %s, capacity %llu bytes", cfg->listen, cfg->control,
+		 (unsigned long long)cfg->capacity);
+	uint64_t next_stats = cfg->stats_interval_ns ? now_ns() + cfg->stats_interval_ns : 0;
+	int rc = 0;
+	while (!*stop && rc == 0) {
+		struct pollfd fds[2] = {{listen_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
+		if (poll(fds, 2, 200) > 0) {
+			if (fds[0].revents & POLLIN)
+				accept_client(&s, listen_fd);
+			if (fds[1].revents & POLLIN)
+				serve_control_client(&s, control_fd);
+		}
+		if (next_stats && now_ns() >= next_stats) {
+			rc = emit_stats(&s, cfg->out, err);
+			next_stats += cfg->stats_interval_ns;
+		}
+	}
+	close(listen_fd);
+	close(control_fd);
+	unlink(cfg->control);
+	if (strncmp(cfg->listen, "unix:", 5) == 0)
+		unlink(cfg->listen + 5);
+	return rc;
+}
+
+int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err)
+{
+	char addr[4200];
+	snprintf(addr, sizeof addr, "unix:%s", control);
+	int fd = connect_to(addr, err);
+	if (fd < 0)
+		return ms_fail_prefix(err, "is msrswap serve running? control socket");
+	char *text = json_dumps(request, JSON_COMPACT);
+	size_t len = text ? strlen(text) : 0;
+	bool sent = text && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+	free(text);
+	if (!sent) {
+		close(fd);
+		return ms_fail_errno(err, "cannot send to %s", control);
+	}
+	FILE *in = fdopen(fd, "r");
+	struct jsonl_reader r;
+	jsonl_reader_init(&r, in, control);
+	json_t *reply = NULL;
+	int got = jsonl_read(&r, &reply, err);
+	jsonl_reader_free(&r);
+	fclose(in);
+	if (got <= 0)
+		return got < 0 ? -1 : ms_fail(err, "%s: no reply", control);
+	int rc = 0;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *msg = json_string_value(json_object_get(reply, "error"));
+		rc = ms_fail_input(err, "%s", msg ? msg : "request refused");
+	} else {
+		json_t *records = json_object_get(reply, "records");
+		size_t i;
+		json_t *rec;
+		json_array_foreach(records, i, rec)
+		{
+			if (rc == 0)
+				rc = jsonl_emit(out, json_incref(rec), err);
+		}
+	}
+	json_decref(reply);
+	return rc;
+}

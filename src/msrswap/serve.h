@@ -1,0 +1,35 @@
+/* `msrswap serve`: the provider.  Accepts NBD clients (a thread each),
+ * answers the control socket (export add/rm/list, stats), and prints
+ * statistics every --stats interval. */
+#ifndef MSRSWAP_SERVE_H
+#define MSRSWAP_SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "jsonl.h"
+
+struct export_spec {
+	const char *name;
+	uint64_t size;
+};
+
+struct serve_config {
+	const char *listen;           /* HOST:PORT or unix:PATH */
+	const char *control;          /* unix socket path for msrswap export/status */
+	uint64_t capacity;            /* reservoir bytes, never over-committed */
+	bool dedup, mlock;
+	struct export_spec *exports;  /* created at start */
+	size_t export_count;
+	uint64_t latency_ns;          /* added to every request */
+	uint64_t stats_interval_ns;   /* 0: no periodic statistics */
+	struct jsonl_writer *out;
+};
+
+int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err);
+
+/* Client side of the control socket: send one request, print the reply lines. */
+int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err);
+
+#endif

@@ -1,0 +1,169 @@
+#!/usr/bin/env bats
+# msrswap serve against NBD clients nobody here wrote: nbdinfo, nbdcopy,
+# qemu-img, qemu-io; the control socket; hostile clients.
+bats_require_minimum_version 1.5.0
+load helpers
+
+MIB=1048576
+
+# serve NAME ARGS...: start a provider on a unix socket; sets SOCK, CTL, SERVER_PID
+serve() {
+	SOCK=$BATS_TEST_TMPDIR/nbd.sock
+	CTL=$BATS_TEST_TMPDIR/ctl.sock
+	"$MSRSWAP" serve --listen "unix:$SOCK" --control "$CTL" "$@" 2> "$BATS_TEST_TMPDIR/serve.log" &
+	SERVER_PID=$!
+	for _ in $(seq 1 50); do [ -S "$SOCK" ] && [ -S "$CTL" ] && return 0; sleep 0.1; done
+	cat "$BATS_TEST_TMPDIR/serve.log"
+	return 1
+}
+
+uri() { echo "nbd+unix:///$1?socket=$SOCK"; }
+
+teardown() {
+	[ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+	true
+}
+
+require_clients() {
+	command -v nbdinfo >/dev/null || skip "nbdinfo (libnbd-bin) is not installed"
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is not installed"
+}
+
+@test "msrswap: --help, bad usage and unsupported TLS" {
+	run "$MSRSWAP" --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"msrswap serve"* ]]
+	run "$MSRSWAP"
+	[ "$status" -eq 2 ]
+	run "$MSRSWAP" serve --export nosize
+	[ "$status" -eq 2 ]
+	[[ $output == *"--export 'nosize': expected NAME:SIZE"* ]]
+	run "$MSRSWAP" serve --capacity 10Q
+	[ "$status" -eq 2 ]
+	run "$MSRSWAP" serve --tls-psk /dev/null
+	[ "$status" -eq 1 ]
+	[[ $output == *"TLS is not supported yet"* ]]
+	run "$MSRSWAP" serve --listen unix:/tmp/x.sock --control "$BATS_TEST_TMPDIR/c" --capacity 1M --export big:2M
+	[ "$status" -eq 2 ]
+	[[ $output == *"does not fit"* ]]
+	run "$MSRSWAP" status --control "$BATS_TEST_TMPDIR/nothing"
+	[ "$status" -eq 1 ]
+	[[ $output == *"is msrswap serve running?"* ]]
+}
+
+@test "msrswap: nbdinfo lists and describes the exports" {
+	require_clients
+	serve --capacity 1G --export slab1:512M --export slab2:256M
+	run nbdinfo --list "$(uri '')"
+	[ "$status" -eq 0 ]
+	[[ $output == *'export="slab1"'*'export-size: 536870912'* ]]
+	[[ $output == *'export="slab2"'*'export-size: 268435456'* ]]
+	run nbdinfo --json "$(uri slab1)"
+	[ "$status" -eq 0 ]
+	jq -e '.protocol == "newstyle-fixed" and .exports[0]."export-size" == 536870912 and .exports[0].can_trim
+	       and .exports[0].can_zero and .exports[0].can_multi_conn and .exports[0].description == "memshare reservoir slab '"'"'slab1'"'"'"' <<<"$output"
+	run nbdinfo "$(uri nosuch)"
+	[ "$status" -ne 0 ]
+}
+
+@test "msrswap: nbdcopy and qemu-img write and read back 256 MiB of random data bit-exactly" {
+	require_clients
+	serve --capacity 768M --export a:256M --export b:256M
+	head -c 256M /dev/urandom > "$BATS_TEST_TMPDIR/in.img"
+	nbdcopy "$BATS_TEST_TMPDIR/in.img" "$(uri a)"
+	nbdcopy "$(uri a)" "$BATS_TEST_TMPDIR/out.img"
+	cmp "$BATS_TEST_TMPDIR/in.img" "$BATS_TEST_TMPDIR/out.img"
+	qemu-img convert -n -f raw -O raw "$BATS_TEST_TMPDIR/in.img" "$(uri b)"
+	qemu-img convert -f raw -O raw "$(uri b)" "$BATS_TEST_TMPDIR/out2.img"
+	cmp "$BATS_TEST_TMPDIR/in.img" "$BATS_TEST_TMPDIR/out2.img"
+	run qemu-img info "$(uri b)"
+	[[ $output == *"virtual size: 256 MiB"* ]]
+	"$MSRSWAP" status --control "$CTL" | jq -e 'select(.kind == "pool_stats") | .used_bytes == 536870912'
+	rm -f "$BATS_TEST_TMPDIR"/*.img
+}
+
+@test "msrswap: qemu-io random writes with patterns read back; discard and write-zeroes read as zeros and free memory" {
+	require_clients
+	serve --capacity 256M --export s:64M --export t:64M
+	cmds=()
+	for i in $(seq 1 150); do
+		off=$(( (RANDOM * 32768 + RANDOM) % (63 * 1024) * 1024 ))
+		len=$(( (RANDOM % 64 + 1) * 512 ))
+		pat=$(( RANDOM % 254 + 1 ))
+		cmds+=(-c "write -P $pat $off $len" -c "read -P $pat $off $len")
+	done
+	run qemu-io -f raw "${cmds[@]}" "$(uri s)"
+	[ "$status" -eq 0 ]
+	[[ $output != *"Pattern verification failed"* ]]
+	[[ $output != *"failed"* ]]
+	run qemu-io -f raw -c "write -P 7 0 16M" -c "discard 0 8M" -c "read -P 0 0 8M" -c "read -P 7 8M 8M" \
+		-c "write -z 8M 4M" -c "read -P 0 8M 4M" "$(uri t)"
+	[ "$status" -eq 0 ]
+	[[ $output != *"failed"* ]]
+	used=$("$MSRSWAP" status --control "$CTL" | jq 'select(.export == "t") | .used_bytes')
+	echo "used after 16M written, 8M discarded, 4M zeroed: $used"
+	[ "$used" -eq $((4 * MIB)) ]
+}
+
+@test "msrswap: exports are added and removed at run time; capacity is never over-committed" {
+	require_clients
+	serve --capacity 100M --export first:60M
+	run "$MSRSWAP" export add --control "$CTL" second 40M
+	[ "$status" -eq 0 ]
+	run "$MSRSWAP" export add --control "$CTL" third 4M
+	[ "$status" -eq 2 ]
+	[[ $output == *"does not fit"* ]]
+	run "$MSRSWAP" export add --control "$CTL" second 4M
+	[ "$status" -eq 2 ]
+	[[ $output == *"exists already"* ]]
+	run "$MSRSWAP" export add --control "$CTL" "bad/name" 4M
+	[ "$status" -eq 2 ]
+	nbdinfo "$(uri second)" | grep -q "export-size: 41943040"
+	run "$MSRSWAP" export list --control "$CTL"
+	[ "$(jq -r 'select(.kind == "export_stats") | .export' <<<"$output" | tr '\n' ' ')" = "first second " ]
+	run "$MSRSWAP" export rm --control "$CTL" first
+	[ "$status" -eq 0 ]
+	run nbdinfo "$(uri first)"
+	[ "$status" -ne 0 ]
+	run "$MSRSWAP" export add --control "$CTL" third 60M
+	[ "$status" -eq 0 ]
+	run "$MSRSWAP" export rm --control "$CTL" nosuch
+	[ "$status" -eq 2 ]
+}
+
+@test "msrswap: hostile clients are dropped without disturbing others" {
+	require_clients
+	serve --capacity 64M --export s:16M
+	# garbage instead of the handshake, a wrong option magic, a huge option, a bad request magic
+	head -c 4096 /dev/urandom | socat -u - "UNIX-CONNECT:$SOCK" || true
+	printf '\x00\x00\x00\x03XXXXXXXX\x00\x00\x00\x07\x00\x00\x00\x00' | socat - "UNIX-CONNECT:$SOCK" >/dev/null || true
+	printf '\x00\x00\x00\x03IHAVEOPT\x00\x00\x00\x07\x7f\xff\xff\xff' | socat - "UNIX-CONNECT:$SOCK" >/dev/null || true
+	printf '\x00\x00\x00\x03IHAVEOPT\x00\x00\x00\x01\x00\x00\x00\x01s\xde\xad\xbe\xef' | socat - "UNIX-CONNECT:$SOCK" >/dev/null || true
+	# a client that stays silent keeps its connection without blocking anyone
+	socat -u "EXEC:sleep 5" "UNIX-CONNECT:$SOCK" &
+	local silent=$!
+	run qemu-io -f raw -c "write -P 9 0 1M" -c "read -P 9 0 1M" "$(uri s)"
+	[ "$status" -eq 0 ]
+	[[ $output != *"failed"* ]]
+	kill "$silent" 2>/dev/null || true
+	kill -0 "$SERVER_PID"
+}
+
+@test "msrswap: --latency delays every request; --dedup stores identical blocks once" {
+	require_clients
+	serve --capacity 256M --export s:64M --latency 2ms --dedup
+	cmds=()
+	for i in $(seq 1 100); do cmds+=(-c "read 0 4k"); done
+	start=$(date +%s%N)
+	qemu-io -f raw "${cmds[@]}" "$(uri s)" >/dev/null
+	elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	echo "100 reads with 2 ms of latency each: $elapsed_ms ms"
+	[ "$elapsed_ms" -ge 200 ]
+	run qemu-io -f raw -c "write -P 42 0 32M" -c "read -P 42 0 32M" "$(uri s)"
+	[[ $output != *"failed"* ]]
+	stats=$("$MSRSWAP" status --control "$CTL" | jq -c 'select(.kind == "pool_stats")')
+	echo "$stats"
+	jq -e '.logical_bytes == 33554432 and .used_bytes <= 8192 and .dedup_saved_bytes >= 33546240' <<<"$stats"
+	"$MSRSWAP" status --control "$CTL" | jq -s -e 'map(select(.export == "s"))[0].latency_us | keys | any(. == "lt_2048" or . == "lt_4096")'
+}
