@@ -19,7 +19,7 @@ int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, 
 
 static void entry_free(struct registry_entry *e)
 {
-	ram_export_free(e->export.self);
+	e->free_self(e->export.self);
 	free(e->export.name);
 	free(e->export.description);
 	free(e);
@@ -30,7 +30,7 @@ static void entry_put(struct registry *r, struct registry_entry *e)
 {
 	if (--e->refs)
 		return;
-	r->reserved -= e->export.size;
+	r->reserved -= e->reserved;
 	entry_free(e);
 }
 
@@ -61,52 +61,98 @@ static bool valid_name(const char *name)
 	return true;
 }
 
-int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
+static void free_ram_export(void *self)
+{
+	ram_export_free(self);
+}
+
+/* Insert e unless its name is taken or its reservation does not fit. */
+static int insert(struct registry *r, struct registry_entry *e, struct ms_err *err)
+{
+	const char *name = e->export.name;
+	pthread_mutex_lock(&r->lock);
+	bool exists = find_locked(r, name) != NULL;
+	uint64_t free_bytes = r->capacity - r->reserved;
+	bool fits = e->reserved <= free_bytes;
+	struct registry_entry **grown = exists || !fits ? NULL : realloc(r->entries, (r->count + 1) * sizeof *grown);
+	if (grown) {
+		r->entries = grown;
+		r->entries[r->count++] = e;
+		r->reserved += e->reserved;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (grown)
+		return 0;
+	int rc = exists ? ms_fail_input(err, "export '%s' exists already", name)
+		 : !fits ? ms_fail_input(err, "export '%s' (%llu bytes) does not fit: %llu of the reservoir's %llu bytes are free",
+					 name, (unsigned long long)e->reserved, (unsigned long long)free_bytes,
+					 (unsigned long long)r->capacity)
+			 : ms_fail(err, "out of memory");
+	entry_free(e);
+	return rc;
+}
+
+static struct registry_entry *entry_new(const char *name, uint64_t size, const struct backend_ops *ops, void *self,
+					void (*free_self)(void *), struct ms_err *err)
+{
+	struct registry_entry *e = calloc(1, sizeof *e);
+	if (!e || !(e->export.name = strdup(name)) || asprintf(&e->export.description, "memshare '%s'", name) < 0) {
+		if (e)
+			free(e->export.name);
+		free(e);
+		free_self(self);
+		ms_fail(err, "out of memory");
+		return NULL;
+	}
+	e->export.size = size;
+	e->export.ops = ops;
+	e->export.self = self;
+	e->free_self = free_self;
+	e->refs = 1;
+	return e;
+}
+
+static int check_name_size(const char *name, uint64_t size, struct ms_err *err)
 {
 	if (!valid_name(name))
 		return ms_fail_input(err, "export name '%.64s': use 1 to 255 printable characters, no spaces, '/', quotes or backslashes", name);
 	if (size == 0 || size % 4096)
 		return ms_fail_input(err, "export '%s': size %llu is not a positive multiple of 4096", name, (unsigned long long)size);
-	struct registry_entry *e = calloc(1, sizeof *e);
-	if (!e || !(e->export.name = strdup(name)) || asprintf(&e->export.description, "memshare reservoir slab '%s'", name) < 0) {
-		if (e)
-			free(e->export.name);
-		free(e);
-		return ms_fail(err, "out of memory");
-	}
+	return 0;
+}
+
+int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
+{
 	struct ram_export *store;
-	if (ram_export_new(r->pool, size, &store, err) < 0) {
-		free(e->export.name);
-		free(e->export.description);
-		free(e);
+	if (check_name_size(name, size, err) < 0 || ram_export_new(r->pool, size, &store, err) < 0)
+		return -1;
+	struct registry_entry *e = entry_new(name, size, &ram_store_ops, store, free_ram_export, err);
+	if (!e)
+		return -1;
+	free(e->export.description);
+	if (asprintf(&e->export.description, "memshare reservoir slab '%s'", name) < 0)
+		e->export.description = NULL;
+	e->reserved = size;
+	return insert(r, e, err);
+}
+
+int registry_add_backend(struct registry *r, const char *name, uint64_t size, const struct backend_ops *ops,
+			 void *self, void (*free_self)(void *self), struct ms_err *err)
+{
+	if (check_name_size(name, size, err) < 0) {
+		free_self(self);
 		return -1;
 	}
-	e->export.self = store;
-	e->export.size = size;
-	e->export.ops = &ram_store_ops;
-	e->refs = 1;
+	struct registry_entry *e = entry_new(name, size, ops, self, free_self, err);
+	return e ? insert(r, e, err) : -1;
+}
+
+void *registry_backend(struct registry *r, const char *name)
+{
 	pthread_mutex_lock(&r->lock);
-	bool exists = find_locked(r, name) != NULL;
-	uint64_t free_bytes = r->capacity - r->reserved;
-	bool fits = size <= free_bytes;
-	struct registry_entry **grown = exists || !fits ? NULL : realloc(r->entries, (r->count + 1) * sizeof *grown);
-	if (grown) {
-		r->entries = grown;
-		r->entries[r->count++] = e;
-		r->reserved += size;
-	}
+	struct registry_entry *e = find_locked(r, name);
 	pthread_mutex_unlock(&r->lock);
-	if (!grown) {
-		entry_free(e);
-		if (exists)
-			return ms_fail_input(err, "export '%s' exists already", name);
-		if (!fits)
-			return ms_fail_input(err, "export '%s' (%llu bytes) does not fit: %llu of the reservoir's %llu bytes are free",
-					     name, (unsigned long long)size, (unsigned long long)free_bytes,
-					     (unsigned long long)r->capacity);
-		return ms_fail(err, "out of memory");
-	}
-	return 0;
+	return e ? e->export.self : NULL;
 }
 
 int registry_remove(struct registry *r, const char *name, struct ms_err *err)
@@ -199,13 +245,15 @@ json_t *registry_stats(struct registry *r)
 	for (size_t i = 0; i < r->count; i++) {
 		const struct nbd_export *e = &r->entries[i]->export;
 		const struct export_stats *s = &e->stats;
-		struct ram_export_stats es;
-		ram_export_get_stats(e->self, &es);
 		json_t *rec = record_new("export_stats");
 		json_object_set_new(rec, "export", json_string(e->name));
 		json_object_set_new(rec, "size_bytes", json_integer((json_int_t)e->size));
-		json_object_set_new(rec, "used_bytes", json_integer((json_int_t)es.used_bytes));
-		json_object_set_new(rec, "logical_bytes", json_integer((json_int_t)es.logical_bytes));
+		if (r->entries[i]->free_self == free_ram_export) {
+			struct ram_export_stats es;
+			ram_export_get_stats(e->self, &es);
+			json_object_set_new(rec, "used_bytes", json_integer((json_int_t)es.used_bytes));
+			json_object_set_new(rec, "logical_bytes", json_integer((json_int_t)es.logical_bytes));
+		}
 #define COUNTER(field) json_object_set_new(rec, #field, json_integer((json_int_t)__atomic_load_n(&s->field, __ATOMIC_RELAXED)))
 		COUNTER(reads);
 		COUNTER(writes);

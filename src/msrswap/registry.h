@@ -14,6 +14,8 @@
 
 struct registry_entry {
 	struct nbd_export export;
+	void (*free_self)(void *self); /* releases the backend */
+	uint64_t reserved;              /* reservoir bytes held for it (RAM exports) */
 	unsigned refs;  /* connections using it, plus one while it is listed */
 	bool removed;   /* dropped: freed when the last connection leaves */
 };
@@ -31,6 +33,12 @@ int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, 
 void registry_destroy(struct registry *r);
 /* A new RAM export; names are unique, sizes a positive multiple of 4096. */
 int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err);
+/* An export backed by any backend (a consumer's tier store); on failure the
+ * backend is freed with free_self. */
+int registry_add_backend(struct registry *r, const char *name, uint64_t size, const struct backend_ops *ops,
+			 void *self, void (*free_self)(void *self), struct ms_err *err);
+/* The backend of an export, for operations other than I/O (NULL: none); not kept alive. */
+void *registry_backend(struct registry *r, const char *name);
 int registry_remove(struct registry *r, const char *name, struct ms_err *err);
 /* {"kind":"export_stats", ...} records, one per export, plus the pool. */
 json_t *registry_stats(struct registry *r);
