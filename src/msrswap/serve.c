@@ -20,13 +20,6 @@
 #define HANDSHAKE_TIMEOUT_S 10  /* a client that does not finish the handshake in time is dropped */
 #define CONTROL_TIMEOUT_S 2
 
-struct server {
-	struct registry registry;
-	struct export_source source;
-	struct nbd_server_options options;
-	unsigned long connections; /* live, atomic */
-};
-
 struct connection {
 	struct server *server;
 	int fd;
@@ -97,13 +90,21 @@ static json_t *reply_error(const char *msg)
 	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 }
 
-static json_t *control_execute(struct server *s, json_t *req)
+json_t *control_reply_ok(void)
 {
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	return reply_ok();
+}
+
+json_t *control_reply_error(const char *msg)
+{
+	return reply_error(msg);
+}
+
+/* The provider's commands: add and rm exports. */
+static json_t *provider_control(struct server *s, const char *cmd, json_t *req)
+{
 	const char *name = json_string_value(json_object_get(req, "name"));
 	struct ms_err err = {0};
-	if (!cmd)
-		return reply_error("request has no \"cmd\"");
 	if (strcmp(cmd, "add") == 0) {
 		json_t *size = json_object_get(req, "size");
 		if (!name || !json_is_integer(size) || json_integer_value(size) <= 0)
@@ -121,13 +122,22 @@ static json_t *control_execute(struct server *s, json_t *req)
 		log_info("export '%s' removed", name);
 		return reply_ok();
 	}
+	return NULL;
+}
+
+static json_t *control_execute(struct server *s, json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd)
+		return reply_error("request has no \"cmd\"");
 	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "stats") == 0) {
 		json_t *r = reply_ok();
-		json_object_set_new(r, "records", registry_stats(&s->registry));
+		json_object_set_new(r, "records", s->stats(s));
 		json_object_set_new(r, "connections", json_integer((json_int_t)__atomic_load_n(&s->connections, __ATOMIC_RELAXED)));
 		return r;
 	}
-	return reply_error("unknown \"cmd\" (add, rm, list, stats)");
+	json_t *reply = s->control(s, cmd, req);
+	return reply ? reply : reply_error("unknown \"cmd\"");
 }
 
 static void serve_control_client(struct server *s, int control_fd)
@@ -164,7 +174,7 @@ static void serve_control_client(struct server *s, int control_fd)
 
 static int emit_stats(struct server *s, struct jsonl_writer *out, struct ms_err *err)
 {
-	json_t *records = registry_stats(&s->registry);
+	json_t *records = s->stats(s);
 	size_t i;
 	json_t *rec;
 	int rc = 0;
@@ -184,61 +194,73 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static int setup(struct server *s, const struct serve_config *cfg, struct ms_err *err)
+static json_t *provider_stats(struct server *s)
 {
-	struct ram_pool *pool;
-	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0)
+	return registry_stats(&s->registry);
+}
+
+int server_init(struct server *s, struct ram_pool *pool, uint64_t capacity, struct ms_err *err)
+{
+	memset(s, 0, sizeof *s);
+	if (registry_init(&s->registry, pool, capacity, err) < 0)
 		return -1;
-	if (registry_init(&s->registry, pool, cfg->capacity, err) < 0)
-		return -1;
-	for (size_t i = 0; i < cfg->export_count; i++)
-		if (registry_add(&s->registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0)
-			return -1;
 	registry_source(&s->registry, &s->source);
-	s->options.latency_ns = cfg->latency_ns;
 	return 0;
 }
 
-int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err)
+int server_run(struct server *s, const char *listen, const char *control, uint64_t stats_interval_ns,
+	       struct jsonl_writer *out, volatile int *stop, struct ms_err *err)
 {
-	static struct server s; /* connection threads may outlive a return: keep it static */
-	if (setup(&s, cfg, err) < 0)
-		return -1;
-	int listen_fd = listen_on(cfg->listen, err);
+	int listen_fd = listen_on(listen, err);
 	if (listen_fd < 0)
 		return -1;
 	char control_addr[4200];
-	snprintf(control_addr, sizeof control_addr, "unix:%s", cfg->control);
-	mode_t old = umask(077); /* only the owner may add or drop exports */
+	snprintf(control_addr, sizeof control_addr, "unix:%s", control);
+	mode_t old = umask(077); /* only the owner may change exports */
 	int control_fd = listen_on(control_addr, err);
 	umask(old);
 	if (control_fd < 0) {
 		close(listen_fd);
 		return ms_fail_prefix(err, "control socket");
 	}
-	log_info("serving NBD on %s, control on %s, capacity %llu bytes", cfg->listen, cfg->control,
-		 (unsigned long long)cfg->capacity);
-	uint64_t next_stats = cfg->stats_interval_ns ? now_ns() + cfg->stats_interval_ns : 0;
+	log_info("serving NBD on %s, control on %s", listen, control);
+	uint64_t next_stats = stats_interval_ns ? now_ns() + stats_interval_ns : 0;
 	int rc = 0;
 	while (!*stop && rc == 0) {
 		struct pollfd fds[2] = {{listen_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
 		if (poll(fds, 2, 200) > 0) {
 			if (fds[0].revents & POLLIN)
-				accept_client(&s, listen_fd);
+				accept_client(s, listen_fd);
 			if (fds[1].revents & POLLIN)
-				serve_control_client(&s, control_fd);
+				serve_control_client(s, control_fd);
 		}
 		if (next_stats && now_ns() >= next_stats) {
-			rc = emit_stats(&s, cfg->out, err);
-			next_stats += cfg->stats_interval_ns;
+			rc = emit_stats(s, out, err);
+			next_stats += stats_interval_ns;
 		}
 	}
 	close(listen_fd);
 	close(control_fd);
-	unlink(cfg->control);
-	if (strncmp(cfg->listen, "unix:", 5) == 0)
-		unlink(cfg->listen + 5);
+	unlink(control);
+	if (strncmp(listen, "unix:", 5) == 0)
+		unlink(listen + 5);
 	return rc;
+}
+
+int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err)
+{
+	static struct server s; /* connection threads may outlive a return: keep it static */
+	struct ram_pool *pool;
+	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0 || server_init(&s, pool, cfg->capacity, err) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->export_count; i++)
+		if (registry_add(&s.registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0)
+			return -1;
+	s.options.latency_ns = cfg->latency_ns;
+	s.control = provider_control;
+	s.stats = provider_stats;
+	log_info("reservoir of %llu bytes", (unsigned long long)cfg->capacity);
+	return server_run(&s, cfg->listen, cfg->control, cfg->stats_interval_ns, cfg->out, stop, err);
 }
 
 int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err)

@@ -9,6 +9,8 @@
 
 #include "error.h"
 #include "jsonl.h"
+#include "nbd_server.h"
+#include "registry.h"
 
 struct export_spec {
 	const char *name;
@@ -28,6 +30,25 @@ struct serve_config {
 };
 
 int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err);
+
+/* The machinery both roles share: NBD clients (a thread each) on one
+ * socket, JSON requests on a control socket, statistics every interval. */
+struct server {
+	struct registry registry;
+	struct export_source source;
+	struct nbd_server_options options;
+	unsigned long connections; /* live, atomic */
+	/* the role's own control commands ("list" and "stats" are common); NULL: unknown command */
+	json_t *(*control)(struct server *s, const char *cmd, json_t *request);
+	json_t *(*stats)(struct server *s); /* an array of records */
+	void *ctx;
+};
+
+int server_init(struct server *s, struct ram_pool *pool, uint64_t capacity, struct ms_err *err);
+int server_run(struct server *s, const char *listen, const char *control, uint64_t stats_interval_ns,
+	       struct jsonl_writer *out, volatile int *stop, struct ms_err *err);
+json_t *control_reply_ok(void);
+json_t *control_reply_error(const char *msg);
 
 /* Client side of the control socket: send one request, print the reply lines. */
 int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err);
