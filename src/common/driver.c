@@ -84,6 +84,21 @@ int driver_host_memory(struct driver *drv, uint64_t *total_bytes, struct ms_err 
 	return drv->ops->host_memory(drv->state, total_bytes, err);
 }
 
+int driver_attach_disk(struct driver *drv, const char *domain, const struct disk_spec *disk, char *target, size_t len,
+		       struct ms_err *err)
+{
+	if (!drv->ops->attach_disk)
+		return ms_fail(err, "%s: the %s driver cannot hot-plug a disk into '%s'", drv->uri, drv->ops->name, domain);
+	return drv->ops->attach_disk(drv->state, domain, disk, target, len, err);
+}
+
+int driver_detach_disk(struct driver *drv, const char *domain, const char *serial, struct ms_err *err)
+{
+	if (!drv->ops->detach_disk)
+		return ms_fail(err, "%s: the %s driver cannot unplug a disk from '%s'", drv->uri, drv->ops->name, domain);
+	return drv->ops->detach_disk(drv->state, domain, serial, err);
+}
+
 void domain_facts_init(struct domain_facts *f)
 {
 	int64_t *fields[] = {

@@ -53,6 +53,13 @@ struct pid_list {
 	size_t count;
 };
 
+/* A disk to hot-plug into a domain: an NBD export on a unix socket. */
+struct disk_spec {
+	const char *nbd_socket;  /* path of the NBD server's unix socket */
+	const char *export_name;
+	const char *serial;      /* how the guest finds it: /sys/block/X/serial */
+};
+
 struct driver_ops {
 	const char *name;                /* "libvirt", "xen", "cgroup" */
 	bool (*handles)(const char *uri); /* does this backend serve that URI? */
@@ -71,6 +78,10 @@ struct driver_ops {
 	int (*set_alloc)(void *state, const char *domain, uint64_t bytes, struct ms_err *err);
 	/* Physical memory of the host the domains run on. */
 	int (*host_memory)(void *state, uint64_t *total_bytes, struct ms_err *err);
+	/* Hot-plug / unplug a disk (NULL: the backend cannot); attach names the guest's target in `target`. */
+	int (*attach_disk)(void *state, const char *domain, const struct disk_spec *disk, char *target, size_t len,
+			   struct ms_err *err);
+	int (*detach_disk)(void *state, const char *domain, const char *serial, struct ms_err *err);
 };
 
 struct driver {
@@ -89,6 +100,9 @@ int driver_read_facts(struct driver *drv, const char *domain, struct domain_fact
 int driver_ram_pids(struct driver *drv, const char *domain, struct pid_list *out, struct ms_err *err);
 int driver_set_alloc(struct driver *drv, const char *domain, uint64_t bytes, struct ms_err *err);
 int driver_host_memory(struct driver *drv, uint64_t *total_bytes, struct ms_err *err);
+int driver_attach_disk(struct driver *drv, const char *domain, const struct disk_spec *disk, char *target, size_t len,
+		       struct ms_err *err);
+int driver_detach_disk(struct driver *drv, const char *domain, const char *serial, struct ms_err *err);
 
 void domain_facts_init(struct domain_facts *f); /* every field MS_UNKNOWN */
 int domain_list_add(struct domain_list *list, const char *name, struct ms_err *err);

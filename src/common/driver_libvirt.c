@@ -509,6 +509,92 @@ static int libvirt_host_memory(void *state, uint64_t *total_bytes, struct ms_err
 	return 0;
 }
 
+/* The first virtio target (vda, vdb, ...) the live domain does not use. */
+static int free_virtio_target(const char *xml, char *target, size_t len)
+{
+	for (char c = 'a'; c <= 'z'; c++) {
+		char needle[32];
+		snprintf(needle, sizeof needle, "dev='vd%c'", c);
+		if (!strstr(xml, needle)) {
+			snprintf(target, len, "vd%c", c);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static bool xml_safe(const char *s)
+{
+	return !strpbrk(s, "<>&'\"");
+}
+
+static int libvirt_attach_disk(void *state, const char *domain, const struct disk_spec *disk, char *target, size_t len,
+			       struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	if (!xml_safe(disk->nbd_socket) || !xml_safe(disk->export_name) || !xml_safe(disk->serial))
+		return ms_fail_input(err, "disk socket, export or serial contains XML characters");
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	char *live = virDomainGetXMLDesc(dom, 0);
+	if (!live)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	int found = free_virtio_target(live, target, len);
+	free(live);
+	if (found < 0)
+		return ms_fail(err, "%s: domain '%s' has no free virtio disk target", st->uri, domain);
+	char *xml = NULL;
+	if (asprintf(&xml,
+		     "<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+		     "<source protocol='nbd' name='%s'><host transport='unix' socket='%s'/></source>"
+		     "<target dev='%s' bus='virtio'/><serial>%s</serial></disk>",
+		     disk->export_name, disk->nbd_socket, target, disk->serial) < 0)
+		return ms_fail(err, "out of memory");
+	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+	free(xml);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot attach a disk to '%s': %s", st->uri, domain, libvirt_message());
+	return 0;
+}
+
+/* The <disk>...</disk> element of the live XML whose serial is `serial`, copied out. */
+static char *disk_element(const char *xml, const char *serial)
+{
+	char needle[300];
+	snprintf(needle, sizeof needle, "<serial>%s</serial>", serial);
+	const char *hit = strstr(xml, needle);
+	if (!hit)
+		return NULL;
+	const char *start = hit;
+	while (start > xml && strncmp(start, "<disk ", 6) != 0)
+		start--;
+	const char *end = strstr(hit, "</disk>");
+	if (strncmp(start, "<disk ", 6) != 0 || !end)
+		return NULL;
+	return strndup(start, (size_t)(end + strlen("</disk>") - start));
+}
+
+static int libvirt_detach_disk(void *state, const char *domain, const char *serial, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	char *live = virDomainGetXMLDesc(dom, 0);
+	if (!live)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	char *element = disk_element(live, serial);
+	free(live);
+	if (!element)
+		return ms_fail_input(err, "%s: domain '%s' has no disk with serial '%s'", st->uri, domain, serial);
+	int rc = virDomainDetachDeviceFlags(dom, element, VIR_DOMAIN_AFFECT_LIVE);
+	free(element);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot detach the disk '%s' from '%s': %s", st->uri, serial, domain, libvirt_message());
+	return 0;
+}
+
 const struct driver_ops driver_libvirt_ops = {
 	.name = "libvirt",
 	.handles = libvirt_handles,
@@ -519,6 +605,8 @@ const struct driver_ops driver_libvirt_ops = {
 	.ram_pids = libvirt_ram_pids,
 	.set_alloc = libvirt_set_alloc,
 	.host_memory = libvirt_host_memory,
+	.attach_disk = libvirt_attach_disk,
+	.detach_disk = libvirt_detach_disk,
 };
 
 #endif
