@@ -21,8 +21,8 @@ ifeq ($(SANITIZE),1)
 endif
 
 # Required libraries.
-CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags jansson libxxhash)
-LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs jansson libxxhash)
+CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags jansson libxxhash libnbd)
+LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs jansson libxxhash libnbd)
 
 # Optional backends: compiled in when their library is present; otherwise the
 # driver reports at run time which dependency the build lacked.

@@ -11,6 +11,11 @@
 # msballoon: the subcommand first, then the options of that subcommand (as
 # msballoon(1) lists them); --policy values from `msballoon --list-policies`
 # (or a built-in list); --scenario *.json files; -c URIs; the domain of `set`.
+# msrswap: the subcommand first, then the options of that subcommand (as
+# msrswap(1) lists them); the verbs of `export` and, for `export rm`, the
+# exports of the running provider; the domains of `attach` and `detach`
+# (libvirt URIs only: no other driver hot-plugs disks); sockets and files for
+# --control, --socket, --tls-psk and --listen unix:; directories for --disk-dir.
 # The other tools complete their shared options only until they exist.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
@@ -339,6 +344,155 @@ _memshare_msballoon() {
 	return 0
 }
 
+# ---- msrswap ----
+
+# Options that take a value (as a separate word, or after '=').
+_memshare_msrswap_takes_value=' -c --connect --listen --capacity --export --latency --control --stats
+	--tls-psk --ram --disk-dir --size --target --remote --socket '
+
+# The options of a subcommand, as msrswap(1) lists them; all of them before one.
+_memshare_msrswap_options() {
+	local common=(-p --pretty -v --verbose -q --quiet -h --help --version)
+	case $1 in
+	serve)
+		printf '%s\n' --listen --capacity --export --latency --dedup --mlock --control --stats \
+			--tls-psk "${common[@]}"
+		;;
+	export | status) printf '%s\n' --control "${common[@]}" ;;
+	client) printf '%s\n' --listen --ram --disk-dir --control --stats "${common[@]}" ;;
+	attach)
+		printf '%s\n' -c --connect --size --target --remote --mkswap --socket --control \
+			"${common[@]}"
+		;;
+	detach) printf '%s\n' -c --connect --control "${common[@]}" ;;
+	*)
+		printf '%s\n' -c --connect --listen --capacity --export --latency --dedup --mlock --control \
+			--stats --tls-psk --ram --disk-dir --size --target --remote --mkswap --socket \
+			"${common[@]}"
+		;;
+	esac
+}
+
+# Paths beginning with $1: directories (to descend into) and, unless $2 is
+# "dirs", files of any kind (sockets included).
+_memshare_paths() {
+	local f
+	while IFS= read -r f; do
+		if [[ -d $f ]]; then
+			printf '%s/\n' "$f"
+		elif [[ $2 != dirs ]]; then
+			printf '%s\n' "$f"
+		fi
+	done < <(compgen -f -- "$1")
+	return 0
+}
+
+# The --control the command line gives, if any.
+_memshare_msrswap_control() {
+	local i
+	for ((i = 1; i < _ms_cword; i++)); do
+		case ${_ms_words[i]} in
+		--control) printf '%s\n' "${_ms_words[i + 1]-}" ;;
+		--control=*) printf '%s\n' "${_ms_words[i]#--control=}" ;;
+		--) break ;;
+		esac
+	done | tail -n 1
+	return 0
+}
+
+# The exports of the running provider, from `msrswap export list`.
+_memshare_msrswap_exports() {
+	local cmd=${_ms_words[0]-} control
+	[[ $cmd == */* && -x $cmd ]] || type -P "$cmd" >/dev/null 2>&1 || return 0
+	control=$(_memshare_msrswap_control)
+	_memshare_quiet "$cmd" export list ${control:+--control "$control"} |
+		sed -n 's/^{"kind":"export_stats",.*"export":"\([^"\\]*\)".*/\1/p'
+	return 0
+}
+
+# Values of an option that takes one (the option as typed, the value typed
+# so far, the subcommand).
+_memshare_msrswap_values() {
+	case $1 in
+	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
+	--listen)
+		if [[ $2 == unix:* ]]; then
+			_memshare_paths "${2#unix:}" | sed 's/^/unix:/'
+		elif [[ $3 == client ]]; then
+			printf '%s\n' unix:
+		else
+			printf '%s\n' 127.0.0.1:10809 :10809 unix:
+		fi
+		;;
+	--control | --socket | --tls-psk) _memshare_paths "$2" ;;
+	--disk-dir) _memshare_paths "$2" dirs ;;
+	--capacity | --ram) printf '%s\n' 10% 25% 50% ;;
+	--target) printf '%s\n' 25% 50% 100% ;;
+	--latency) printf '%s\n' 10us 50us 100us 1ms ;;
+	--stats) printf '%s\n' 1s 5s 10s 30s ;;
+	--remote) printf '%s\n' nbd:// nbd+unix:/// ;;
+	esac
+	return 0
+}
+
+# Running domains of the connection, for attach and detach: only a libvirt
+# URI can hot-plug a disk.
+_memshare_attachable_domains() {
+	local uri
+	uri=$(_memshare_uri)
+	case $uri in
+	cgroup://* | xen://*) ;;
+	*) _memshare_libvirt_domains "$uri" ;;
+	esac
+	return 0
+}
+
+_memshare_msrswap() {
+	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' opts_done=0
+	local -a values operands=()
+
+	# The subcommand is the first word that is neither an option nor an option's value.
+	for ((i = 1; i < _ms_cword; i++)); do
+		word=${_ms_words[i]}
+		if ((opts_done)) || [[ $word != -?* ]]; then
+			if [[ -z $sub ]]; then sub=$word; else operands+=("$word"); fi
+		elif [[ $word == -- ]]; then
+			opts_done=1
+		elif [[ $_memshare_msrswap_takes_value == *" $word "* || $word =~ ^-[pvqh]*c$ ]]; then
+			i=$((i + 1)) # its value is the next word
+		fi
+	done
+
+	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+		local opt=${_ms_cur%%=*}
+		mapfile -t values < <(_memshare_msrswap_values "$opt" "${_ms_cur#*=}" "$sub")
+		_memshare_reply "${values[@]/#/$opt=}"
+	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_msrswap_takes_value == *" $prev "* ||
+		$prev =~ ^-[pvqh]*c$ ) ]]; then
+		[[ $prev =~ ^-[pvqh]+c$ ]] && prev=-c
+		mapfile -t values < <(_memshare_msrswap_values "$prev" "$_ms_cur" "$sub")
+		_memshare_reply "${values[@]}"
+	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
+		mapfile -t values < <(_memshare_msrswap_options "$sub")
+		_memshare_reply "${values[@]}"
+	elif [[ -z $sub ]]; then
+		_memshare_reply serve export status client attach detach
+	elif [[ $sub == export ]] && ((${#operands[@]} == 0)); then
+		_memshare_reply add rm list
+	elif [[ $sub == export && ${operands[0]} == rm ]] && ((${#operands[@]} == 1)); then
+		mapfile -t values < <(_memshare_msrswap_exports)
+		_memshare_reply "${values[@]}"
+	elif [[ $sub == attach || $sub == detach ]] && ((${#operands[@]} == 0)); then
+		mapfile -t values < <(_memshare_attachable_domains)
+		_memshare_reply "${values[@]}"
+	fi
+	# a directory, unix: or an NBD URI's beginning: the word goes on
+	if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == */ || ${COMPREPLY[0]} == *: ]]; then
+		_memshare_nospace
+	fi
+	return 0
+}
+
 # Tools still to come: their shared options only.
 _memshare_common() {
 	[[ $_ms_cur == -* ]] && _memshare_reply -h --help --version
@@ -351,6 +505,7 @@ _memshare() {
 	case ${_ms_words[0]##*/} in
 	mswss) _memshare_mswss ;;
 	msballoon) _memshare_msballoon ;;
+	msrswap) _memshare_msrswap ;;
 	*) _memshare_common ;;
 	esac
 	return 0

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
+#include "driver.h"
 #include "jsonl.h"
 #include "log.h"
 #include "procfs.h"
@@ -23,9 +25,19 @@ enum {
 	OPT_CONTROL,
 	OPT_STATS,
 	OPT_TLS_PSK,
+	OPT_RAM,
+	OPT_DISK_DIR,
+	OPT_SIZE,
+	OPT_TARGET,
+	OPT_REMOTE,
+	OPT_MKSWAP,
+	OPT_SOCKET,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
+#define DEFAULT_CLIENT_SOCKET "/run/msrswap-client.sock"
+#define DEFAULT_CLIENT_CONTROL "/run/msrswap-client.ctl"
+#define DEFAULT_DISK_DIR "/var/lib/memshare"
 
 struct args {
 	struct cli_common common;
@@ -36,6 +48,13 @@ struct args {
 	char **operands;
 	int operand_count;
 	const char *command;
+	/* consumer */
+	struct client_config client;
+	const char *ram, *size, *target;
+	const char **remotes;
+	size_t remote_count;
+	bool mkswap;
+	bool control_given, listen_given;
 };
 
 static volatile int stop_requested;
@@ -52,6 +71,9 @@ static void usage(void)
 	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
+	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--control PATH] [--stats DUR]\n"
+	       "       msrswap attach [-c URI] DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]\n"
+	       "       msrswap detach [-c URI] DOMAIN\n"
 	       "Serve a host's spare RAM as remote swap: named exports (slabs) over the NBD protocol.\n"
 	       "\n"
 	       "      --listen ADDR        HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH (default 127.0.0.1:10809)\n"
@@ -63,6 +85,14 @@ static void usage(void)
 	       "      --control PATH       control socket for export/status (default %s)\n"
 	       "      --stats DUR          print statistics records every DUR\n"
 	       "      --tls-psk FILE       TLS with pre-shared keys (not supported yet)\n"
+	       "  consumer (client, attach, detach):\n"
+	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
+	       "      --disk-dir DIR       client: where each device's disk tier lives (default %s)\n"
+	       "      --size SIZE          attach: the swap device's size\n"
+	       "      --target SIZE        attach: the device's tier target (RAM + remote); beyond it writes go to disk\n"
+	       "      --remote NBD-URI     attach: a provider export to use as the remote tier (repeatable)\n"
+	       "      --mkswap             attach: write a swap signature (label memshare) on the new device\n"
+	       "      --socket PATH        attach: the client daemon's NBD socket (default %s)\n"
 	       "  -p, --pretty             indented JSON for humans\n"
 	       "  -v, --verbose            more diagnostics on stderr\n"
 	       "  -q, --quiet              fewer diagnostics\n"
@@ -72,7 +102,7 @@ static void usage(void)
 	       "Clients: any NBD client (qemu, nbdinfo, nbdcopy, qemu-img, the kernel nbd driver):\n"
 	       "  nbdinfo --list nbd://127.0.0.1:10809     qemu-img info nbd+unix:///slab1?socket=PATH\n"
 	       "Exit status: 0 done, 1 failure, 2 bad usage or input.  See msrswap(1).\n",
-	       DEFAULT_CONTROL);
+	       DEFAULT_CONTROL, DEFAULT_DISK_DIR, DEFAULT_CLIENT_SOCKET);
 }
 
 static void parse_args(int argc, char **argv, struct args *a)
@@ -88,6 +118,13 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"stats", required_argument, NULL, OPT_STATS},
 		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+		{"ram", required_argument, NULL, OPT_RAM},
+		{"disk-dir", required_argument, NULL, OPT_DISK_DIR},
+		{"size", required_argument, NULL, OPT_SIZE},
+		{"target", required_argument, NULL, OPT_TARGET},
+		{"remote", required_argument, NULL, OPT_REMOTE},
+		{"mkswap", no_argument, NULL, OPT_MKSWAP},
+		{"socket", required_argument, NULL, OPT_SOCKET},
 		{NULL, 0, NULL, 0},
 	};
 	struct ms_err err = {0};
@@ -98,7 +135,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		if (cli_common_option(opt, optarg, &a->common))
 			continue;
 		switch (opt) {
-		case OPT_LISTEN: a->serve.listen = optarg; break;
+		case OPT_LISTEN: a->serve.listen = optarg; a->listen_given = true; break;
 		case OPT_CAPACITY: a->capacity = optarg; break;
 		case OPT_EXPORT: {
 			const char **grown = realloc(a->export_texts, (a->export_count + 1) * sizeof *grown);
@@ -111,7 +148,21 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_LATENCY: rc = parse_duration_ns(optarg, "--latency", &a->serve.latency_ns, &err); break;
 		case OPT_DEDUP: a->serve.dedup = true; break;
 		case OPT_MLOCK: a->serve.mlock = true; break;
-		case OPT_CONTROL: a->serve.control = optarg; break;
+		case OPT_CONTROL: a->serve.control = optarg; a->control_given = true; break;
+		case OPT_RAM: a->ram = optarg; break;
+		case OPT_DISK_DIR: a->client.disk_dir = optarg; break;
+		case OPT_SIZE: a->size = optarg; break;
+		case OPT_TARGET: a->target = optarg; break;
+		case OPT_MKSWAP: a->mkswap = true; break;
+		case OPT_SOCKET: a->client.listen = optarg; break;
+		case OPT_REMOTE: {
+			const char **grown = realloc(a->remotes, (a->remote_count + 1) * sizeof *grown);
+			if (!grown)
+				cli_usage_error("out of memory");
+			a->remotes = grown;
+			a->remotes[a->remote_count++] = optarg;
+			break;
+		}
 		case OPT_STATS: rc = parse_duration_ns(optarg, "--stats", &a->serve.stats_interval_ns, &err); break;
 		case OPT_TLS_PSK:
 			fprintf(stderr, "msrswap: --tls-psk: TLS is not supported yet; serve on loopback, a unix socket or a trusted network\n");
@@ -190,6 +241,99 @@ static int run_export(struct args *a, struct jsonl_writer *out)
 	cli_usage_error("export add NAME SIZE | export rm NAME | export list");
 }
 
+/* The consumer's daemon uses its own default sockets. */
+static const char *client_control_path(const struct args *a)
+{
+	return a->control_given ? a->serve.control : DEFAULT_CLIENT_CONTROL;
+}
+
+static int run_client(struct args *a, struct jsonl_writer *out)
+{
+	if (a->operand_count)
+		cli_usage_error("client takes no operands");
+	struct client_config *cfg = &a->client;
+	cfg->listen = a->listen_given ? a->serve.listen : "unix:" DEFAULT_CLIENT_SOCKET;
+	if (strncmp(cfg->listen, "unix:", 5) != 0)
+		cli_usage_error("--listen: the client serves QEMU on a unix socket (unix:PATH)");
+	cfg->control = client_control_path(a);
+	cfg->ram_bytes = size_arg(a->ram ? a->ram : "10%", host_mem_total_bytes(), "--ram");
+	if (!cfg->disk_dir)
+		cfg->disk_dir = DEFAULT_DISK_DIR;
+	cfg->stats_interval_ns = a->serve.stats_interval_ns;
+	cfg->out = out;
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	struct ms_err err = {0};
+	return client_run(cfg, &stop_requested, &err) < 0 ? cli_report(&err) : 0;
+}
+
+#define DEVICE_SERIAL "memshare"
+
+static int run_attach(struct args *a, struct jsonl_writer *out)
+{
+	if (a->operand_count != 1 || !a->size)
+		cli_usage_error("attach DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]");
+	const char *domain = a->operands[0];
+	uint64_t size = size_arg(a->size, 0, "--size");
+	json_t *remotes = json_array();
+	for (size_t i = 0; i < a->remote_count; i++)
+		json_array_append_new(remotes, json_string(a->remotes[i]));
+	json_t *req = json_pack("{s:s, s:s, s:I, s:o, s:b}", "cmd", "device-add", "name", domain, "size", (json_int_t)size,
+				"remotes", remotes, "mkswap", a->mkswap);
+	if (a->target)
+		json_object_set_new(req, "target", json_integer((json_int_t)size_arg(a->target, size, "--target")));
+	struct ms_err err = {0};
+	struct driver *drv = NULL;
+	if (driver_open(a->common.uri, &drv, &err) < 0)
+		return cli_report(&err);
+	struct domain_facts facts;
+	if (driver_read_facts(drv, domain, &facts, &err) < 0 || control_request(client_control_path(a), req, out, &err) < 0) {
+		json_decref(req);
+		driver_close(drv);
+		return cli_report(&err);
+	}
+	json_decref(req);
+	const char *socket = a->client.listen ? a->client.listen : DEFAULT_CLIENT_SOCKET;
+	if (strncmp(socket, "unix:", 5) == 0)
+		socket += 5;
+	struct disk_spec disk = {.nbd_socket = socket, .export_name = domain, .serial = DEVICE_SERIAL};
+	char target[16] = "";
+	if (driver_attach_disk(drv, domain, &disk, target, sizeof target, &err) < 0) {
+		struct ms_err ignored;
+		control_request(client_control_path(a), json_pack("{s:s, s:s}", "cmd", "device-rm", "name", domain), out, &ignored);
+		driver_close(drv);
+		return cli_report(&err);
+	}
+	driver_close(drv);
+	json_t *r = record_new("attach");
+	json_object_set_new(r, "domain", json_string(domain));
+	json_object_set_new(r, "target", json_string(target));
+	json_object_set_new(r, "serial", json_string(DEVICE_SERIAL));
+	json_object_set_new(r, "size_bytes", json_integer((json_int_t)size));
+	json_object_set_new(r, "swap_signature", json_boolean(a->mkswap));
+	return jsonl_emit(out, r, &err) < 0 ? cli_report(&err) : 0;
+}
+
+static int run_detach(struct args *a, struct jsonl_writer *out)
+{
+	if (a->operand_count != 1)
+		cli_usage_error("detach DOMAIN");
+	const char *domain = a->operands[0];
+	struct ms_err err = {0};
+	struct driver *drv = NULL;
+	if (driver_open(a->common.uri, &drv, &err) < 0)
+		return cli_report(&err);
+	int rc = driver_detach_disk(drv, domain, DEVICE_SERIAL, &err);
+	driver_close(drv);
+	if (rc < 0)
+		return cli_report(&err);
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "device-rm", "name", domain);
+	rc = control_request(client_control_path(a), req, out, &err);
+	json_decref(req);
+	return rc < 0 ? cli_report(&err) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct jsonl_writer out = {.out = stdout};
@@ -207,5 +351,11 @@ int main(int argc, char **argv)
 			cli_usage_error("status takes no operands");
 		return run_control(&a, json_pack("{s:s}", "cmd", "stats"), &out);
 	}
-	cli_usage_error("unknown subcommand '%s' (serve, export, status)", a.command);
+	if (strcmp(a.command, "client") == 0)
+		return run_client(&a, &out);
+	if (strcmp(a.command, "attach") == 0)
+		return run_attach(&a, &out);
+	if (strcmp(a.command, "detach") == 0)
+		return run_detach(&a, &out);
+	cli_usage_error("unknown subcommand '%s' (serve, export, status, client, attach, detach)", a.command);
 }

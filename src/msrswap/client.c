@@ -1,0 +1,201 @@
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "serve.h"
+#include "store_ram.h"
+#include "tier_store.h"
+
+struct client {
+	struct server server;
+	const struct client_config *cfg;
+	struct ram_pool *pool;
+	uint64_t ram_bytes;
+};
+
+int write_swap_header(const struct backend_ops *ops, void *self, uint64_t size, struct ms_err *err)
+{
+	/* union swap_header of <linux/swap.h>: version 1, the last usable page, a UUID and a label,
+	 * and "SWAPSPACE2" in the last 10 bytes of the first page (native byte order). */
+	unsigned char page[4096] = {0};
+	uint32_t version = 1, last_page = (uint32_t)(size / 4096 - 1);
+	if (size / 4096 < 10)
+		return ms_fail_input(err, "a swap area needs at least 10 pages");
+	memcpy(page + 1024, &version, 4);
+	memcpy(page + 1028, &last_page, 4);
+	if (getrandom(page + 1036, 16, 0) != 16)
+		return ms_fail_errno(err, "getrandom");
+	page[1036 + 6] = (page[1036 + 6] & 0x0f) | 0x40; /* a version-4 UUID */
+	page[1036 + 8] = (page[1036 + 8] & 0x3f) | 0x80;
+	memcpy(page + 1052, "memshare", 8);
+	memcpy(page + 4096 - 10, "SWAPSPACE2", 10);
+	int rc = ops->write(self, page, sizeof page, 0);
+	return rc ? ms_fail(err, "cannot write the swap header: %s", strerror(rc)) : 0;
+}
+
+static void on_remote_dead(void *ctx, const char *uri, const char *reason)
+{
+	struct client *c = ctx;
+	log_warn("remote %s failed (%s): its blocks are served from the disk copy", uri, reason);
+	json_t *r = record_new("failover");
+	json_object_set_new(r, "uri", json_string(uri));
+	json_object_set_new(r, "reason", json_string(reason));
+	jsonl_emit(c->cfg->out, r, NULL);
+}
+
+static void close_store(void *self)
+{
+	tier_store_close(self);
+}
+
+static json_t *device_add(struct client *c, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *size = json_object_get(req, "size"), *target = json_object_get(req, "target");
+	json_t *remotes = json_object_get(req, "remotes");
+	if (!name || !json_is_integer(size) || json_integer_value(size) <= 0)
+		return control_reply_error("device-add needs \"name\" and a positive integer \"size\"");
+	if (strchr(name, '/') || name[0] == '.')
+		return control_reply_error("a device name cannot contain '/' or start with '.'");
+	size_t n = json_array_size(remotes);
+	const char **uris = calloc(n ? n : 1, sizeof *uris);
+	for (size_t i = 0; uris && i < n; i++)
+		if (!(uris[i] = json_string_value(json_array_get(remotes, i)))) {
+			free(uris);
+			return control_reply_error("\"remotes\" must be a list of NBD URIs");
+		}
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s.disk", c->cfg->disk_dir, name);
+	struct tier_store_config tc = {
+		.size = (uint64_t)json_integer_value(size),
+		.disk_path = path,
+		.ram_pool = c->pool,
+		.tier_target_bytes = json_is_integer(target) ? (uint64_t)json_integer_value(target) : UINT64_MAX,
+		.remote_uris = uris,
+		.remote_count = n,
+		.on_remote_dead = on_remote_dead,
+		.callback_ctx = c,
+	};
+	struct tier_store *ts;
+	struct ms_err err = {0};
+	int rc = tier_store_open(&tc, &ts, &err);
+	free(uris);
+	if (rc < 0)
+		return control_reply_error(err.msg);
+	if (json_is_true(json_object_get(req, "mkswap")) && write_swap_header(&tier_store_ops, ts, tc.size, &err) < 0) {
+		tier_store_close(ts);
+		return control_reply_error(err.msg);
+	}
+	if (registry_add_backend(&c->server.registry, name, tc.size, &tier_store_ops, ts, close_store, &err) < 0)
+		return control_reply_error(err.msg);
+	log_info("device '%s': %lld bytes, disk tier %s, %zu remote(s)", name, (long long)tc.size, path, n);
+	return control_reply_ok();
+}
+
+static json_t *client_control(struct server *s, const char *cmd, json_t *req)
+{
+	struct client *c = s->ctx;
+	const char *name = json_string_value(json_object_get(req, "name"));
+	struct ms_err err = {0};
+	if (strcmp(cmd, "device-add") == 0)
+		return device_add(c, req);
+	if (!name)
+		return control_reply_error("the command needs \"name\"");
+	if (strcmp(cmd, "device-rm") == 0) {
+		if (registry_remove(&s->registry, name, &err) < 0)
+			return control_reply_error(err.msg);
+		return control_reply_ok();
+	}
+	struct tier_store *ts = registry_backend(&s->registry, name);
+	if (!ts && (strcmp(cmd, "target") == 0 || strcmp(cmd, "remote-add") == 0))
+		return control_reply_error("no such device");
+	if (strcmp(cmd, "target") == 0) {
+		json_t *bytes = json_object_get(req, "bytes");
+		if (!json_is_integer(bytes) || json_integer_value(bytes) < 0)
+			return control_reply_error("target needs a non-negative integer \"bytes\"");
+		tier_store_set_target(ts, (uint64_t)json_integer_value(bytes));
+		return control_reply_ok();
+	}
+	if (strcmp(cmd, "remote-add") == 0) {
+		const char *uri = json_string_value(json_object_get(req, "uri"));
+		if (!uri)
+			return control_reply_error("remote-add needs \"uri\"");
+		if (tier_store_add_remote(ts, uri, &err) < 0)
+			return control_reply_error(err.msg);
+		return control_reply_ok();
+	}
+	return NULL;
+}
+
+/* One "tier" record per device: the inputs of msballoon's tier policies. */
+static json_t *tier_record(const char *name, const struct tier_stats *t, uint64_t pool_bytes)
+{
+	json_t *r = record_new("tier");
+	json_object_set_new(r, "domain", json_string(name));
+#define FIELD(key, value) json_object_set_new(r, key, json_integer((json_int_t)(value)))
+	FIELD("puts_total", t->puts_total);
+	FIELD("puts_succ", t->puts_succ);
+	FIELD("gets", t->gets);
+	FIELD("gets_succ", t->gets_succ);
+	FIELD("flushes", t->flushes);
+	FIELD("tier_used_bytes", t->tier_used_bytes);
+	if (t->tier_target_bytes != UINT64_MAX)
+		FIELD("tier_target_bytes", t->tier_target_bytes);
+	FIELD("pool_bytes", pool_bytes);
+	FIELD("size_bytes", t->size_bytes);
+	FIELD("ram_bytes", t->ram_bytes);
+	FIELD("remote_bytes", t->remote_bytes);
+	FIELD("disk_bytes", t->disk_bytes);
+	FIELD("mirror_pending_bytes", t->mirror_pending_bytes);
+	FIELD("remotes_alive", t->remotes_alive);
+	FIELD("remotes_dead", t->remotes_dead);
+	FIELD("failovers", t->failovers);
+#undef FIELD
+	if (t->read_requests)
+		json_object_set_new(r, "read_latency_us", json_real((double)t->read_ns / (double)t->read_requests / 1000));
+	if (t->write_requests)
+		json_object_set_new(r, "write_latency_us", json_real((double)t->write_ns / (double)t->write_requests / 1000));
+	return r;
+}
+
+static int add_tier_record(void *arg, const struct nbd_export *e)
+{
+	void **a = arg;
+	struct tier_stats t;
+	tier_store_get_stats(e->self, &t);
+	json_array_append_new(a[0], tier_record(e->name, &t, *(uint64_t *)a[1]));
+	return 0;
+}
+
+static json_t *client_stats(struct server *s)
+{
+	struct client *c = s->ctx;
+	json_t *list = json_array();
+	void *arg[2] = {list, &c->ram_bytes};
+	s->source.for_each(s->source.ctx, add_tier_record, arg);
+	return list;
+}
+
+int client_run(const struct client_config *cfg, volatile int *stop, struct ms_err *err)
+{
+	static struct client c; /* connection threads may outlive a return */
+	c.cfg = cfg;
+	c.ram_bytes = cfg->ram_bytes;
+	if (mkdir(cfg->disk_dir, 0700) < 0 && errno != EEXIST)
+		return ms_fail_errno(err, "cannot create the disk directory %s", cfg->disk_dir);
+	if (ram_pool_new(cfg->ram_bytes, false, false, &c.pool, err) < 0)
+		return -1;
+	/* devices are not reserved against the RAM pool: their tier targets bound it */
+	if (server_init(&c.server, c.pool, UINT64_MAX, err) < 0)
+		return -1;
+	c.server.control = client_control;
+	c.server.stats = client_stats;
+	c.server.ctx = &c;
+	return server_run(&c.server, cfg->listen, cfg->control, cfg->stats_interval_ns, cfg->out, stop, err);
+}

@@ -1,0 +1,1128 @@
+/* The tier store (see tier_store.h).  Parts, innermost first:
+ *
+ *  - the block map: one 64-bit word per 4 KiB block says where the block is
+ *    (EMPTY, RAM, REMOTE with remote index and slot, DISK) and how many of
+ *    its copies wait in the mirror queue.  Every change is made under the
+ *    block's stripe lock (256 striped mutexes by block number); the word is
+ *    atomic so that a read of an EMPTY block and the failover sweep can peek
+ *    without the lock.
+ *
+ *  - the mirror: a ring of block copies (and "punch" entries for trims)
+ *    written to the disk file, in ring order, by one thread.  A writer takes
+ *    a credit (a semaphore of free entries) *before* its stripe lock, so it
+ *    never waits for space while holding one; the mirror thread takes stripe
+ *    locks to count copies as written.  Entries get their ring position under
+ *    the block's stripe lock, so the copies of one block are queued, and
+ *    written, in the order of its writes.  Invariant: a written block's
+ *    content is its newest queued copy if one is pending, else the disk
+ *    file's; an EMPTY block with none pending is zeros in the file too (the
+ *    file starts empty and sparse).
+ *
+ *  - remotes: libnbd handles (one or a few per remote, each used by one
+ *    thread at a time), a slot allocator per remote, and the state ALIVE /
+ *    DEAD / RELEASED.  Requests run asynchronously under a deadline, so a
+ *    hung provider fails like a dead one.  A remote that leaves ALIVE is
+ *    "swept": its blocks become DISK blocks, whose content the mirror holds.
+ *
+ * Lock order: stripe, then remote connection or RAM store or mirror queue
+ * (never two of those, never two stripes); the admin lock (remote list and
+ * states) is taken alone or under a stripe. */
+#include "tier_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libnbd.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BLOCK TIER_BLOCK_SIZE
+#define BLOCK_SHIFT 12
+#define STRIPES 256
+#define CACHELINE 64
+#define MIRROR_BATCH 256 /* entries per round of the mirror thread */
+#define DEFAULT_CONNECTIONS 2
+#define MAX_CONNECTIONS 16
+
+/* ---- block words ---- */
+
+enum { T_EMPTY = 0, T_RAM = 1, T_REMOTE = 2, T_DISK = 3 };
+
+#define W_TIER ((uint64_t)3)
+#define W_PENDING_SHIFT 2
+#define W_PENDING_ONE ((uint64_t)1 << W_PENDING_SHIFT)
+#define W_PENDING_MASK ((uint64_t)0xffff << W_PENDING_SHIFT) /* up to TIER_MIRROR_QUEUE_MAX */
+#define W_REMOTE_SHIFT 18
+#define W_REMOTE_MASK ((uint64_t)0xff << W_REMOTE_SHIFT) /* TIER_MAX_REMOTES */
+#define W_SLOT_SHIFT 26
+#define MAX_SLOTS ((uint64_t)1 << (64 - W_SLOT_SHIFT))
+
+static int w_tier(uint64_t w) { return (int)(w & W_TIER); }
+static uint64_t w_pending(uint64_t w) { return w & W_PENDING_MASK; } /* in place, for carrying over */
+static unsigned w_remote(uint64_t w) { return (unsigned)((w & W_REMOTE_MASK) >> W_REMOTE_SHIFT); }
+static uint64_t w_slot(uint64_t w) { return w >> W_SLOT_SHIFT; }
+static uint64_t w_remote_at(unsigned r, uint64_t slot)
+{
+	return T_REMOTE | (uint64_t)r << W_REMOTE_SHIFT | slot << W_SLOT_SHIFT;
+}
+
+/* ---- structures ---- */
+
+struct remote_conn {
+	pthread_mutex_t lock;
+	struct nbd_handle *h;
+};
+
+struct remote {
+	char *uri;
+	uint64_t size, nslots;
+	bool can_trim;
+	unsigned nconns;
+	struct remote_conn conns[MAX_CONNECTIONS]; /* all locks initialised, nconns handles */
+	_Atomic int state;        /* enum tier_remote_state; changed under the admin lock */
+	atomic_bool full;         /* the provider said ENOSPC: no new slots until we free one */
+	bool reported;            /* admin lock */
+	char reason[256];         /* admin lock */
+	_Atomic uint64_t used;    /* our blocks stored there */
+	pthread_mutex_t alloc_lock;
+	uint64_t fresh;           /* slots below were handed out once */
+	uint64_t *free_slots;
+	size_t nfree, free_cap;
+};
+
+struct mirror_entry {
+	uint64_t block;
+	bool punch; /* trim: the block reads as zeros */
+};
+
+struct mirror {
+	pthread_mutex_t lock;
+	pthread_cond_t work, drained;
+	uint64_t head, tail; /* positions; [head, tail) are queued, head..: being written */
+	unsigned cap;
+	struct mirror_entry *entries;
+	unsigned char *data; /* cap blocks */
+	bool stop, hold, sleeping;
+	sem_t space;         /* credits: free entries not reserved by a writer */
+	pthread_t thread;
+	bool started;
+	_Atomic int error;   /* first errno from the disk file, sticky */
+	_Atomic uint64_t written_blocks, errors;
+};
+
+struct stripe {
+	pthread_mutex_t lock;
+	/* Tmem counters kept per stripe (summed by get_stats): no shared line on the hot path */
+	_Atomic uint64_t puts_total, puts_succ, gets, gets_succ, flushes;
+} __attribute__((aligned(CACHELINE)));
+
+struct tier_store {
+	uint64_t size, nblocks;
+	int fd;
+	bool sync_on_flush;
+	unsigned nconns_wanted, timeout_ms;
+	void (*on_remote_dead)(void *ctx, const char *uri, const char *reason);
+	void *callback_ctx;
+	struct ram_export *ram; /* NULL: no RAM tier */
+	_Atomic uint64_t *words;
+
+	pthread_mutex_t admin_lock; /* the remote list, remote states */
+	struct remote *remotes[TIER_MAX_REMOTES];
+	_Atomic size_t nremotes;
+	atomic_bool sweep_needed;
+
+	struct mirror mirror;
+
+	_Atomic uint64_t tier_used __attribute__((aligned(CACHELINE))); /* blocks in RAM or remote */
+	_Atomic uint64_t target_blocks, target_bytes;
+	_Atomic uint64_t ram_blocks, disk_blocks, failovers, failover_blocks;
+	_Atomic uint64_t read_requests, write_requests, read_ns, write_ns;
+
+	struct stripe stripes[STRIPES];
+};
+
+#define RELAXED memory_order_relaxed
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void add(_Atomic uint64_t *counter, int64_t delta)
+{
+	atomic_fetch_add_explicit(counter, (uint64_t)delta, RELAXED);
+}
+
+static struct stripe *stripe_of(struct tier_store *ts, uint64_t b)
+{
+	return &ts->stripes[b % STRIPES];
+}
+
+static uint64_t word_get(struct tier_store *ts, uint64_t b)
+{
+	return atomic_load(&ts->words[b]);
+}
+
+/* seq_cst, paired with remote_set_state: a block placed on a remote that is
+ * being swept is seen by the sweep or sees the new state itself. */
+static void word_set(struct tier_store *ts, uint64_t b, uint64_t w)
+{
+	atomic_store(&ts->words[b], w);
+}
+
+/* Take a tier block if the target allows (Algorithm 1). */
+static bool tier_reserve(struct tier_store *ts)
+{
+	uint64_t used = atomic_load_explicit(&ts->tier_used, RELAXED);
+	do {
+		if (used >= atomic_load_explicit(&ts->target_blocks, RELAXED))
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&ts->tier_used, &used, used + 1, RELAXED, RELAXED));
+	return true;
+}
+
+static void tier_release(struct tier_store *ts)
+{
+	atomic_fetch_sub_explicit(&ts->tier_used, 1, RELAXED);
+}
+
+/* ---- remotes ---- */
+
+static struct remote *remote_get(struct tier_store *ts, unsigned i)
+{
+	return i < atomic_load_explicit(&ts->nremotes, memory_order_acquire) ? ts->remotes[i] : NULL;
+}
+
+static bool remote_alive(const struct remote *r)
+{
+	return atomic_load(&r->state) == TIER_REMOTE_ALIVE;
+}
+
+/* ALIVE -> DEAD or RELEASED, once.  Returns whether this call changed it. */
+static bool remote_set_state(struct tier_store *ts, struct remote *r, int state, const char *reason)
+{
+	bool changed = false;
+	pthread_mutex_lock(&ts->admin_lock);
+	if (atomic_load(&r->state) == TIER_REMOTE_ALIVE) {
+		snprintf(r->reason, sizeof r->reason, "%s", reason);
+		atomic_store(&r->state, state);
+		changed = true;
+		if (state == TIER_REMOTE_DEAD)
+			add(&ts->failovers, 1);
+		else
+			r->reported = true; /* a release is the caller's decision: nothing to report */
+	}
+	pthread_mutex_unlock(&ts->admin_lock);
+	if (changed)
+		atomic_store(&ts->sweep_needed, true);
+	return changed;
+}
+
+static bool remote_wait(struct nbd_handle *h, int64_t cookie, unsigned timeout_ms, char *why, size_t why_len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		int done = nbd_aio_command_completed(h, (uint64_t)cookie);
+		if (done == 1)
+			return true;
+		if (done == -1) {
+			snprintf(why, why_len, "%s", nbd_get_error() ? nbd_get_error() : "request failed");
+			return false;
+		}
+		uint64_t now = now_ns();
+		if (now >= deadline) {
+			snprintf(why, why_len, "no reply in %u ms", timeout_ms);
+			return false;
+		}
+		if (nbd_poll(h, (int)((deadline - now + 999999) / 1000000)) == -1) {
+			snprintf(why, why_len, "%s", nbd_get_error() ? nbd_get_error() : "connection lost");
+			return false;
+		}
+	}
+}
+
+enum remote_op { R_READ, R_WRITE, R_TRIM };
+
+/* One block-sized request on slot `slot` (`at`, `n`: a part of it, for reads).
+ * Returns 0, ENOSPC (the provider is full: the slot kept its old content), or
+ * EIO: the remote is dead now. */
+static int remote_io(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot, uint32_t at,
+		     uint32_t n)
+{
+	if (!remote_alive(r))
+		return EIO;
+	struct remote_conn *c = &r->conns[slot % r->nconns];
+	uint64_t off = slot * BLOCK + at;
+	char why[256] = "";
+	int rc = 0;
+	pthread_mutex_lock(&c->lock);
+	int64_t cookie = -1;
+	switch (op) {
+	case R_READ: cookie = nbd_aio_pread(c->h, buf, n, off, NBD_NULL_COMPLETION, 0); break;
+	case R_WRITE: cookie = nbd_aio_pwrite(c->h, buf, n, off, NBD_NULL_COMPLETION, 0); break;
+	case R_TRIM: cookie = nbd_aio_trim(c->h, n, off, NBD_NULL_COMPLETION, 0); break;
+	}
+	if (cookie == -1)
+		snprintf(why, sizeof why, "%s", nbd_get_error() ? nbd_get_error() : "cannot send a request");
+	if (cookie == -1 || !remote_wait(c->h, cookie, ts->timeout_ms, why, sizeof why)) {
+		int e = nbd_get_errno();
+		/* A full reservoir answers ENOSPC on a live connection: not a failure. */
+		rc = op == R_WRITE && e == ENOSPC && nbd_aio_is_ready(c->h) == 1 ? ENOSPC : EIO;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc == ENOSPC)
+		atomic_store(&r->full, true);
+	else if (rc)
+		remote_set_state(ts, r, TIER_REMOTE_DEAD, why);
+	return rc;
+}
+
+static bool slot_alloc(struct remote *r, uint64_t *slot)
+{
+	if (atomic_load_explicit(&r->full, RELAXED))
+		return false;
+	bool got = true;
+	pthread_mutex_lock(&r->alloc_lock);
+	if (r->nfree)
+		*slot = r->free_slots[--r->nfree];
+	else if (r->fresh < r->nslots)
+		*slot = r->fresh++;
+	else
+		got = false;
+	pthread_mutex_unlock(&r->alloc_lock);
+	return got;
+}
+
+/* `space_freed`: the provider got the block's memory back (it was trimmed),
+ * so a full provider may take new blocks again. */
+static void slot_free(struct remote *r, uint64_t slot, bool space_freed)
+{
+	pthread_mutex_lock(&r->alloc_lock);
+	if (r->nfree == r->free_cap) {
+		size_t cap = r->free_cap ? r->free_cap * 2 : 256;
+		uint64_t *grown = realloc(r->free_slots, cap * sizeof *grown);
+		if (grown) {
+			r->free_slots = grown;
+			r->free_cap = cap;
+		}
+	}
+	if (r->nfree < r->free_cap) /* else the slot is lost: only space, never data */
+		r->free_slots[r->nfree++] = slot;
+	pthread_mutex_unlock(&r->alloc_lock);
+	if (space_freed)
+		atomic_store_explicit(&r->full, false, RELAXED);
+}
+
+static void remote_free(struct remote *r)
+{
+	if (!r)
+		return;
+	for (unsigned i = 0; i < MAX_CONNECTIONS; i++) {
+		if (r->conns[i].h)
+			nbd_close(r->conns[i].h);
+		pthread_mutex_destroy(&r->conns[i].lock);
+	}
+	pthread_mutex_destroy(&r->alloc_lock);
+	free(r->free_slots);
+	free(r->uri);
+	free(r);
+}
+
+static struct nbd_handle *remote_dial(const char *uri, struct ms_err *err)
+{
+	struct nbd_handle *h = nbd_create();
+	if (!h) {
+		ms_fail(err, "%s", nbd_get_error());
+		return NULL;
+	}
+	if (nbd_connect_uri(h, uri) == -1) {
+		ms_fail(err, "cannot connect to %s: %s", uri, nbd_get_error());
+		nbd_close(h);
+		return NULL;
+	}
+	return h;
+}
+
+static int remote_connect(struct tier_store *ts, const char *uri, struct remote **out, struct ms_err *err)
+{
+	struct remote *r = calloc(1, sizeof *r);
+	if (!r)
+		return ms_fail_errno(err, "cannot allocate a remote");
+	pthread_mutex_init(&r->alloc_lock, NULL);
+	for (unsigned i = 0; i < MAX_CONNECTIONS; i++)
+		pthread_mutex_init(&r->conns[i].lock, NULL);
+	if (!(r->uri = strdup(uri))) {
+		remote_free(r);
+		return ms_fail_errno(err, "cannot allocate a remote");
+	}
+	struct nbd_handle *h = remote_dial(uri, err);
+	if (!h) {
+		remote_free(r);
+		return -1;
+	}
+	r->conns[0].h = h;
+	int64_t size = nbd_get_size(h);
+	const char *bad = size < 0 ? nbd_get_error() : size < BLOCK ? "smaller than one block"
+						    : nbd_is_read_only(h) == 1 ? "read-only" : NULL;
+	if (bad) {
+		ms_fail(err, "remote %s: %s", uri, bad);
+		remote_free(r);
+		return -1;
+	}
+	r->size = (uint64_t)size;
+	r->nslots = r->size / BLOCK < MAX_SLOTS ? r->size / BLOCK : MAX_SLOTS;
+	r->can_trim = nbd_can_trim(h) == 1;
+	/* Our own block locks order every request on a block; more connections
+	 * only need a server that keeps them coherent (multi-conn). */
+	unsigned want = nbd_can_multi_conn(h) == 1 ? ts->nconns_wanted : 1, n = 1;
+	for (; n < want; n++) {
+		struct ms_err ignored;
+		if (!(r->conns[n].h = remote_dial(uri, &ignored)))
+			break;
+	}
+	r->nconns = n;
+	atomic_init(&r->state, TIER_REMOTE_ALIVE);
+	*out = r;
+	return 0;
+}
+
+/* ---- the mirror ---- */
+
+/* Wait for a free queue entry; with no lock held. */
+static void mirror_reserve(struct tier_store *ts)
+{
+	while (sem_wait(&ts->mirror.space) != 0)
+		; /* EINTR */
+}
+
+static void mirror_unreserve(struct tier_store *ts)
+{
+	sem_post(&ts->mirror.space);
+}
+
+/* Queue a copy of block b (data NULL: a punch), using a reserved credit.
+ * With b's stripe lock held; the caller adds one to the block's pending count. */
+static void mirror_push(struct tier_store *ts, uint64_t b, const unsigned char *data)
+{
+	struct mirror *m = &ts->mirror;
+	pthread_mutex_lock(&m->lock);
+	size_t i = m->tail++ % m->cap;
+	m->entries[i] = (struct mirror_entry){b, data == NULL};
+	if (data)
+		memcpy(m->data + i * BLOCK, data, BLOCK);
+	if (m->sleeping)
+		pthread_cond_signal(&m->work);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The newest queued copy of block b (pending, so it is there): with b's
+ * stripe lock held. */
+static bool mirror_lookup(struct tier_store *ts, uint64_t b, uint32_t at, uint32_t n, unsigned char *out)
+{
+	struct mirror *m = &ts->mirror;
+	bool found = false;
+	pthread_mutex_lock(&m->lock);
+	for (uint64_t p = m->tail; p-- > m->head;) {
+		struct mirror_entry *e = &m->entries[p % m->cap];
+		if (e->block != b)
+			continue;
+		if (e->punch)
+			memset(out, 0, n);
+		else
+			memcpy(out, m->data + (p % m->cap) * BLOCK + at, n);
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n, off_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int punch(int fd, off_t off, off_t len)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return errno;
+	static const unsigned char zeros[BLOCK];
+	for (off_t done = 0; done < len; done += BLOCK) {
+		int rc = write_all(fd, zeros, BLOCK, off + done);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Write entries [start, end): runs of consecutive blocks of one kind that
+ * are adjacent in the ring become one system call. */
+static void mirror_write(struct tier_store *ts, uint64_t start, uint64_t end)
+{
+	struct mirror *m = &ts->mirror;
+	for (uint64_t p = start; p < end;) {
+		size_t i = p % m->cap;
+		struct mirror_entry *e = &m->entries[i];
+		uint64_t run = 1;
+		while (p + run < end && (p + run) % m->cap != 0 && m->entries[i + run].punch == e->punch &&
+		       m->entries[i + run].block == e->block + run)
+			run++;
+		off_t off = (off_t)(e->block * BLOCK), len = (off_t)(run * BLOCK);
+		int rc = e->punch ? punch(ts->fd, off, len) : write_all(ts->fd, m->data + i * BLOCK, (size_t)len, off);
+		if (rc) {
+			int none = 0;
+			atomic_compare_exchange_strong(&m->error, &none, rc);
+			add(&m->errors, (int64_t)run);
+		} else {
+			add(&m->written_blocks, (int64_t)run);
+		}
+		p += run;
+	}
+}
+
+static void *mirror_main(void *arg)
+{
+	struct tier_store *ts = arg;
+	struct mirror *m = &ts->mirror;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (!m->stop && (m->head == m->tail || m->hold)) {
+			m->sleeping = true;
+			pthread_cond_wait(&m->work, &m->lock);
+			m->sleeping = false;
+		}
+		if (m->head == m->tail)
+			break; /* stopped and drained */
+		uint64_t start = m->head, end = m->tail - start > MIRROR_BATCH ? start + MIRROR_BATCH : m->tail;
+		pthread_mutex_unlock(&m->lock);
+		mirror_write(ts, start, end);
+		/* Only now may readers take these blocks from the file. */
+		for (uint64_t p = start; p < end; p++) {
+			uint64_t b = m->entries[p % m->cap].block;
+			struct stripe *s = stripe_of(ts, b);
+			pthread_mutex_lock(&s->lock);
+			word_set(ts, b, word_get(ts, b) - W_PENDING_ONE);
+			pthread_mutex_unlock(&s->lock);
+		}
+		pthread_mutex_lock(&m->lock);
+		m->head = end;
+		for (uint64_t p = start; p < end; p++)
+			sem_post(&m->space);
+		pthread_cond_broadcast(&m->drained);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+static int mirror_drain(struct tier_store *ts)
+{
+	struct mirror *m = &ts->mirror;
+	pthread_mutex_lock(&m->lock);
+	uint64_t target = m->tail;
+	while (m->head < target)
+		pthread_cond_wait(&m->drained, &m->lock);
+	pthread_mutex_unlock(&m->lock);
+	if (ts->sync_on_flush && fdatasync(ts->fd) != 0) {
+		int none = 0;
+		atomic_compare_exchange_strong(&m->error, &none, errno);
+	}
+	return atomic_load(&m->error) ? EIO : 0;
+}
+
+void tier_store_mirror_hold(struct tier_store *ts, bool hold)
+{
+	struct mirror *m = &ts->mirror;
+	pthread_mutex_lock(&m->lock);
+	m->hold = hold;
+	pthread_cond_signal(&m->work);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- block transitions (all with the block's stripe lock held) ---- */
+
+/* A block of a remote that left ALIVE becomes a DISK block: the mirror has it. */
+static uint64_t demote(struct tier_store *ts, uint64_t b, uint64_t w)
+{
+	struct remote *r = remote_get(ts, w_remote(w));
+	add(&r->used, -1);
+	tier_release(ts);
+	add(&ts->disk_blocks, 1);
+	if (atomic_load(&r->state) == TIER_REMOTE_DEAD)
+		add(&ts->failover_blocks, 1);
+	uint64_t nw = T_DISK | w_pending(w);
+	word_set(ts, b, nw);
+	return nw;
+}
+
+static uint64_t word_now(struct tier_store *ts, uint64_t b)
+{
+	uint64_t w = word_get(ts, b);
+	if (w_tier(w) == T_REMOTE && !remote_alive(remote_get(ts, w_remote(w))))
+		w = demote(ts, b, w);
+	return w;
+}
+
+/* Read n bytes at `at` of block b into out.  *from_tier: served by RAM or a remote. */
+static int read_locked(struct tier_store *ts, uint64_t b, uint32_t at, uint32_t n, unsigned char *out, bool *from_tier)
+{
+	uint64_t w = word_now(ts, b);
+	*from_tier = false;
+	switch (w_tier(w)) {
+	case T_EMPTY:
+		memset(out, 0, n);
+		return 0;
+	case T_RAM:
+		*from_tier = true;
+		return ram_store_ops.read(ts->ram, out, n, b * BLOCK + at);
+	case T_REMOTE:
+		if (remote_io(ts, remote_get(ts, w_remote(w)), R_READ, out, w_slot(w), at, n) == 0) {
+			*from_tier = true;
+			return 0;
+		}
+		w = demote(ts, b, w); /* failover: the copy is in the queue or the file */
+		break;
+	}
+	if (w_pending(w) && mirror_lookup(ts, b, at, n, out))
+		return 0;
+	if (atomic_load(&ts->mirror.error))
+		return EIO;
+	ssize_t got = pread(ts->fd, out, n, (off_t)(b * BLOCK + at));
+	if (got == (ssize_t)n)
+		return 0;
+	return EIO;
+}
+
+/* A new tier block for b (Algorithm 1): RAM first, then the alive remotes in
+ * order.  Returns the new word's location, or 0 (a failed put). */
+static uint64_t place_new(struct tier_store *ts, uint64_t b, const unsigned char *data)
+{
+	if (!tier_reserve(ts))
+		return 0;
+	if (ts->ram && ram_store_ops.write(ts->ram, data, BLOCK, b * BLOCK) == 0) {
+		add(&ts->ram_blocks, 1);
+		return T_RAM;
+	}
+	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		struct remote *r = ts->remotes[i];
+		uint64_t slot;
+		if (!remote_alive(r) || !slot_alloc(r, &slot))
+			continue;
+		int rc = remote_io(ts, r, R_WRITE, (void *)data, slot, 0, BLOCK);
+		if (rc == 0) {
+			add(&r->used, 1);
+			return w_remote_at(i, slot);
+		}
+		if (rc == ENOSPC)
+			slot_free(r, slot, false); /* r->full stays: the next puts skip r */
+	}
+	tier_release(ts);
+	return 0;
+}
+
+/* Drop block b from RAM or its remote (the caller has its content elsewhere or wants it gone). */
+static void leave_tier(struct tier_store *ts, uint64_t b, uint64_t w)
+{
+	if (w_tier(w) == T_RAM) {
+		ram_store_ops.trim(ts->ram, BLOCK, b * BLOCK);
+		add(&ts->ram_blocks, -1);
+	} else {
+		struct remote *r = remote_get(ts, w_remote(w));
+		/* Give the provider its memory back; a remote that fails here is dead
+		 * and the slot is not reused. */
+		if (!r->can_trim)
+			slot_free(r, w_slot(w), false);
+		else if (remote_io(ts, r, R_TRIM, NULL, w_slot(w), 0, BLOCK) == 0)
+			slot_free(r, w_slot(w), true);
+		add(&r->used, -1);
+	}
+	tier_release(ts);
+}
+
+static bool is_zero(const unsigned char *p)
+{
+	static const unsigned char zero16[16];
+	return memcmp(p, zero16, 16) == 0 && memcmp(p, p + 16, BLOCK - 16) == 0;
+}
+
+static bool clear_locked(struct tier_store *ts, uint64_t b, bool is_flush);
+
+/* A put of a whole block, with a mirror credit reserved.  Returns whether
+ * it used the credit. */
+static bool put_locked(struct tier_store *ts, uint64_t b, const unsigned char *data)
+{
+	struct stripe *s = stripe_of(ts, b);
+	add(&s->puts_total, 1);
+	/* A zero block is stored nowhere (as in the RAM store): a put that
+	 * succeeds without taking space. */
+	if (is_zero(data)) {
+		add(&s->puts_succ, 1);
+		return clear_locked(ts, b, false);
+	}
+	uint64_t w = word_now(ts, b), loc = 0;
+	int tier = w_tier(w);
+	/* A block already in the tier is rewritten in place: no new space. */
+	if (tier == T_RAM) {
+		if (ram_store_ops.write(ts->ram, data, BLOCK, b * BLOCK) == 0)
+			loc = T_RAM;
+		else /* a dedup pool may need a new block to rewrite a shared one */
+			leave_tier(ts, b, w);
+	} else if (tier == T_REMOTE) {
+		struct remote *r = remote_get(ts, w_remote(w));
+		int rc = remote_io(ts, r, R_WRITE, (void *)data, w_slot(w), 0, BLOCK);
+		if (rc == 0) {
+			loc = w & ~W_PENDING_MASK;
+		} else if (rc == ENOSPC) {
+			leave_tier(ts, b, w);
+		} else { /* dead (or released meanwhile): its slots are gone */
+			add(&r->used, -1);
+			tier_release(ts);
+			if (atomic_load(&r->state) == TIER_REMOTE_DEAD)
+				add(&ts->failover_blocks, 1);
+		}
+	}
+	if (!loc)
+		loc = place_new(ts, b, data);
+	if (loc)
+		add(&s->puts_succ, 1);
+	else
+		loc = T_DISK;
+	if (tier == T_DISK && loc != T_DISK)
+		add(&ts->disk_blocks, -1);
+	else if (tier != T_DISK && loc == T_DISK)
+		add(&ts->disk_blocks, 1);
+	word_set(ts, b, loc | (w_pending(w) + W_PENDING_ONE));
+	mirror_push(ts, b, data);
+	/* The remote may have left ALIVE after we chose it, and its sweep passed
+	 * this block before we stored the word: demote it ourselves. */
+	word_now(ts, b);
+	return true;
+}
+
+/* Make block b EMPTY (zeros, stored nowhere): a trim or zeroing of the whole
+ * block (a Tmem flush when it leaves RAM or a remote), or a put of zeros.
+ * Returns whether it used the reserved credit (a punch entry). */
+static bool clear_locked(struct tier_store *ts, uint64_t b, bool is_flush)
+{
+	uint64_t w = word_now(ts, b);
+	switch (w_tier(w)) {
+	case T_EMPTY:
+		if (!w_pending(w))
+			return false;
+		break;
+	case T_RAM:
+	case T_REMOTE:
+		leave_tier(ts, b, w);
+		if (is_flush)
+			add(&stripe_of(ts, b)->flushes, 1);
+		break;
+	case T_DISK:
+		add(&ts->disk_blocks, -1);
+		break;
+	}
+	word_set(ts, b, T_EMPTY | (w_pending(w) + W_PENDING_ONE));
+	mirror_push(ts, b, NULL);
+	return true;
+}
+
+/* ---- sweep: blocks of remotes that left ALIVE become DISK blocks ---- */
+
+static void sweep(struct tier_store *ts, bool force)
+{
+	if (!force && (!atomic_load_explicit(&ts->sweep_needed, RELAXED) || !atomic_exchange(&ts->sweep_needed, false)))
+		return;
+	for (uint64_t b = 0; b < ts->nblocks; b++) {
+		uint64_t w = word_get(ts, b);
+		if (w_tier(w) != T_REMOTE || remote_alive(remote_get(ts, w_remote(w))))
+			continue;
+		struct stripe *s = stripe_of(ts, b);
+		pthread_mutex_lock(&s->lock);
+		word_now(ts, b);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (!ts->on_remote_dead)
+		return;
+	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
+	for (size_t i = 0; i < n; i++) {
+		struct remote *r = ts->remotes[i];
+		char reason[sizeof r->reason];
+		bool report = false;
+		pthread_mutex_lock(&ts->admin_lock);
+		if (atomic_load(&r->state) == TIER_REMOTE_DEAD && !r->reported) {
+			r->reported = report = true;
+			memcpy(reason, r->reason, sizeof reason);
+		}
+		pthread_mutex_unlock(&ts->admin_lock);
+		if (report)
+			ts->on_remote_dead(ts->callback_ctx, r->uri, reason);
+	}
+}
+
+/* ---- operations ---- */
+
+static bool in_bounds(const struct tier_store *ts, uint32_t len, uint64_t offset)
+{
+	return offset <= ts->size && len <= ts->size - offset;
+}
+
+static int ts_read(void *self, void *buf, uint32_t len, uint64_t offset)
+{
+	struct tier_store *ts = self;
+	if (!in_bounds(ts, len, offset))
+		return EINVAL;
+	uint64_t t0 = now_ns();
+	unsigned char *out = buf;
+	int rc = 0;
+	while (len && rc == 0) {
+		uint64_t b = offset >> BLOCK_SHIFT;
+		uint32_t at = offset & (BLOCK - 1), n = BLOCK - at < len ? BLOCK - at : len;
+		struct stripe *s = stripe_of(ts, b);
+		bool from_tier = false;
+		if (word_get(ts, b) == 0) { /* EMPTY, nothing queued: zeros without the lock */
+			memset(out, 0, n);
+		} else {
+			pthread_mutex_lock(&s->lock);
+			rc = read_locked(ts, b, at, n, out, &from_tier);
+			pthread_mutex_unlock(&s->lock);
+		}
+		add(&s->gets, 1);
+		if (from_tier)
+			add(&s->gets_succ, 1);
+		out += n;
+		offset += n;
+		len -= n;
+	}
+	sweep(ts, false);
+	add(&ts->read_requests, 1);
+	add(&ts->read_ns, (int64_t)(now_ns() - t0));
+	return rc;
+}
+
+/* Write n bytes at `at` in block b (data NULL: zeros). */
+static int write_block(struct tier_store *ts, uint64_t b, const unsigned char *data, uint32_t at, uint32_t n)
+{
+	struct stripe *s = stripe_of(ts, b);
+	int rc = 0;
+	bool used = false;
+	mirror_reserve(ts);
+	pthread_mutex_lock(&s->lock);
+	if (n == BLOCK && data) {
+		used = put_locked(ts, b, data);
+	} else {
+		unsigned char merged[BLOCK];
+		bool from_tier;
+		rc = read_locked(ts, b, 0, BLOCK, merged, &from_tier);
+		if (rc == 0) {
+			if (data)
+				memcpy(merged + at, data, n);
+			else
+				memset(merged + at, 0, n);
+			used = put_locked(ts, b, merged);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!used)
+		mirror_unreserve(ts);
+	return rc;
+}
+
+static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
+{
+	struct tier_store *ts = self;
+	if (!in_bounds(ts, len, offset))
+		return EINVAL;
+	uint64_t t0 = now_ns();
+	const unsigned char *in = buf;
+	int rc = 0;
+	while (len && rc == 0) {
+		uint32_t at = offset & (BLOCK - 1), n = BLOCK - at < len ? BLOCK - at : len;
+		rc = write_block(ts, offset >> BLOCK_SHIFT, in, at, n);
+		in += n;
+		offset += n;
+		len -= n;
+	}
+	sweep(ts, false);
+	add(&ts->write_requests, 1);
+	add(&ts->write_ns, (int64_t)(now_ns() - t0));
+	return rc;
+}
+
+static int ts_flush(void *self)
+{
+	struct tier_store *ts = self;
+	sweep(ts, false);
+	return mirror_drain(ts);
+}
+
+/* Trim and write-zeroes: whole blocks are flushed, partial ones zeroed (a put). */
+static int ts_zero(void *self, uint32_t len, uint64_t offset)
+{
+	struct tier_store *ts = self;
+	if (!in_bounds(ts, len, offset))
+		return EINVAL;
+	int rc = 0;
+	while (len && rc == 0) {
+		uint64_t b = offset >> BLOCK_SHIFT;
+		uint32_t at = offset & (BLOCK - 1), n = BLOCK - at < len ? BLOCK - at : len;
+		if (n < BLOCK) {
+			rc = write_block(ts, b, NULL, at, n);
+		} else if (word_get(ts, b) != 0) { /* (EMPTY with nothing queued: already zeros) */
+			struct stripe *s = stripe_of(ts, b);
+			mirror_reserve(ts);
+			pthread_mutex_lock(&s->lock);
+			bool used = clear_locked(ts, b, true);
+			pthread_mutex_unlock(&s->lock);
+			if (!used)
+				mirror_unreserve(ts);
+		}
+		offset += n;
+		len -= n;
+	}
+	sweep(ts, false);
+	return rc;
+}
+
+const struct backend_ops tier_store_ops = {
+	.read = ts_read,
+	.write = ts_write,
+	.flush = ts_flush,
+	.trim = ts_zero,
+	.write_zeroes = ts_zero,
+};
+
+/* ---- life cycle ---- */
+
+static void destroy(struct tier_store *ts)
+{
+	struct mirror *m = &ts->mirror;
+	if (m->started) {
+		pthread_mutex_lock(&m->lock);
+		m->stop = true;
+		pthread_cond_signal(&m->work);
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->thread, NULL);
+	}
+	for (size_t i = 0; i < atomic_load(&ts->nremotes); i++)
+		remote_free(ts->remotes[i]);
+	if (ts->ram)
+		ram_export_free(ts->ram);
+	if (ts->fd >= 0)
+		close(ts->fd);
+	sem_destroy(&m->space);
+	pthread_cond_destroy(&m->work);
+	pthread_cond_destroy(&m->drained);
+	pthread_mutex_destroy(&m->lock);
+	free(m->entries);
+	free(m->data);
+	for (size_t i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&ts->stripes[i].lock);
+	pthread_mutex_destroy(&ts->admin_lock);
+	free((void *)ts->words);
+	free(ts);
+}
+
+static int check_config(const struct tier_store_config *cfg, struct ms_err *err)
+{
+	if (cfg->size == 0 || cfg->size % BLOCK)
+		return ms_fail_input(err, "device size %llu is not a positive multiple of %u", (unsigned long long)cfg->size,
+				     BLOCK);
+	if (!cfg->disk_path || !*cfg->disk_path)
+		return ms_fail_input(err, "the tier store needs a disk file");
+	if (cfg->remote_count > TIER_MAX_REMOTES || (cfg->remote_count && !cfg->remote_uris))
+		return ms_fail_input(err, "at most %d remotes, given as URIs", TIER_MAX_REMOTES);
+	if (cfg->mirror_queue_blocks > TIER_MIRROR_QUEUE_MAX)
+		return ms_fail_input(err, "mirror queue of %u blocks is above %u", cfg->mirror_queue_blocks,
+				     TIER_MIRROR_QUEUE_MAX);
+	if (cfg->remote_connections > MAX_CONNECTIONS)
+		return ms_fail_input(err, "at most %d connections per remote", MAX_CONNECTIONS);
+	return 0;
+}
+
+int tier_store_open(const struct tier_store_config *cfg, struct tier_store **out, struct ms_err *err)
+{
+	if (check_config(cfg, err) < 0)
+		return -1;
+	struct tier_store *ts = aligned_alloc(CACHELINE, sizeof *ts);
+	if (!ts)
+		return ms_fail_errno(err, "cannot allocate a tier store");
+	memset(ts, 0, sizeof *ts);
+	ts->fd = -1;
+	ts->size = cfg->size;
+	ts->nblocks = cfg->size / BLOCK;
+	ts->sync_on_flush = cfg->sync_on_flush;
+	ts->nconns_wanted = cfg->remote_connections ? cfg->remote_connections : DEFAULT_CONNECTIONS;
+	ts->timeout_ms = cfg->remote_timeout_ms ? cfg->remote_timeout_ms : TIER_REMOTE_TIMEOUT_DEFAULT_MS;
+	ts->on_remote_dead = cfg->on_remote_dead;
+	ts->callback_ctx = cfg->callback_ctx;
+	pthread_mutex_init(&ts->admin_lock, NULL);
+	for (size_t i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&ts->stripes[i].lock, NULL);
+	struct mirror *m = &ts->mirror;
+	m->cap = cfg->mirror_queue_blocks ? cfg->mirror_queue_blocks : TIER_MIRROR_QUEUE_DEFAULT;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->work, NULL);
+	pthread_cond_init(&m->drained, NULL);
+	sem_init(&m->space, 0, m->cap);
+	tier_store_set_target(ts, cfg->tier_target_bytes);
+
+	/* calloc of a large table maps zero pages lazily: untouched parts cost nothing */
+	ts->words = calloc(ts->nblocks, sizeof *ts->words);
+	m->entries = calloc(m->cap, sizeof *m->entries);
+	m->data = aligned_alloc(BLOCK, (size_t)m->cap * BLOCK);
+	if (!ts->words || !m->entries || !m->data) {
+		destroy(ts);
+		return ms_fail_errno(err, "cannot allocate the block map of a %llu-byte device",
+				     (unsigned long long)cfg->size);
+	}
+	/* The device starts empty: so does the file, sparse, at the device size. */
+	ts->fd = open(cfg->disk_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (ts->fd < 0 || ftruncate(ts->fd, 0) != 0 || ftruncate(ts->fd, (off_t)cfg->size) != 0) {
+		ms_fail_errno(err, "disk file %s", cfg->disk_path);
+		destroy(ts);
+		return -1;
+	}
+	if (cfg->ram_pool && ram_export_new(cfg->ram_pool, cfg->size, &ts->ram, err) < 0) {
+		destroy(ts);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->remote_count; i++) {
+		if (tier_store_add_remote(ts, cfg->remote_uris[i], err) < 0) {
+			destroy(ts);
+			return -1;
+		}
+	}
+	int e = pthread_create(&m->thread, NULL, mirror_main, ts);
+	if (e) {
+		destroy(ts);
+		errno = e;
+		return ms_fail_errno(err, "cannot start the disk mirror");
+	}
+	m->started = true;
+	*out = ts;
+	return 0;
+}
+
+void tier_store_close(struct tier_store *ts)
+{
+	if (ts)
+		destroy(ts); /* the mirror thread drains the queue before it stops */
+}
+
+void tier_store_set_target(struct tier_store *ts, uint64_t bytes)
+{
+	atomic_store_explicit(&ts->target_bytes, bytes, RELAXED);
+	atomic_store_explicit(&ts->target_blocks, bytes == UINT64_MAX ? UINT64_MAX : bytes / BLOCK, RELAXED);
+}
+
+int tier_store_add_remote(struct tier_store *ts, const char *uri, struct ms_err *err)
+{
+	if (atomic_load(&ts->nremotes) >= TIER_MAX_REMOTES)
+		return ms_fail_input(err, "cannot add %s: already %d remotes", uri, TIER_MAX_REMOTES);
+	struct remote *r;
+	if (remote_connect(ts, uri, &r, err) < 0)
+		return -1;
+	pthread_mutex_lock(&ts->admin_lock);
+	size_t n = atomic_load_explicit(&ts->nremotes, RELAXED);
+	if (n < TIER_MAX_REMOTES) {
+		ts->remotes[n] = r;
+		atomic_store_explicit(&ts->nremotes, n + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&ts->admin_lock);
+	if (n >= TIER_MAX_REMOTES) {
+		remote_free(r);
+		return ms_fail_input(err, "cannot add %s: already %d remotes", uri, TIER_MAX_REMOTES);
+	}
+	sweep(ts, false);
+	return 0;
+}
+
+int tier_store_release_remote(struct tier_store *ts, size_t index, struct ms_err *err)
+{
+	struct remote *r = remote_get(ts, (unsigned)index);
+	if (!r)
+		return ms_fail_input(err, "no remote %zu", index);
+	remote_set_state(ts, r, TIER_REMOTE_RELEASED, "released");
+	/* Every block is off the remote when the sweep returns: the ones it finds,
+	 * and the ones placed meanwhile, demoted by their writer (put_locked). */
+	sweep(ts, true);
+	return 0;
+}
+
+void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out)
+{
+	sweep(ts, false);
+	struct tier_stats st = {.size_bytes = ts->size};
+	for (size_t i = 0; i < STRIPES; i++) {
+		struct stripe *s = &ts->stripes[i];
+		st.puts_total += atomic_load_explicit(&s->puts_total, RELAXED);
+		st.puts_succ += atomic_load_explicit(&s->puts_succ, RELAXED);
+		st.gets += atomic_load_explicit(&s->gets, RELAXED);
+		st.gets_succ += atomic_load_explicit(&s->gets_succ, RELAXED);
+		st.flushes += atomic_load_explicit(&s->flushes, RELAXED);
+	}
+	st.tier_used_bytes = atomic_load_explicit(&ts->tier_used, RELAXED) * BLOCK;
+	st.tier_target_bytes = atomic_load_explicit(&ts->target_bytes, RELAXED);
+	st.ram_bytes = atomic_load_explicit(&ts->ram_blocks, RELAXED) * BLOCK;
+	st.disk_bytes = atomic_load_explicit(&ts->disk_blocks, RELAXED) * BLOCK;
+	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
+	for (size_t i = 0; i < n; i++) {
+		struct remote *r = ts->remotes[i];
+		st.remote_bytes += atomic_load_explicit(&r->used, RELAXED) * BLOCK;
+		switch (atomic_load(&r->state)) {
+		case TIER_REMOTE_ALIVE:
+			st.remotes_alive++;
+			st.remote_capacity_bytes += r->nslots * BLOCK;
+			break;
+		case TIER_REMOTE_DEAD: st.remotes_dead++; break;
+		default: st.remotes_released++; break;
+		}
+	}
+	struct mirror *m = &ts->mirror;
+	pthread_mutex_lock(&m->lock);
+	st.mirror_pending_bytes = (m->tail - m->head) * BLOCK;
+	pthread_mutex_unlock(&m->lock);
+	st.mirror_written_bytes = atomic_load_explicit(&m->written_blocks, RELAXED) * BLOCK;
+	st.mirror_errors = atomic_load_explicit(&m->errors, RELAXED);
+	st.failovers = atomic_load_explicit(&ts->failovers, RELAXED);
+	st.failover_bytes = atomic_load_explicit(&ts->failover_blocks, RELAXED) * BLOCK;
+	st.read_requests = atomic_load_explicit(&ts->read_requests, RELAXED);
+	st.write_requests = atomic_load_explicit(&ts->write_requests, RELAXED);
+	st.read_ns = atomic_load_explicit(&ts->read_ns, RELAXED);
+	st.write_ns = atomic_load_explicit(&ts->write_ns, RELAXED);
+	*out = st;
+}
+
+size_t tier_store_get_remotes(struct tier_store *ts, struct tier_remote_info *out, size_t max)
+{
+	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
+	for (size_t i = 0; i < n && i < max; i++) {
+		struct remote *r = ts->remotes[i];
+		out[i] = (struct tier_remote_info){
+			.state = atomic_load(&r->state),
+			.size_bytes = r->size,
+			.used_bytes = atomic_load_explicit(&r->used, RELAXED) * BLOCK,
+			.connections = r->nconns,
+		};
+		snprintf(out[i].uri, sizeof out[i].uri, "%s", r->uri);
+	}
+	return n;
+}

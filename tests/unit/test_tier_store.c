@@ -1,0 +1,904 @@
+/* The tier store of msrswap (tier_store.c): contents against a reference
+ * buffer with RAM only, disk only and RAM + remote; Tmem accounting (targets,
+ * failed puts, flushes); the disk mirror (the file equals the device after
+ * FLUSH, reads served from the queue); failover when a provider is killed
+ * with SIGKILL, release of a remote, a remote added at run time; concurrent
+ * use, with a provider killed in the middle.  Remotes are `msrswap serve`
+ * children on unix sockets (skipped when bin/msrswap is not built); nbdkit
+ * when installed.  TIER_STORE_STRESS_OPS sets the operations per stress
+ * thread (fewer under ThreadSanitizer). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_ram.h"
+#include "tap.h"
+#include "tier_store.h"
+
+#define BS 4096u
+#define MIB(n) ((uint64_t)(n) << 20)
+
+static char tmpdir[256];
+static char msrswap_bin[1024];
+static int stress_ops = 20000;
+
+/* ---- helpers ---- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(uint64_t *s, uint64_t n) { return splitmix(s) % n; }
+
+static void fill_random(uint64_t *s, unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)splitmix(s);
+}
+
+static void bail(const char *what, const char *msg)
+{
+	printf("Bail out! %s: %s\n", what, msg);
+	exit(1);
+}
+
+static struct ram_pool *pool_or_die(uint64_t capacity)
+{
+	struct ram_pool *pool;
+	struct ms_err err = {0};
+	if (ram_pool_new(capacity, false, false, &pool, &err) != 0)
+		bail("ram_pool_new", err.msg);
+	return pool;
+}
+
+static void disk_path(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s.disk", tmpdir, name);
+}
+
+static struct tier_store *open_or_die(struct tier_store_config *cfg)
+{
+	struct tier_store *ts;
+	struct ms_err err = {0};
+	if (tier_store_open(cfg, &ts, &err) != 0)
+		bail("tier_store_open", err.msg);
+	return ts;
+}
+
+static struct tier_stats stats(struct tier_store *ts)
+{
+	struct tier_stats s;
+	tier_store_get_stats(ts, &s);
+	return s;
+}
+
+static int ts_read(struct tier_store *ts, void *buf, uint32_t len, uint64_t off)
+{
+	return tier_store_ops.read(ts, buf, len, off);
+}
+
+static int ts_write(struct tier_store *ts, const void *buf, uint32_t len, uint64_t off)
+{
+	return tier_store_ops.write(ts, buf, len, off);
+}
+
+static int put_blocks(struct tier_store *ts, unsigned char *ref, uint64_t *seed, uint64_t first, uint64_t count)
+{
+	for (uint64_t b = first; b < first + count; b++) {
+		fill_random(seed, ref + b * BS, BS);
+		int rc = ts_write(ts, ref + b * BS, BS, b * BS);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Read the whole device in pieces of every alignment and compare. */
+static bool device_equals(struct tier_store *ts, const unsigned char *ref, uint64_t size)
+{
+	unsigned char *buf = malloc(size);
+	bool same = true;
+	for (uint64_t off = 0; off < size;) {
+		uint32_t n = (uint32_t)((off / BS) % 3 == 0 ? 3 * BS : (off % BS == 0 ? 1000 : BS));
+		if (n > size - off)
+			n = (uint32_t)(size - off);
+		if (ts_read(ts, buf + off, n, off) != 0) {
+			same = false;
+			break;
+		}
+		off += n;
+	}
+	if (same && memcmp(buf, ref, size) != 0) {
+		for (uint64_t b = 0; b < size / BS; b++)
+			if (memcmp(buf + b * BS, ref + b * BS, BS)) {
+				printf("#   block %llu differs\n", (unsigned long long)b);
+				break;
+			}
+		same = false;
+	}
+	free(buf);
+	return same;
+}
+
+static bool file_equals(const char *path, const unsigned char *ref, uint64_t size)
+{
+	int fd = open(path, O_RDONLY);
+	unsigned char *buf = malloc(size);
+	struct stat st;
+	bool same = fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == size &&
+		    pread(fd, buf, size, 0) == (ssize_t)size && memcmp(buf, ref, size) == 0;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return same;
+}
+
+static bool file_is_zero(const char *path, uint64_t size)
+{
+	unsigned char *zeros = calloc(1, size);
+	bool z = file_equals(path, zeros, size);
+	free(zeros);
+	return z;
+}
+
+/* Random reads, writes (aligned or not), trims and zeroing against ref. */
+static int random_ops(struct tier_store *ts, unsigned char *ref, uint64_t size, int nops, uint64_t seed)
+{
+	uint64_t s = seed;
+	unsigned char *buf = malloc(4 * BS);
+	int bad = 0;
+	for (int i = 0; i < nops && !bad; i++) {
+		int kind = (int)rnd(&s, 100);
+		uint64_t off;
+		uint32_t len;
+		if (rnd(&s, 2)) { /* aligned, 1..3 blocks */
+			len = (uint32_t)(1 + rnd(&s, 3)) * BS;
+			off = rnd(&s, size / BS - 3) * BS;
+		} else {
+			len = (uint32_t)(1 + rnd(&s, 3 * BS));
+			off = rnd(&s, size - len);
+		}
+		if (kind < 45) {
+			fill_random(&s, buf, len);
+			if (ts_write(ts, buf, len, off) != 0)
+				bad = 1;
+			memcpy(ref + off, buf, len);
+		} else if (kind < 85) {
+			if (ts_read(ts, buf, len, off) != 0 || memcmp(buf, ref + off, len) != 0) {
+				printf("#   op %d: read of %u at %llu differs\n", i, len, (unsigned long long)off);
+				bad = 1;
+			}
+		} else {
+			int rc = kind < 93 ? tier_store_ops.trim(ts, len, off) : tier_store_ops.write_zeroes(ts, len, off);
+			if (rc)
+				bad = 1;
+			memset(ref + off, 0, len);
+		}
+	}
+	free(buf);
+	return bad;
+}
+
+/* ---- providers: `msrswap serve` children ---- */
+
+struct provider {
+	pid_t pid;
+	char sock[300], uri[400];
+};
+
+static bool socket_ready(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	bool ok_ = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok_;
+}
+
+static bool wait_socket(pid_t pid, const char *path)
+{
+	for (int i = 0; i < 500; i++) {
+		if (socket_ready(path))
+			return true;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* argv: the server's command line, with the socket path already in it. */
+static bool provider_spawn(struct provider *p, char **argv)
+{
+	p->pid = fork();
+	if (p->pid == 0) {
+		char log[400];
+		snprintf(log, sizeof log, "%s.log", p->sock);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (p->pid < 0 || !wait_socket(p->pid, p->sock)) {
+		printf("# cannot start %s\n", argv[0]);
+		return false;
+	}
+	return true;
+}
+
+static bool provider_start(struct provider *p, const char *name, const char *export_size)
+{
+	char listen[320], control[320], capacity[64], export[128];
+	snprintf(p->sock, sizeof p->sock, "%s/%s.sock", tmpdir, name);
+	snprintf(listen, sizeof listen, "unix:%s", p->sock);
+	snprintf(control, sizeof control, "%s/%s.ctl", tmpdir, name);
+	snprintf(capacity, sizeof capacity, "%s", export_size);
+	snprintf(export, sizeof export, "slab:%s", export_size);
+	snprintf(p->uri, sizeof p->uri, "nbd+unix:///slab?socket=%s", p->sock);
+	char *argv[] = {msrswap_bin, "serve", "-q", "--listen", listen, "--control", control,
+			"--capacity", capacity, "--export", export, NULL};
+	return provider_spawn(p, argv);
+}
+
+static void provider_kill(struct provider *p, int sig)
+{
+	if (p->pid > 0) {
+		kill(p->pid, sig);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+}
+
+/* ---- tests ---- */
+
+static void test_config(void)
+{
+	char path[300];
+	disk_path(path, sizeof path, "config");
+	struct tier_store *ts = NULL;
+	struct ms_err err = {0};
+	struct tier_store_config cfg = {.size = 10000, .disk_path = path, .tier_target_bytes = UINT64_MAX};
+	is_int(tier_store_open(&cfg, &ts, &err), -1, "a size that is not a multiple of 4096 is refused");
+	ok(err.usage, "as an input error");
+	cfg.size = MIB(1);
+	cfg.disk_path = NULL;
+	is_int(tier_store_open(&cfg, &ts, &err), -1, "no disk file: refused");
+	cfg.disk_path = path;
+	char bad_uri[400];
+	snprintf(bad_uri, sizeof bad_uri, "nbd+unix:///x?socket=%s/nobody.sock", tmpdir);
+	const char *uris[] = {bad_uri};
+	cfg.remote_uris = uris;
+	cfg.remote_count = 1;
+	is_int(tier_store_open(&cfg, &ts, &err), -1, "a remote that does not answer fails the open");
+	like(err.msg, "nobody.sock", "the message names the remote");
+
+	cfg.remote_count = 0;
+	ts = open_or_die(&cfg);
+	unsigned char buf[2 * BS];
+	memset(buf, 7, sizeof buf);
+	is_int(ts_write(ts, buf, 17, MIB(1) - 16), EINVAL, "a write past the end: EINVAL");
+	is_int(ts_read(ts, buf, 1, MIB(1)), EINVAL, "a read at the end: EINVAL");
+	is_int(ts_read(ts, buf, 2 * BS, MIB(1) - 2 * BS), 0, "the last blocks read");
+	ok(buf[0] == 0 && buf[2 * BS - 1] == 0, "a never-written block reads as zeros");
+	is_int(stats(ts).gets, 2, "a get per block read");
+	is_int(tier_store_add_remote(ts, bad_uri, &err), -1, "adding a remote that does not answer fails");
+	is_int(stats(ts).remotes_alive + stats(ts).remotes_dead, 0, "and adds nothing");
+	tier_store_close(ts);
+}
+
+static void test_ram_only(void)
+{
+	const uint64_t size = MIB(8);
+	char path[300];
+	disk_path(path, sizeof path, "ram");
+	struct ram_pool *pool = pool_or_die(MIB(64));
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .ram_pool = pool, .tier_target_bytes = UINT64_MAX};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	is_int(random_ops(ts, ref, size, 20000, 1), 0, "RAM only: 20000 random operations match the reference");
+	ok(device_equals(ts, ref, size), "RAM only: the whole device matches");
+	struct tier_stats st = stats(ts);
+	is_int(st.puts_total, st.puts_succ, "every put succeeded");
+	ok(st.puts_total > 10000, "puts counted per block (%llu)", (unsigned long long)st.puts_total);
+	is_int(st.disk_bytes, 0, "nothing on the disk tier");
+	is_int(st.ram_bytes, st.tier_used_bytes, "the tier is all RAM");
+	struct ram_pool_stats ps;
+	ram_pool_get_stats(pool, &ps);
+	is_int(ps.used_bytes, st.ram_bytes, "the pool holds the RAM blocks");
+	ok(st.gets_succ > 0 && st.gets_succ <= st.gets, "gets and gets served by the tier");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	is_int(stats(ts).mirror_pending_bytes, 0, "FLUSH drained the mirror");
+	ok(file_equals(path, ref, size), "after FLUSH the disk file equals the device");
+	tier_store_close(ts);
+	ram_pool_get_stats(pool, &ps);
+	is_int(ps.used_bytes, 0, "closing gives the RAM back to the pool");
+	ram_pool_free(pool);
+	free(ref);
+}
+
+static void test_disk_only(void)
+{
+	const uint64_t size = MIB(4);
+	char path[300];
+	disk_path(path, sizeof path, "diskonly");
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX};
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ok(fd >= 0 && write(fd, "old content", 11) == 11 && close(fd) == 0, "an old disk file");
+	struct tier_store *ts = open_or_die(&cfg);
+	ok(file_is_zero(path, size), "is emptied and sized at open");
+	unsigned char *ref = calloc(1, size);
+	is_int(random_ops(ts, ref, size, 10000, 2), 0, "disk only: 10000 random operations match the reference");
+	ok(device_equals(ts, ref, size), "disk only: the whole device matches");
+	struct tier_stats st = stats(ts);
+	uint64_t seed = 3;
+	put_blocks(ts, ref, &seed, 0, 10);
+	struct tier_stats st2 = stats(ts);
+	ok(st2.puts_total == st.puts_total + 10 && st2.puts_succ == st.puts_succ, "with no tier every put fails");
+	ok(st.puts_succ > 0, "except of zero blocks, which are stored nowhere");
+	is_int(st.tier_used_bytes, 0, "no tier use");
+	ok(st.disk_bytes > 0, "blocks on the disk tier");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "the disk file equals the device");
+
+	/* Blocks of the disk tier whose copy is still queued are read from the queue. */
+	tier_store_mirror_hold(ts, true);
+	memset(ref, 0, size);
+	is_int(tier_store_ops.trim(ts, (uint32_t)size, 0), 0, "trim the whole device");
+	is_int(put_blocks(ts, ref, &seed, 10, 20), 0, "write 20 blocks with the mirror held");
+	ok(stats(ts).mirror_pending_bytes >= 20 * BS, "their copies wait in the queue");
+	ok(device_equals(ts, ref, size), "reads are served from the queue");
+	tier_store_mirror_hold(ts, false);
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "then the file has them (and the trimmed blocks are zeros)");
+	tier_store_close(ts);
+	free(ref);
+}
+
+static void test_targets(void)
+{
+	const uint64_t size = MIB(1);
+	char path[300];
+	disk_path(path, sizeof path, "targets");
+	struct ram_pool *pool = pool_or_die(MIB(16));
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .ram_pool = pool, .tier_target_bytes = 10 * BS};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 4;
+	put_blocks(ts, ref, &seed, 0, 30);
+	struct tier_stats st = stats(ts);
+	is_int(st.puts_total, 30, "30 puts");
+	is_int(st.puts_succ, 10, "10 succeed: the target is 10 blocks");
+	is_int(st.puts_total - st.puts_succ, st.disk_bytes / BS, "failed puts = blocks on the disk tier");
+	is_int(st.tier_used_bytes, 10 * BS, "tier use is at the target");
+	is_int(st.ram_bytes, 10 * BS, "in RAM");
+	put_blocks(ts, ref, &seed, 0, 10);
+	st = stats(ts);
+	is_int(st.puts_succ, 20, "rewriting tier blocks succeeds (no new space)");
+	is_int(st.tier_used_bytes, 10 * BS, "and takes no new space");
+	put_blocks(ts, ref, &seed, 10, 20);
+	st = stats(ts);
+	is_int(st.puts_total - st.puts_succ, 40, "rewriting disk blocks with the tier full fails again");
+	is_int(st.disk_bytes, 20 * BS, "they stay on disk");
+
+	tier_store_set_target(ts, 5 * BS);
+	st = stats(ts);
+	is_int(st.tier_target_bytes, 5 * BS, "the target is lowered");
+	is_int(st.tier_used_bytes, 10 * BS, "a lower target evicts nothing");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	put_blocks(ts, ref, &seed, 40, 1);
+	is_int(stats(ts).disk_bytes, 21 * BS, "above the target, a new block goes to disk");
+	put_blocks(ts, ref, &seed, 0, 1);
+	is_int(stats(ts).ram_bytes, 10 * BS, "above the target, a RAM block is still rewritten in RAM");
+
+	is_int(tier_store_ops.trim(ts, 6 * BS, 0), 0, "trim 6 tier blocks");
+	memset(ref, 0, 6 * BS);
+	st = stats(ts);
+	is_int(st.flushes, 6, "6 flushes");
+	is_int(st.tier_used_bytes, 4 * BS, "the trim freed their tier space");
+	struct ram_pool_stats ps;
+	ram_pool_get_stats(pool, &ps);
+	is_int(ps.used_bytes, 4 * BS, "and their RAM");
+	uint64_t succ = st.puts_succ;
+	put_blocks(ts, ref, &seed, 41, 2);
+	st = stats(ts);
+	is_int(st.puts_succ - succ, 1, "below the target again: one new put succeeds, the next fails");
+	is_int(st.tier_used_bytes, 5 * BS, "tier use back at the target");
+	is_int(tier_store_ops.write_zeroes(ts, BS, 41 * BS), 0, "zeroing a block");
+	memset(ref + 41 * BS, 0, BS);
+	is_int(stats(ts).flushes, 7, "is a flush too");
+	is_int(tier_store_ops.trim(ts, 100, 20 * BS + 50), 0, "trimming part of a disk block");
+	memset(ref + 20 * BS + 50, 0, 100);
+	is_int(stats(ts).flushes, 7, "is not a flush: the block keeps its other bytes");
+
+	static const unsigned char zeros[BS];
+	uint64_t puts = stats(ts).puts_total;
+	succ = stats(ts).puts_succ;
+	is_int(ts_write(ts, zeros, BS, 7 * BS), 0, "writing zeros over a RAM block");
+	memset(ref + 7 * BS, 0, BS);
+	st = stats(ts);
+	ok(st.puts_total == puts + 1 && st.puts_succ == succ + 1, "is a successful put");
+	is_int(st.tier_used_bytes, 4 * BS, "that frees its tier space: zeros are stored nowhere");
+	is_int(st.flushes, 7, "but is no flush");
+
+	tier_store_set_target(ts, UINT64_MAX);
+	put_blocks(ts, ref, &seed, 10, 20);
+	st = stats(ts);
+	is_int(st.disk_bytes, 2 * BS, "unlimited target: rewritten disk blocks move into RAM");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "the disk file equals the device");
+	tier_store_close(ts);
+
+	/* A full RAM pool (and no remote) makes puts fail whatever the target. */
+	struct ram_pool *small = pool_or_die(8 * BS);
+	cfg.ram_pool = small;
+	cfg.tier_target_bytes = UINT64_MAX;
+	ts = open_or_die(&cfg);
+	memset(ref, 0, size);
+	put_blocks(ts, ref, &seed, 0, 20);
+	st = stats(ts);
+	is_int(st.puts_succ, 8, "a pool of 8 blocks takes 8 puts");
+	is_int(st.disk_bytes, 12 * BS, "the others go to disk");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	tier_store_close(ts);
+	ram_pool_free(small);
+	ram_pool_free(pool);
+	free(ref);
+}
+
+static void test_remote(struct provider *p, const char *label)
+{
+	const uint64_t size = MIB(8);
+	char path[300];
+	disk_path(path, sizeof path, "remote");
+	struct ram_pool *pool = pool_or_die(32 * BS);
+	const char *uris[] = {p->uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .ram_pool = pool,
+					.tier_target_bytes = UINT64_MAX, .remote_uris = uris, .remote_count = 1};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	ok(random_ops(ts, ref, size, 8000, 5) == 0, "%s: RAM + remote, 8000 random operations match", label);
+	ok(device_equals(ts, ref, size), "%s: the whole device matches", label);
+	struct tier_stats st = stats(ts);
+	is_int(st.ram_bytes, 32 * BS, "RAM is full");
+	ok(st.remote_bytes > 100 * BS, "most blocks are remote (%llu KiB)", (unsigned long long)st.remote_bytes >> 10);
+	is_int(st.puts_total, st.puts_succ, "every put succeeded");
+	is_int(st.remotes_alive, 1, "one remote alive");
+	is_int(st.ram_bytes + st.remote_bytes, st.tier_used_bytes, "tier use = RAM + remote");
+	is_int(tier_store_ops.trim(ts, (uint32_t)size, 0), 0, "trim everything");
+	memset(ref, 0, size);
+	st = stats(ts);
+	is_int(st.tier_used_bytes + st.remote_bytes + st.disk_bytes, 0, "nothing left anywhere");
+	uint64_t seed = 6;
+	put_blocks(ts, ref, &seed, 0, 200);
+	is_int(stats(ts).remote_bytes, 168 * BS, "after the trim, new puts fill RAM, then the remote");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "the disk file equals the device");
+	tier_store_close(ts);
+	ram_pool_free(pool);
+	free(ref);
+}
+
+static int dead_calls;
+static char dead_uri[512], dead_reason[256];
+
+static void on_dead(void *ctx, const char *uri, const char *reason)
+{
+	dead_calls++;
+	snprintf(dead_uri, sizeof dead_uri, "%s", uri);
+	snprintf(dead_reason, sizeof dead_reason, "%s", reason);
+	printf("# remote dead: %s: %s\n", uri, reason);
+}
+
+static void test_failover(bool detect_by_write)
+{
+	const char *how = detect_by_write ? "found by a write" : "found by a read";
+	const uint64_t size = MIB(4), nblocks = size / BS;
+	struct provider p;
+	if (!provider_start(&p, "failover", "8M"))
+		bail("provider", "cannot start msrswap serve");
+	char path[300];
+	disk_path(path, sizeof path, "failover");
+	struct ram_pool *pool = pool_or_die(16 * BS);
+	const char *uris[] = {p.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .ram_pool = pool,
+					.tier_target_bytes = UINT64_MAX, .remote_uris = uris, .remote_count = 1,
+					.mirror_queue_blocks = 4096, .on_remote_dead = on_dead};
+	dead_calls = 0;
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 7;
+	put_blocks(ts, ref, &seed, 0, nblocks);
+	is_int(tier_store_ops.flush(ts), 0, "all blocks written and mirrored");
+	struct tier_stats st = stats(ts);
+	is_int(st.remote_bytes, (nblocks - 16) * BS, "all but 16 blocks are remote");
+	/* Rewrite half the blocks with the mirror held: their new content is only
+	 * in the tiers and the queue when the provider dies. */
+	tier_store_mirror_hold(ts, true);
+	for (uint64_t b = 0; b < nblocks; b += 2)
+		put_blocks(ts, ref, &seed, b, 1);
+	unsigned char partial[100];
+	fill_random(&seed, partial, sizeof partial);
+	ts_write(ts, partial, sizeof partial, 501 * BS + 3000);
+	memcpy(ref + 501 * BS + 3000, partial, sizeof partial);
+	ok(stats(ts).mirror_pending_bytes >= nblocks / 2 * BS, "copies are pending in the queue");
+
+	provider_kill(&p, SIGKILL);
+	if (detect_by_write) {
+		put_blocks(ts, ref, &seed, 100, 1); /* a remote block: the write fails over */
+		put_blocks(ts, ref, &seed, 101, 1);
+	}
+	ok(device_equals(ts, ref, size), "%s: every block reads back after SIGKILL of the provider", how);
+	st = stats(ts);
+	is_int(st.remotes_dead, 1, "remotes_dead = 1");
+	is_int(st.remotes_alive, 0, "no remote alive");
+	is_int(st.failovers, 1, "failovers = 1");
+	is_int(st.remote_bytes, 0, "no block counts as remote any more");
+	is_int(st.failover_bytes, (nblocks - 16) * BS, "every remote block fell back to its copy");
+	is_int(st.tier_used_bytes, 16 * BS, "tier use: the RAM blocks");
+	is_int(st.disk_bytes, (nblocks - 16) * BS, "the others are disk blocks");
+	is_int(dead_calls, 1, "the callback reported it once");
+	like(dead_uri, "failover.sock", "with the remote's URI");
+	ok(dead_reason[0] != 0, "and a reason");
+	ok(st.mirror_pending_bytes > 0, "some of them were served from the queue");
+	tier_store_mirror_hold(ts, false);
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH after the failover");
+	ok(file_equals(path, ref, size), "the disk file equals the device");
+
+	/* Keep writing; then a new remote takes new puts. */
+	put_blocks(ts, ref, &seed, 0, 64);
+	is_int(stats(ts).remote_bytes, 0, "new puts skip the dead remote");
+	struct provider q;
+	if (!provider_start(&q, "failover2", "8M"))
+		bail("provider", "cannot start msrswap serve");
+	struct ms_err err = {0};
+	is_int(tier_store_add_remote(ts, q.uri, &err), 0, "add a new remote at run time");
+	put_blocks(ts, ref, &seed, 200, 300);
+	st = stats(ts);
+	is_int(st.remote_bytes, 300 * BS, "new puts go to the new remote");
+	is_int(st.remotes_alive, 1, "one remote alive");
+	is_int(st.remotes_dead, 1, "one dead");
+	struct tier_remote_info info[4];
+	is_int(tier_store_get_remotes(ts, info, 4), 2, "two remotes listed");
+	ok(info[0].state == TIER_REMOTE_DEAD && info[1].state == TIER_REMOTE_ALIVE, "their states");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "the disk file equals the device");
+	tier_store_close(ts);
+	provider_kill(&q, SIGTERM);
+	ram_pool_free(pool);
+	free(ref);
+}
+
+static void test_release(void)
+{
+	const uint64_t size = MIB(2), nblocks = size / BS;
+	struct provider p;
+	if (!provider_start(&p, "release", "8M"))
+		bail("provider", "cannot start msrswap serve");
+	char path[300];
+	disk_path(path, sizeof path, "release");
+	const char *uris[] = {p.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 8;
+	put_blocks(ts, ref, &seed, 0, nblocks);
+	is_int(stats(ts).remote_bytes, size, "every block is remote");
+	struct ms_err err = {0};
+	is_int(tier_store_release_remote(ts, 0, &err), 0, "release the remote");
+	is_int(tier_store_release_remote(ts, 5, &err), -1, "releasing a remote that does not exist fails");
+	struct tier_stats st = stats(ts);
+	is_int(st.remotes_released, 1, "remotes_released = 1");
+	is_int(st.failovers, 0, "a release is not a failover");
+	is_int(st.remote_bytes, 0, "no block is remote");
+	is_int(st.disk_bytes, size, "they are disk blocks");
+	provider_kill(&p, SIGKILL);
+	ok(device_equals(ts, ref, size), "every block reads back once the provider is gone");
+	tier_store_close(ts);
+	free(ref);
+}
+
+/* ---- concurrent use: each thread owns the blocks b % THREADS == t and keeps
+ * its own reference; the threads share stripes, RAM, the remote, the mirror. */
+
+#define THREADS 4
+static atomic_int progress; /* operations done by all workers */
+
+struct worker {
+	struct tier_store *ts;
+	unsigned char *ref; /* the whole device: each thread touches only its blocks */
+	uint64_t nblocks;
+	int t, ops, bad;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t s = 1000 + (uint64_t)w->t;
+	unsigned char buf[BS];
+	for (int i = 0; i < w->ops && !w->bad; i++) {
+		uint64_t b = rnd(&s, w->nblocks / THREADS) * THREADS + (uint64_t)w->t;
+		uint32_t at = 0, n = BS;
+		if (rnd(&s, 4) == 0) {
+			at = (uint32_t)rnd(&s, BS);
+			n = (uint32_t)(1 + rnd(&s, BS - at));
+		}
+		uint64_t off = b * BS + at;
+		int kind = (int)rnd(&s, 100);
+		if (kind < 50) {
+			fill_random(&s, buf, n);
+			if (ts_write(w->ts, buf, n, off))
+				w->bad = 1;
+			memcpy(w->ref + off, buf, n);
+		} else if (kind < 90) {
+			if (ts_read(w->ts, buf, n, off) || memcmp(buf, w->ref + off, n)) {
+				printf("#   thread %d: block %llu differs\n", w->t, (unsigned long long)b);
+				w->bad = 1;
+			}
+		} else {
+			if (tier_store_ops.trim(w->ts, n, off))
+				w->bad = 1;
+			memset(w->ref + off, 0, n);
+		}
+		if (i % 1000 == 0 && w->t == 0)
+			tier_store_ops.flush(w->ts);
+		atomic_fetch_add(&progress, 1);
+	}
+	return NULL;
+}
+
+struct target_changer {
+	struct tier_store *ts;
+	atomic_int stop;
+};
+
+static void *target_main(void *arg)
+{
+	struct target_changer *c = arg;
+	uint64_t s = 99;
+	while (!atomic_load(&c->stop)) {
+		tier_store_set_target(c->ts, rnd(&s, 3) == 0 ? UINT64_MAX : rnd(&s, 600) * BS);
+		struct tier_stats st;
+		tier_store_get_stats(c->ts, &st);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static void test_concurrent(struct provider *p)
+{
+	const uint64_t size = MIB(4);
+	char path[300];
+	disk_path(path, sizeof path, "concurrent");
+	struct ram_pool *pool = pool_or_die(64 * BS);
+	const char *uris[] = {p ? p->uri : NULL};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .ram_pool = pool, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = p ? 1 : 0, .mirror_queue_blocks = 64};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	struct worker w[THREADS];
+	pthread_t tid[THREADS], changer;
+	struct target_changer c = {.ts = ts};
+	atomic_store(&progress, 0);
+	pthread_create(&changer, NULL, target_main, &c);
+	for (int t = 0; t < THREADS; t++) {
+		w[t] = (struct worker){ts, ref, size / BS, t, stress_ops, 0};
+		pthread_create(&tid[t], NULL, worker_main, &w[t]);
+	}
+	if (p) { /* kill the provider in the middle of it all */
+		while (atomic_load(&progress) < THREADS * stress_ops / 3)
+			usleep(1000);
+		provider_kill(p, SIGKILL);
+		printf("# provider killed after %d operations\n", atomic_load(&progress));
+	}
+	int bad = 0;
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(tid[t], NULL);
+		bad += w[t].bad;
+	}
+	atomic_store(&c.stop, 1);
+	pthread_join(changer, NULL);
+	const char *label = p ? "with the provider killed midway" : "RAM and disk";
+	ok(bad == 0, "%d threads x %d operations, %s: every read matched", THREADS, stress_ops, label);
+	ok(device_equals(ts, ref, size), "%s: the whole device matches", label);
+	struct tier_stats st = stats(ts);
+	if (p) {
+		is_int(st.remotes_dead, 1, "the remote is dead");
+		is_int(st.remote_bytes, 0, "no block counts as remote");
+	}
+	is_int(st.ram_bytes + st.remote_bytes, st.tier_used_bytes, "tier use = RAM + remote");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "%s: the disk file equals the device", label);
+	tier_store_close(ts);
+	ram_pool_free(pool);
+	free(ref);
+}
+
+/* Interoperability: nbdkit's memory plugin as the remote. */
+static void test_nbdkit(const char *nbdkit)
+{
+	struct provider p;
+	snprintf(p.sock, sizeof p.sock, "%s/nbdkit.sock", tmpdir);
+	snprintf(p.uri, sizeof p.uri, "nbd+unix://?socket=%s", p.sock);
+	char *argv[] = {(char *)nbdkit, "-f", "-U", p.sock, "memory", "16M", NULL};
+	if (!provider_spawn(&p, argv)) {
+		skip("nbdkit did not start");
+		return;
+	}
+	test_remote(&p, "nbdkit memory");
+	provider_kill(&p, SIGTERM);
+}
+
+/* A hung provider (SIGSTOP) fails like a dead one once a request times out. */
+static void test_hung_provider(void)
+{
+	struct provider p;
+	if (!provider_start(&p, "hung", "4M"))
+		bail("provider", "cannot start msrswap serve");
+	const uint64_t size = MIB(1);
+	char path[300];
+	disk_path(path, sizeof path, "hung");
+	const char *uris[] = {p.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1, .remote_timeout_ms = 300};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 9;
+	put_blocks(ts, ref, &seed, 0, 100);
+	kill(p.pid, SIGSTOP);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	unsigned char buf[BS];
+	is_int(ts_read(ts, buf, BS, 5 * BS), 0, "a read from a stopped provider succeeds");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ok(memcmp(buf, ref + 5 * BS, BS) == 0, "from the disk copy");
+	ok(waited >= 0.29 && waited < 3, "after the 300 ms timeout (%.3f s)", waited);
+	is_int(stats(ts).remotes_dead, 1, "the remote is dead");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	kill(p.pid, SIGCONT);
+	provider_kill(&p, SIGKILL);
+	tier_store_close(ts);
+	free(ref);
+}
+
+/* nbdkit's error filter: a full provider (ENOSPC) is not a dead one; a
+ * provider that answers EIO on a live connection is. */
+static void test_provider_errors(const char *nbdkit)
+{
+	struct provider p;
+	char full[300], broken[300], a1[340], a2[340];
+	snprintf(full, sizeof full, "%s/full", tmpdir);
+	snprintf(broken, sizeof broken, "%s/broken", tmpdir);
+	snprintf(a1, sizeof a1, "error-pwrite-file=%s", full);
+	snprintf(a2, sizeof a2, "error-pread-file=%s", broken);
+	snprintf(p.sock, sizeof p.sock, "%s/errors.sock", tmpdir);
+	snprintf(p.uri, sizeof p.uri, "nbd+unix://?socket=%s", p.sock);
+	char *argv[] = {(char *)nbdkit, "-f", "-U", p.sock, "--filter=error", "memory", "1M",
+			"error-pwrite=ENOSPC", "error-pwrite-rate=100%", a1,
+			"error-pread=EIO", "error-pread-rate=100%", a2, NULL};
+	if (!provider_spawn(&p, argv)) {
+		skip("nbdkit with the error filter did not start");
+		return;
+	}
+	const uint64_t size = MIB(1);
+	char path[300];
+	disk_path(path, sizeof path, "errors");
+	const char *uris[] = {p.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1, .on_remote_dead = on_dead};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 10;
+	put_blocks(ts, ref, &seed, 0, 10);
+	close(open(full, O_WRONLY | O_CREAT, 0600));
+	put_blocks(ts, ref, &seed, 10, 10);
+	struct tier_stats st = stats(ts);
+	is_int(st.remote_bytes, 10 * BS, "a provider answering ENOSPC takes no new blocks");
+	is_int(st.disk_bytes, 10 * BS, "they go to disk");
+	is_int(st.remotes_alive, 1, "and stays alive");
+	put_blocks(ts, ref, &seed, 3, 1);
+	st = stats(ts);
+	ok(st.remote_bytes == 9 * BS && st.disk_bytes == 11 * BS, "a rewrite refused with ENOSPC moves the block to disk");
+	unlink(full);
+	is_int(tier_store_ops.trim(ts, BS, 0), 0, "trim a remote block");
+	memset(ref, 0, BS);
+	put_blocks(ts, ref, &seed, 30, 2);
+	is_int(stats(ts).remote_bytes, 10 * BS, "once we freed a block there, new puts use the provider again");
+	ok(device_equals(ts, ref, size), "every block reads back");
+
+	dead_calls = 0;
+	close(open(broken, O_WRONLY | O_CREAT, 0600));
+	ok(device_equals(ts, ref, size), "reads answered with EIO fail over to the disk copy");
+	st = stats(ts);
+	ok(st.remotes_dead == 1 && st.failovers == 1, "the remote is dead");
+	is_int(dead_calls, 1, "reported once");
+	like(dead_reason, "Input/output error", "with the provider's error");
+	tier_store_close(ts);
+	provider_kill(&p, SIGTERM);
+	free(ref);
+}
+
+static void cleanup(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	char path[600];
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(tmpdir);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_tier_store.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		bail("mkdtemp", strerror(errno));
+	atexit(cleanup);
+	const char *env = getenv("TIER_STORE_STRESS_OPS");
+	if (env && atoi(env) > 0)
+		stress_ops = atoi(env);
+	const char *bin = getenv("MEMSHARE_BIN");
+	snprintf(msrswap_bin, sizeof msrswap_bin, "%s/msrswap", bin ? bin : "bin");
+
+	test_config();
+	test_ram_only();
+	test_disk_only();
+	test_targets();
+	test_concurrent(NULL);
+	if (access(msrswap_bin, X_OK) != 0) {
+		skip("RAM + remote: bin/msrswap is not built");
+		skip("failover: bin/msrswap is not built");
+		skip("release: bin/msrswap is not built");
+		skip("concurrent use with a provider killed: bin/msrswap is not built");
+	} else {
+		struct provider p;
+		if (!provider_start(&p, "remote", "32M"))
+			bail("provider", "cannot start msrswap serve");
+		test_remote(&p, "msrswap serve");
+		provider_kill(&p, SIGTERM);
+		test_failover(false);
+		test_failover(true);
+		test_release();
+		test_hung_provider();
+		if (!provider_start(&p, "stress", "32M"))
+			bail("provider", "cannot start msrswap serve");
+		test_concurrent(&p);
+	}
+	const char *nbdkit = access("/usr/sbin/nbdkit", X_OK) == 0 ? "/usr/sbin/nbdkit" : "/usr/bin/nbdkit";
+	if (access(nbdkit, X_OK) == 0) {
+		test_nbdkit(nbdkit);
+		test_provider_errors(nbdkit);
+	} else {
+		skip("nbdkit memory as a remote: nbdkit is not installed");
+		skip("provider errors (nbdkit error filter): nbdkit is not installed");
+	}
+	return done_testing();
+}
