@@ -238,6 +238,8 @@ _memshare_mswss() {
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
 	--tier-total --min --max-step --deadband --host-reserve --host-memory --wait --settle --scenario '
+# one space between words, so that *" $word "* finds each
+_memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
 
 # The options of a subcommand, as msballoon(1) lists them; all of them before one.
 _memshare_msballoon_options() {
@@ -349,6 +351,7 @@ _memshare_msballoon() {
 # Options that take a value (as a separate word, or after '=').
 _memshare_msrswap_takes_value=' -c --connect --listen --capacity --export --latency --control --stats
 	--tls-psk --ram --disk-dir --size --target --remote --socket '
+_memshare_msrswap_takes_value=${_memshare_msrswap_takes_value//[[:space:]]/ }
 
 # The options of a subcommand, as msrswap(1) lists them; all of them before one.
 _memshare_msrswap_options() {

@@ -151,9 +151,16 @@ json_t *record_new(const char *kind)
 int jsonl_emit(struct jsonl_writer *w, json_t *record, struct ms_err *err)
 {
 	size_t flags = JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10) | (w->pretty ? JSON_INDENT(2) : JSON_COMPACT);
-	int rc = json_dumpf(record, w->out, flags);
+	char *text = json_dumps(record, flags);
 	json_decref(record);
-	if (rc == 0 && putc('\n', w->out) != EOF && fflush(w->out) == 0)
+	if (!text)
+		return ms_fail(err, "out of memory");
+	/* one locked write per record, so records from several threads never interleave */
+	flockfile(w->out);
+	bool ok = fputs(text, w->out) != EOF && putc('\n', w->out) != EOF && fflush(w->out) == 0;
+	funlockfile(w->out);
+	free(text);
+	if (ok)
 		return 0;
 	if (errno == EPIPE)
 		return ms_fail(err, "output closed by the reader");

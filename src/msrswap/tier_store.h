@@ -17,7 +17,7 @@
  * zeroing a whole block is a *flush*: the block leaves its tier and reads as
  * zeros.  A lowered target evicts nothing: the device just gets no new tier
  * blocks until it is below it.  A block written with zeros is stored nowhere
- * (as in the RAM store): a successful put that frees the block's space. 
+ * (as in the RAM store): a successful put that frees the block's space.
  *
  * Disk mirror (SEEDS §1): every write, whatever its tier, is copied into a
  * bounded queue that one background thread writes to the disk file (a full
@@ -69,8 +69,10 @@ struct tier_store_config {
 	unsigned remote_connections;   /* per remote, when it allows multi-conn; default 2 */
 	unsigned remote_timeout_ms;    /* per request; TIER_REMOTE_TIMEOUT_DEFAULT_MS */
 	bool sync_on_flush;            /* fdatasync the disk file on FLUSH (swap needs no durability) */
-	/* Called once per remote that fails, from the thread that noticed it, with
-	 * no lock of the store held; it must not call back into the store. */
+	/* Called once per remote that fails, with no lock of the store held, from
+	 * the thread whose operation (or tier_store_get_stats) found the failure:
+	 * an NBD connection thread as well as the caller's.  It must not call
+	 * back into the store. */
 	void (*on_remote_dead)(void *ctx, const char *uri, const char *reason);
 	void *callback_ctx;
 };
@@ -86,7 +88,8 @@ struct tier_stats {
 	uint64_t ram_bytes, remote_bytes, disk_bytes;
 	uint64_t remote_capacity_bytes; /* of the alive remotes */
 	/* the disk mirror */
-	uint64_t mirror_pending_bytes, mirror_written_bytes, mirror_errors;
+	uint64_t mirror_pending_bytes, mirror_written_bytes;
+	uint64_t mirror_errors; /* blocks the disk file refused (then reads of disk blocks and FLUSH give EIO) */
 	/* remotes */
 	uint32_t remotes_alive, remotes_dead, remotes_released;
 	uint64_t failovers;      /* remotes that died */
@@ -130,8 +133,9 @@ void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out);
 size_t tier_store_get_remotes(struct tier_store *ts, struct tier_remote_info *out, size_t max);
 
 /* Hold (true) or let go (false) of the disk mirror: while held, copies only
- * accumulate in the queue.  For tests that need copies still queued, and for
- * measuring the store without its mirror. */
+ * accumulate in the queue; once it is full, writers wait, and FLUSH waits
+ * too.  For tests that need copies still queued, and for measuring the store
+ * without its mirror. */
 void tier_store_mirror_hold(struct tier_store *ts, bool hold);
 
 #endif

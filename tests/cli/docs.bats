@@ -10,10 +10,13 @@ setup() {
 	MSWSS=${MEMSHARE_BIN:-$ROOT/bin}/mswss
 	BINDIR=${MSWSS%/mswss}
 	MSBALLOON=$BINDIR/msballoon
+	MSRSWAP=$BINDIR/msrswap
 	MAN1=$ROOT/man/mswss.1
 	MAN1B=$ROOT/man/msballoon.1
+	MAN1R=$ROOT/man/msrswap.1
 	MAN7=$ROOT/man/memshare.7
 	SRCB=$ROOT/src/msballoon
+	SRCR=$ROOT/src/msrswap
 	BASHCOMP=$ROOT/completions/memshare.bash
 	ZSHCOMP=$ROOT/completions/_memshare
 }
@@ -24,6 +27,22 @@ need_mswss() {
 
 need_msballoon() {
 	[ -x "$MSBALLOON" ] || skip "$MSBALLOON is not built (run make)"
+}
+
+need_msrswap() {
+	[ -x "$MSRSWAP" ] || skip "$MSRSWAP is not built (run make; it links once src/msrswap/tier_store.c is complete)"
+}
+
+# Daemons a test started (DOCS_PIDS) and its scratch directory (DOCS_TMP).
+teardown() {
+	local pid
+	for pid in ${DOCS_PIDS-}; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	DOCS_PIDS=
+	[ -z "${DOCS_TMP-}" ] || rm -rf "$DOCS_TMP"
+	DOCS_TMP=
+	return 0
 }
 
 # Roff source as text: \- is -, font changes and \& dropped.
@@ -91,7 +110,8 @@ rendered() {
 	text=$(rendered "$MAN7")
 	for section in NAME DESCRIPTION "COMMON RULES" "CONNECTION URIS" "DOMAIN NAMES" 'THE "wss" RECORD' \
 		'THE "tier" RECORD' 'THE "bid" RECORD' 'THE "target" RECORD' 'THE "reservoir" RECORD' \
-		'THE "grant_any" RECORD' 'THE "sim" RECORD' 'THE "sim_summary" RECORD' "FURTHER KINDS" "SEE ALSO"; do
+		'THE "grant_any" RECORD' 'THE "sim" RECORD' 'THE "sim_summary" RECORD' 'THE "export_stats" RECORD' \
+		'THE "pool_stats" RECORD' 'THE "failover" RECORD' 'THE "attach" RECORD' "FURTHER KINDS" "SEE ALSO"; do
 		grep -qx "$section" <<<"$text" || { echo "memshare(7) has no section $section"; return 1; }
 	done
 }
@@ -102,7 +122,10 @@ rendered() {
 	version=$("$MSWSS" --version | awk '{print $NF}')
 	[[ $version =~ ^[0-9]+\.[0-9]+ ]]
 	[ "$("$MSBALLOON" --version | awk '{print $NF}')" = "$version" ]
-	for page in "$MAN1" "$MAN1B" "$MAN7"; do
+	if [ -x "$MSRSWAP" ]; then
+		[ "$("$MSRSWAP" --version | awk '{print $NF}')" = "$version" ]
+	fi
+	for page in "$MAN1" "$MAN1B" "$MAN1R" "$MAN7"; do
 		grep -q "^\.TH .* \"memshare $version\" " "$page" || { echo "$page: .TH does not say memshare $version"; return 1; }
 	done
 }
@@ -221,22 +244,24 @@ documented_fields() {
 
 # ---- msballoon(1) and the records of msballoon ---------------------------------
 
-# The subcommands, from the usage lines of --help.
+# The subcommands, from the usage lines of --help (of TOOL, default msballoon).
 help_subcommands() {
-	"$MSBALLOON" --help | sed -nE 's/^(Usage:)? +msballoon ([a-z]+) .*/\2/p'
+	local tool=${1:-$MSBALLOON}
+	"$tool" --help | sed -nE "s/^(Usage:)? +${tool##*/} ([a-z]+) .*/\\2/p" | sort -u
 }
 
 # The options of --help, as "NAME<TAB>DESCRIPTION" (NAME the long option; a
 # description goes on on lines that begin with spaces and '(').
 help_option_lines() {
-	"$MSBALLOON" --help | sed -E 's/^ +(-[a-zA-Z], )?(--[a-z-]+)( [A-Z]+)? +(.*)$/\2\t\4/' |
+	"${1:-$MSBALLOON}" --help | sed -E 's/^ +(-[a-zA-Z], )?(--[a-z-]+)( [A-Z][A-Z:-]*)? +(.*)$/\2\t\4/' |
 		awk '/^--/ { if (e != "") print e; e = $0; next } /^ +\(/ && e != "" { sub(/^ +/, " "); e = e $0; next } { if (e != "") print e; e = "" } END { if (e != "") print e }'
 }
 
-# The .TP entries of OPTIONS in msballoon(1): "TAG<TAB>SUBCOMMANDS<TAB>POLICIES",
-# from the lines "Subcommands: ..." and "Policies: ..." of each entry ("-": none).
+# The .TP entries of OPTIONS in PAGE (default msballoon(1)):
+# "TAG<TAB>SUBCOMMANDS<TAB>POLICIES", from the lines "Subcommands: ..." and
+# "Policies: ..." of each entry ("-": none).
 option_entries() {
-	roff_section "$MAN1B" OPTIONS | plain_roff | awk '
+	roff_section "${1:-$MAN1B}" OPTIONS | plain_roff | awk '
 		function flush() { if (tag != "") print tag "\t" subs "\t" pols; tag = "" }
 		/^\.TP/ { flush(); getline tag; subs = "-"; pols = "-"; next }
 		/^\.(PP|SH)/ { flush(); next }
@@ -245,9 +270,10 @@ option_entries() {
 		END { flush() }'
 }
 
-# The options msballoon(1) gives subcommand $1 (-h, --help, --version always).
+# The options PAGE (default msballoon(1)) gives subcommand $1 (-h, --help,
+# --version always).
 page_options_of() {
-	option_entries | sub=$1 awk -F '\t' '
+	option_entries "${2:-$MAN1B}" | sub=$1 awk -F '\t' '
 		{ n = split($2, s, /, */); for (i = 1; i <= n; i++) if (s[i] == ENVIRON["sub"] || s[i] == "all") print $1 }' |
 		{ cat; echo '-h --help --version'; } | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; }
 }
@@ -482,7 +508,11 @@ read_by() {
 			outcome=$(emitted "$SRCB/output.c" add_outcome | cut -d' ' -f2 | sort -u)
 			[ "$(tr '\n' ' ' <<<"$outcome")" = "actual_bytes applied error reached " ]
 			same_lists "$outcome" "$(record_tags target Outcome)"
-			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome")
+			# what plan.c adds to tier targets it cannot apply
+			tier_outcome=$(emitted "$SRCB/plan.c" note_tier_not_applied | cut -d' ' -f2 | sort -u)
+			[ "$tier_outcome" = tier_applied ]
+			same_lists "$tier_outcome" "$(record_tags target "Tier outcome")"
+			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome"$'\n'"$tier_outcome")
 		fi
 		same_lists "$all_code" "$(record_tags "$kind")"
 		missing=$(comm -23 <(echo "$always") <(record_tags "$kind" "Always present"))
@@ -526,11 +556,13 @@ read_fields() {
 	read_fields tier required | grep -qx puts_succ
 	read_fields tier optional | grep -qx pool_bytes
 	read_fields bid required | grep -qx bid
-	# wss: the record of mswss, with a subsection on what msballoon takes
-	same_lists "$(read_fields wss required)" "$(read_by wss Required)"
-	same_lists "$(read_fields wss optional)" "$(read_by wss Optional)"
-	# tier and bid: records msballoon alone reads
-	for kind in tier bid; do
+	# wss and tier: the records of mswss and msrswap, with a subsection on what msballoon takes
+	for kind in wss tier; do
+		same_lists "$(read_fields "$kind" required)" "$(read_by "$kind" Required)"
+		same_lists "$(read_fields "$kind" optional)" "$(read_by "$kind" Optional)"
+	done
+	# bid: a record msballoon alone reads
+	for kind in bid; do
 		required=$(read_fields "$kind" required)
 		doc_required=$(record_tags "$kind" Required)
 		missing=$(comm -23 <(echo "$required") <(echo "$doc_required"))
@@ -570,6 +602,9 @@ read_fields() {
 		"$MSBALLOON" -c cgroup:/// apply >>"$out" 2>/dev/null || :
 	echo '{"kind":"target","domain":"nosuch","balloon_bytes":1073741824}' |
 		"$MSBALLOON" -c test:///default apply >>"$out" 2>/dev/null || :
+	# a tier target: written back with its tier outcome
+	echo '{"kind":"target","domain":"test","tier_bytes":1048576}' |
+		"$MSBALLOON" -c test:///default apply >>"$out" 2>/dev/null || :
 	"$MSBALLOON" -c test:///default set --min 64M test 1G >>"$out" 2>/dev/null || :
 	for p in wss tlp smart-alloc; do
 		"$MSBALLOON" sim --scenario "$SRCB/scenarios/scenario2.json" --policy "$p" >>"$out"
@@ -586,6 +621,394 @@ read_fields() {
 	done <<<"$keys"
 	grep -qx "target applied" <<<"$keys" || skip "neither cgroup:/// nor test:///default could take a target: outcomes not seen"
 	grep -qx "target error" <<<"$keys"
+	grep -qx "target tier_applied" <<<"$keys"
+}
+
+# ---- msrswap(1) and the records of msrswap ------------------------------------
+
+# msrswap --help without its last lines, which show other tools' command lines
+# (nbdinfo --list ...).
+msrswap_help() {
+	"$MSRSWAP" --help | sed '/^Clients:/,$d'
+}
+
+# The options of msrswap --help grouped by the usage lines: "SUBCOMMAND OPTION"
+# for every option a usage line names.
+help_usage_options() {
+	"$MSRSWAP" --help | awk '
+		NR > 1 && !/^ +(msrswap|\[)/ { exit }
+		match($0, /msrswap [a-z]+/) { sub_ = substr($0, RSTART + 8, RLENGTH - 8) }
+		{ line = $0; while (match(line, /\[(-[a-z]|--[a-z-]+)/)) { print sub_, substr(line, RSTART + 1, RLENGTH - 1); line = substr(line, RSTART + RLENGTH) }
+		  line = $0; while (match(line, / --[a-z-]+ [A-Z]/)) { print sub_, substr(line, RSTART + 1, RLENGTH - 3); line = substr(line, RSTART + RLENGTH) } }' | sort -u
+}
+
+# The options of the provider's group of --help: those before "consumer", but
+# the shared ones.
+help_serve_group() {
+	"$MSRSWAP" --help | awk '/^  consumer/ { exit } /^ +(-[a-z], )?--[a-z-]+/' | long_options | grep -vxE -- '--(pretty|verbose|quiet|help|version)'
+}
+
+# The subcommands of the page: the first word of each tag of SUBCOMMANDS.
+page_subcommands() {
+	roff_section "$MAN1R" SUBCOMMANDS | tp_tags | plain_roff | sed -E 's/^\.BI? "?([a-z]+).*/\1/' | sort -u
+}
+
+# An entry of OPTIONS of the rendered page: from its tag line to the next tag line.
+rendered_option() {
+	awk -v o="$2" '/^       -/ { f = index($0, o " ") || index($0, o ",") || substr($0, length($0) - length(o) + 1) == o } f' <<<"$1" | tr -s ' \n' ' '
+}
+
+@test "docs: msrswap(1) renders without warnings, within 80 columns, with its sections" {
+	command -v man >/dev/null || command -v groff >/dev/null || skip "neither man (man-db) nor groff (groff-base) is installed"
+	render_warnings "$MAN1R"
+	command -v man >/dev/null || skip "man (man-db) is not installed: width and sections not checked"
+	text=$(rendered "$MAN1R")
+	[ "$(wc -l <<<"$text")" -gt 400 ]
+	long=$(awk 'length > 80' <<<"$text")
+	[ -z "$long" ] || { echo "lines over 80 columns in $MAN1R:"; echo "$long"; return 1; }
+	for section in NAME SYNOPSIS DESCRIPTION SUBCOMMANDS OPTIONS PROTOCOL "TIERS AND TARGETS" FAILOVER \
+		"CONTROL SOCKET" OUTPUT "EXIT STATUS" ENVIRONMENT FILES EXAMPLES "SEE ALSO"; do
+		grep -qx "$section" <<<"$text" || { echo "msrswap(1) has no section $section"; return 1; }
+	done
+	# what the protocol lacks is said plainly
+	protocol=$(sed -n '/^PROTOCOL$/,/^TIERS AND TARGETS$/p' <<<"$text" | tr -s ' \n' ' ')
+	for phrase in "TLS is not supported yet" "NBD_REP_ERR_POLICY" "Structured replies are not supported" \
+		"There is no RDMA transport yet" "no authentication"; do
+		[[ $protocol == *"$phrase"* ]] || { echo "PROTOCOL does not say '$phrase'"; return 1; }
+	done
+}
+
+@test "docs: msrswap(1) describes the subcommands of --help, and main.c runs those" {
+	need_msrswap
+	subcommands=$(help_subcommands "$MSRSWAP")
+	[ "$(tr '\n' ' ' <<<"$subcommands")" = "attach client detach export serve status " ]
+	same_lists "$subcommands" "$(page_subcommands)"
+	# the subcommands main() dispatches
+	same_lists "$subcommands" "$(grep -oE 'strcmp\(a\.command, "[a-z]+"\)' "$SRCR/main.c" | grep -oE '"[a-z]+"' | tr -d '"' | sort -u)"
+	# the verbs of export: in --help, main.c and the page
+	verbs=$("$MSRSWAP" --help | sed -n 's/.*msrswap export \(.*\)\[--control.*/\1/p' | grep -oE '(^|\| )[a-z]+' | grep -oE '[a-z]+' | sort)
+	[ "$(tr '\n' ' ' <<<"$verbs")" = "add list rm " ]
+	same_lists "$verbs" "$(grep -oE 'strcmp\(verb, "[a-z]+"\)' "$SRCR/main.c" | grep -oE '"[a-z]+"' | tr -d '"' | sort -u)"
+	same_lists "$verbs" "$(roff_section "$MAN1R" SUBCOMMANDS | tp_tags | plain_roff | sed -nE 's/^\.BI? "?export ([a-z]+).*/\1/p' | sort)"
+	# and the synopsis shows every one of them
+	synopsis=$(rendered "$MAN1R" | sed -n '/^SYNOPSIS$/,/^DESCRIPTION$/p')
+	for sub in $subcommands $(sed 's/^/export_/' <<<"$verbs"); do
+		grep -qE "msrswap (\[-c URI\] )?${sub/_/ }( |$)" <<<"$synopsis" || { echo "SYNOPSIS has no $sub"; return 1; }
+	done
+}
+
+@test "docs: msrswap(1) has every option of msrswap --help, with the subcommands --help gives it and its default" {
+	need_msrswap
+	help=$(msrswap_help)
+	[[ $help == *"--version"* ]]
+	help_long=$(long_options <<<"$help")
+	help_short=$(short_options <<<"$help")
+	[ "$(wc -l <<<"$help_long")" -ge 20 ]
+	[ "$(wc -l <<<"$help_short")" -ge 5 ]
+	for o in --disk-dir --tls-psk --mkswap --socket --version; do grep -qx -- "$o" <<<"$help_long"; done
+	grep -qx -- -c <<<"$help_short"
+	entries=$(option_entries "$MAN1R")
+	page_long=$(cut -f1 <<<"$entries" | long_options)
+	missing=$(comm -23 <(echo "$help_long") <(echo "$page_long"))
+	[ -z "$missing" ] || { echo "in --help, not in msrswap(1) OPTIONS: $missing"; return 1; }
+	same_lists "$help_short" "$(cut -f1 <<<"$entries" | short_options)"
+	# what the page has beyond --help, the tool accepts (an unknown option is exit status 2)
+	run "$MSRSWAP" --no-such-option --help
+	[ "$status" -eq 2 ]
+	# (a tag set with .BI names an option with a value: "1" is a size, a duration, an address)
+	for opt in $page_long; do
+		tag=$(awk -F '\t' -v o="$opt" '{ n = split($1, w, /[^-a-z]+/); for (i = 1; i <= n; i++) if (w[i] == o) print $1 }' <<<"$entries")
+		if [[ $tag == .BI* ]]; then
+			run "$MSRSWAP" "$opt" 1 --help
+		else
+			run "$MSRSWAP" "$opt" --help
+		fi
+		[ "$status" -ne 2 ] || { echo "msrswap(1) documents $opt, msrswap rejects it: $output"; return 1; }
+	done
+
+	# Every option names the subcommands that use it, but those that exit at once.
+	without=$(awk -F '\t' '$2 == "-" { print $1 }' <<<"$entries" | long_options | tr '\n' ' ')
+	[ "$without" = "--help --version " ] || { echo "no 'Subcommands:' line: $without"; return 1; }
+	subcommands=$(help_subcommands "$MSRSWAP")
+	bad=$(cut -f2 <<<"$entries" | tr ', ' '\n\n' | grep . | grep -vxF -e - -e all -f <(echo "$subcommands")) || :
+	[ -z "$bad" ] || { echo "not subcommands: $bad"; return 1; }
+	# page_subs OPTION: the subcommands the page gives it
+	page_subs() { awk -F '\t' -v o="$1" '{ n = split($1, w, /[^-a-z]+/); for (i = 1; i <= n; i++) if (w[i] == o) print $2 }' <<<"$entries"; }
+	# the usage lines of --help: every option they name for a subcommand
+	usage=$(help_usage_options)
+	[ "$(wc -l <<<"$usage")" -ge 18 ]
+	grep -qx 'attach --mkswap' <<<"$usage"
+	grep -qx 'detach -c' <<<"$usage"
+	grep -qx 'status --control' <<<"$usage"
+	while read -r sub opt; do
+		[[ ", $(page_subs "$opt"), " == *", $sub, "* || $(page_subs "$opt") == all ]] ||
+			{ echo "$opt: --help uses it with $sub, msrswap(1) does not"; return 1; }
+	done <<<"$usage"
+	# the provider's group of --help: serve's options; "client: ..." and the like say whose
+	group=$(help_serve_group)
+	[ "$(wc -l <<<"$group")" -ge 9 ]
+	for opt in $group; do
+		[[ ", $(page_subs "$opt"), " == *", serve, "* ]] || { echo "$opt: in serve's group of --help, not for serve in msrswap(1)"; return 1; }
+	done
+	lines=$(help_option_lines "$MSRSWAP")
+	prefixed=0
+	while IFS=$'\t' read -r opt desc; do
+		[[ $desc =~ ^([a-z-]+(,\ [a-z-]+)*):\  ]] || continue
+		prefixed=$((prefixed + 1))
+		for word in ${BASH_REMATCH[1]//,/ }; do
+			grep -qxF -- "$word" <<<"$subcommands" || { echo "$opt: --help names '$word', not a subcommand"; return 1; }
+			[[ ", $(page_subs "$opt"), " == *", $word, "* ]] || { echo "$opt: --help says $word, msrswap(1) does not"; return 1; }
+		done
+	done <<<"$lines"
+	[ "$prefixed" -ge 7 ]
+
+	# Every default --help states is in the option's entry of the page.
+	command -v man >/dev/null || skip "man (man-db) is not installed: defaults not checked"
+	options=$(rendered "$MAN1R" | sed -n '/^OPTIONS$/,/^PROTOCOL$/p')
+	defaults=0
+	while IFS=$'\t' read -r opt desc; do
+		[[ $desc =~ \(default\ ([^\)]+)\) ]] || continue
+		value=${BASH_REMATCH[1]}
+		entry=$(rendered_option "$options" "$opt")
+		[ -n "$entry" ]
+		[[ $entry == *"$value"* ]] || { echo "msrswap(1) $opt does not say its default $value"; return 1; }
+		defaults=$((defaults + 1))
+	done <<<"$lines"
+	[ "$defaults" -ge 6 ]
+	[ "$defaults" -eq "$(grep -o '(default' <<<"$lines" | wc -l)" ]
+}
+
+@test "docs: msrswap(1) FILES and OPTIONS give the defaults of main.c" {
+	command -v man >/dev/null || skip "man (man-db) is not installed"
+	defaults=$(sed -nE 's/^#define DEFAULT_[A-Z_]+ "([^"]+)"$/\1/p' "$SRCR/main.c")
+	[ "$(wc -l <<<"$defaults")" -ge 4 ]
+	grep -qx /run/msrswap-client.ctl <<<"$defaults"
+	listen=$(grep -oE '\.listen = "[^"]+"' "$SRCR/main.c" | cut -d'"' -f2)
+	[ -n "$listen" ]
+	text=$(rendered "$MAN1R")
+	files=$(sed -n '/^FILES$/,/^EXAMPLES$/p' <<<"$text")
+	options=$(sed -n '/^OPTIONS$/,/^PROTOCOL$/p' <<<"$text" | tr -s ' \n' ' ')
+	for value in $defaults; do
+		grep -qF -- "$value" <<<"$files" || { echo "FILES does not name $value"; return 1; }
+		[[ $options == *"$value"* ]] || { echo "OPTIONS do not name the default $value"; return 1; }
+	done
+	# the client's defaults are built from DEFAULT_CLIENT_SOCKET
+	grep -qF '"unix:" DEFAULT_CLIENT_SOCKET' "$SRCR/main.c"
+	[[ $options == *"unix:$(sed -nE 's/^#define DEFAULT_CLIENT_SOCKET "([^"]+)"$/\1/p' "$SRCR/main.c")"* ]]
+	[[ $options == *"serve default: $listen"* ]]
+}
+
+@test "docs: the examples of msrswap(1) name a subcommand and options the tools take" {
+	need_msrswap
+	need_msballoon
+	command -v man >/dev/null || skip "man (man-db) is not installed"
+	entries=$(option_entries "$MAN1R")
+	known=$(cut -f1 <<<"$entries" | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; })
+	takes_value=$(msrswap_help | grep -oE -- '(^|[ [])(-[a-zA-Z]|--[a-z-]+) [A-Z][A-Z:-]*' | grep -oE -- '-[-a-zA-Z]+' | sort -u)
+	grep -qx -- --export <<<"$takes_value"
+	grep -qx -- -c <<<"$takes_value"
+	examples=$(rendered "$MAN1R" | sed -n '/^EXAMPLES$/,/^CAVEATS$/p' | sed -e ':a' -e '/[|\\]$/{N;s/\\\?\n */ /;ba' -e '}')
+	commands=$(grep -oE '(^|[ |#$])msrswap( [^|;>]*)?' <<<"$examples" | sed -E 's/^[ |#$]*//')
+	[ "$(wc -l <<<"$commands")" -ge 9 ]
+	for want in 'serve --listen' 'export add' 'export list' 'client --ram' 'attach vm1 --size' '--mkswap' 'detach vm1' \
+		'status --control /run/msrswap-client.ctl' 'client --ram 4G --stats 5s'; do
+		grep -qF -- "$want" <<<"$commands" || { echo "no example of msrswap $want"; return 1; }
+	done
+	while read -r -a words; do
+		sub=
+		for ((i = 1; i < ${#words[@]}; i++)); do
+			w=${words[i]}
+			if [[ $w == -* ]]; then
+				grep -qxF -- "${w%%=*}" <<<"$known" || { echo "example '${words[*]}': $w is not an option"; return 1; }
+				grep -qxF -- "$w" <<<"$takes_value" && i=$((i + 1))
+			elif [ -z "$sub" ]; then
+				sub=$w
+			fi
+		done
+		help_subcommands "$MSRSWAP" | grep -qxF -- "$sub" || { echo "example '${words[*]}': no subcommand"; return 1; }
+	done <<<"$commands"
+	# the guest side and the clients: swapon and swapoff by the label --mkswap writes, NBD clients
+	label=$(grep -oE 'memcpy\(page \+ 1052, "[a-z]+"' "$SRCR/client.c" | cut -d'"' -f2)
+	[ "$label" = memshare ]
+	for want in "swapon --priority 10 -L $label" "swapoff -L $label" 'nbdinfo --list' 'nbdcopy' 'qemu-img info'; do
+		grep -qF -- "$want" <<<"$examples" || { echo "EXAMPLES do not show $want"; return 1; }
+	done
+	# the msballoon of the examples: a tier policy it has, options it takes
+	policy=$(grep -oE 'msballoon plan --policy [a-z-]+' <<<"$examples" | awk '{print $NF}')
+	[ "$policy" = smart-alloc ]
+	"$MSBALLOON" --list-policies | grep -qxF "$policy"
+}
+
+# rs_emitted FILE: "KIND always|known FIELD" for every field the functions of
+# FILE put on a record of record_new(KIND) held in a variable: with
+# json_object_set_new or json_set_known_* on the variable, or through a macro
+# defined on it (COUNTER(name), FIELD("name", value)).  A field is "always"
+# when it is set at the indentation of the record_new line: not inside a
+# condition.
+rs_emitted() {
+	awk '
+		/^[a-z].*\(/ && !/;$/ { split("", kind); split("", base); split("", macro) }
+		/^#define [A-Z_]+\(/ && match($0, /json_object_set_new\([a-z]+, /) {
+			v = substr($0, RSTART + 20, RLENGTH - 22)
+			m = $0; sub(/^#define /, "", m); sub(/\(.*/, "", m)
+			macro[m] = v
+			next
+		}
+		match($0, /json_t \*[a-z]+ = record_new\("[a-z_]+"\)/) {
+			s = substr($0, RSTART, RLENGTH)
+			v = s; sub(/^json_t \*/, "", v); sub(/ =.*/, "", v)
+			k = s; sub(/.*record_new\("/, "", k); sub(/".*/, "", k)
+			kind[v] = k
+			match($0, /^\t*/); base[v] = RLENGTH
+			next
+		}
+		{
+			match($0, /^\t*/); indent = RLENGTH
+			if (match($0, /(json_object_set_new|json_set_known_[a-z0-9]+)\([a-z]+, "[a-z0-9_]+"/)) {
+				s = substr($0, RSTART, RLENGTH)
+				always = s ~ /^json_object_set_new/
+				v = s; sub(/^[^(]*\(/, "", v); sub(/,.*/, "", v)
+				f = s; sub(/^[^"]*"/, "", f); sub(/"$/, "", f)
+			} else if (match($0, /^\t*[A-Z_]+\("?[a-z0-9_]+"?[,)]/)) {
+				s = substr($0, RSTART, RLENGTH)
+				m = s; sub(/^\t*/, "", m); sub(/\(.*/, "", m)
+				if (!(m in macro)) next
+				always = 1
+				v = macro[m]
+				f = s; sub(/^[^(]*\("?/, "", f); sub(/"?[,)]$/, "", f)
+			} else next
+			if (v in kind) print kind[v], (always && indent == base[v] ? "always" : "known"), f
+		}' "$1"
+}
+
+@test "docs: memshare(7) documents every field of the records msrswap writes, and no other" {
+	[ "$(common_fields | sort | tr '\n' ' ')" = "host kind ts " ]
+	# every kind of record the sources of msrswap make, and the extraction finds them all
+	kinds=$(grep -ohE 'record_new\("[a-z_]+"\)' "$SRCR"/*.c | grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
+	[ "$(tr '\n' ' ' <<<"$kinds")" = "attach export_stats failover pool_stats tier " ]
+	code=$(for f in "$SRCR"/*.c; do rs_emitted "$f"; done | sort -u)
+	same_lists "$kinds" "$(cut -d' ' -f1 <<<"$code" | sort -u)"
+	while read -r kind min; do
+		fields=$(awk -v k="$kind" '$1 == k { print $2, $3 }' <<<"$code")
+		[ "$(wc -l <<<"$fields")" -ge "$min" ] || { echo "$kind: only $(wc -l <<<"$fields") fields found"; return 1; }
+		always=$( { common_fields; sed -n 's/^always //p' <<<"$fields"; } | sort -u)
+		known=$(sed -n 's/^known //p' <<<"$fields" | sort -u)
+		same_lists "$(printf '%s\n' "$always" "$known" | grep . | sort -u)" "$(record_tags "$kind")"
+		missing=$(comm -23 <(echo "$always") <(record_tags "$kind" "Always present"))
+		[ -z "$missing" ] || { echo "$kind: always written, not documented as always present: $missing"; return 1; }
+		doc_known=$(record_tags "$kind" "Present when known")
+		[ -n "$doc_known" ] || [ -z "$known" ]
+		wrong=$(comm -23 <(echo "$doc_known") <(echo "$known" | grep .))
+		[ -z "$wrong" ] || { echo "$kind: documented as 'when known', written always: $wrong"; return 1; }
+	done <<-'EOF'
+		export_stats 13
+		pool_stats 6
+		tier 19
+		failover 2
+		attach 5
+	EOF
+	# known names in the right classes: the extraction tells a condition from a field set always
+	grep -qx 'tier always puts_succ' <<<"$code"
+	grep -qx 'tier known tier_target_bytes' <<<"$code"
+	grep -qx 'export_stats always reads' <<<"$code"
+	grep -qx 'export_stats known used_bytes' <<<"$code"
+}
+
+@test "docs: what msballoon reads of a tier record, msrswap client writes" {
+	written=$(rs_emitted "$SRCR/client.c" | awk '$1 == "tier" { print $2, $3 }')
+	always=$( { common_fields; sed -n 's/^always //p' <<<"$written"; } | sort -u)
+	all=$(cut -d' ' -f2 <<<"$written" | cat - <(common_fields) | sort -u)
+	required=$(read_fields tier required)
+	optional=$(read_fields tier optional)
+	[ "$(tr '\n' ' ' <<<"$required")" = "domain puts_succ puts_total " ]
+	[ "$(tr '\n' ' ' <<<"$optional")" = "pool_bytes tier_target_bytes tier_used_bytes " ]
+	# a field msballoon requires is one the client always writes; one it takes, one it writes
+	missing=$(comm -23 <(echo "$required") <(echo "$always"))
+	[ -z "$missing" ] || { echo "msballoon requires, msrswap client does not always write: $missing"; return 1; }
+	missing=$(comm -23 <(echo "$optional") <(echo "$all"))
+	[ -z "$missing" ] || { echo "msballoon reads, msrswap client never writes: $missing"; return 1; }
+}
+
+# wait_for_socket PATH...: until each exists (5 s at most).
+wait_for_socket() {
+	local p
+	for p in "$@"; do
+		for _ in $(seq 1 50); do [ -S "$p" ] && break; sleep 0.1; done
+		[ -S "$p" ] || { echo "no socket $p"; return 1; }
+	done
+}
+
+@test "docs: real records of msrswap have documented keys; a failover loses nothing; tier records drive msballoon as msrswap(1) shows" {
+	need_msrswap
+	need_msballoon
+	command -v jq >/dev/null || skip "jq is not installed"
+	command -v socat >/dev/null || skip "socat is not installed (the control socket examples use it)"
+	command -v man >/dev/null || skip "man (man-db) is not installed: the example cannot be read from the page"
+	# unix socket paths are short: a directory of its own under /tmp
+	DOCS_TMP=$(mktemp -d /tmp/msdocs.XXXXXX)
+	D=$DOCS_TMP
+	"$MSRSWAP" serve --listen "unix:$D/p.sock" --control "$D/p.ctl" --capacity 16M --export docs:4M --stats 200ms \
+		>"$D/serve.jsonl" 2>"$D/serve.log" &
+	SPID=$!
+	DOCS_PIDS="$SPID"
+	"$MSRSWAP" client --listen "unix:$D/c.sock" --control "$D/c.ctl" --ram 4K --disk-dir "$D/disks" --stats 200ms \
+		>"$D/client.jsonl" 2>"$D/client.log" &
+	CPID=$!
+	DOCS_PIDS+=" $CPID"
+	wait_for_socket "$D/p.sock" "$D/p.ctl" "$D/c.sock" "$D/c.ctl"
+	ctl() { echo "$2" | socat - "UNIX-CONNECT:$1"; }
+	# a device: 1 block of RAM (the pool), a target of 3 blocks, the provider's export as remote
+	reply=$(ctl "$D/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"docs-vm\",\"size\":4194304,\"target\":12288,\"remotes\":[\"nbd+unix:///docs?socket=$D/p.sock\"],\"mkswap\":true}")
+	[ "$reply" = '{"ok":true}' ] || { echo "$reply"; return 1; }
+	"$MSRSWAP" status --control "$D/p.ctl" >"$D/status.jsonl"
+	"$MSRSWAP" status --control "$D/c.ctl" >>"$D/status.jsonl"
+	jq -e 'select(.kind == "tier") | .puts_total == 1 and .puts_succ == 1 and .tier_target_bytes == 12288 and .pool_bytes == 4096' \
+		"$D/status.jsonl"
+	failover=
+	if command -v nbdcopy >/dev/null; then
+		head -c 1M /dev/urandom >"$D/data"
+		nbdcopy "$D/data" "nbd+unix:///docs-vm?socket=$D/c.sock"
+		"$MSRSWAP" status --control "$D/c.ctl" >"$D/before.jsonl"
+		jq -e '.tier_used_bytes == 12288 and .ram_bytes == 4096 and .remote_bytes == 8192 and .puts_total > .puts_succ' "$D/before.jsonl"
+		# the provider dies: the device reads the same from its disk copy
+		kill -9 "$SPID"
+		wait "$SPID" 2>/dev/null || :
+		DOCS_PIDS=$CPID
+		nbdcopy "nbd+unix:///docs-vm?socket=$D/c.sock" "$D/back"
+		cmp "$D/data" <(head -c 1M "$D/back")
+		for _ in $(seq 1 30); do grep -q '"kind":"failover"' "$D/client.jsonl" && break; sleep 0.1; done
+		failover=$(grep '"kind":"failover"' "$D/client.jsonl")
+		[ -n "$failover" ]
+		jq -e --arg uri "nbd+unix:///docs?socket=$D/p.sock" '.uri == $uri and (.reason | length) > 0' <<<"$failover"
+		"$MSRSWAP" status --control "$D/c.ctl" | jq -e '.remotes_dead == 1 and .failovers == 1 and .remote_bytes == 0'
+	fi
+	sleep 0.5
+	# every key of every record is documented for its kind
+	keys=$(cat "$D/serve.jsonl" "$D/client.jsonl" "$D/status.jsonl" | jq -r '.kind as $k | keys[] | "\($k) \(.)"' | sort -u)
+	for kind in export_stats pool_stats tier; do
+		grep -q "^$kind " <<<"$keys" || { echo "no $kind record was made"; return 1; }
+	done
+	while read -r kind key; do
+		record_tags "$kind" | grep -qx -- "$key" || { echo "$kind record: $key is not in memshare(7)"; return 1; }
+	done <<<"$keys"
+	# the documented pipeline: tier records -> msballoon smart-alloc -> the jq of the example -> the control socket
+	prog=$(rendered "$MAN1R" | sed -n '/^EXAMPLES$/,/^CAVEATS$/p' |
+		awk -v q="'" 'index($0, "jq --unbuffered -c " q) { f = 1 } f { print } f && $0 ~ q " [|]$" { exit }' |
+		tr -s ' \n' ' ' | sed -E "s/.*jq --unbuffered -c '([^']*)'.*/\1/")
+	[[ $prog == *'cmd: "target"'* ]] || { echo "no jq program found in EXAMPLES: $prog"; return 1; }
+	jq -c 'select(.kind == "tier")' "$D/client.jsonl" | "$MSBALLOON" plan --policy smart-alloc >"$D/plan.jsonl" 2>"$D/plan.log"
+	cmds=$(jq -c "$prog" "$D/plan.jsonl")
+	[ -n "$cmds" ] || { cat "$D/plan.jsonl" "$D/plan.log"; return 1; }
+	last=$(tail -n 1 <<<"$cmds")
+	jq -e '.cmd == "target" and .name == "docs-vm" and (.bytes | type) == "number" and .bytes != 12288' <<<"$last"
+	[ "$(ctl "$D/c.ctl" "$last")" = '{"ok":true}' ]
+	"$MSRSWAP" status --control "$D/c.ctl" | jq -e --argjson b "$(jq .bytes <<<"$last")" '.tier_target_bytes == $b'
+	# stopped, the daemon exits 0 and removes its sockets (FILES)
+	kill "$CPID"
+	wait "$CPID"
+	DOCS_PIDS=
+	[ ! -e "$D/c.sock" ] && [ ! -e "$D/c.ctl" ]
+	[ -n "$failover" ] || skip "nbdcopy (libnbd-bin) is not installed: no I/O, no failover record seen"
 }
 
 # ---- bash completion -------------------------------------------------------
@@ -682,7 +1105,7 @@ complete_line() {
 }
 
 @test "bash completion: the tools to come offer --help and --version" {
-	for tool in msrswap mshash msgmc; do
+	for tool in mshash msgmc; do
 		[ "$(complete_words $tool -- | tr '\n' ' ')" = "--help --version " ]
 		[ -z "$(complete_words $tool '')" ]
 	done
@@ -699,6 +1122,12 @@ complete_line() {
 	# after options, with their values, it is still the subcommand's turn
 	same_lists "$subcommands" "$(complete_words msballoon -c test:///default --min 1G -v '')"
 	same_lists "$subcommands" "$(complete_line 'msballoon -c qemu:///system --policy=wss ')"
+	# so it is after every option that takes a value, with its value
+	takes=$("$MSBALLOON" --help | grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+ [A-Z]+' | grep -oE -- '--[a-z-]+')
+	[ "$(wc -l <<<"$takes")" -ge 15 ]
+	for opt in $takes; do
+		same_lists "$subcommands" "$(complete_words msballoon "$opt" 1 '')" || { echo "after $opt 1"; return 1; }
+	done
 	# before a subcommand: every option of --help
 	help=$("$MSBALLOON" --help)
 	offered=$(complete_words msballoon -)
@@ -759,6 +1188,99 @@ complete_line() {
 	want=$(timeout 10 virsh -q -c test:///default list --name 2>/dev/null | grep .) || skip "virsh cannot open test:///default"
 	same_lists "$(sort <<<"$want")" "$(complete_line 'msballoon -c test:///default set ')"
 	same_lists "$(sort <<<"$want")" "$(complete_words msballoon set --connect test:///default '')"
+}
+
+@test "bash completion: msrswap offers the subcommands first, then the options msrswap(1) gives each" {
+	subcommands=$(page_subcommands)
+	[ "$(tr '\n' ' ' <<<"$subcommands")" = "attach client detach export serve status " ]
+	same_lists "$subcommands" "$(complete_words msrswap '')"
+	[ "$(complete_words msrswap s | tr '\n' ' ')" = "serve status " ]
+	# after options, with their values, it is still the subcommand's turn
+	same_lists "$subcommands" "$(complete_words msrswap -c test:///default --control /tmp/x.ctl -v '')"
+	same_lists "$subcommands" "$(complete_line 'msrswap -c qemu:///system --listen=unix:/tmp/s.sock ')"
+	# so it is after every option that takes a value (a .BI tag in the page), with its value
+	takes=$(option_entries "$MAN1R" | cut -f1 | grep '^\.BI' | long_options)
+	[ "$(wc -l <<<"$takes")" -ge 14 ]
+	for opt in $takes; do
+		same_lists "$subcommands" "$(complete_words msrswap "$opt" 1 '')" || { echo "after $opt 1"; return 1; }
+	done
+	# before one: every option of the page
+	all=$(option_entries "$MAN1R" | cut -f1 | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; })
+	[ "$(wc -l <<<"$all")" -ge 27 ]
+	offered=$(complete_words msrswap -)
+	same_lists "$(grep -- '^--' <<<"$all")" "$(grep -- '^--' <<<"$offered")"
+	same_lists "$(grep -vx -- '--.*' <<<"$all")" "$(grep -vx -- '--.*' <<<"$offered")"
+	# after one: the options msrswap(1) says the subcommand uses
+	for sub in $subcommands; do
+		want=$(page_options_of "$sub" "$MAN1R")
+		[ "$(wc -l <<<"$want")" -ge 8 ]
+		got=$(complete_words msrswap -c test:///default "$sub" -)
+		same_lists "$(grep -- '^--' <<<"$want")" "$(grep -- '^--' <<<"$got")"
+		same_lists "$(grep -vx -- '--.*' <<<"$want")" "$(grep -vx -- '--.*' <<<"$got")"
+		same_lists "$(grep -- '^--' <<<"$want")" "$(complete_words msrswap "$sub" --control /x --)"
+	done
+	# the help lists the same options as the page (when the tool is built)
+	if [ -x "$MSRSWAP" ]; then
+		missing=$(comm -23 <(msrswap_help | long_options) <(grep -- '^--' <<<"$offered"))
+		[ -z "$missing" ] || { echo "msrswap --help has, the completion does not: $missing"; return 1; }
+	fi
+}
+
+@test "bash completion: msrswap export verbs, operands, -c URIs, files, directories and addresses" {
+	[ "$(complete_words msrswap export '' | tr '\n' ' ')" = "add list rm " ]
+	[ "$(complete_words msrswap --control /x export r)" = rm ]
+	# serve, status, client take no operands; export add NAME SIZE: nothing to offer
+	for sub in serve status client; do
+		[ -z "$(complete_words msrswap "$sub" '')" ]
+	done
+	[ -z "$(complete_words msrswap export add '')" ]
+	[ -z "$(complete_words msrswap export list '')" ]
+	[ "$(complete_words msrswap attach -c q | tr '\n' ' ')" = "qemu:///session qemu:///system " ]
+	[ "$(complete_line 'msrswap detach --connect=te' | tr '\n' ' ')" = "test:///default " ]
+	# a cgroup URI cannot hot-plug: no domains, not even pid:N or cgroups
+	[ -z "$(complete_words msrswap -c cgroup:/// attach '')" ]
+	[ -z "$(MEMSHARE_URI='' complete_words msrswap detach p)" ]
+	dir=$BATS_TEST_TMPDIR/comp
+	mkdir -p "$dir/sub"
+	touch "$dir/c.ctl" "$dir/notes.txt"
+	# --control, --socket, --tls-psk: any file; --disk-dir: directories only
+	for opt in --control --socket --tls-psk; do
+		[ "$(cd "$dir" && complete_words msrswap attach "$opt" '' | tr '\n' ' ')" = "c.ctl notes.txt sub/ " ]
+	done
+	[ "$(cd "$dir" && complete_words msrswap client --disk-dir '' | tr '\n' ' ')" = "sub/ " ]
+	[ "$(cd "$dir" && complete_line 'msrswap client --disk-dir=s' | tr '\n' ' ')" = "sub/ " ]
+	[ "$(cd "$dir" && complete_line 'msrswap status --control c' | tr '\n' ' ')" = "c.ctl " ]
+	# --listen: addresses for serve, unix: and then a path (bash replaces only what follows the ':')
+	[ "$(complete_words msrswap serve --listen '' | tr '\n' ' ')" = "127.0.0.1:10809 :10809 unix: " ]
+	[ "$(complete_words msrswap client --listen '' | tr '\n' ' ')" = "unix: " ]
+	[ "$(cd "$dir" && complete_line 'msrswap client --listen unix:c' | tr '\n' ' ')" = "c.ctl " ]
+	[ "$(cd "$dir" && complete_words msrswap client --listen unix:n)" = unix:notes.txt ]
+	[ "$(complete_words msrswap attach --remote '' | tr '\n' ' ')" = "nbd+unix:/// nbd:// " ]
+	# no step of the completion fails, even in a shell run with set -e
+	run bash -ec "source '$BASHCOMP'; COMP_WORDS=(msrswap -c cgroup:/// attach vm1 -); COMP_CWORD=5; _memshare; printf '%s\n' \"\${COMPREPLY[@]}\""
+	[ "$status" -eq 0 ]
+	[[ $output == *--mkswap* ]]
+	command -v virsh >/dev/null || skip "virsh (libvirt-clients) is not installed"
+	want=$(timeout 10 virsh -q -c test:///default list --name 2>/dev/null | grep .) || skip "virsh cannot open test:///default"
+	for sub in attach detach; do
+		same_lists "$(sort <<<"$want")" "$(complete_line "msrswap -c test:///default $sub ")"
+		same_lists "$(sort <<<"$want")" "$(MEMSHARE_URI=test:///default complete_words msrswap "$sub" --size 1G '')"
+		[ -z "$(complete_words msrswap -c test:///default "$sub" vm1 '')" ]
+	done
+}
+
+@test "bash completion: msrswap export rm offers the exports of the running provider" {
+	need_msrswap
+	command -v timeout >/dev/null || skip "timeout (coreutils) is not installed"
+	DOCS_TMP=$(mktemp -d /tmp/msdocs.XXXXXX)
+	"$MSRSWAP" serve --listen "unix:$DOCS_TMP/p.sock" --control "$DOCS_TMP/p.ctl" --capacity 8M \
+		--export alpha:1M --export beta:1M 2>/dev/null &
+	DOCS_PIDS=$!
+	wait_for_socket "$DOCS_TMP/p.ctl"
+	[ "$(complete_words "$MSRSWAP" export rm --control "$DOCS_TMP/p.ctl" '' | tr '\n' ' ')" = "alpha beta " ]
+	[ "$(PATH=$BINDIR:$PATH complete_words msrswap --control="$DOCS_TMP/p.ctl" export rm b)" = beta ]
+	# no provider: nothing, quickly
+	[ -z "$(complete_words "$MSRSWAP" export rm --control "$DOCS_TMP/none.ctl" '')" ]
 }
 
 # ---- zsh completion ------------------------------------------------------------
@@ -883,4 +1405,72 @@ zsh_specs() {
 	done
 	[[ $files_part == *a.json* && $files_part == *b.json* && $files_part == *sub/* ]]
 	[[ $files_part != *c.txt* ]]
+}
+
+@test "zsh completion: its msrswap spec has the options of msrswap(1), per subcommand those it gives" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	all=$(option_entries "$MAN1R" | cut -f1 | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; } | sort -u)
+	[ "$(wc -l <<<"$all")" -ge 27 ]
+	names=$(zsh_specs msrswap)
+	same_lists "$all" "$names"
+	for sub in $(page_subcommands); do
+		want=$(page_options_of "$sub" "$MAN1R")
+		[ "$(wc -l <<<"$want")" -ge 8 ]
+		same_lists "$want" "$(zsh_specs msrswap -c test:///default "$sub")"
+		same_lists "$want" "$(zsh_specs msrswap "$sub" --control /x)"
+	done
+	if [ -x "$MSRSWAP" ]; then
+		missing=$(comm -23 <(msrswap_help | long_options) <(grep -- '^--' <<<"$names"))
+		[ -z "$missing" ] || { echo "msrswap --help has, the zsh completion does not: $missing"; return 1; }
+	fi
+}
+
+@test "zsh completion: msrswap offers the subcommands first, the export verbs, directories for --disk-dir" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	zsh -fc 'zmodload zsh/zpty' 2>/dev/null || skip "zsh has no zpty module"
+	mkdir -p "$BATS_TEST_TMPDIR/z/sub"
+	touch "$BATS_TEST_TMPDIR/z/file.txt"
+	cat > "$BATS_TEST_TMPDIR/drive.zsh" <<-'EOS'
+		zmodload zsh/zpty
+		zpty z "TERM=dumb PATH=$1:\$PATH zsh -f -i"
+		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; cd ${(q)3}"
+		ask() {
+			local out= chunk
+			zpty -w -n z "$1"$'\t'
+			sleep 3
+			while zpty -r -t z chunk; do out+=$chunk; done
+			print -r -- "$out"
+			zpty -w -n z $'\C-u'
+		}
+		sleep 3
+		ask 'msrswap '
+		print -- '==='
+		ask 'msrswap export '
+		print -- '==='
+		ask 'msrswap client --disk-dir '
+		print -- '==='
+		ask 'msrswap attach -c '
+		zpty -d z
+	EOS
+	run timeout 90 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions" "$BATS_TEST_TMPDIR/z"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	subs_part=${output%%===*}
+	rest=${output#*===}
+	verbs_part=${rest%%===*}
+	rest=${rest#*===}
+	dirs_part=${rest%%===*}
+	uris_part=${rest#*===}
+	for s in $(page_subcommands); do
+		[[ $subs_part =~ (^|[[:space:]])$s\ +--\ [a-z] ]] || { echo "no subcommand $s offered, with its description"; return 1; }
+	done
+	for v in add list rm; do
+		[[ $verbs_part =~ (^|[[:space:]])$v\ +--\ [a-z] ]] || { echo "no export verb $v offered, with its description"; return 1; }
+	done
+	# the only directory is completed at once, and the file is not offered
+	[[ $dirs_part == *"--disk-dir sub/"* ]]
+	[[ $dirs_part != *file.txt* ]]
+	for u in qemu:///system qemu:///session test:///default; do
+		[[ $uris_part =~ (^|[[:space:]])$u\ +--\ [a-zA-Z] ]] || { echo "no $u offered"; return 1; }
+	done
 }

@@ -498,6 +498,41 @@ static void test_remote(struct provider *p, const char *label)
 	free(ref);
 }
 
+/* Remote space is allocated block by block: the first remote fills, then the next. */
+static void test_two_remotes(void)
+{
+	struct provider a, b;
+	if (!provider_start(&a, "small1", "64K") || !provider_start(&b, "small2", "128K"))
+		bail("provider", "cannot start msrswap serve");
+	const uint64_t size = MIB(1);
+	char path[300];
+	disk_path(path, sizeof path, "two");
+	const char *uris[] = {a.uri, b.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 2};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 11;
+	put_blocks(ts, ref, &seed, 0, 60);
+	struct tier_stats st = stats(ts);
+	is_int(st.remote_capacity_bytes, 48 * BS, "remote capacity: 16 + 32 blocks");
+	is_int(st.puts_succ, 48, "48 puts fit the two remotes");
+	is_int(st.disk_bytes, 12 * BS, "the others go to disk");
+	struct tier_remote_info info[2];
+	tier_store_get_remotes(ts, info, 2);
+	ok(info[0].used_bytes == 16 * BS && info[1].used_bytes == 32 * BS, "the first remote is full, then the second");
+	is_int(tier_store_ops.trim(ts, BS, 5 * BS), 0, "trim a block of the first remote");
+	memset(ref + 5 * BS, 0, BS);
+	put_blocks(ts, ref, &seed, 70, 1);
+	tier_store_get_remotes(ts, info, 2);
+	is_int(info[0].used_bytes, 16 * BS, "its slot takes the next put");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	tier_store_close(ts);
+	provider_kill(&a, SIGTERM);
+	provider_kill(&b, SIGTERM);
+	free(ref);
+}
+
 static int dead_calls;
 static char dead_uri[512], dead_reason[256];
 
@@ -767,6 +802,8 @@ static void test_hung_provider(void)
 	uint64_t seed = 9;
 	put_blocks(ts, ref, &seed, 0, 100);
 	kill(p.pid, SIGSTOP);
+	int status;
+	waitpid(p.pid, &status, WUNTRACED); /* until it is stopped: a signal is delivered later */
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	unsigned char buf[BS];
@@ -875,8 +912,10 @@ int main(void)
 	test_concurrent(NULL);
 	if (access(msrswap_bin, X_OK) != 0) {
 		skip("RAM + remote: bin/msrswap is not built");
+		skip("two remotes: bin/msrswap is not built");
 		skip("failover: bin/msrswap is not built");
 		skip("release: bin/msrswap is not built");
+		skip("hung provider: bin/msrswap is not built");
 		skip("concurrent use with a provider killed: bin/msrswap is not built");
 	} else {
 		struct provider p;
@@ -884,6 +923,7 @@ int main(void)
 			bail("provider", "cannot start msrswap serve");
 		test_remote(&p, "msrswap serve");
 		provider_kill(&p, SIGTERM);
+		test_two_remotes();
 		test_failover(false);
 		test_failover(true);
 		test_release();
