@@ -35,6 +35,7 @@ enum {
 	OPT_SCENARIO,
 	OPT_TABLE,
 	OPT_LIST_POLICIES,
+	OPT_TIER_CONTROL,
 };
 
 struct args {
@@ -46,6 +47,7 @@ struct args {
 	const char *min, *max_step, *deadband, *host_reserve, *host_memory, *remote_cap, *tier_total, *threshold;
 	uint64_t wait_ns, settle_ns;
 	const char *scenario;
+	const char *tier_control;
 	char **operands;
 	int operand_count;
 };
@@ -71,6 +73,7 @@ static void usage(void)
 	       "      --threshold SIZE     smart-alloc, tlp: shrink a target only when it exceeds use by SIZE (default 8M)\n"
 	       "      --remote-cap SIZE    wss: most remote memory one domain may ask for (default: no cap)\n"
 	       "      --tier-total SIZE    size of the second-tier pool (default: from msrswap tier records)\n"
+	       "      --tier-control PATH  plan --apply: send tier targets to the msrswap client at this control socket\n"
 	       "      --min SIZE           floor of every balloon target (default 384M)\n"
 	       "      --max-step SIZE      largest change of a balloon per interval (default 1G)\n"
 	       "      --deadband SIZE      smaller changes are not sent (default 4M)\n"
@@ -120,6 +123,7 @@ static void parse_tool_option(int opt, const char *arg, struct args *a)
 	case OPT_WAIT: rc = parse_duration_ns(arg, "--wait", &a->wait_ns, &err); break;
 	case OPT_SETTLE: rc = parse_duration_ns(arg, "--settle", &a->settle_ns, &err); break;
 	case OPT_SCENARIO: a->scenario = arg; break;
+	case OPT_TIER_CONTROL: a->tier_control = arg; break;
 	case OPT_LIST_POLICIES:
 		for (size_t i = 0; balloon_policies[i]; i++)
 			puts(balloon_policies[i]->name);
@@ -152,6 +156,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"scenario", required_argument, NULL, OPT_SCENARIO},
 		{"table", no_argument, NULL, OPT_TABLE},
 		{"list-policies", no_argument, NULL, OPT_LIST_POLICIES},
+		{"tier-control", required_argument, NULL, OPT_TIER_CONTROL},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -270,7 +275,8 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count)
 		cli_usage_error("plan reads observations on standard input; it takes no operands");
 	struct plan_config cfg = {.policy = a->policy, .params = a->params, .wait_ns = a->wait_ns,
-				  .settle_ns = a->settle_ns, .once = a->once, .out = out};
+				  .settle_ns = a->settle_ns, .once = a->once, .out = out,
+				  .tier_control = a->apply ? a->tier_control : NULL};
 	/* a driver to apply with, or to ask how much memory the host has */
 	cfg.drv = a->apply || a->common.uri || getenv("MEMSHARE_URI") ? open_driver(a) : NULL;
 	set_limits(a, cfg.drv, &cfg.limits);

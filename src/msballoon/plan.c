@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "control.h"
 #include "log.h"
 #include "observe.h"
 #include "output.h"
@@ -41,14 +42,28 @@ static size_t apply_decisions(const struct plan_config *cfg, const struct node_v
 	return failed;
 }
 
-/* Second-tier quotas need the msrswap tier store, which this host does not run yet. */
+/* Without --tier-control there is no tier store to give second-tier quotas to. */
 static void note_tier_not_applied(json_t *record)
 {
 	static bool warned;
 	json_object_set_new(record, "tier_applied", json_false());
 	if (!warned)
-		log_warn("tier targets are not applied: not supported until a tier store (msrswap) runs on this host");
+		log_warn("tier targets are not applied: give --tier-control with the msrswap client's control socket");
 	warned = true;
+}
+
+/* Send a tier target to the msrswap client daemon; record the outcome. */
+static void apply_tier_target(const char *control, const char *domain, int64_t bytes, json_t *record)
+{
+	struct ms_err err = {0};
+	json_t *req = json_pack("{s:s, s:s, s:I}", "cmd", "target", "name", domain, "bytes", (json_int_t)bytes);
+	int rc = control_request(control, req, NULL, &err);
+	json_decref(req);
+	json_object_set_new(record, "tier_applied", json_boolean(rc == 0));
+	if (rc < 0) {
+		json_object_set_new(record, "tier_error", json_string(err.msg));
+		log_warn("%s: tier target not applied: %s", domain, err.msg);
+	}
 }
 
 static int emit_interval(const struct plan_config *cfg, const struct node_view *node, const struct vm_decision *d,
@@ -59,7 +74,9 @@ static int emit_interval(const struct plan_config *cfg, const struct node_view *
 		json_t *r = target_record(cfg->policy->name, &node->vms[i], &d[i]);
 		if (has_item && has_item[i])
 			add_outcome(r, &items[i]);
-		if (cfg->drv && d[i].tier_bytes != NO_TARGET)
+		if (d[i].tier_bytes != NO_TARGET && cfg->tier_control)
+			apply_tier_target(cfg->tier_control, node->vms[i].domain, d[i].tier_bytes, r);
+		else if (d[i].tier_bytes != NO_TARGET && cfg->drv)
 			note_tier_not_applied(r);
 		if (jsonl_emit(cfg->out, r, err) < 0)
 			return -1;

@@ -17,6 +17,7 @@ struct plan_config {
 	struct safety_limits limits;
 	int64_t tier_total_bytes; /* --tier-total; -1: from "tier" records */
 	struct driver *drv;       /* to apply with; NULL: plan only */
+	const char *tier_control; /* msrswap client's control socket, to apply tier targets; NULL: not applied */
 	uint64_t wait_ns;         /* how long to wait for balloons */
 	uint64_t settle_ns;
 	bool once;                /* one decision on everything read (cron) */

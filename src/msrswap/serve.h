@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control.h"
 #include "error.h"
 #include "jsonl.h"
 #include "nbd_server.h"
@@ -50,7 +51,5 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 json_t *control_reply_ok(void);
 json_t *control_reply_error(const char *msg);
 
-/* Client side of the control socket: send one request, print the reply lines. */
-int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err);
 
 #endif

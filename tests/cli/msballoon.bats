@@ -176,7 +176,7 @@ Try 'msballoon --help'." ]
 	run --separate-stderr "$MSBALLOON" -c test:///default apply <<<'{"kind":"target","domain":"test","tier_bytes":1048576}'
 	[ "$status" -eq 0 ]
 	jq -e '.tier_applied == false' <<<"$output"
-	[[ $stderr == *"not supported until a tier store"* ]]
+	[[ $stderr == *"tier targets are not applied: give --tier-control"* ]]
 }
 
 @test "msballoon plan with a tier policy: smart-alloc moves the pool to the domain with failed puts" {

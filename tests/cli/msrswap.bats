@@ -49,7 +49,7 @@ require_clients() {
 	[[ $output == *"does not fit"* ]]
 	run "$MSRSWAP" status --control "$BATS_TEST_TMPDIR/nothing"
 	[ "$status" -eq 1 ]
-	[[ $output == *"is msrswap serve running?"* ]]
+	[[ $output == *"is the daemon running? control socket"* ]]
 }
 
 @test "msrswap: nbdinfo lists and describes the exports" {
@@ -166,4 +166,28 @@ require_clients() {
 	echo "$stats"
 	jq -e '.logical_bytes == 33554432 and .used_bytes <= 8192 and .dedup_saved_bytes >= 33546240' <<<"$stats"
 	"$MSRSWAP" status --control "$CTL" | jq -s -e 'map(select(.export == "s"))[0].latency_us | keys | any(. == "lt_2048" or . == "lt_4096")'
+}
+
+@test "msrswap client: tier targets bound a device's RAM tier; msballoon smart-alloc sets them from tier records" {
+	require_clients
+	C=$BATS_TEST_TMPDIR
+	"$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 16M --disk-dir "$C/disks" 2> "$C/client.log" &
+	SERVER_PID=$!
+	for _ in $(seq 1 50); do [ -S "$C/c.ctl" ] && break; sleep 0.1; done
+	for d in vm1 vm2; do
+		printf '{"cmd":"device-add","name":"%s","size":67108864,"target":4194304}\n' "$d" | socat - "UNIX-CONNECT:$C/c.ctl" | jq -e .ok
+	done
+	# vm1 writes 16M: only 4M fit its target, the rest are failed puts that land on disk
+	qemu-io -f raw -c "write -P 3 0 16M" -c "read -P 3 0 16M" "nbd+unix:///vm1?socket=$C/c.sock" | grep -v failed >/dev/null
+	qemu-io -f raw -c "write -P 4 0 1M" "nbd+unix:///vm2?socket=$C/c.sock" >/dev/null
+	run "$MSRSWAP" status --control "$C/c.ctl"
+	echo "$output"
+	jq -s -e 'map(select(.domain == "vm1"))[0] | .puts_total == 4096 and .puts_succ == 1024 and .tier_used_bytes == 4194304
+	          and .disk_bytes == 12582912 and .pool_bytes == 16777216' <<<"$output"
+	# the SmarTmem loop: smart-alloc grows the target of the domain with failed puts
+	printf '%s\n' "$output" | "$MSBALLOON" plan --policy smart-alloc -P 10% --apply --tier-control "$C/c.ctl" > "$C/plan.jsonl"
+	cat "$C/plan.jsonl"
+	jq -s -e 'map(select(.domain == "vm1"))[0] | .tier_applied and .tier_bytes > 4194304' "$C/plan.jsonl"
+	want=$(jq -s 'map(select(.domain == "vm1"))[0].tier_bytes' "$C/plan.jsonl")
+	"$MSRSWAP" status --control "$C/c.ctl" | jq -s -e --argjson w "$want" 'map(select(.domain == "vm1"))[0].tier_target_bytes == $w'
 }

@@ -1,4 +1,4 @@
-#include "listen.h"
+#include "sockets.h"
 
 #include <errno.h>
 #include <stdbool.h>

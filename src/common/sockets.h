@@ -1,7 +1,7 @@
 /* Listening addresses as users write them: "unix:/run/x.sock",
  * "127.0.0.1:10809", "[::1]:10809", ":10809" (all addresses). */
-#ifndef MSRSWAP_LISTEN_H
-#define MSRSWAP_LISTEN_H
+#ifndef MS_SOCKETS_H
+#define MS_SOCKETS_H
 
 #include "error.h"
 
