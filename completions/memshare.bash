@@ -10,7 +10,8 @@
 # --name`, with a time limit), pid:N and cgroup paths for cgroup:// URIs.
 # msballoon: the subcommand first, then the options of that subcommand (as
 # msballoon(1) lists them); --policy values from `msballoon --list-policies`
-# (or a built-in list); --scenario *.json files; -c URIs; the domain of `set`.
+# (or a built-in list); --scenario *.json files; --tier-control sockets;
+# -c URIs; the domain of `set`.
 # msrswap: the subcommand first, then the options of that subcommand (as
 # msrswap(1) lists them); the verbs of `export` and, for `export rm`, the
 # exports of the running provider; the domains of `attach` and `detach`
@@ -237,7 +238,8 @@ _memshare_mswss() {
 
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
-	--tier-total --min --max-step --deadband --host-reserve --host-memory --wait --settle --scenario '
+	--tier-total --tier-control --min --max-step --deadband --host-reserve --host-memory --wait --settle
+	--scenario '
 # one space between words, so that *" $word "* finds each
 _memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
 
@@ -248,8 +250,8 @@ _memshare_msballoon_options() {
 	set) printf '%s\n' -c --connect --min --wait "${common[@]}" ;;
 	plan)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
-			--remote-cap --tier-total --min --max-step --deadband --host-reserve --host-memory \
-			--wait --settle "${common[@]}"
+			--remote-cap --tier-total --tier-control --min --max-step --deadband --host-reserve \
+			--host-memory --wait --settle "${common[@]}"
 		;;
 	apply) printf '%s\n' -c --connect --min --wait --settle "${common[@]}" ;;
 	sim)
@@ -258,8 +260,8 @@ _memshare_msballoon_options() {
 		;;
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
-			--remote-cap --tier-total --min --max-step --deadband --host-reserve --host-memory \
-			--wait --settle --scenario --table --list-policies "${common[@]}"
+			--remote-cap --tier-total --tier-control --min --max-step --deadband --host-reserve \
+			--host-memory --wait --settle --scenario --table --list-policies "${common[@]}"
 		;;
 	esac
 }
@@ -284,6 +286,7 @@ _memshare_msballoon_values() {
 	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
 	--policy) _memshare_policies ;;
 	--scenario) _memshare_json_files "$2" ;;
+	--tier-control) _memshare_paths "$2" ;;
 	--headroom) printf '%s\n' 0% 5% 10% 25% 50% ;;
 	-P | --step) printf '%s\n' 0.5% 0.75% 1% 2% 4% 6% ;;
 	--host-reserve) printf '%s\n' 5% 10% 20% ;;

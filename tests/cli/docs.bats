@@ -508,9 +508,10 @@ read_by() {
 			outcome=$(emitted "$SRCB/output.c" add_outcome | cut -d' ' -f2 | sort -u)
 			[ "$(tr '\n' ' ' <<<"$outcome")" = "actual_bytes applied error reached " ]
 			same_lists "$outcome" "$(record_tags target Outcome)"
-			# what plan.c adds to tier targets it cannot apply
-			tier_outcome=$(emitted "$SRCB/plan.c" note_tier_not_applied | cut -d' ' -f2 | sort -u)
-			[ "$tier_outcome" = tier_applied ]
+			# what plan.c adds to tier targets, sent (--tier-control) or not
+			tier_outcome=$( { emitted "$SRCB/plan.c" note_tier_not_applied; emitted "$SRCB/plan.c" apply_tier_target; } |
+				cut -d' ' -f2 | sort -u)
+			[ "$(tr '\n' ' ' <<<"$tier_outcome")" = "tier_applied tier_error " ]
 			same_lists "$tier_outcome" "$(record_tags target "Tier outcome")"
 			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome"$'\n'"$tier_outcome")
 		fi
@@ -602,9 +603,12 @@ read_fields() {
 		"$MSBALLOON" -c cgroup:/// apply >>"$out" 2>/dev/null || :
 	echo '{"kind":"target","domain":"nosuch","balloon_bytes":1073741824}' |
 		"$MSBALLOON" -c test:///default apply >>"$out" 2>/dev/null || :
-	# a tier target: written back with its tier outcome
+	# a tier target: written back with its tier outcome; one sent to a client daemon that is not there
 	echo '{"kind":"target","domain":"test","tier_bytes":1048576}' |
 		"$MSBALLOON" -c test:///default apply >>"$out" 2>/dev/null || :
+	echo '{"kind":"tier","domain":"test","puts_total":2,"puts_succ":1}' |
+		"$MSBALLOON" -c test:///default plan --policy static --tier-total 1M --apply \
+			--tier-control "$BATS_TEST_TMPDIR/none.ctl" >>"$out" 2>/dev/null || :
 	"$MSBALLOON" -c test:///default set --min 64M test 1G >>"$out" 2>/dev/null || :
 	for p in wss tlp smart-alloc; do
 		"$MSBALLOON" sim --scenario "$SRCB/scenarios/scenario2.json" --policy "$p" >>"$out"
@@ -622,6 +626,7 @@ read_fields() {
 	grep -qx "target applied" <<<"$keys" || skip "neither cgroup:/// nor test:///default could take a target: outcomes not seen"
 	grep -qx "target error" <<<"$keys"
 	grep -qx "target tier_applied" <<<"$keys"
+	grep -qx "target tier_error" <<<"$keys"
 }
 
 # ---- msrswap(1) and the records of msrswap ------------------------------------
@@ -837,6 +842,12 @@ rendered_option() {
 	policy=$(grep -oE 'msballoon plan --policy [a-z-]+' <<<"$examples" | awk '{print $NF}')
 	[ "$policy" = smart-alloc ]
 	"$MSBALLOON" --list-policies | grep -qxF "$policy"
+	mb=$(grep -oE 'msballoon plan [^|;>]*' <<<"$examples")
+	[[ $mb == *"--tier-control /run/msrswap-client.ctl"* ]]
+	mb_options=$("$MSBALLOON" --help | long_options)
+	for w in $mb; do
+		[[ $w != -* ]] || grep -qxF -- "$w" <<<"$mb_options" || { echo "example '$mb': $w is not an option of msballoon"; return 1; }
+	done
 }
 
 # rs_emitted FILE: "KIND always|known FIELD" for every field the functions of
@@ -944,6 +955,7 @@ wait_for_socket() {
 	command -v jq >/dev/null || skip "jq is not installed"
 	command -v socat >/dev/null || skip "socat is not installed (the control socket examples use it)"
 	command -v man >/dev/null || skip "man (man-db) is not installed: the example cannot be read from the page"
+	"$MSBALLOON" --help | grep -q -- --tier-control || skip "this msballoon cannot send tier targets (no --tier-control)"
 	# unix socket paths are short: a directory of its own under /tmp
 	DOCS_TMP=$(mktemp -d /tmp/msdocs.XXXXXX)
 	D=$DOCS_TMP
@@ -991,18 +1003,17 @@ wait_for_socket() {
 	while read -r kind key; do
 		record_tags "$kind" | grep -qx -- "$key" || { echo "$kind record: $key is not in memshare(7)"; return 1; }
 	done <<<"$keys"
-	# the documented pipeline: tier records -> msballoon smart-alloc -> the jq of the example -> the control socket
-	prog=$(rendered "$MAN1R" | sed -n '/^EXAMPLES$/,/^CAVEATS$/p' |
-		awk -v q="'" 'index($0, "jq --unbuffered -c " q) { f = 1 } f { print } f && $0 ~ q " [|]$" { exit }' |
-		tr -s ' \n' ' ' | sed -E "s/.*jq --unbuffered -c '([^']*)'.*/\1/")
-	[[ $prog == *'cmd: "target"'* ]] || { echo "no jq program found in EXAMPLES: $prog"; return 1; }
-	jq -c 'select(.kind == "tier")' "$D/client.jsonl" | "$MSBALLOON" plan --policy smart-alloc >"$D/plan.jsonl" 2>"$D/plan.log"
-	cmds=$(jq -c "$prog" "$D/plan.jsonl")
-	[ -n "$cmds" ] || { cat "$D/plan.jsonl" "$D/plan.log"; return 1; }
-	last=$(tail -n 1 <<<"$cmds")
-	jq -e '.cmd == "target" and .name == "docs-vm" and (.bytes | type) == "number" and .bytes != 12288' <<<"$last"
-	[ "$(ctl "$D/c.ctl" "$last")" = '{"ok":true}' ]
-	"$MSRSWAP" status --control "$D/c.ctl" | jq -e --argjson b "$(jq .bytes <<<"$last")" '.tier_target_bytes == $b'
+	# the documented loop: tier records -> the msballoon command of the example -> the control socket
+	mb=$(rendered "$MAN1R" | sed -n '/^EXAMPLES$/,/^CAVEATS$/p' | sed -e ':a' -e '/[|\\]$/{N;s/\\\?\n */ /;ba' -e '}' |
+		grep -oE 'msballoon plan [^|;>]*--tier-control [^ ]+')
+	[[ $mb == *" /run/msrswap-client.ctl" ]] || { echo "no msballoon --tier-control command in EXAMPLES: $mb"; return 1; }
+	read -r -a words <<<"${mb% *} $D/c.ctl"
+	jq -c 'select(.kind == "tier")' "$D/client.jsonl" | "$MSBALLOON" "${words[@]:1}" >"$D/plan.jsonl" 2>"$D/plan.log" ||
+		{ cat "$D/plan.log"; return 1; }
+	last=$(jq -c 'select(.kind == "target" and .domain == "docs-vm")' "$D/plan.jsonl" | tail -n 1)
+	jq -e '.tier_applied == true and (.tier_bytes | type) == "number" and .tier_bytes != 12288' <<<"$last" ||
+		{ cat "$D/plan.jsonl" "$D/plan.log"; return 1; }
+	"$MSRSWAP" status --control "$D/c.ctl" | jq -e --argjson b "$(jq .tier_bytes <<<"$last")" '.tier_target_bytes == $b'
 	# stopped, the daemon exits 0 and removes its sockets (FILES)
 	kill "$CPID"
 	wait "$CPID"
