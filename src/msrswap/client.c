@@ -12,11 +12,19 @@
 #include "store_ram.h"
 #include "tier_store.h"
 
+/* A device's name for its failover reports; kept for the daemon's life. */
+struct device_ref {
+	struct client *client;
+	struct device_ref *next;
+	char name[];
+};
+
 struct client {
 	struct server server;
 	const struct client_config *cfg;
 	struct ram_pool *pool;
 	uint64_t ram_bytes;
+	struct device_ref *refs;
 };
 
 int write_swap_header(const struct backend_ops *ops, void *self, uint64_t size, struct ms_err *err)
@@ -41,9 +49,11 @@ int write_swap_header(const struct backend_ops *ops, void *self, uint64_t size, 
 
 static void on_remote_dead(void *ctx, const char *uri, const char *reason)
 {
-	struct client *c = ctx;
-	log_warn("remote %s failed (%s): its blocks are served from the disk copy", uri, reason);
+	struct device_ref *ref = ctx;
+	struct client *c = ref->client;
+	log_warn("%s: remote %s failed (%s): its blocks are served from the disk copy", ref->name, uri, reason);
 	json_t *r = record_new("failover");
+	json_object_set_new(r, "domain", json_string(ref->name));
 	json_object_set_new(r, "uri", json_string(uri));
 	json_object_set_new(r, "reason", json_string(reason));
 	jsonl_emit(c->cfg->out, r, NULL);
@@ -52,6 +62,30 @@ static void on_remote_dead(void *ctx, const char *uri, const char *reason)
 static void close_store(void *self)
 {
 	tier_store_close(self);
+}
+
+/* Is uri a remote of another device already?  Two devices on one export would overwrite each other. */
+static int uri_in_use(void *arg, const struct nbd_export *e)
+{
+	const char *uri = arg;
+	struct tier_remote_info info[16];
+	size_t n = tier_store_get_remotes(e->self, info, 16);
+	for (size_t i = 0; i < n && i < 16; i++)
+		if (info[i].state == TIER_REMOTE_ALIVE && strcmp(info[i].uri, uri) == 0)
+			return 1;
+	return 0;
+}
+
+static struct device_ref *device_ref(struct client *c, const char *name)
+{
+	struct device_ref *ref = calloc(1, sizeof *ref + strlen(name) + 1);
+	if (!ref)
+		return NULL;
+	ref->client = c;
+	strcpy(ref->name, name);
+	ref->next = c->refs;
+	c->refs = ref;
+	return ref;
 }
 
 static json_t *device_add(struct client *c, json_t *req)
@@ -63,13 +97,26 @@ static json_t *device_add(struct client *c, json_t *req)
 		return control_reply_error("device-add needs \"name\" and a positive integer \"size\"");
 	if (strchr(name, '/') || name[0] == '.')
 		return control_reply_error("a device name cannot contain '/' or start with '.'");
+	/* before anything touches its disk file: a second device-add must not wipe the first */
+	if (registry_backend(&c->server.registry, name))
+		return control_reply_error("a device of that name exists already");
 	size_t n = json_array_size(remotes);
 	const char **uris = calloc(n ? n : 1, sizeof *uris);
-	for (size_t i = 0; uris && i < n; i++)
+	for (size_t i = 0; uris && i < n; i++) {
 		if (!(uris[i] = json_string_value(json_array_get(remotes, i)))) {
 			free(uris);
 			return control_reply_error("\"remotes\" must be a list of NBD URIs");
 		}
+		if (c->server.source.for_each(c->server.source.ctx, uri_in_use, (void *)uris[i])) {
+			free(uris);
+			return control_reply_error("that remote export is in use by another device");
+		}
+	}
+	struct device_ref *ref = device_ref(c, name);
+	if (!ref) {
+		free(uris);
+		return control_reply_error("out of memory");
+	}
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s.disk", c->cfg->disk_dir, name);
 	struct tier_store_config tc = {
@@ -80,7 +127,7 @@ static json_t *device_add(struct client *c, json_t *req)
 		.remote_uris = uris,
 		.remote_count = n,
 		.on_remote_dead = on_remote_dead,
-		.callback_ctx = c,
+		.callback_ctx = ref,
 	};
 	struct tier_store *ts;
 	struct ms_err err = {0};
@@ -126,6 +173,8 @@ static json_t *client_control(struct server *s, const char *cmd, json_t *req)
 		const char *uri = json_string_value(json_object_get(req, "uri"));
 		if (!uri)
 			return control_reply_error("remote-add needs \"uri\"");
+		if (s->source.for_each(s->source.ctx, uri_in_use, (void *)uri))
+			return control_reply_error("that remote export is in use by another device");
 		if (tier_store_add_remote(ts, uri, &err) < 0)
 			return control_reply_error(err.msg);
 		return control_reply_ok();

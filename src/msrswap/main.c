@@ -86,6 +86,7 @@ static void usage(void)
 	       "      --stats DUR          print statistics records every DUR\n"
 	       "      --tls-psk FILE       TLS with pre-shared keys (not supported yet)\n"
 	       "  consumer (client, attach, detach):\n"
+	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
 	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
 	       "      --disk-dir DIR       client: where each device's disk tier lives (default %s)\n"
 	       "      --size SIZE          attach: the swap device's size\n"
@@ -252,7 +253,9 @@ static int run_client(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count)
 		cli_usage_error("client takes no operands");
 	struct client_config *cfg = &a->client;
-	cfg->listen = a->listen_given ? a->serve.listen : "unix:" DEFAULT_CLIENT_SOCKET;
+	static char socket_addr[4200];
+	snprintf(socket_addr, sizeof socket_addr, "unix:%s", cfg->listen ? cfg->listen : DEFAULT_CLIENT_SOCKET); /* --socket */
+	cfg->listen = a->listen_given ? a->serve.listen : socket_addr;
 	if (strncmp(cfg->listen, "unix:", 5) != 0)
 		cli_usage_error("--listen: the client serves QEMU on a unix socket (unix:PATH)");
 	cfg->control = client_control_path(a);

@@ -798,7 +798,7 @@ rendered_option() {
 		[[ $options == *"$value"* ]] || { echo "OPTIONS do not name the default $value"; return 1; }
 	done
 	# the client's defaults are built from DEFAULT_CLIENT_SOCKET
-	grep -qF '"unix:" DEFAULT_CLIENT_SOCKET' "$SRCR/main.c"
+	grep -qE '"unix:%s".*DEFAULT_CLIENT_SOCKET' "$SRCR/main.c"
 	[[ $options == *"unix:$(sed -nE 's/^#define DEFAULT_CLIENT_SOCKET "([^"]+)"$/\1/p' "$SRCR/main.c")"* ]]
 	[[ $options == *"serve default: $listen"* ]]
 }
