@@ -360,15 +360,16 @@ static int read_request(struct conn *c, struct request *r, bool *eof, struct ms_
 		uint64_t cookie, offset;
 		uint32_t length;
 	} wire;
-	/* a clean end is the client closing between requests */
-	ssize_t n = c->io->read(c->io->ctx, &wire, 1);
+	/* one read for the whole header in the common case; a clean end is the
+	 * client closing between requests */
+	ssize_t n = c->io->read(c->io->ctx, &wire, sizeof wire);
 	if (n == 0) {
 		*eof = true;
 		return 0;
 	}
 	if (n < 0)
 		return ms_fail_errno(err, "read from client");
-	if (read_exact(c, (char *)&wire + 1, sizeof wire - 1, err) < 0)
+	if ((size_t)n < sizeof wire && read_exact(c, (char *)&wire + n, sizeof wire - (size_t)n, err) < 0)
 		return -1;
 	if (be32toh(wire.magic) != NBD_REQUEST_MAGIC)
 		return ms_fail(err, "bad request magic 0x%08x", be32toh(wire.magic));
