@@ -55,6 +55,16 @@ void cli_usage_error(const char *fmt, ...)
 	exit(MS_EXIT_USAGE);
 }
 
+void cli_subcommand(int argc, char **argv, int first, const char *names, const char **command, char ***operands,
+		    int *count)
+{
+	if (first >= argc)
+		cli_usage_error("name a subcommand: %s", names);
+	*command = argv[first];
+	*operands = argv + first + 1;
+	*count = argc - first - 1;
+}
+
 int cli_report(const struct ms_err *err)
 {
 	fprintf(stderr, "%s: %s\n", ms_progname(), err->msg[0] ? err->msg : "failed");

@@ -30,6 +30,10 @@ void cli_init(const char *argv0);
 bool cli_common_option(int opt, const char *arg, struct cli_common *common);
 /* Apply -v/-q to the log level. */
 void cli_apply_verbosity(const struct cli_common *common);
+/* After the options: the subcommand at argv[first] and its operands; a
+ * usage error naming `names` ("set, plan, apply or sim") when there is none. */
+void cli_subcommand(int argc, char **argv, int first, const char *names, const char **command, char ***operands,
+		    int *count);
 /* Report a usage error ("mswss: MSG\nTry 'mswss --help'.") and exit 2. */
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Print an error the way every tool does and return the exit status it calls for. */

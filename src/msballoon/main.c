@@ -170,11 +170,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage();
 		exit(0);
 	}
-	if (optind >= argc)
-		cli_usage_error("name a subcommand: set, plan, apply or sim");
-	a->command = argv[optind];
-	a->operands = argv + optind + 1;
-	a->operand_count = argc - optind - 1;
+	cli_subcommand(argc, argv, optind, "set, plan, apply or sim", &a->command, &a->operands, &a->operand_count);
 }
 
 /* A size option, or its default; percentages refer to `of`. */

@@ -1,5 +1,6 @@
-/* msrswap — a host's spare RAM as remote swap: the provider serves
- * reservoir slabs over NBD.  Subcommands: serve, export, status. */
+/* msrswap — a host's spare RAM as remote swap.  The provider (serve,
+ * export, status) serves reservoir slabs over NBD; the consumer (client,
+ * attach, detach) gives each guest a tiered swap disk. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -177,11 +178,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage();
 		exit(0);
 	}
-	if (optind >= argc)
-		cli_usage_error("name a subcommand: serve, export or status");
-	a->command = argv[optind];
-	a->operands = argv + optind + 1;
-	a->operand_count = argc - optind - 1;
+	cli_subcommand(argc, argv, optind, "serve, export, status, client, attach or detach", &a->command, &a->operands,
+		       &a->operand_count);
 }
 
 static uint64_t size_arg(const char *text, uint64_t percent_of, const char *what)
