@@ -55,73 +55,60 @@ static int resolve(const char *addr, bool passive, struct addrinfo **res, struct
 	return 0;
 }
 
-int listen_on(const char *addr, struct ms_err *err)
+/* A socket of family on sa, bound and listening (passive) or connected; -1 on failure. */
+static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool passive, const char *addr,
+		    struct ms_err *err)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return ms_fail_errno(err, "socket");
+	int rc;
+	if (passive) {
+		int one = 1;
+		if (family == AF_UNIX) {
+			struct stat sb;
+			const char *path = ((const struct sockaddr_un *)sa)->sun_path;
+			if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+				unlink(path); /* a socket left by a previous run */
+		} else {
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		}
+		rc = bind(fd, sa, len) < 0 || listen(fd, 64) < 0 ? -1 : 0;
+	} else {
+		rc = connect(fd, sa, len);
+	}
+	if (rc < 0) {
+		ms_fail_errno(err, passive ? "cannot listen on %s" : "cannot connect to %s", addr);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int open_socket(const char *addr, bool passive, struct ms_err *err)
 {
 	if (strncmp(addr, "unix:", 5) == 0) {
 		struct sockaddr_un sa;
 		if (unix_address(addr + 5, &sa, err) < 0)
 			return -1;
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return ms_fail_errno(err, "socket");
-		struct stat sb;
-		if (lstat(sa.sun_path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-			unlink(sa.sun_path); /* a socket left by a previous run */
-		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
-			ms_fail_errno(err, "cannot listen on %s", addr);
-			close(fd);
-			return -1;
-		}
-		return fd;
+		return open_one(AF_UNIX, (struct sockaddr *)&sa, sizeof sa, passive, addr, err);
 	}
 	struct addrinfo *res;
-	if (resolve(addr, true, &res, err) < 0)
+	if (resolve(addr, passive, &res, err) < 0)
 		return -1;
 	int fd = -1;
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-			ms_fail_errno(err, "cannot listen on %s", addr);
-			close(fd);
-			fd = -1;
-		}
-	}
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = open_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, passive, addr, err);
 	freeaddrinfo(res);
 	return fd;
 }
 
+int listen_on(const char *addr, struct ms_err *err)
+{
+	return open_socket(addr, true, err);
+}
+
 int connect_to(const char *addr, struct ms_err *err)
 {
-	if (strncmp(addr, "unix:", 5) == 0) {
-		struct sockaddr_un sa;
-		if (unix_address(addr + 5, &sa, err) < 0)
-			return -1;
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return ms_fail_errno(err, "socket");
-		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-			ms_fail_errno(err, "cannot connect to %s", addr);
-			close(fd);
-			return -1;
-		}
-		return fd;
-	}
-	struct addrinfo *res;
-	if (resolve(addr, false, &res, err) < 0)
-		return -1;
-	int fd = -1;
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-			ms_fail_errno(err, "cannot connect to %s", addr);
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	return fd;
+	return open_socket(addr, false, err);
 }

@@ -191,3 +191,21 @@ require_clients() {
 	want=$(jq -s 'map(select(.domain == "vm1"))[0].tier_bytes' "$C/plan.jsonl")
 	"$MSRSWAP" status --control "$C/c.ctl" | jq -s -e --argjson w "$want" 'map(select(.domain == "vm1"))[0].tier_target_bytes == $w'
 }
+
+@test "msrswap: serves over loopback TCP too" {
+	require_clients
+	port=$((20000 + RANDOM % 20000))
+	"$MSRSWAP" serve --listen "127.0.0.1:$port" --control "$BATS_TEST_TMPDIR/t.ctl" --capacity 64M --export a:16M \
+		2> "$BATS_TEST_TMPDIR/serve.log" &
+	SERVER_PID=$!
+	for _ in $(seq 1 50); do [ -S "$BATS_TEST_TMPDIR/t.ctl" ] && break; sleep 0.1; done
+	run nbdinfo "nbd://127.0.0.1:$port/a"
+	[ "$status" -eq 0 ]
+	[[ $output == *"export-size: 16777216"* ]]
+	run qemu-io -f raw -c "write -P 5 0 1M" -c "read -P 5 0 1M" "nbd://127.0.0.1:$port/a"
+	[ "$status" -eq 0 ]
+	[[ $output != *"failed"* ]]
+	run "$MSRSWAP" serve --listen "127.0.0.1:$port" --control "$BATS_TEST_TMPDIR/u.ctl" --capacity 64M
+	[ "$status" -eq 1 ]
+	[[ $output == *"cannot listen on 127.0.0.1:$port"* ]]
+}
