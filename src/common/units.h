@@ -25,4 +25,10 @@ const char *format_size(uint64_t bytes, char *buf, size_t len);
 #define NS_PER_S 1000000000ULL
 #define NS_PER_MS 1000000ULL
 
+#include <time.h>
+
+/* A clock's reading in nanoseconds (CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, ...). */
+uint64_t clock_ns(clockid_t clock);
+static inline uint64_t monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
 #endif

@@ -5,14 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#define POLL_NS 100000000ULL /* 100 ms between looks at the balloons */
+#include "units.h"
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#define POLL_NS 100000000ULL /* 100 ms between looks at the balloons */
 
 bool allocation_reached(int64_t actual, int64_t target)
 {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "nbd_proto.h"
+#include "units.h"
 
 /* One connection's state. */
 struct conn {
@@ -294,13 +295,6 @@ static void record_latency(struct export_stats *s, uint64_t ns)
 	__atomic_fetch_add(&s->latency_us_log2[bucket], 1, __ATOMIC_RELAXED);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void wait_until(uint64_t deadline_ns)
 {
 	struct timespec ts = {(time_t)(deadline_ns / 1000000000ULL), (long)(deadline_ns % 1000000000ULL)};
@@ -390,7 +384,7 @@ static int transmit(struct conn *c, struct ms_err *err)
 			return -1;
 		if (eof || r.type == NBD_CMD_DISC)
 			return 0;
-		uint64_t start = now_ns();
+		uint64_t start = monotonic_ns();
 		uint32_t error = 0;
 		bool payload_ok = r.length <= c->max_payload;
 		if (r.type == NBD_CMD_WRITE) {
@@ -406,7 +400,7 @@ static int transmit(struct conn *c, struct ms_err *err)
 			error = execute(c, &r);
 		if (c->opt->latency_ns)
 			wait_until(start + c->opt->latency_ns);
-		record_latency(&c->export->stats, now_ns() - start);
+		record_latency(&c->export->stats, monotonic_ns() - start);
 		if (send_reply(c, r.cookie, error, c->buf, r.type == NBD_CMD_READ ? r.length : 0, err) < 0)
 			return -1;
 	}

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "nbd_server.h"
 #include "registry.h"
+#include "units.h"
 
 #define HANDSHAKE_TIMEOUT_S 10  /* a client that does not finish the handshake in time is dropped */
 #define CONTROL_TIMEOUT_S 2
@@ -187,13 +188,6 @@ static int emit_stats(struct server *s, struct jsonl_writer *out, struct ms_err 
 	return rc;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static json_t *provider_stats(struct server *s)
 {
 	return registry_stats(&s->registry);
@@ -224,7 +218,7 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 		return ms_fail_prefix(err, "control socket");
 	}
 	log_info("serving NBD on %s, control on %s", listen, control);
-	uint64_t next_stats = stats_interval_ns ? now_ns() + stats_interval_ns : 0;
+	uint64_t next_stats = stats_interval_ns ? monotonic_ns() + stats_interval_ns : 0;
 	int rc = 0;
 	while (!*stop && rc == 0) {
 		struct pollfd fds[2] = {{listen_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
@@ -234,7 +228,7 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 			if (fds[1].revents & POLLIN)
 				serve_control_client(s, control_fd);
 		}
-		if (next_stats && now_ns() >= next_stats) {
+		if (next_stats && monotonic_ns() >= next_stats) {
 			rc = emit_stats(s, out, err);
 			next_stats += stats_interval_ns;
 		}

@@ -29,6 +29,7 @@
  * (remote list and states).  Never two stripes; the mirror thread and the
  * sweep take a stripe with nothing else held. */
 #include "tier_store.h"
+#include "units.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,13 +163,6 @@ struct tier_store {
 
 #define RELAXED memory_order_relaxed
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void add(_Atomic uint64_t *counter, int64_t delta)
 {
 	atomic_fetch_add_explicit(counter, (uint64_t)delta, RELAXED);
@@ -241,7 +235,7 @@ static bool remote_set_state(struct tier_store *ts, struct remote *r, int state,
 
 static bool remote_wait(struct nbd_handle *h, int64_t cookie, unsigned timeout_ms, char *why, size_t why_len)
 {
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000u;
 	for (;;) {
 		int done = nbd_aio_command_completed(h, (uint64_t)cookie);
 		if (done == 1)
@@ -250,7 +244,7 @@ static bool remote_wait(struct nbd_handle *h, int64_t cookie, unsigned timeout_m
 			snprintf(why, why_len, "%s", nbd_get_error() ? nbd_get_error() : "request failed");
 			return false;
 		}
-		uint64_t now = now_ns();
+		uint64_t now = monotonic_ns();
 		if (now >= deadline) {
 			snprintf(why, why_len, "no reply in %u ms", timeout_ms);
 			return false;
@@ -803,7 +797,7 @@ static int ts_read(void *self, void *buf, uint32_t len, uint64_t offset)
 	struct tier_store *ts = self;
 	if (!in_bounds(ts, len, offset))
 		return EINVAL;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = monotonic_ns();
 	unsigned char *out = buf;
 	int rc = 0;
 	while (len && rc == 0) {
@@ -827,7 +821,7 @@ static int ts_read(void *self, void *buf, uint32_t len, uint64_t offset)
 	}
 	sweep(ts, false);
 	add(&ts->read_requests, 1);
-	add(&ts->read_ns, (int64_t)(now_ns() - t0));
+	add(&ts->read_ns, (int64_t)(monotonic_ns() - t0));
 	return rc;
 }
 
@@ -864,7 +858,7 @@ static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
 	struct tier_store *ts = self;
 	if (!in_bounds(ts, len, offset))
 		return EINVAL;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = monotonic_ns();
 	const unsigned char *in = buf;
 	int rc = 0;
 	while (len && rc == 0) {
@@ -876,7 +870,7 @@ static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
 	}
 	sweep(ts, false);
 	add(&ts->write_requests, 1);
-	add(&ts->write_ns, (int64_t)(now_ns() - t0));
+	add(&ts->write_ns, (int64_t)(monotonic_ns() - t0));
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "record.h"
+#include "units.h"
 
 /* Refaults of a domain's recent windows while it is short of memory. */
 struct refault_history {
@@ -86,18 +87,11 @@ struct open_window {
 	bool open;
 };
 
-static uint64_t now_ns(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Sleep until `deadline` (CLOCK_MONOTONIC) unless asked to stop. */
 static void sleep_until(uint64_t deadline, volatile int *stop)
 {
 	while (!*stop) {
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 		if (now >= deadline)
 			return;
 		uint64_t left = deadline - now;
@@ -153,7 +147,7 @@ static bool is_short_of_memory(const struct wss_window *w, int64_t refaulted)
 
 static int open_one(const struct monitor_config *cfg, const char *domain, struct open_window *ow, struct ms_err *err)
 {
-	uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	uint64_t cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	memset(ow, 0, sizeof *ow);
 	ow->w.drv = cfg->drv;
 	ow->w.domain = domain;
@@ -162,7 +156,7 @@ static int open_one(const struct monitor_config *cfg, const char *domain, struct
 		return -1;
 	if (cfg->est->needs_pids && driver_ram_pids(cfg->drv, domain, &ow->w.pids, err) < 0)
 		return -1;
-	ow->w.begin_ns = now_ns(CLOCK_MONOTONIC);
+	ow->w.begin_ns = clock_ns(CLOCK_MONOTONIC);
 	if (cfg->est->begin && cfg->est->begin(&ow->w, err) < 0) {
 		if (cfg->est->release)
 			cfg->est->release(&ow->w);
@@ -170,7 +164,7 @@ static int open_one(const struct monitor_config *cfg, const char *domain, struct
 		return -1;
 	}
 	ow->open = true;
-	ow->cpu_ms = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e6;
+	ow->cpu_ms = (double)(clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e6;
 	return 0;
 }
 
@@ -188,8 +182,8 @@ static void close_one(const struct monitor_config *cfg, struct open_window *ow)
 static int finish_one(const struct monitor_config *cfg, struct history *hist, struct open_window *ow, struct ms_err *err)
 {
 	struct wss_window *w = &ow->w;
-	uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-	w->end_ns = now_ns(CLOCK_MONOTONIC);
+	uint64_t cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	w->end_ns = clock_ns(CLOCK_MONOTONIC);
 	if (driver_read_facts(cfg->drv, w->domain, &w->end, err) < 0)
 		return -1;
 	read_refaults(w);
@@ -205,7 +199,7 @@ static int finish_one(const struct monitor_config *cfg, struct history *hist, st
 		w->refault_bytes = w->refault_bytes > induced ? w->refault_bytes - induced : 0;
 		w->short_of_memory = is_short_of_memory(w, w->refault_bytes);
 	}
-	ow->cpu_ms += (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e6;
+	ow->cpu_ms += (double)(clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / 1e6;
 	if (jsonl_emit(cfg->out, wss_record(w, cfg->est->name, &e, ow->cpu_ms), err) < 0)
 		return -2;
 	return 0;
@@ -236,7 +230,7 @@ static int measure_interval(const struct monitor_config *cfg, struct history *hi
 			*err = derr;
 		}
 	}
-	sleep_until(now_ns(CLOCK_MONOTONIC) + cfg->window_ns, stop);
+	sleep_until(clock_ns(CLOCK_MONOTONIC) + cfg->window_ns, stop);
 	int emitted = 0;
 	for (size_t i = 0; i < n && !*stop; i++) {
 		if (!windows[i].open)
@@ -268,7 +262,7 @@ int monitor_run(const struct monitor_config *cfg, volatile int *stop, struct ms_
 	struct history hist = {0};
 	int rc = 0;
 	for (uint64_t done = 0; !*stop && (cfg->count == 0 || done < cfg->count); done++) {
-		uint64_t start = now_ns(CLOCK_MONOTONIC);
+		uint64_t start = clock_ns(CLOCK_MONOTONIC);
 		struct domain_list listed = {0};
 		char **domains = cfg->domains;
 		size_t n = cfg->domain_count;
