@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "units.h"
 
 void cli_init(const char *argv0)
 {
@@ -63,6 +64,15 @@ void cli_subcommand(int argc, char **argv, int first, const char *names, const c
 	*command = argv[first];
 	*operands = argv + first + 1;
 	*count = argc - first - 1;
+}
+
+uint64_t cli_size(const char *text, uint64_t percent_of, const char *what)
+{
+	struct ms_err err = {0};
+	uint64_t v;
+	if (parse_size(text, percent_of, what, &v, &err) < 0)
+		cli_usage_error("%s", err.msg);
+	return v;
 }
 
 int cli_report(const struct ms_err *err)

@@ -4,6 +4,7 @@
 #define MS_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -34,6 +35,8 @@ void cli_apply_verbosity(const struct cli_common *common);
  * usage error naming `names` ("set, plan, apply or sim") when there is none. */
 void cli_subcommand(int argc, char **argv, int first, const char *names, const char **command, char ***operands,
 		    int *count);
+/* A size option (parse_size; percentages of `percent_of`), or a usage error naming `what`. */
+uint64_t cli_size(const char *text, uint64_t percent_of, const char *what);
 /* Report a usage error ("mswss: MSG\nTry 'mswss --help'.") and exit 2. */
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Print an error the way every tool does and return the exit status it calls for. */

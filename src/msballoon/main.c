@@ -176,10 +176,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 /* A size option, or its default; percentages refer to `of`. */
 static int64_t size_option(const char *text, const char *fallback, uint64_t of, const char *what)
 {
-	struct ms_err err = {0};
-	uint64_t v;
-	if (parse_size(text ? text : fallback, of, what, &v, &err) < 0)
-		cli_usage_error("%s", err.msg);
+	uint64_t v = cli_size(text ? text : fallback, of, what);
 	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 

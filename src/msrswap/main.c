@@ -182,21 +182,12 @@ static void parse_args(int argc, char **argv, struct args *a)
 		       &a->operand_count);
 }
 
-static uint64_t size_arg(const char *text, uint64_t percent_of, const char *what)
-{
-	struct ms_err err = {0};
-	uint64_t v;
-	if (parse_size(text, percent_of, what, &v, &err) < 0)
-		cli_usage_error("%s", err.msg);
-	return v;
-}
-
 static int run_serve(struct args *a, struct jsonl_writer *out)
 {
 	if (a->operand_count)
 		cli_usage_error("serve takes no operands");
 	struct serve_config *cfg = &a->serve;
-	cfg->capacity = size_arg(a->capacity ? a->capacity : "25%", host_mem_total_bytes(), "--capacity");
+	cfg->capacity = cli_size(a->capacity ? a->capacity : "25%", host_mem_total_bytes(), "--capacity");
 	if (cfg->capacity == 0)
 		cli_usage_error("--capacity must be more than 0");
 	struct export_spec *specs = calloc(a->export_count ? a->export_count : 1, sizeof *specs);
@@ -205,7 +196,7 @@ static int run_serve(struct args *a, struct jsonl_writer *out)
 		if (!colon || colon == a->export_texts[i])
 			cli_usage_error("--export '%s': expected NAME:SIZE", a->export_texts[i]);
 		specs[i].name = strndup(a->export_texts[i], (size_t)(colon - a->export_texts[i]));
-		specs[i].size = size_arg(colon + 1, 0, "--export");
+		specs[i].size = cli_size(colon + 1, 0, "--export");
 	}
 	cfg->exports = specs;
 	cfg->export_count = a->export_count;
@@ -230,7 +221,7 @@ static int run_export(struct args *a, struct jsonl_writer *out)
 {
 	const char *verb = a->operand_count ? a->operands[0] : "";
 	if (strcmp(verb, "add") == 0 && a->operand_count == 3) {
-		uint64_t size = size_arg(a->operands[2], 0, "SIZE");
+		uint64_t size = cli_size(a->operands[2], 0, "SIZE");
 		return run_control(a, json_pack("{s:s, s:s, s:I}", "cmd", "add", "name", a->operands[1], "size", (json_int_t)size), out);
 	}
 	if (strcmp(verb, "rm") == 0 && a->operand_count == 2)
@@ -257,7 +248,7 @@ static int run_client(struct args *a, struct jsonl_writer *out)
 	if (strncmp(cfg->listen, "unix:", 5) != 0)
 		cli_usage_error("--listen: the client serves QEMU on a unix socket (unix:PATH)");
 	cfg->control = client_control_path(a);
-	cfg->ram_bytes = size_arg(a->ram ? a->ram : "10%", host_mem_total_bytes(), "--ram");
+	cfg->ram_bytes = cli_size(a->ram ? a->ram : "10%", host_mem_total_bytes(), "--ram");
 	if (!cfg->disk_dir)
 		cfg->disk_dir = DEFAULT_DISK_DIR;
 	cfg->stats_interval_ns = a->serve.stats_interval_ns;
@@ -276,14 +267,14 @@ static int run_attach(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count != 1 || !a->size)
 		cli_usage_error("attach DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]");
 	const char *domain = a->operands[0];
-	uint64_t size = size_arg(a->size, 0, "--size");
+	uint64_t size = cli_size(a->size, 0, "--size");
 	json_t *remotes = json_array();
 	for (size_t i = 0; i < a->remote_count; i++)
 		json_array_append_new(remotes, json_string(a->remotes[i]));
 	json_t *req = json_pack("{s:s, s:s, s:I, s:o, s:b}", "cmd", "device-add", "name", domain, "size", (json_int_t)size,
 				"remotes", remotes, "mkswap", a->mkswap);
 	if (a->target)
-		json_object_set_new(req, "target", json_integer((json_int_t)size_arg(a->target, size, "--target")));
+		json_object_set_new(req, "target", json_integer((json_int_t)cli_size(a->target, size, "--target")));
 	struct ms_err err = {0};
 	struct driver *drv = NULL;
 	if (driver_open(a->common.uri, &drv, &err) < 0)
