@@ -21,8 +21,9 @@ ifeq ($(SANITIZE),1)
 endif
 
 # Required libraries.
-CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags jansson libxxhash libnbd)
-LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs jansson libxxhash libnbd)
+REQUIRED_LIBS := jansson libxxhash libnbd fuse3 gnutls
+CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags $(REQUIRED_LIBS))
+LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs $(REQUIRED_LIBS))
 
 # Optional backends: compiled in when their library is present; otherwise the
 # driver reports at run time which dependency the build lacked.
@@ -46,7 +47,8 @@ COMMON_LIB := $(BUILD)/libmemshare.a
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(wildcard tests/workload/*.c)
-HELPER_BIN := $(HELPER_SRC:tests/workload/%.c=$(BUILD)/workload/%)
+# memhog (the lab's checksummed guest workload) also runs on the host
+HELPER_BIN := $(HELPER_SRC:tests/workload/%.c=$(BUILD)/workload/%) $(BUILD)/workload/memhog
 
 .SECONDARY:
 .PHONY: all check install uninstall clean demo test-programs
@@ -75,6 +77,9 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/tap.h $(COMMON_LIB) $$(too
 # Test workloads are plain programs with no memshare code, linked statically
 # so that their own footprint (a few pages) does not blur a measured working set.
 $(BUILD)/workload/%: tests/workload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -static -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lm
+$(BUILD)/workload/memhog: tests/lab/guest/memhog.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -static -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lm
 

@@ -353,7 +353,7 @@ _memshare_msballoon() {
 
 # Options that take a value (as a separate word, or after '=').
 _memshare_msrswap_takes_value=' -c --connect --listen --capacity --export --latency --control --stats
-	--tls-psk --ram --disk-dir --size --target --remote --socket '
+	--tls-psk --ram --disk-dir --fuse --size --target --remote --socket --priority '
 _memshare_msrswap_takes_value=${_memshare_msrswap_takes_value//[[:space:]]/ }
 
 # The options of a subcommand, as msrswap(1) lists them; all of them before one.
@@ -365,16 +365,16 @@ _memshare_msrswap_options() {
 			--tls-psk "${common[@]}"
 		;;
 	export | status) printf '%s\n' --control "${common[@]}" ;;
-	client) printf '%s\n' --listen --ram --disk-dir --control --stats "${common[@]}" ;;
+	client) printf '%s\n' --listen --ram --disk-dir --fuse --control --stats "${common[@]}" ;;
 	attach)
-		printf '%s\n' -c --connect --size --target --remote --mkswap --socket --control \
-			"${common[@]}"
+		printf '%s\n' -c --connect --size --target --remote --mkswap --socket --host --priority \
+			--control "${common[@]}"
 		;;
-	detach) printf '%s\n' -c --connect --control "${common[@]}" ;;
+	detach) printf '%s\n' -c --connect --host --control "${common[@]}" ;;
 	*)
 		printf '%s\n' -c --connect --listen --capacity --export --latency --dedup --mlock --control \
-			--stats --tls-psk --ram --disk-dir --size --target --remote --mkswap --socket \
-			"${common[@]}"
+			--stats --tls-psk --ram --disk-dir --fuse --size --target --remote --mkswap --socket \
+			--host --priority "${common[@]}"
 		;;
 	esac
 }
@@ -431,7 +431,8 @@ _memshare_msrswap_values() {
 		fi
 		;;
 	--control | --socket | --tls-psk) _memshare_paths "$2" ;;
-	--disk-dir) _memshare_paths "$2" dirs ;;
+	--disk-dir | --fuse) _memshare_paths "$2" dirs ;;
+	--priority) printf '%s\n' 32767 100 10 ;;
 	--capacity | --ram) printf '%s\n' 10% 25% 50% ;;
 	--target) printf '%s\n' 25% 50% 100% ;;
 	--latency) printf '%s\n' 10us 50us 100us 1ms ;;

@@ -8,7 +8,7 @@
 
 #include "sockets.h"
 
-int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err)
+int control_call(const char *control, json_t *request, json_t **records, struct ms_err *err)
 {
 	char addr[4200];
 	snprintf(addr, sizeof addr, "unix:%s", control);
@@ -36,16 +36,25 @@ int control_request(const char *control, json_t *request, struct jsonl_writer *o
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		const char *msg = json_string_value(json_object_get(reply, "error"));
 		rc = ms_fail_input(err, "%s", msg ? msg : "request refused");
-	} else if (out) {
-		json_t *records = json_object_get(reply, "records");
-		size_t i;
-		json_t *rec;
-		json_array_foreach(records, i, rec)
-		{
-			if (rc == 0)
-				rc = jsonl_emit(out, json_incref(rec), err);
-		}
+	} else if (records) {
+		json_t *list = json_object_get(reply, "records");
+		*records = json_is_array(list) ? json_incref(list) : json_array();
 	}
 	json_decref(reply);
+	return rc;
+}
+
+int control_request(const char *control, json_t *request, struct jsonl_writer *out, struct ms_err *err)
+{
+	json_t *records = NULL;
+	int rc = control_call(control, request, out ? &records : NULL, err);
+	size_t i;
+	json_t *rec;
+	json_array_foreach(records, i, rec)
+	{
+		if (rc == 0)
+			rc = jsonl_emit(out, json_incref(rec), err);
+	}
+	json_decref(records);
 	return rc;
 }

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "fuse_export.h"
 #include "log.h"
 #include "serve.h"
 #include "store_ram.h"
@@ -88,6 +90,26 @@ static struct device_ref *device_ref(struct client *c, const char *name)
 	return ref;
 }
 
+static void disk_path(const struct client *c, const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s.disk", c->cfg->disk_dir, name);
+}
+
+/* What attach needs to know of a new device: where it is served. */
+static json_t *device_reply(struct client *c, const char *name, uint64_t size, const char *disk)
+{
+	json_t *r = record_new("device");
+	json_object_set_new(r, "domain", json_string(name));
+	json_object_set_new(r, "size_bytes", json_integer((json_int_t)size));
+	json_object_set_new(r, "disk_path", json_string(disk));
+	if (c->cfg->fuse_dir) {
+		char file[4200];
+		snprintf(file, sizeof file, "%s/%s", c->cfg->fuse_dir, name);
+		json_object_set_new(r, "file", json_string(file));
+	}
+	return json_pack("{s:b, s:[o]}", "ok", 1, "records", r);
+}
+
 static json_t *device_add(struct client *c, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
@@ -118,7 +140,7 @@ static json_t *device_add(struct client *c, json_t *req)
 		return control_reply_error("out of memory");
 	}
 	char path[4096];
-	snprintf(path, sizeof path, "%s/%s.disk", c->cfg->disk_dir, name);
+	disk_path(c, name, path, sizeof path);
 	struct tier_store_config tc = {
 		.size = (uint64_t)json_integer_value(size),
 		.disk_path = path,
@@ -142,7 +164,7 @@ static json_t *device_add(struct client *c, json_t *req)
 	if (registry_add_backend(&c->server.registry, name, tc.size, &tier_store_ops, ts, close_store, &err) < 0)
 		return control_reply_error(err.msg);
 	log_info("device '%s': %lld bytes, disk tier %s, %zu remote(s)", name, (long long)tc.size, path, n);
-	return control_reply_ok();
+	return device_reply(c, name, tc.size, path);
 }
 
 static json_t *client_control(struct server *s, const char *cmd, json_t *req)
@@ -160,8 +182,19 @@ static json_t *client_control(struct server *s, const char *cmd, json_t *req)
 		return control_reply_ok();
 	}
 	struct tier_store *ts = registry_backend(&s->registry, name);
-	if (!ts && (strcmp(cmd, "target") == 0 || strcmp(cmd, "remote-add") == 0))
-		return control_reply_error("no such device");
+	if (!ts && (strcmp(cmd, "target") == 0 || strcmp(cmd, "remote-add") == 0 || strcmp(cmd, "device") == 0))
+	{
+		char msg[300];
+		snprintf(msg, sizeof msg, "no such device '%s'", name);
+		return control_reply_error(msg);
+	}
+	if (strcmp(cmd, "device") == 0) {
+		struct tier_stats t;
+		tier_store_get_stats(ts, &t);
+		char path[4096];
+		disk_path(c, name, path, sizeof path);
+		return device_reply(c, name, t.size_bytes, path);
+	}
 	if (strcmp(cmd, "target") == 0) {
 		json_t *bytes = json_object_get(req, "bytes");
 		if (!json_is_integer(bytes) || json_integer_value(bytes) < 0)
@@ -246,5 +279,16 @@ int client_run(const struct client_config *cfg, volatile int *stop, struct ms_er
 	c.server.control = client_control;
 	c.server.stats = client_stats;
 	c.server.ctx = &c;
-	return server_run(&c.server, cfg->listen, cfg->control, cfg->stats_interval_ns, cfg->out, stop, err);
+	struct fuse_export *fx = NULL;
+	if (cfg->fuse_dir) {
+		/* The daemon may be the host's swap: none of its pages may ever
+		 * have to be swapped out to reach it. */
+		if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+			return ms_fail_errno(err, "--fuse: cannot lock the daemon's memory (mlockall)");
+		if (fuse_export_start(cfg->fuse_dir, &c.server.source, &fx, err) < 0)
+			return -1;
+	}
+	int rc = server_run(&c.server, cfg->listen, cfg->control, cfg->stats_interval_ns, cfg->out, stop, err);
+	fuse_export_stop(fx);
+	return rc;
 }

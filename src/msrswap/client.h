@@ -16,6 +16,7 @@ struct client_config {
 	const char *control;
 	uint64_t ram_bytes;         /* host-local RAM tier shared by all devices */
 	const char *disk_dir;       /* where the devices' disk tiers live */
+	const char *fuse_dir;       /* NULL, or where the devices appear as files (FUSE) */
 	uint64_t stats_interval_ns;
 	struct jsonl_writer *out;
 };

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "client.h"
 #include "driver.h"
+#include "host_swap.h"
 #include "jsonl.h"
 #include "log.h"
 #include "procfs.h"
@@ -33,6 +34,9 @@ enum {
 	OPT_REMOTE,
 	OPT_MKSWAP,
 	OPT_SOCKET,
+	OPT_FUSE,
+	OPT_HOST,
+	OPT_PRIORITY,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
@@ -55,6 +59,8 @@ struct args {
 	const char **remotes;
 	size_t remote_count;
 	bool mkswap;
+	bool host;            /* attach/detach: swap of this host (FUSE file + loop device) */
+	const char *priority; /* attach --host: swap priority */
 	bool control_given, listen_given;
 };
 
@@ -72,9 +78,11 @@ static void usage(void)
 	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
-	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--control PATH] [--stats DUR]\n"
+	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
+	       "                      [--stats DUR]\n"
 	       "       msrswap attach [-c URI] DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]\n"
-	       "       msrswap detach [-c URI] DOMAIN\n"
+	       "       msrswap attach --host NAME --size SIZE [--target SIZE] [--remote NBD-URI]... [--priority N]\n"
+	       "       msrswap detach [-c URI] DOMAIN | --host NAME\n"
 	       "Serve a host's spare RAM as remote swap: named exports (slabs) over the NBD protocol.\n"
 	       "\n"
 	       "      --listen ADDR        HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH (default 127.0.0.1:10809)\n"
@@ -90,11 +98,15 @@ static void usage(void)
 	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
 	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
 	       "      --disk-dir DIR       client: where each device's disk tier lives (default %s)\n"
+	       "      --fuse DIR           client: also show each device as the file DIR/NAME (FUSE), for --host\n"
 	       "      --size SIZE          attach: the swap device's size\n"
 	       "      --target SIZE        attach: the device's tier target (RAM + remote); beyond it writes go to disk\n"
 	       "      --remote NBD-URI     attach: a provider export to use as the remote tier (repeatable)\n"
 	       "      --mkswap             attach: write a swap signature (label memshare) on the new device\n"
 	       "      --socket PATH        attach: the client daemon's NBD socket (default %s)\n"
+	       "      --host               attach, detach: swap for this host, through a loop device over the\n"
+	       "                           device's FUSE file (the client runs with --fuse); NAME names the device\n"
+	       "      --priority N         attach --host: swap priority, 0..32767 (default 32767)\n"
 	       "  -p, --pretty             indented JSON for humans\n"
 	       "  -v, --verbose            more diagnostics on stderr\n"
 	       "  -q, --quiet              fewer diagnostics\n"
@@ -127,6 +139,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"remote", required_argument, NULL, OPT_REMOTE},
 		{"mkswap", no_argument, NULL, OPT_MKSWAP},
 		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"fuse", required_argument, NULL, OPT_FUSE},
+		{"host", no_argument, NULL, OPT_HOST},
+		{"priority", required_argument, NULL, OPT_PRIORITY},
 		{NULL, 0, NULL, 0},
 	};
 	struct ms_err err = {0};
@@ -157,6 +172,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_TARGET: a->target = optarg; break;
 		case OPT_MKSWAP: a->mkswap = true; break;
 		case OPT_SOCKET: a->client.listen = optarg; break;
+		case OPT_FUSE: a->client.fuse_dir = optarg; break;
+		case OPT_HOST: a->host = true; break;
+		case OPT_PRIORITY: a->priority = optarg; break;
 		case OPT_REMOTE: {
 			const char **grown = realloc(a->remotes, (a->remote_count + 1) * sizeof *grown);
 			if (!grown)
@@ -166,9 +184,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 			break;
 		}
 		case OPT_STATS: rc = parse_duration_ns(optarg, "--stats", &a->serve.stats_interval_ns, &err); break;
-		case OPT_TLS_PSK:
-			fprintf(stderr, "msrswap: --tls-psk: TLS is not supported yet; serve on loopback, a unix socket or a trusted network\n");
-			exit(MS_EXIT_FAIL);
+		case OPT_TLS_PSK: a->serve.tls_psk_file = optarg; break;
 		default: cli_usage_error("invalid option");
 		}
 		if (rc < 0)
@@ -262,56 +278,170 @@ static int run_client(struct args *a, struct jsonl_writer *out)
 
 #define DEVICE_SERIAL "memshare"
 
-static int run_attach(struct args *a, struct jsonl_writer *out)
+/* The "device" record of the client daemon's reply to req (device-add or
+ * device); NULL with err on failure. */
+static json_t *device_request(const struct args *a, json_t *req, struct ms_err *err)
 {
-	if (a->operand_count != 1 || !a->size)
-		cli_usage_error("attach DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]");
-	const char *domain = a->operands[0];
-	uint64_t size = cli_size(a->size, 0, "--size");
-	json_t *remotes = json_array();
-	for (size_t i = 0; i < a->remote_count; i++)
-		json_array_append_new(remotes, json_string(a->remotes[i]));
-	json_t *req = json_pack("{s:s, s:s, s:I, s:o, s:b}", "cmd", "device-add", "name", domain, "size", (json_int_t)size,
-				"remotes", remotes, "mkswap", a->mkswap);
-	if (a->target)
-		json_object_set_new(req, "target", json_integer((json_int_t)cli_size(a->target, size, "--target")));
+	json_t *records = NULL;
+	int rc = control_call(client_control_path(a), req, &records, err);
+	json_decref(req);
+	if (rc < 0)
+		return NULL;
+	json_t *device = json_incref(json_array_get(records, 0));
+	json_decref(records);
+	if (!device)
+		ms_fail(err, "the client daemon did not describe the device (an older msrswap?)");
+	return device;
+}
+
+/* Undo a device-add after a later step failed; the failure is already reported. */
+static void remove_device(const struct args *a, const char *name)
+{
+	struct ms_err ignored = {0};
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "device-rm", "name", name);
+	control_request(client_control_path(a), req, NULL, &ignored);
+	json_decref(req);
+}
+
+/* Where attach put a device: a guest's disk, or the host's swap. */
+struct attached {
+	const char *target;      /* a domain: the disk's target ("vdb") */
+	const char *file;        /* the host: the FUSE file, its loop device, the priority */
+	const char *loop_device;
+	int priority;
+};
+
+static int emit_attach_record(struct jsonl_writer *out, const char *name, uint64_t size, bool swap_signature,
+			      const struct attached *at)
+{
+	json_t *r = record_new("attach");
+	json_object_set_new(r, "domain", json_string(name));
+	json_object_set_new(r, "size_bytes", json_integer((json_int_t)size));
+	json_object_set_new(r, "swap_signature", json_boolean(swap_signature));
+	if (at->target) {
+		json_object_set_new(r, "target", json_string(at->target));
+		json_object_set_new(r, "serial", json_string(DEVICE_SERIAL));
+	} else {
+		json_object_set_new(r, "host_swap", json_true());
+		json_object_set_new(r, "file", json_string(at->file));
+		json_object_set_new(r, "loop_device", json_string(at->loop_device));
+		json_object_set_new(r, "priority", json_integer(at->priority));
+	}
+	struct ms_err err = {0};
+	return jsonl_emit(out, r, &err) < 0 ? cli_report(&err) : 0;
+}
+
+/* The host's own swap: the device's FUSE file, a loop device, swapon. */
+static int attach_host(const struct args *a, const char *name, json_t *req, uint64_t size, struct jsonl_writer *out)
+{
+	int priority = HOST_SWAP_PRIORITY_MAX;
+	if (a->priority) {
+		uint64_t value;
+		struct ms_err perr = {0};
+		if (parse_count(a->priority, HOST_SWAP_PRIORITY_MAX, "--priority", &value, &perr) < 0)
+			cli_usage_error("%s", perr.msg);
+		priority = (int)value;
+	}
+	json_object_set_new(req, "mkswap", json_true()); /* swapon needs the signature */
+	struct ms_err err = {0};
+	json_t *device = device_request(a, req, &err);
+	if (!device)
+		return cli_report(&err);
+	const char *file = json_string_value(json_object_get(device, "file"));
+	char loop[64] = "";
+	if (!file)
+		ms_fail_input(&err, "the client daemon shows no device files: start it with --fuse DIR for --host");
+	if (!file || host_swap_on(file, priority, loop, sizeof loop, &err) < 0) {
+		remove_device(a, name);
+		json_decref(device);
+		return cli_report(&err);
+	}
+	struct attached at = {.file = file, .loop_device = loop, .priority = priority};
+	int rc = emit_attach_record(out, name, size, true, &at);
+	json_decref(device);
+	return rc;
+}
+
+/* A guest's swap disk: hot-plugged through the hypervisor's driver. */
+static int attach_domain(const struct args *a, const char *domain, json_t *req, uint64_t size, struct jsonl_writer *out)
+{
 	struct ms_err err = {0};
 	struct driver *drv = NULL;
-	if (driver_open(a->common.uri, &drv, &err) < 0)
+	if (a->priority)
+		cli_usage_error("--priority is for attach --host (a guest sets its swap priority itself)");
+	if (driver_open(a->common.uri, &drv, &err) < 0) {
+		json_decref(req);
 		return cli_report(&err);
+	}
 	struct domain_facts facts;
-	if (driver_read_facts(drv, domain, &facts, &err) < 0 || control_request(client_control_path(a), req, out, &err) < 0) {
+	if (driver_read_facts(drv, domain, &facts, &err) < 0) {
 		json_decref(req);
 		driver_close(drv);
 		return cli_report(&err);
 	}
-	json_decref(req);
+	json_t *device = device_request(a, req, &err);
+	if (!device) {
+		driver_close(drv);
+		return cli_report(&err);
+	}
+	json_decref(device);
 	const char *socket = a->client.listen ? a->client.listen : DEFAULT_CLIENT_SOCKET;
 	if (strncmp(socket, "unix:", 5) == 0)
 		socket += 5;
 	struct disk_spec disk = {.nbd_socket = socket, .export_name = domain, .serial = DEVICE_SERIAL};
 	char target[16] = "";
 	if (driver_attach_disk(drv, domain, &disk, target, sizeof target, &err) < 0) {
-		struct ms_err ignored;
-		control_request(client_control_path(a), json_pack("{s:s, s:s}", "cmd", "device-rm", "name", domain), out, &ignored);
+		remove_device(a, domain);
 		driver_close(drv);
 		return cli_report(&err);
 	}
 	driver_close(drv);
-	json_t *r = record_new("attach");
-	json_object_set_new(r, "domain", json_string(domain));
-	json_object_set_new(r, "target", json_string(target));
-	json_object_set_new(r, "serial", json_string(DEVICE_SERIAL));
-	json_object_set_new(r, "size_bytes", json_integer((json_int_t)size));
-	json_object_set_new(r, "swap_signature", json_boolean(a->mkswap));
-	return jsonl_emit(out, r, &err) < 0 ? cli_report(&err) : 0;
+	struct attached at = {.target = target};
+	return emit_attach_record(out, domain, size, a->mkswap, &at);
+}
+
+static int run_attach(struct args *a, struct jsonl_writer *out)
+{
+	if (a->operand_count != 1 || !a->size)
+		cli_usage_error("attach DOMAIN|--host NAME --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]");
+	const char *name = a->operands[0];
+	uint64_t size = cli_size(a->size, 0, "--size");
+	json_t *remotes = json_array();
+	for (size_t i = 0; i < a->remote_count; i++)
+		json_array_append_new(remotes, json_string(a->remotes[i]));
+	json_t *req = json_pack("{s:s, s:s, s:I, s:o, s:b}", "cmd", "device-add", "name", name, "size", (json_int_t)size,
+				"remotes", remotes, "mkswap", a->mkswap);
+	if (a->target)
+		json_object_set_new(req, "target", json_integer((json_int_t)cli_size(a->target, size, "--target")));
+	return a->host ? attach_host(a, name, req, size, out) : attach_domain(a, name, req, size, out);
+}
+
+static int detach_host(const struct args *a, const char *name, struct jsonl_writer *out)
+{
+	struct ms_err err = {0};
+	json_t *device = device_request(a, json_pack("{s:s, s:s}", "cmd", "device", "name", name), &err);
+	if (!device)
+		return cli_report(&err);
+	const char *file = json_string_value(json_object_get(device, "file"));
+	char loop[64] = "";
+	int rc = file ? host_swap_off(file, loop, sizeof loop, &err)
+		      : ms_fail_input(&err, "the client daemon shows no device files: '%s' is not attached to the host", name);
+	json_decref(device);
+	if (rc < 0)
+		return cli_report(&err);
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "device-rm", "name", name);
+	rc = control_request(client_control_path(a), req, out, &err);
+	json_decref(req);
+	return rc < 0 ? cli_report(&err) : 0;
 }
 
 static int run_detach(struct args *a, struct jsonl_writer *out)
 {
 	if (a->operand_count != 1)
-		cli_usage_error("detach DOMAIN");
+		cli_usage_error("detach DOMAIN | detach --host NAME");
 	const char *domain = a->operands[0];
+	if (a->host)
+		return detach_host(a, domain, out);
 	struct ms_err err = {0};
 	struct driver *drv = NULL;
 	if (driver_open(a->common.uri, &drv, &err) < 0)

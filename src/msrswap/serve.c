@@ -245,6 +245,8 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 {
 	static struct server s; /* connection threads may outlive a return: keep it static */
 	struct ram_pool *pool;
+	if (cfg->tls_psk_file)
+		return ms_fail(err, "--tls-psk: TLS is not supported yet; serve on loopback, a unix socket or a trusted network");
 	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0 || server_init(&s, pool, cfg->capacity, err) < 0)
 		return -1;
 	for (size_t i = 0; i < cfg->export_count; i++)

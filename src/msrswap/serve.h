@@ -27,6 +27,7 @@ struct serve_config {
 	size_t export_count;
 	uint64_t latency_ns;          /* added to every request */
 	uint64_t stats_interval_ns;   /* 0: no periodic statistics */
+	const char *tls_psk_file;     /* NULL: no TLS; else a PSK file (username:hexkey lines) */
 	struct jsonl_writer *out;
 };
 

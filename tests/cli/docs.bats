@@ -896,7 +896,7 @@ rs_emitted() {
 	[ "$(common_fields | sort | tr '\n' ' ')" = "host kind ts " ]
 	# every kind of record the sources of msrswap make, and the extraction finds them all
 	kinds=$(grep -ohE 'record_new\("[a-z_]+"\)' "$SRCR"/*.c | grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
-	[ "$(tr '\n' ' ' <<<"$kinds")" = "attach export_stats failover pool_stats tier " ]
+	[ "$(tr '\n' ' ' <<<"$kinds")" = "attach device export_stats failover pool_stats tier " ]
 	code=$(for f in "$SRCR"/*.c; do rs_emitted "$f"; done | sort -u)
 	same_lists "$kinds" "$(cut -d' ' -f1 <<<"$code" | sort -u)"
 	while read -r kind min; do
@@ -916,7 +916,8 @@ rs_emitted() {
 		pool_stats 6
 		tier 19
 		failover 2
-		attach 5
+		attach 9
+		device 4
 	EOF
 	# known names in the right classes: the extraction tells a condition from a field set always
 	grep -qx 'tier always puts_succ' <<<"$code"
@@ -971,7 +972,7 @@ wait_for_socket() {
 	ctl() { echo "$2" | socat - "UNIX-CONNECT:$1"; }
 	# a device: 1 block of RAM (the pool), a target of 3 blocks, the provider's export as remote
 	reply=$(ctl "$D/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"docs-vm\",\"size\":4194304,\"target\":12288,\"remotes\":[\"nbd+unix:///docs?socket=$D/p.sock\"],\"mkswap\":true}")
-	[ "$reply" = '{"ok":true}' ] || { echo "$reply"; return 1; }
+	jq -e '.ok and .records[0].kind == "device" and .records[0].domain == "docs-vm"' <<<"$reply" || { echo "$reply"; return 1; }
 	"$MSRSWAP" status --control "$D/p.ctl" >"$D/status.jsonl"
 	"$MSRSWAP" status --control "$D/c.ctl" >>"$D/status.jsonl"
 	jq -e 'select(.kind == "tier") | .puts_total == 1 and .puts_succ == 1 and .tier_target_bytes == 12288 and .pool_bytes == 4096' \
