@@ -167,6 +167,27 @@ static json_t *device_add(struct client *c, json_t *req)
 	return device_reply(c, name, tc.size, path);
 }
 
+/* The provider wants its memory back (GMC reclaim): the device stops using
+ * the remote, whose blocks are served from the disk copy from then on.  Once
+ * the reply is sent, the provider may drop the export. */
+static json_t *remote_release(struct tier_store *ts, const char *uri)
+{
+	if (!uri)
+		return control_reply_error("remote-release needs \"uri\"");
+	struct tier_remote_info info[TIER_MAX_REMOTES];
+	size_t n = tier_store_get_remotes(ts, info, TIER_MAX_REMOTES);
+	for (size_t i = 0; i < n && i < TIER_MAX_REMOTES; i++) {
+		if (info[i].state != TIER_REMOTE_ALIVE || strcmp(info[i].uri, uri) != 0)
+			continue;
+		struct ms_err err = {0};
+		if (tier_store_release_remote(ts, i, &err) < 0)
+			return control_reply_error(err.msg);
+		log_info("remote %s released: its blocks are served from the disk copy", uri);
+		return control_reply_ok();
+	}
+	return control_reply_error("the device has no alive remote of that URI");
+}
+
 static json_t *client_control(struct server *s, const char *cmd, json_t *req)
 {
 	struct client *c = s->ctx;
@@ -182,7 +203,8 @@ static json_t *client_control(struct server *s, const char *cmd, json_t *req)
 		return control_reply_ok();
 	}
 	struct tier_store *ts = registry_backend(&s->registry, name);
-	if (!ts && (strcmp(cmd, "target") == 0 || strcmp(cmd, "remote-add") == 0 || strcmp(cmd, "device") == 0))
+	if (!ts && (strcmp(cmd, "target") == 0 || strcmp(cmd, "remote-add") == 0 || strcmp(cmd, "remote-release") == 0 ||
+		    strcmp(cmd, "device") == 0))
 	{
 		char msg[300];
 		snprintf(msg, sizeof msg, "no such device '%s'", name);
@@ -202,6 +224,8 @@ static json_t *client_control(struct server *s, const char *cmd, json_t *req)
 		tier_store_set_target(ts, (uint64_t)json_integer_value(bytes));
 		return control_reply_ok();
 	}
+	if (strcmp(cmd, "remote-release") == 0)
+		return remote_release(ts, json_string_value(json_object_get(req, "uri")));
 	if (strcmp(cmd, "remote-add") == 0) {
 		const char *uri = json_string_value(json_object_get(req, "uri"));
 		if (!uri)
@@ -238,6 +262,8 @@ static json_t *tier_record(const char *name, const struct tier_stats *t, uint64_
 	FIELD("remotes_alive", t->remotes_alive);
 	FIELD("remotes_dead", t->remotes_dead);
 	FIELD("failovers", t->failovers);
+	FIELD("remotes_released", t->remotes_released);
+	FIELD("mirror_errors", t->mirror_errors);
 #undef FIELD
 	if (t->read_requests)
 		json_object_set_new(r, "read_latency_us", json_real((double)t->read_ns / (double)t->read_requests / 1000));
