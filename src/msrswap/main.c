@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
@@ -471,6 +472,9 @@ int main(int argc, char **argv)
 	if (strcmp(a.command, "status") == 0) {
 		if (a.operand_count)
 			cli_usage_error("status takes no operands");
+		/* on a consumer host only the client daemon runs: ask it */
+		if (!a.control_given && access(DEFAULT_CONTROL, F_OK) != 0 && access(DEFAULT_CLIENT_CONTROL, F_OK) == 0)
+			a.serve.control = DEFAULT_CLIENT_CONTROL;
 		return run_control(&a, json_pack("{s:s}", "cmd", "stats"), &out);
 	}
 	if (strcmp(a.command, "client") == 0)
