@@ -17,6 +17,10 @@
 # exports of the running provider; the domains of `attach` and `detach`
 # (libvirt URIs only: no other driver hot-plugs disks); sockets and files for
 # --control, --socket, --tls-psk and --listen unix:; directories for --disk-dir.
+# mshash: the subcommand first, then the options of that subcommand (as
+# mshash(1) lists them); SOURCE of scan and watch: pid:N, domain:NAME (the
+# guests of a libvirt URI) and, for scan, files; *.msh files for stats,
+# diff and query; block sizes, --degree modes, -c URIs.
 # The other tools complete their shared options only until they exist.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
@@ -500,6 +504,121 @@ _memshare_msrswap() {
 	return 0
 }
 
+# ---- mshash ----
+
+_memshare_mshash_takes_value=' -c --connect -o --output -b --block-size -j --threads --partition --copies
+	--where --shared --degree -i --interval --max-overhead -n --count '
+_memshare_mshash_takes_value=${_memshare_mshash_takes_value//[[:space:]]/ }
+
+# The options of a subcommand, as mshash(1) lists them; all of them before one.
+_memshare_mshash_options() {
+	local common=(-p --pretty -v --verbose -q --quiet -h --help --version)
+	case $1 in
+	scan) printf '%s\n' -c --connect -o --output -b --block-size -j --threads --partition --freeze "${common[@]}" ;;
+	stats) printf '%s\n' --partition "${common[@]}" ;;
+	diff) printf '%s\n' "${common[@]}" ;;
+	query) printf '%s\n' --copies --where --shared --degree "${common[@]}" ;;
+	watch)
+		printf '%s\n' -c --connect -o --output -b --block-size -j --threads --freeze -i --interval \
+			--max-overhead -n --count --full "${common[@]}"
+		;;
+	*)
+		printf '%s\n' -c --connect -o --output -b --block-size -j --threads --partition --freeze --copies \
+			--where --shared --degree -i --interval --max-overhead -n --count --full "${common[@]}"
+		;;
+	esac
+}
+
+# Index files beginning with $1: *.msh, and directories to descend into.
+_memshare_msh_files() {
+	local f
+	while IFS= read -r f; do
+		if [[ -d $f ]]; then
+			printf '%s/\n' "$f"
+		elif [[ $f == *.msh ]]; then
+			printf '%s\n' "$f"
+		fi
+	done < <(compgen -f -- "$1")
+	return 0
+}
+
+# A SOURCE: pid:N, domain:NAME (the running guests of a libvirt URI), files.
+_memshare_mshash_sources() {
+	local p uri name
+	if [[ $_ms_cur == pid:* ]]; then
+		for p in /proc/[0-9]*; do
+			printf 'pid:%s\n' "${p#/proc/}"
+		done
+	elif [[ $_ms_cur == domain:* ]]; then
+		uri=$(_memshare_uri)
+		case $uri in
+		cgroup://* | xen://*) ;;
+		*) while IFS= read -r name; do [[ -n $name ]] && printf 'domain:%s\n' "$name"; done < <(_memshare_libvirt_domains "$uri") ;;
+		esac
+	else
+		printf '%s\n' pid: domain:
+		[[ $1 == live ]] || _memshare_paths "$_ms_cur"
+	fi
+	return 0
+}
+
+_memshare_mshash_values() {
+	case $1 in
+	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
+	-o | --output) _memshare_paths "$2" ;;
+	-b | --block-size) printf '%s\n' 4096 2048 1024 512 256 128 ;;
+	-j | --threads) printf '%s\n' 1 2 4 8 ;;
+	--degree) printf '%s\n' intra inter both ;;
+	-i | --interval) printf '%s\n' 500ms 1s 2s 5s 10s ;;
+	--max-overhead) printf '%s\n' 1% 5% 10% ;;
+	esac
+	return 0
+}
+
+_memshare_mshash() {
+	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' opts_done=0
+	local -a values operands=()
+
+	# The subcommand is the first word that is neither an option nor an option's value.
+	for ((i = 1; i < _ms_cword; i++)); do
+		word=${_ms_words[i]}
+		if ((opts_done)) || [[ $word != -?* ]]; then
+			if [[ -z $sub ]]; then sub=$word; else operands+=("$word"); fi
+		elif [[ $word == -- ]]; then
+			opts_done=1
+		elif [[ $_memshare_mshash_takes_value == *" $word "* || $word =~ ^-[pvqh]*[cobjin]$ ]]; then
+			i=$((i + 1)) # its value is the next word
+		fi
+	done
+
+	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+		local opt=${_ms_cur%%=*}
+		mapfile -t values < <(_memshare_mshash_values "$opt" "${_ms_cur#*=}")
+		_memshare_reply "${values[@]/#/$opt=}"
+	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_mshash_takes_value == *" $prev "* ||
+		$prev =~ ^-[pvqh]*[cobjin]$ ) ]]; then
+		[[ $prev =~ ^-[pvqh]+([cobjin])$ ]] && prev=-${BASH_REMATCH[1]}
+		mapfile -t values < <(_memshare_mshash_values "$prev" "$_ms_cur")
+		_memshare_reply "${values[@]}"
+	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
+		mapfile -t values < <(_memshare_mshash_options "$sub")
+		_memshare_reply "${values[@]}"
+	elif [[ -z $sub ]]; then
+		_memshare_reply scan stats diff query watch
+	elif [[ $sub == scan || $sub == watch ]] && ((${#operands[@]} == 0)); then
+		mapfile -t values < <(_memshare_mshash_sources "$([[ $sub == watch ]] && echo live)")
+		_memshare_reply "${values[@]}"
+	elif [[ $sub == stats || $sub == query ]] || { [[ $sub == diff ]] && ((${#operands[@]} < 2)); }; then
+		mapfile -t values < <(_memshare_msh_files "$_ms_cur")
+		_memshare_reply "${values[@]}"
+	fi
+	# a directory, pid: or domain: — the word goes on
+	if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == */ || ${COMPREPLY[0]} == *: ]]; then
+		_memshare_nospace
+	fi
+	return 0
+}
+
 # Tools still to come: their shared options only.
 _memshare_common() {
 	[[ $_ms_cur == -* ]] && _memshare_reply -h --help --version
@@ -513,6 +632,7 @@ _memshare() {
 	mswss) _memshare_mswss ;;
 	msballoon) _memshare_msballoon ;;
 	msrswap) _memshare_msrswap ;;
+	mshash) _memshare_mshash ;;
 	*) _memshare_common ;;
 	esac
 	return 0
