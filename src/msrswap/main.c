@@ -38,6 +38,7 @@ enum {
 	OPT_FUSE,
 	OPT_HOST,
 	OPT_PRIORITY,
+	OPT_BUSY_POLL,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
@@ -76,7 +77,7 @@ static void on_stop_signal(int sig)
 static void usage(void)
 {
 	printf("Usage: msrswap serve [--listen ADDR] [--capacity SIZE] [--export NAME:SIZE]... [--latency DUR]\n"
-	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR]\n"
+	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR] [--tls-psk FILE] [--busy-poll DUR]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
 	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
@@ -94,7 +95,8 @@ static void usage(void)
 	       "      --mlock              lock the reservoir's memory (never swapped out)\n"
 	       "      --control PATH       control socket for export/status (default %s)\n"
 	       "      --stats DUR          print statistics records every DUR\n"
-	       "      --tls-psk FILE       TLS with pre-shared keys (not supported yet)\n"
+	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
+	       "      --busy-poll DUR      poll for a client's next request this long before sleeping (e.g. 20us)\n"
 	       "  consumer (client, attach, detach):\n"
 	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
 	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
@@ -143,6 +145,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"fuse", required_argument, NULL, OPT_FUSE},
 		{"host", no_argument, NULL, OPT_HOST},
 		{"priority", required_argument, NULL, OPT_PRIORITY},
+		{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
 		{NULL, 0, NULL, 0},
 	};
 	struct ms_err err = {0};
@@ -186,6 +189,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		}
 		case OPT_STATS: rc = parse_duration_ns(optarg, "--stats", &a->serve.stats_interval_ns, &err); break;
 		case OPT_TLS_PSK: a->serve.tls_psk_file = optarg; break;
+		case OPT_BUSY_POLL: rc = parse_duration_ns(optarg, "--busy-poll", &a->serve.busy_poll_ns, &err); break;
 		default: cli_usage_error("invalid option");
 		}
 		if (rc < 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,9 @@ struct conn {
 	const struct nbd_server_options *opt;
 	struct nbd_export *export; /* chosen by NBD_OPT_GO / EXPORT_NAME */
 	bool no_zeroes;
+	bool tls_begun;            /* STARTTLS acknowledged: the handshake was tried */
+	bool tls_active;           /* and it succeeded: options and transmission go through TLS */
+	bool tls_refused;          /* an option was answered NBD_REP_ERR_TLS_REQD */
 	uint32_t max_payload;
 	void *buf;                 /* request payload, max_payload bytes */
 };
@@ -198,8 +202,57 @@ static int handle_export_name(struct conn *c, const unsigned char *data, uint32_
 	return 1;
 }
 
+/* NBD_OPT_STARTTLS: on a server with TLS, acknowledge and run the handshake. */
+static int handle_starttls(struct conn *c, uint32_t len, struct ms_err *err)
+{
+	if (!c->io->starttls)
+		return send_error_reply(c, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY,
+					"TLS is not enabled on this server (msrswap serve --tls-psk)", err);
+	if (c->tls_active)
+		return send_error_reply(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS is already active", err);
+	if (len)
+		return send_error_reply(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data", err);
+	if (send_option_reply(c, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0, err) < 0)
+		return -1;
+	c->tls_begun = true;
+	if (c->io->starttls(c->io->ctx, err) < 0)
+		return -1;
+	c->tls_active = true;
+	return 0;
+}
+
+/* With TLS required and not started yet, every option but STARTTLS and ABORT
+ * is refused; EXPORT_NAME cannot be, so the connection ends.  1: refused. */
+static int refuse_without_tls(struct conn *c, uint32_t option, struct ms_err *err)
+{
+	if (!c->io->starttls || c->tls_active || option == NBD_OPT_STARTTLS || option == NBD_OPT_ABORT)
+		return 0;
+	if (option == NBD_OPT_EXPORT_NAME)
+		return ms_fail(err, "TLS is required and the client chose an export without starting TLS");
+	c->tls_refused = true;
+	return send_error_reply(c, option, NBD_REP_ERR_TLS_REQD, "TLS is required: send NBD_OPT_STARTTLS first", err) < 0
+		       ? -1
+		       : 1;
+}
+
+static int negotiate_options(struct conn *c, struct ms_err *err);
+
 /* Returns 1 when an export was chosen, 0 when the client aborted, -1 on error. */
 static int negotiate(struct conn *c, struct ms_err *err)
+{
+	int rc = negotiate_options(c, err);
+	if (rc <= 0 && c->tls_refused && !c->tls_begun) {
+		/* a client without TLS (or without credentials): say so rather than how it left */
+		if (rc == 0)
+			ms_fail(err, "TLS is required and the client did not start TLS (it aborted)");
+		else
+			ms_fail_prefix(err, "TLS is required and the client did not start TLS");
+		return -1;
+	}
+	return rc;
+}
+
+static int negotiate_options(struct conn *c, struct ms_err *err)
 {
 	struct __attribute__((packed)) {
 		uint64_t magic, opt_magic;
@@ -230,7 +283,11 @@ static int negotiate(struct conn *c, struct ms_err *err)
 		}
 		if (read_exact(c, data, len, err) < 0)
 			return -1;
-		int rc;
+		int rc = refuse_without_tls(c, option, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			continue;
 		switch (option) {
 		case NBD_OPT_EXPORT_NAME:
 			return handle_export_name(c, data, len, err);
@@ -256,7 +313,7 @@ static int negotiate(struct conn *c, struct ms_err *err)
 				return 1;
 			break;
 		case NBD_OPT_STARTTLS:
-			rc = send_error_reply(c, option, NBD_REP_ERR_POLICY, "TLS is not supported by this server yet", err);
+			rc = handle_starttls(c, len, err);
 			break;
 		default:
 			/* structured replies, meta contexts, extended headers: this server sends simple replies only */
@@ -346,6 +403,23 @@ static uint32_t execute(struct conn *c, const struct request *r)
 	return (uint32_t)rc;
 }
 
+/* Read in the transmission phase.  With busy polling, a client that sends
+ * within the poll time finds the server awake: neither side pays for a
+ * wake-up (measured on a unix socket: p50 at queue depth 1 down by a fifth
+ * when a CPU is free, at the price of that CPU time; worse when none is). */
+static ssize_t transmit_read(struct conn *c, void *buf, size_t len)
+{
+	if (c->opt->busy_poll_ns && c->io->read_nowait) {
+		uint64_t deadline = monotonic_ns() + c->opt->busy_poll_ns;
+		do {
+			ssize_t n = c->io->read_nowait(c->io->ctx, buf, len);
+			if (n >= 0 || errno != EAGAIN)
+				return n;
+		} while (monotonic_ns() < deadline);
+	}
+	return c->io->read(c->io->ctx, buf, len);
+}
+
 static int read_request(struct conn *c, struct request *r, bool *eof, struct ms_err *err)
 {
 	struct __attribute__((packed)) {
@@ -356,7 +430,7 @@ static int read_request(struct conn *c, struct request *r, bool *eof, struct ms_
 	} wire;
 	/* one read for the whole header in the common case; a clean end is the
 	 * client closing between requests */
-	ssize_t n = c->io->read(c->io->ctx, &wire, sizeof wire);
+	ssize_t n = transmit_read(c, &wire, sizeof wire);
 	if (n == 0) {
 		*eof = true;
 		return 0;
@@ -437,6 +511,16 @@ ssize_t nbd_fd_read(void *ctx, void *buf, size_t len)
 	}
 }
 
+ssize_t nbd_fd_read_nowait(void *ctx, void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0 || errno != EINTR)
+			return n; /* EAGAIN (or EWOULDBLOCK, the same on Linux): nothing yet */
+	}
+}
+
 ssize_t nbd_fd_writev(void *ctx, const struct iovec *iov, int count)
 {
 	int fd = *(int *)ctx;
@@ -469,4 +553,4 @@ ssize_t nbd_fd_writev(void *ctx, const struct iovec *iov, int count)
 	return (ssize_t)total;
 }
 
-const struct nbd_io nbd_fd_io_template = {.read = nbd_fd_read, .writev = nbd_fd_writev};
+const struct nbd_io nbd_fd_io_template = {.read = nbd_fd_read, .read_nowait = nbd_fd_read_nowait, .writev = nbd_fd_writev};

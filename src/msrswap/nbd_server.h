@@ -15,10 +15,19 @@
 struct nbd_io {
 	/* read up to len bytes: >0 count, 0 end of stream, <0 error */
 	ssize_t (*read)(void *ctx, void *buf, size_t len);
+	/* NULL, or read without waiting: as read, but -1 with errno EAGAIN when nothing has arrived */
+	ssize_t (*read_nowait)(void *ctx, void *buf, size_t len);
 	/* write all of iov or fail (<0) */
 	ssize_t (*writev)(void *ctx, const struct iovec *iov, int count);
 	/* called once the handshake is over (NULL: nothing to do); a socket lifts its handshake timeout */
 	void (*negotiated)(void *ctx);
+	/* NULL: the server has no TLS, and NBD_OPT_STARTTLS is refused.  Otherwise
+	 * TLS is required (the protocol's FORCEDTLS mode): every option but
+	 * STARTTLS and ABORT is refused with NBD_REP_ERR_TLS_REQD until the client
+	 * sends STARTTLS; after the NBD_REP_ACK this runs the TLS handshake, and
+	 * from then on read and writev go through the TLS session.  <0 with err
+	 * when the handshake fails. */
+	int (*starttls)(void *ctx, struct ms_err *err);
 	void *ctx;
 };
 
@@ -33,6 +42,8 @@ struct export_source {
 
 struct nbd_server_options {
 	uint64_t latency_ns;  /* added to every request (emulated far memory); 0 none */
+	/* between requests, poll (read_nowait) this long before sleeping in read; 0 never */
+	uint64_t busy_poll_ns;
 	uint32_t max_payload; /* largest READ/WRITE accepted; 0: NBD_MAX_PAYLOAD (32 MiB) */
 };
 
@@ -45,6 +56,7 @@ int nbd_serve(const struct nbd_io *io, const struct export_source *src, const st
 /* An nbd_io on a connected socket (ctx: pointer to the int fd). */
 extern const struct nbd_io nbd_fd_io_template;
 ssize_t nbd_fd_read(void *ctx, void *buf, size_t len);
+ssize_t nbd_fd_read_nowait(void *ctx, void *buf, size_t len);
 ssize_t nbd_fd_writev(void *ctx, const struct iovec *iov, int count);
 
 #endif

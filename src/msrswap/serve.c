@@ -23,7 +23,7 @@
 
 struct connection {
 	struct server *server;
-	int fd;
+	struct tls_stream stream; /* the socket, plain or (after STARTTLS) TLS */
 };
 
 static void set_receive_timeout(int fd, int seconds)
@@ -34,19 +34,34 @@ static void set_receive_timeout(int fd, int seconds)
 
 static void lift_handshake_timeout(void *ctx)
 {
-	set_receive_timeout(*(int *)ctx, 0);
+	struct tls_stream *stream = ctx;
+	set_receive_timeout(stream->fd, 0);
 }
 
 static void *connection_thread(void *arg)
 {
 	struct connection *c = arg;
-	struct nbd_io io = nbd_fd_io_template;
-	io.ctx = &c->fd;
+	struct nbd_io io = nbd_fd_io_template; /* plain sockets skip the TLS layer */
+	if (c->server->tls) {
+		io.read = tls_stream_read;
+		io.read_nowait = tls_stream_read_nowait;
+		io.writev = tls_stream_writev;
+		io.starttls = tls_stream_starttls;
+	}
+	io.ctx = &c->stream; /* its first member is the fd, as nbd_fd_io_template wants */
 	io.negotiated = lift_handshake_timeout;
 	struct ms_err err = {0};
-	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0)
-		log_info("client dropped: %s", err.msg);
-	close(c->fd);
+	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0) {
+		if (*c->stream.failure && !strstr(err.msg, c->stream.failure))
+			ms_fail(&err, "%.300s (TLS: %.160s)", err.msg, c->stream.failure);
+		/* a client that failed to authenticate is worth a warning; one that broke off later, a note */
+		if (c->server->tls && !c->stream.up)
+			log_warn("client refused: %s", err.msg);
+		else
+			log_info("client dropped: %s", err.msg);
+	}
+	tls_stream_end(&c->stream);
+	close(c->stream.fd);
 	__atomic_fetch_sub(&c->server->connections, 1, __ATOMIC_RELAXED);
 	free(c);
 	return NULL;
@@ -69,7 +84,8 @@ static void accept_client(struct server *s, int listen_fd)
 		close(fd);
 		return;
 	}
-	*c = (struct connection){s, fd};
+	c->server = s;
+	tls_stream_init(&c->stream, fd, s->tls, HANDSHAKE_TIMEOUT_S * 1000);
 	__atomic_fetch_add(&s->connections, 1, __ATOMIC_RELAXED);
 	if (pthread_create(&thread, &attr, connection_thread, c)) {
 		__atomic_fetch_sub(&s->connections, 1, __ATOMIC_RELAXED);
@@ -245,16 +261,30 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 {
 	static struct server s; /* connection threads may outlive a return: keep it static */
 	struct ram_pool *pool;
-	if (cfg->tls_psk_file)
-		return ms_fail(err, "--tls-psk: TLS is not supported yet; serve on loopback, a unix socket or a trusted network");
-	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0 || server_init(&s, pool, cfg->capacity, err) < 0)
+	struct tls_psk *tls = NULL;
+	if (cfg->tls_psk_file) {
+		const char *warning;
+		if (tls_psk_open(cfg->tls_psk_file, &tls, &warning, err) < 0)
+			return ms_fail_prefix(err, "--tls-psk");
+		if (warning)
+			log_warn("--tls-psk %s: %s", cfg->tls_psk_file, warning);
+	}
+	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0 || server_init(&s, pool, cfg->capacity, err) < 0) {
+		tls_psk_close(tls);
 		return -1;
+	}
 	for (size_t i = 0; i < cfg->export_count; i++)
-		if (registry_add(&s.registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0)
+		if (registry_add(&s.registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0) {
+			tls_psk_close(tls);
 			return -1;
+		}
+	s.tls = tls;
 	s.options.latency_ns = cfg->latency_ns;
+	s.options.busy_poll_ns = cfg->busy_poll_ns;
 	s.control = provider_control;
 	s.stats = provider_stats;
 	log_info("reservoir of %llu bytes", (unsigned long long)cfg->capacity);
+	if (tls)
+		log_info("TLS with pre-shared keys (%s) is required of every NBD client", cfg->tls_psk_file);
 	return server_run(&s, cfg->listen, cfg->control, cfg->stats_interval_ns, cfg->out, stop, err);
 }

@@ -12,6 +12,7 @@
 #include "jsonl.h"
 #include "nbd_server.h"
 #include "registry.h"
+#include "tls.h"
 
 struct export_spec {
 	const char *name;
@@ -26,6 +27,7 @@ struct serve_config {
 	struct export_spec *exports;  /* created at start */
 	size_t export_count;
 	uint64_t latency_ns;          /* added to every request */
+	uint64_t busy_poll_ns;        /* poll this long for a client's next request before sleeping; 0 never */
 	uint64_t stats_interval_ns;   /* 0: no periodic statistics */
 	const char *tls_psk_file;     /* NULL: no TLS; else a PSK file (username:hexkey lines) */
 	struct jsonl_writer *out;
@@ -39,6 +41,7 @@ struct server {
 	struct registry registry;
 	struct export_source source;
 	struct nbd_server_options options;
+	struct tls_psk *tls;       /* NULL: no TLS; else TLS with these keys is required */
 	unsigned long connections; /* live, atomic */
 	/* the role's own control commands ("list" and "stats" are common); NULL: unknown command */
 	json_t *(*control)(struct server *s, const char *cmd, json_t *request);

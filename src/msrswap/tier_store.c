@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <libnbd.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -343,6 +344,49 @@ static void remote_free(struct remote *r)
 	free(r);
 }
 
+/* The value of query parameter key in uri, %XX decoded, into out; false if absent. */
+static bool uri_query_value(const char *uri, const char *key, char *out, size_t out_len)
+{
+	const char *q = strchr(uri, '?');
+	size_t key_len = strlen(key);
+	for (const char *p = q; p && *p && *p != '#'; p = strpbrk(p + 1, "&;#")) {
+		if (*p == '#')
+			break;
+		if (strncmp(p + 1, key, key_len) != 0 || p[1 + key_len] != '=')
+			continue;
+		size_t n = 0;
+		for (const char *v = p + 2 + key_len; *v && !strchr("&;#", *v) && n + 1 < out_len; v++) {
+			unsigned hex;
+			if (*v == '%' && sscanf(v + 1, "%2x", &hex) == 1) {
+				out[n++] = (char)hex;
+				v += 2;
+			} else {
+				out[n++] = *v;
+			}
+		}
+		out[n] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* The PSK username of a TLS remote when its URI has no user@: tls-username=
+ * (which libnbd before 1.16 ignores), else the daemon's user.  libnbd would
+ * ask getlogin(), which fails in a daemon without a terminal. */
+static int set_tls_username(struct nbd_handle *h, const char *uri)
+{
+	char name[256];
+	if (strncmp(uri, "nbds", 4) != 0)
+		return 0;
+	if (uri_query_value(uri, "tls-username", name, sizeof name))
+		return nbd_set_tls_username(h, name);
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &found) == 0 && found)
+		return nbd_set_tls_username(h, found->pw_name);
+	return 0;
+}
+
 static struct nbd_handle *remote_dial(const char *uri, struct ms_err *err)
 {
 	struct nbd_handle *h = nbd_create();
@@ -350,7 +394,12 @@ static struct nbd_handle *remote_dial(const char *uri, struct ms_err *err)
 		ms_fail(err, "%s", nbd_get_error());
 		return NULL;
 	}
-	if (nbd_connect_uri(h, uri) == -1) {
+	/* nbds:// remotes name their key file in the URI (tls-psk-file=); the
+	 * URIs come from the daemon's owner-only control socket, so reading a
+	 * local file they name is what that owner asked for.  A user@ in the
+	 * URI overrides the username set here. */
+	if (nbd_set_uri_allow_local_file(h, true) == -1 || set_tls_username(h, uri) == -1 ||
+	    nbd_connect_uri(h, uri) == -1) {
 		ms_fail(err, "cannot connect to %s: %s", uri, nbd_get_error());
 		nbd_close(h);
 		return NULL;

@@ -677,7 +677,7 @@ rendered_option() {
 	done
 	# what the protocol lacks is said plainly
 	protocol=$(sed -n '/^PROTOCOL$/,/^TIERS AND TARGETS$/p' <<<"$text" | tr -s ' \n' ' ')
-	for phrase in "TLS is not supported yet" "NBD_REP_ERR_POLICY" "Structured replies are not supported" \
+	for phrase in "NBD_REP_ERR_TLS_REQD" "NBD_REP_ERR_POLICY" "Structured replies are not supported" \
 		"There is no RDMA transport yet" "no authentication"; do
 		[[ $protocol == *"$phrase"* ]] || { echo "PROTOCOL does not say '$phrase'"; return 1; }
 	done

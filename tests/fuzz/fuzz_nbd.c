@@ -1,7 +1,14 @@
 /* libFuzzer target: the NBD handshake and request parser face any client
- * on the network.  The input is what a client sends; replies are discarded.
- * A small in-memory export stands behind it.  `make fuzz` runs it. */
+ * on the network.  The input is one mode byte, then what a client sends;
+ * replies are discarded.  A small in-memory export stands behind it.
+ * Mode bit 0: the server requires TLS (FORCEDTLS); the TLS layer is a stand-in
+ * that passes bytes through, so the fuzzer reaches the options and requests
+ * after STARTTLS; bit 1: that stand-in's handshake fails.  Bits 2-3: the
+ * stream hands out at most 1, 5 or 100 bytes a read (0: all it has), as a
+ * socket may.  Bit 4: busy polling between requests.  `make fuzz` runs it. */
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nbd_server.h"
@@ -26,12 +33,17 @@ static int for_each(void *ctx, int (*fn)(void *, const struct nbd_export *), voi
 struct input {
 	const uint8_t *data;
 	size_t size, pos;
+	size_t chunk;     /* largest read; 0: no limit */
+	bool tls_fails;   /* the stand-in handshake fails */
+	bool tls_started;
 };
 
 static ssize_t in_read(void *ctx, void *buf, size_t len)
 {
 	struct input *in = ctx;
 	size_t n = in->size - in->pos < len ? in->size - in->pos : len;
+	if (in->chunk && n > in->chunk)
+		n = in->chunk;
 	memcpy(buf, in->data + in->pos, n);
 	in->pos += n;
 	return (ssize_t)n;
@@ -45,12 +57,31 @@ static ssize_t discard_writev(void *ctx, const struct iovec *iov, int count)
 	return total;
 }
 
+static int fake_starttls(void *ctx, struct ms_err *err)
+{
+	struct input *in = ctx;
+	if (in->tls_started)
+		abort(); /* the engine must never start TLS twice */
+	in->tls_started = true;
+	return in->tls_fails ? ms_fail(err, "TLS handshake failed: stand-in") : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = {data, size, 0};
+	static const size_t chunks[4] = {0, 1, 5, 100};
+	if (size < 1)
+		return 0;
+	uint8_t mode = data[0];
+	struct input in = {data + 1, size - 1, 0, chunks[(mode >> 2) & 3], mode & 2, false};
 	struct nbd_io io = {.read = in_read, .writev = discard_writev, .ctx = &in};
+	if (mode & 1)
+		io.starttls = fake_starttls;
 	struct export_source src = {.acquire = acquire, .release = release, .for_each = for_each};
 	struct nbd_server_options opt = {.max_payload = 65536}; /* a smaller buffer: more runs per second */
+	if (mode & 16) {
+		io.read_nowait = in_read; /* never "nothing yet": the poll ends at once */
+		opt.busy_poll_ns = 1000;
+	}
 	struct ms_err err;
 	nbd_serve(&io, &src, &opt, &err);
 	return 0;
