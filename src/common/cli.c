@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,26 @@ void cli_init(const char *argv0)
 {
 	ms_log_init(argv0);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_parse_options(int argc, char **argv, const char *tool_shortopts, const struct option *longopts,
+		      struct cli_common *common, void (*tool_option)(int opt, const char *arg, void *ctx), void *ctx,
+		      void (*usage)(void))
+{
+	char shortopts[64];
+	snprintf(shortopts, sizeof shortopts, "%s%s", CLI_COMMON_SHORTOPTS, tool_shortopts ? tool_shortopts : "");
+	int opt;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (opt == '?')
+			cli_usage_error("invalid option");
+		if (!cli_common_option(opt, optarg, common))
+			tool_option(opt, optarg, ctx);
+	}
+	if (common->help) {
+		usage();
+		exit(0);
+	}
+	return optind;
 }
 
 bool cli_common_option(int opt, const char *arg, struct cli_common *common)

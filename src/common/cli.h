@@ -29,6 +29,14 @@ void cli_init(const char *argv0);
 /* Take one of the shared options. Returns true when `opt` was one of them;
  * prints the version and exits for --version. */
 bool cli_common_option(int opt, const char *arg, struct cli_common *common);
+/* The whole option loop (getopt_long; options may come before or after the
+ * subcommand and its operands): the shared options go into *common, every
+ * other one to tool_option(opt, optarg, ctx); an unknown one is a usage
+ * error; --help prints usage() and exits 0.  Returns optind. */
+struct option;
+int cli_parse_options(int argc, char **argv, const char *tool_shortopts, const struct option *longopts,
+		      struct cli_common *common, void (*tool_option)(int opt, const char *arg, void *ctx), void *ctx,
+		      void (*usage)(void));
 /* Apply -v/-q to the log level. */
 void cli_apply_verbosity(const struct cli_common *common);
 /* After the options: the subcommand at argv[first] and its operands; a

@@ -96,8 +96,9 @@ static void usage(void)
 	       "See msballoon(1) and memshare(7).\n");
 }
 
-static void parse_tool_option(int opt, const char *arg, struct args *a)
+static void parse_tool_option(int opt, const char *arg, void *ctx)
 {
+	struct args *a = ctx;
 	struct ms_err err = {0};
 	int rc = 0;
 	switch (opt) {
@@ -159,18 +160,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"tier-control", required_argument, NULL, OPT_TIER_CONTROL},
 		{NULL, 0, NULL, 0},
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "P:", longopts, NULL)) != -1) {
-		if (opt == '?')
-			cli_usage_error("invalid option");
-		if (!cli_common_option(opt, optarg, &a->common))
-			parse_tool_option(opt, optarg, a);
-	}
-	if (a->common.help) {
-		usage();
-		exit(0);
-	}
-	cli_subcommand(argc, argv, optind, "set, plan, apply or sim", &a->command, &a->operands, &a->operand_count);
+	int first = cli_parse_options(argc, argv, "P:", longopts, &a->common, parse_tool_option, a, usage);
+	cli_subcommand(argc, argv, first, "set, plan, apply or sim", &a->command, &a->operands, &a->operand_count);
 }
 
 /* A size option, or its default; percentages refer to `of`. */

@@ -101,8 +101,9 @@ static void note_option(struct mshash_args *a, const char *name, unsigned mask)
 	}
 }
 
-static void parse_tool_option(int opt, const char *arg, struct mshash_args *a)
+static void parse_tool_option(int opt, const char *arg, void *ctx)
 {
+	struct mshash_args *a = ctx;
 	struct ms_err err = {0};
 	int rc = 0;
 	switch (opt) {
@@ -210,19 +211,8 @@ static void parse_args(int argc, char **argv, struct mshash_args *a, const char 
 		{"full", no_argument, NULL, OPT_FULL},
 		{NULL, 0, NULL, 0},
 	};
-	int opt;
-	/* options may come before or after the subcommand and its operands */
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "o:b:j:i:n:", longopts, NULL)) != -1) {
-		if (opt == '?')
-			cli_usage_error("invalid option");
-		if (!cli_common_option(opt, optarg, &a->common))
-			parse_tool_option(opt, optarg, a);
-	}
-	if (a->common.help) {
-		usage();
-		exit(0);
-	}
-	cli_subcommand(argc, argv, optind, "scan, stats, diff, query or watch", command, operands, count);
+	int first = cli_parse_options(argc, argv, "o:b:j:i:n:", longopts, &a->common, parse_tool_option, a, usage);
+	cli_subcommand(argc, argv, first, "scan, stats, diff, query or watch", command, operands, count);
 	unsigned mask = subcommand_mask(*command);
 	for (int i = 0; i < a->used_count; i++)
 		if (!(a->used_mask[i] & mask))

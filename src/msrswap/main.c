@@ -122,6 +122,53 @@ static void usage(void)
 	       DEFAULT_CONTROL, DEFAULT_DISK_DIR, DEFAULT_CLIENT_SOCKET);
 }
 
+/* One option of msrswap's own (the shared ones are cli.c's). */
+static void parse_tool_option(int opt, const char *arg, void *ctx)
+{
+	struct args *a = ctx;
+	struct ms_err err = {0};
+	int rc = 0;
+	switch (opt) {
+	case OPT_LISTEN: a->serve.listen = arg; a->listen_given = true; break;
+	case OPT_CAPACITY: a->capacity = arg; break;
+	case OPT_EXPORT: {
+		const char **grown = realloc(a->export_texts, (a->export_count + 1) * sizeof *grown);
+		if (!grown)
+			cli_usage_error("out of memory");
+		a->export_texts = grown;
+		a->export_texts[a->export_count++] = arg;
+		break;
+	}
+	case OPT_LATENCY: rc = parse_duration_ns(arg, "--latency", &a->serve.latency_ns, &err); break;
+	case OPT_DEDUP: a->serve.dedup = true; break;
+	case OPT_MLOCK: a->serve.mlock = true; break;
+	case OPT_CONTROL: a->serve.control = arg; a->control_given = true; break;
+	case OPT_RAM: a->ram = arg; break;
+	case OPT_DISK_DIR: a->client.disk_dir = arg; break;
+	case OPT_SIZE: a->size = arg; break;
+	case OPT_TARGET: a->target = arg; break;
+	case OPT_MKSWAP: a->mkswap = true; break;
+	case OPT_SOCKET: a->client.listen = arg; break;
+	case OPT_FUSE: a->client.fuse_dir = arg; break;
+	case OPT_HOST: a->host = true; break;
+	case OPT_PRIORITY: a->priority = arg; break;
+	case OPT_REMOTE: {
+		const char **grown = realloc(a->remotes, (a->remote_count + 1) * sizeof *grown);
+		if (!grown)
+			cli_usage_error("out of memory");
+		a->remotes = grown;
+		a->remotes[a->remote_count++] = arg;
+		break;
+	}
+	case OPT_STATS: rc = parse_duration_ns(arg, "--stats", &a->serve.stats_interval_ns, &err); break;
+	case OPT_TLS_PSK: a->serve.tls_psk_file = arg; break;
+	case OPT_BUSY_POLL: rc = parse_duration_ns(arg, "--busy-poll", &a->serve.busy_poll_ns, &err); break;
+	default: cli_usage_error("invalid option");
+	}
+	if (rc < 0)
+		cli_usage_error("%s", err.msg);
+}
+
 static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
@@ -148,58 +195,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
 		{NULL, 0, NULL, 0},
 	};
-	struct ms_err err = {0};
-	int opt, rc = 0;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		if (opt == '?')
-			cli_usage_error("invalid option");
-		if (cli_common_option(opt, optarg, &a->common))
-			continue;
-		switch (opt) {
-		case OPT_LISTEN: a->serve.listen = optarg; a->listen_given = true; break;
-		case OPT_CAPACITY: a->capacity = optarg; break;
-		case OPT_EXPORT: {
-			const char **grown = realloc(a->export_texts, (a->export_count + 1) * sizeof *grown);
-			if (!grown)
-				cli_usage_error("out of memory");
-			a->export_texts = grown;
-			a->export_texts[a->export_count++] = optarg;
-			break;
-		}
-		case OPT_LATENCY: rc = parse_duration_ns(optarg, "--latency", &a->serve.latency_ns, &err); break;
-		case OPT_DEDUP: a->serve.dedup = true; break;
-		case OPT_MLOCK: a->serve.mlock = true; break;
-		case OPT_CONTROL: a->serve.control = optarg; a->control_given = true; break;
-		case OPT_RAM: a->ram = optarg; break;
-		case OPT_DISK_DIR: a->client.disk_dir = optarg; break;
-		case OPT_SIZE: a->size = optarg; break;
-		case OPT_TARGET: a->target = optarg; break;
-		case OPT_MKSWAP: a->mkswap = true; break;
-		case OPT_SOCKET: a->client.listen = optarg; break;
-		case OPT_FUSE: a->client.fuse_dir = optarg; break;
-		case OPT_HOST: a->host = true; break;
-		case OPT_PRIORITY: a->priority = optarg; break;
-		case OPT_REMOTE: {
-			const char **grown = realloc(a->remotes, (a->remote_count + 1) * sizeof *grown);
-			if (!grown)
-				cli_usage_error("out of memory");
-			a->remotes = grown;
-			a->remotes[a->remote_count++] = optarg;
-			break;
-		}
-		case OPT_STATS: rc = parse_duration_ns(optarg, "--stats", &a->serve.stats_interval_ns, &err); break;
-		case OPT_TLS_PSK: a->serve.tls_psk_file = optarg; break;
-		case OPT_BUSY_POLL: rc = parse_duration_ns(optarg, "--busy-poll", &a->serve.busy_poll_ns, &err); break;
-		default: cli_usage_error("invalid option");
-		}
-		if (rc < 0)
-			cli_usage_error("%s", err.msg);
-	}
-	if (a->common.help) {
-		usage();
-		exit(0);
-	}
-	cli_subcommand(argc, argv, optind, "serve, export, status, client, attach or detach", &a->command, &a->operands,
+	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);
+	cli_subcommand(argc, argv, first, "serve, export, status, client, attach or detach", &a->command, &a->operands,
 		       &a->operand_count);
 }
 

@@ -69,8 +69,9 @@ struct mswss_args {
 	bool interval_given, window_given, count_given;
 };
 
-static void parse_tool_option(int opt, const char *arg, struct mswss_args *a)
+static void parse_tool_option(int opt, const char *arg, void *ctx)
 {
+	struct mswss_args *a = ctx;
 	struct ms_err err = {0};
 	struct monitor_config *cfg = &a->cfg;
 	int rc = 0;
@@ -135,20 +136,10 @@ static void parse_args(int argc, char **argv, struct mswss_args *a)
 		{"list-methods", no_argument, NULL, OPT_LIST_METHODS},
 		{NULL, 0, NULL, 0},
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:i:w:n:", longopts, NULL)) != -1) {
-		if (opt == '?')
-			cli_usage_error("invalid option");
-		if (!cli_common_option(opt, optarg, &a->common))
-			parse_tool_option(opt, optarg, a);
-	}
-	if (a->common.help) {
-		usage();
-		exit(0);
-	}
+	int first = cli_parse_options(argc, argv, "m:i:w:n:", longopts, &a->common, parse_tool_option, a, usage);
 	struct monitor_config *cfg = &a->cfg;
-	cfg->domains = argv + optind;
-	cfg->domain_count = (size_t)(argc - optind);
+	cfg->domains = argv + first;
+	cfg->domain_count = (size_t)(argc - first);
 	if (cfg->all == (cfg->domain_count > 0))
 		cli_usage_error(cfg->all ? "give either --all or domain names, not both" : "name the domains to measure, or give --all");
 	if (!a->window_given)
