@@ -620,7 +620,109 @@ _memshare_mshash() {
 	return 0
 }
 
-# Tools still to come: their shared options only.
+# ---- msgmc ----
+
+_memshare_msgmc_takes_value=' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --gmc --node
+	--domain --rswap-control --rswap --client-control --location --address --interval --timeout '
+_memshare_msgmc_takes_value=${_memshare_msgmc_takes_value//[[:space:]]/ }
+
+# The options of a command, as msgmc(1) lists them; all of them before one.
+_memshare_msgmc_options() {
+	local common=(-p --pretty -v --verbose -q --quiet -h --help --version)
+	case $1 in
+	serve) printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk "${common[@]}" ;;
+	agent)
+		printf '%s\n' --gmc --node --rswap-control --rswap --client-control --location --address --domain \
+			--interval --invalidate "${common[@]}"
+		;;
+	status | nodes | leases | release) printf '%s\n' --gmc --timeout "${common[@]}" ;;
+	alloc) printf '%s\n' --gmc --node --domain --timeout "${common[@]}" ;;
+	reclaim | leave) printf '%s\n' --gmc --node --timeout "${common[@]}" ;;
+	*)
+		printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --gmc --node \
+			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate \
+			--timeout "${common[@]}"
+		;;
+	esac
+}
+
+# The --gmc the command line gives, if any.
+_memshare_msgmc_gmc() {
+	local i
+	for ((i = 1; i < _ms_cword; i++)); do
+		case ${_ms_words[i]} in
+		--gmc) printf '%s\n' "${_ms_words[i + 1]-}"; return 0 ;;
+		--gmc=*) printf '%s\n' "${_ms_words[i]#--gmc=}"; return 0 ;;
+		esac
+	done
+	printf '%s\n' "${MSGMC_GMC:-127.0.0.1:10810}"
+}
+
+# Names from the running controller: nodes or leases (quietly nothing when it is not running).
+_memshare_msgmc_names() {
+	command -v jq >/dev/null || return 0
+	"${_ms_words[0]}" --gmc "$(_memshare_msgmc_gmc)" --timeout 2s "$1" 2>/dev/null |
+		jq -r "select(.kind == \"${1%s}\") | .${1%s}" 2>/dev/null
+	return 0
+}
+
+_memshare_msgmc_values() {
+	case $1 in
+	--listen | --gmc)
+		if [[ $2 == unix:* ]]; then
+			_memshare_paths "${2#unix:}" | sed 's/^/unix:/'
+		else
+			printf '%s\n' 127.0.0.1:10810 '[::1]:10810' unix:
+		fi
+		;;
+	--state | --tls-psk | --rswap-control | --client-control) _memshare_paths "$2" ;;
+	--rswap) _memshare_paths "${2#unix:}" | sed 's/^/unix:/' ;;
+	--policy) printf '%s\n' slm local-first ;;
+	--reserve | --vm-cap) printf '%s\n' 256M 1G 4G ;;
+	--node-timeout) printf '%s\n' 30s 60s 5m ;;
+	--interval) printf '%s\n' 1s 5s 10s ;;
+	--timeout) printf '%s\n' 10s 60s ;;
+	--node) [[ $3 == agent ]] && hostname || _memshare_msgmc_names nodes ;;
+	--address) printf '%s\n' 127.0.0.1:10809 ;;
+	esac
+	return 0
+}
+
+_memshare_msgmc() {
+	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' opts_done=0
+	local -a values operands=()
+	for ((i = 1; i < _ms_cword; i++)); do
+		word=${_ms_words[i]}
+		if ((opts_done)) || [[ $word != -?* ]]; then
+			if [[ -z $sub ]]; then sub=$word; else operands+=("$word"); fi
+		elif [[ $word == -- ]]; then
+			opts_done=1
+		elif [[ $_memshare_msgmc_takes_value == *" $word "* ]]; then
+			i=$((i + 1))
+		fi
+	done
+	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+		local opt=${_ms_cur%%=*}
+		mapfile -t values < <(_memshare_msgmc_values "$opt" "${_ms_cur#*=}" "$sub")
+		_memshare_reply "${values[@]/#/$opt=}"
+	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && $_memshare_msgmc_takes_value == *" $prev "* ]]; then
+		mapfile -t values < <(_memshare_msgmc_values "$prev" "$_ms_cur" "$sub")
+		_memshare_reply "${values[@]}"
+	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
+		mapfile -t values < <(_memshare_msgmc_options "$sub")
+		_memshare_reply "${values[@]}"
+	elif [[ -z $sub ]]; then
+		_memshare_reply serve agent status nodes leases alloc release reclaim leave
+	elif [[ $sub == release ]] && ((${#operands[@]} == 0)); then
+		mapfile -t values < <(_memshare_msgmc_names leases)
+		_memshare_reply "${values[@]}"
+	elif [[ $sub == alloc || $sub == reclaim ]] && ((${#operands[@]} == 0)); then
+		_memshare_reply 64M 256M 1G
+	fi
+	return 0
+}
+
+# Any other name the completion is registered for: the shared options only.
 _memshare_common() {
 	[[ $_ms_cur == -* ]] && _memshare_reply -h --help --version
 	return 0
@@ -634,6 +736,7 @@ _memshare() {
 	msballoon) _memshare_msballoon ;;
 	msrswap) _memshare_msrswap ;;
 	mshash) _memshare_mshash ;;
+	msgmc) _memshare_msgmc ;;
 	*) _memshare_common ;;
 	esac
 	return 0

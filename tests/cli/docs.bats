@@ -1116,10 +1116,14 @@ complete_line() {
 	complete_words mswss -c cgroup:/// "pid:$$" | grep -qx "pid:$$"
 }
 
-@test "bash completion: the tools to come offer --help and --version" {
-	for tool in msgmc; do
-		[ "$(complete_words $tool -- | tr '\n' ' ')" = "--help --version " ]
-		[ -z "$(complete_words $tool '')" ]
+@test "bash completion: msgmc offers its subcommands first, then options of msgmc(1)" {
+	[ "$(complete_words msgmc '' | sort | tr '\n' ' ')" = "agent alloc leases leave nodes reclaim release serve status " ]
+	complete_words msgmc serve -- | grep -qx -- --state
+	complete_words msgmc agent -- | grep -qx -- --node
+	# every option the completion offers is one msgmc(1) documents
+	local opt
+	for opt in $(complete_words msgmc -- | grep -- '^--'); do
+		grep -qF -- "${opt//-/\\-}" "$ROOT/man/msgmc.1" || { echo "msgmc(1) lacks $opt"; return 1; }
 	done
 }
 

@@ -1,0 +1,594 @@
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "proto.h"
+#include "sockets.h"
+#include "units.h"
+
+#define MAX_LEASES 1024
+#define BACKOFF_MIN_NS (100 * NS_PER_MS)
+
+struct served {
+	uint64_t lease, bytes;
+	char export_name[MSG_NAME_MAX + 1];
+	char consumer[MSG_NAME_MAX + 1], domain[MSG_NAME_MAX + 1];
+};
+
+struct used {
+	uint64_t lease, bytes;
+	bool attached; /* the client daemon uses it (else granted, not usable) */
+	char domain[MSG_NAME_MAX + 1];
+	char uri[300];
+};
+
+struct agent {
+	const struct agent_config *cfg;
+	int fd;
+	struct line_buffer in;
+	uint64_t next_id;
+	char address[128];
+	struct served served[MAX_LEASES];
+	size_t served_count;
+	struct used used[MAX_LEASES];
+	size_t used_count;
+	/* from msballoon, when it feeds stdin */
+	int have_reservoir;
+	uint64_t balloon_free, remote_need;
+	uint64_t alloc_in_flight; /* id of our alloc request, 0: none */
+	uint64_t register_id;     /* id of our register request */
+	uint64_t backoff_ns, next_connect_ns;
+	uint64_t next_inform_ns;
+	int left;
+	int invalidate_pending; /* sent once, at the first registration */
+};
+
+static void emit(struct agent *a, const char *event, json_t *fields)
+{
+	json_t *r = record_new("agent");
+	json_object_set_new(r, "node", json_string(a->cfg->node));
+	json_object_set_new(r, "event", json_string(event));
+	if (fields)
+		json_object_update(r, fields);
+	json_decref(fields);
+	struct ms_err err;
+	if (a->cfg->out)
+		jsonl_emit(a->cfg->out, r, &err);
+	else
+		json_decref(r);
+}
+
+static int send_msg(struct agent *a, json_t *msg)
+{
+	size_t len;
+	char *line = msg_line(msg, &len);
+	json_decref(msg);
+	if (!line || a->fd < 0) {
+		free(line);
+		return -1;
+	}
+	size_t off = 0;
+	int rc = 0;
+	while (off < len) {
+		ssize_t w = send(a->fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) { /* a slow controller: wait a little, we have little to say */
+			struct pollfd p = {a->fd, POLLOUT, 0};
+			if (poll(&p, 1, 5000) > 0)
+				continue;
+		}
+		if (w < 0) {
+			rc = -1;
+			break;
+		}
+		off += (size_t)w;
+	}
+	free(line);
+	return rc;
+}
+
+static json_t *request_new(struct agent *a, enum msg_type type)
+{
+	return msg_new(type, ++a->next_id);
+}
+
+/* ---- what the msrswap daemons say ---- */
+
+/* The provider's pool: capacity and reserved bytes (0 when there is no provider). */
+static void provider_pool(struct agent *a, uint64_t *capacity, uint64_t *reserved)
+{
+	*capacity = *reserved = 0;
+	if (!a->cfg->rswap_control)
+		return;
+	json_t *records = NULL, *rec, *req = json_pack("{s:s}", "cmd", "stats");
+	struct ms_err err = {0};
+	int rc = control_call(a->cfg->rswap_control, req, &records, &err);
+	json_decref(req);
+	if (rc < 0) {
+		log_warn("msrswap provider %s: %s", a->cfg->rswap_control, err.msg);
+		return;
+	}
+	size_t i;
+	json_array_foreach(records, i, rec)
+	{
+		const char *kind = json_string_value(json_object_get(rec, "kind"));
+		if (kind && strcmp(kind, "pool_stats") == 0) {
+			*capacity = (uint64_t)json_integer_value(json_object_get(rec, "capacity_bytes"));
+			*reserved = (uint64_t)json_integer_value(json_object_get(rec, "reserved_bytes"));
+		}
+	}
+	json_decref(records);
+}
+
+/* After a restart of the agent: the exports named msgmc-ID on the provider are ours. */
+static void learn_exports(struct agent *a)
+{
+	if (!a->cfg->rswap_control)
+		return;
+	json_t *records = NULL, *rec, *req = json_pack("{s:s}", "cmd", "list");
+	struct ms_err err = {0};
+	int rc = control_call(a->cfg->rswap_control, req, &records, &err);
+	json_decref(req);
+	if (rc < 0)
+		return;
+	size_t i;
+	json_array_foreach(records, i, rec)
+	{
+		const char *name = json_string_value(json_object_get(rec, "export"));
+		unsigned long long id;
+		char tail;
+		if (!name || sscanf(name, "msgmc-%llu%c", &id, &tail) != 1 || id == 0)
+			continue;
+		bool known = false;
+		for (size_t k = 0; k < a->served_count; k++)
+			known |= a->served[k].lease == id;
+		if (known || a->served_count == MAX_LEASES)
+			continue;
+		struct served *s = &a->served[a->served_count++];
+		memset(s, 0, sizeof *s);
+		s->lease = id;
+		s->bytes = (uint64_t)json_integer_value(json_object_get(rec, "size_bytes"));
+		snprintf(s->export_name, sizeof s->export_name, "%s", name);
+	}
+	json_decref(records);
+}
+
+static uint64_t served_bytes(const struct agent *a)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < a->served_count; i++)
+		sum += a->served[i].bytes;
+	return sum;
+}
+
+static uint64_t used_bytes(const struct agent *a)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < a->used_count; i++)
+		sum += a->used[i].bytes;
+	return sum;
+}
+
+/* ---- to the controller ---- */
+
+static int send_register(struct agent *a)
+{
+	json_t *m = request_new(a, MSG_REGISTER);
+	a->register_id = a->next_id;
+	json_object_set_new(m, "node", json_string(a->cfg->node));
+	if (a->cfg->location)
+		json_object_set_new(m, "location", json_string(a->cfg->location));
+	if (a->cfg->rswap_control) {
+		json_object_set_new(m, "address", json_string(a->address));
+		json_t *served = json_array();
+		for (size_t i = 0; i < a->served_count; i++) {
+			struct served *s = &a->served[i];
+			json_t *e = json_pack("{s:I, s:s, s:I}", "lease", (json_int_t)s->lease, "export", s->export_name,
+					      "size_bytes", (json_int_t)s->bytes);
+			if (s->consumer[0])
+				json_object_set_new(e, "consumer", json_string(s->consumer));
+			if (s->domain[0])
+				json_object_set_new(e, "domain", json_string(s->domain));
+			json_array_append_new(served, e);
+		}
+		json_object_set_new(m, "served", served);
+	}
+	json_t *used = json_array();
+	for (size_t i = 0; i < a->used_count; i++)
+		if (a->used[i].attached)
+			json_array_append_new(used, json_pack("{s:I, s:s, s:s}", "lease", (json_int_t)a->used[i].lease, "domain",
+						      a->used[i].domain, "uri", a->used[i].uri));
+	json_object_set_new(m, "used", used);
+	return send_msg(a, m);
+}
+
+/* GMC_inform + Statistics.  The reservoir offered to the cluster is the
+ * provider's capacity, bounded (when msballoon feeds us) by what the host
+ * can spare: msballoon's free memory plus what our exports hold already. */
+static int send_inform(struct agent *a)
+{
+	uint64_t capacity, reserved;
+	provider_pool(a, &capacity, &reserved);
+	uint64_t reservoir = capacity;
+	if (a->have_reservoir) {
+		uint64_t spare = a->balloon_free + served_bytes(a);
+		if (!a->cfg->rswap_control || spare < reservoir)
+			reservoir = a->cfg->rswap_control ? spare : 0;
+	}
+	json_t *m = request_new(a, MSG_INFORM);
+	json_object_set_new(m, "reservoir_bytes", json_integer((json_int_t)reservoir));
+	json_object_set_new(m, "local_need_bytes", json_integer((json_int_t)a->remote_need));
+	if (a->cfg->rswap_control) {
+		json_object_set_new(m, "capacity_bytes", json_integer((json_int_t)capacity));
+		json_object_set_new(m, "reserved_bytes", json_integer((json_int_t)reserved));
+	}
+	a->next_inform_ns = monotonic_ns() + a->cfg->interval_ns;
+	return send_msg(a, m);
+}
+
+static int send_alloc(struct agent *a, uint64_t bytes, const char *why)
+{
+	if (a->alloc_in_flight || a->fd < 0)
+		return 0;
+	bytes = (bytes + 4095) / 4096 * 4096;
+	json_t *m = request_new(a, MSG_ALLOC);
+	json_object_set_new(m, "node", json_string(a->cfg->node));
+	json_object_set_new(m, "domain", json_string(a->cfg->domain ? a->cfg->domain : a->cfg->node));
+	json_object_set_new(m, "size_bytes", json_integer((json_int_t)bytes));
+	a->alloc_in_flight = a->next_id;
+	log_info("asking for %llu bytes of remote memory (%s)", (unsigned long long)bytes, why);
+	return send_msg(a, m);
+}
+
+/* ---- orders from the controller ---- */
+
+static json_t *do_lmc_alloc(struct agent *a, const struct msg *m)
+{
+	if (!a->cfg->rswap_control)
+		return msg_reply_error(m->id, "node %s is not a provider (no --rswap-control)", a->cfg->node);
+	if (a->served_count == MAX_LEASES)
+		return msg_reply_error(m->id, "node %s serves %d leases already", a->cfg->node, MAX_LEASES);
+	const char *export_name = msg_str(m, "export");
+	uint64_t bytes = msg_u64(m, "size_bytes");
+	json_t *req = json_pack("{s:s, s:s, s:I}", "cmd", "add", "name", export_name, "size", (json_int_t)bytes);
+	struct ms_err err = {0};
+	int rc = control_call(a->cfg->rswap_control, req, NULL, &err);
+	json_decref(req);
+	if (rc < 0)
+		return msg_reply_error(m->id, "%s", err.msg);
+	struct served *s = &a->served[a->served_count++];
+	memset(s, 0, sizeof *s);
+	s->lease = msg_u64(m, "lease");
+	s->bytes = bytes;
+	snprintf(s->export_name, sizeof s->export_name, "%s", export_name);
+	if (msg_has(m, "consumer") && json_is_string(json_object_get(m->obj, "consumer")) && msg_name_valid(msg_str(m, "consumer")))
+		snprintf(s->consumer, sizeof s->consumer, "%s", msg_str(m, "consumer"));
+	if (msg_has(m, "domain") && json_is_string(json_object_get(m->obj, "domain")) && msg_name_valid(msg_str(m, "domain")))
+		snprintf(s->domain, sizeof s->domain, "%s", msg_str(m, "domain"));
+	char uri[300];
+	snprintf(uri, sizeof uri, "nbd://%s/%s", a->address, export_name);
+	emit(a, "export_added", json_pack("{s:I, s:s, s:I, s:s}", "lease", (json_int_t)s->lease, "export", export_name,
+					   "size_bytes", (json_int_t)bytes, "uri", uri));
+	json_t *reply = msg_reply_ok(m->id);
+	json_object_set_new(reply, "address", json_string(a->address));
+	json_object_set_new(reply, "uri", json_string(uri));
+	return reply;
+}
+
+static json_t *do_lmc_release(struct agent *a, const struct msg *m)
+{
+	const char *export_name = msg_str(m, "export");
+	if (!a->cfg->rswap_control)
+		return msg_reply_error(m->id, "node %s is not a provider", a->cfg->node);
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "rm", "name", export_name);
+	struct ms_err err = {0};
+	int rc = control_call(a->cfg->rswap_control, req, NULL, &err);
+	json_decref(req);
+	bool absent = rc < 0 && strstr(err.msg, "no export");
+	for (size_t i = 0; i < a->served_count; i++)
+		if (strcmp(a->served[i].export_name, export_name) == 0) {
+			if (rc == 0 || absent)
+				a->served[i--] = a->served[--a->served_count];
+		}
+	if (rc < 0 && !absent)
+		return msg_reply_error(m->id, "%s", err.msg);
+	emit(a, "export_removed", json_pack("{s:I, s:s, s:b}", "lease", (json_int_t)msg_u64(m, "lease"), "export",
+					     export_name, "absent", absent));
+	return msg_reply_ok(m->id);
+}
+
+/* The consumer stops using a remote export: the client daemon serves its
+ * blocks from the disk copy from then on. */
+static json_t *do_lmc_reclaim(struct agent *a, const struct msg *m)
+{
+	uint64_t lease = msg_u64(m, "lease");
+	const char *domain = msg_str(m, "domain"), *uri = msg_str(m, "uri");
+	bool detached = false;
+	char why[400] = "";
+	if (a->cfg->client_control) {
+		json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-release", "name", domain, "uri", uri);
+		struct ms_err err = {0};
+		int rc = control_call(a->cfg->client_control, req, NULL, &err);
+		json_decref(req);
+		/* a remote that failed is no longer used already: that is detached too */
+		detached = rc == 0 || strstr(err.msg, "no alive remote") != NULL;
+		if (rc < 0)
+			snprintf(why, sizeof why, "%s", err.msg);
+	} else {
+		snprintf(why, sizeof why, "no --client-control");
+	}
+	if (!detached)
+		log_warn("lease %llu: %s keeps using %s until it fails over (%s)", (unsigned long long)lease, domain, uri, why);
+	for (size_t i = 0; i < a->used_count; i++)
+		if (a->used[i].lease == lease)
+			a->used[i--] = a->used[--a->used_count];
+	json_t *fields = json_pack("{s:I, s:s, s:s, s:b}", "lease", (json_int_t)lease, "domain", domain, "uri", uri,
+				   "detached", detached);
+	if (why[0])
+		json_object_set_new(fields, "reason", json_string(why));
+	emit(a, "reclaimed", fields);
+	json_t *reply = msg_reply_ok(m->id);
+	json_object_set_new(reply, "detached", json_boolean(detached));
+	return reply;
+}
+
+static json_t *do_attach(struct agent *a, const struct msg *m)
+{
+	uint64_t lease = msg_u64(m, "lease");
+	const char *domain = msg_str(m, "domain"), *uri = msg_str(m, "uri");
+	json_t *fields = json_pack("{s:I, s:s, s:s, s:I}", "lease", (json_int_t)lease, "domain", domain, "uri", uri,
+				   "size_bytes", (json_int_t)msg_u64(m, "size_bytes"));
+	if (!a->cfg->client_control) {
+		if (a->used_count < MAX_LEASES)
+			a->used[a->used_count++] = (struct used){.lease = lease, .bytes = msg_u64(m, "size_bytes")};
+		json_object_set_new(fields, "attached", json_false());
+		emit(a, "granted", fields);
+		return msg_reply_error(m->id, "node %s has no --client-control: lease %llu is not attached", a->cfg->node,
+				       (unsigned long long)lease);
+	}
+	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri", uri);
+	struct ms_err err = {0};
+	int rc = control_call(a->cfg->client_control, req, NULL, &err);
+	json_decref(req);
+	json_object_set_new(fields, "attached", json_boolean(rc == 0));
+	if (a->used_count < MAX_LEASES) { /* counted against shortfalls, reported when attached */
+		struct used *u = &a->used[a->used_count++];
+		u->attached = rc == 0;
+		u->lease = lease;
+		u->bytes = msg_u64(m, "size_bytes");
+		snprintf(u->domain, sizeof u->domain, "%s", domain);
+		snprintf(u->uri, sizeof u->uri, "%s", uri);
+	}
+	if (rc < 0)
+		json_object_set_new(fields, "error", json_string(err.msg));
+	emit(a, "granted", fields);
+	return rc == 0 ? msg_reply_ok(m->id) : msg_reply_error(m->id, "%s", err.msg);
+}
+
+static int handle_message(struct agent *a, const struct msg *m)
+{
+	json_t *reply = NULL;
+	switch (m->type) {
+	case MSG_REPLY:
+		if (m->id == a->alloc_in_flight) {
+			a->alloc_in_flight = 0;
+			if (!json_is_true(json_object_get(m->obj, "ok")))
+				log_warn("alloc refused: %s", msg_str(m, "error") ? msg_str(m, "error") : "?");
+		} else if (m->id == a->register_id && !json_is_true(json_object_get(m->obj, "ok"))) {
+			/* e.g. our previous connection is not closed yet on the controller's side */
+			log_warn("registration refused: %s", msg_str(m, "error") ? msg_str(m, "error") : "?");
+			return -1;
+		} else if (!json_is_true(json_object_get(m->obj, "ok"))) {
+			log_warn("controller: %s", msg_str(m, "error") ? msg_str(m, "error") : "refused");
+		} else if (json_object_get(m->obj, "state")) {
+			a->backoff_ns = BACKOFF_MIN_NS; /* registered: the next loss starts the backoff again */
+			emit(a, "registered", json_pack("{s:s}", "state", msg_str(m, "state") ? msg_str(m, "state") : "?"));
+		}
+		return 0;
+	case MSG_LMC_ALLOC:
+		reply = do_lmc_alloc(a, m);
+		break;
+	case MSG_LMC_RELEASE:
+		reply = do_lmc_release(a, m);
+		break;
+	case MSG_LMC_RECLAIM:
+		reply = do_lmc_reclaim(a, m);
+		break;
+	case MSG_ATTACH:
+		reply = do_attach(a, m);
+		break;
+	case MSG_LEAVE_NOTIFY:
+		emit(a, "left", NULL);
+		a->left = 1;
+		return 0;
+	case MSG_INVALIDATE_NOTIFY:
+		/* every lease of ours ended: what we still list is stale */
+		a->served_count = 0;
+		a->used_count = 0;
+		emit(a, "invalidated", NULL);
+		return 0;
+	default:
+		log_warn("the controller sent %s, which agents do not take", msg_type_name(m->type));
+		return -1;
+	}
+	return send_msg(a, reply);
+}
+
+/* ---- msballoon's records on stdin ---- */
+
+static void take_record(struct agent *a, json_t *rec)
+{
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	if (!kind)
+		return;
+	if (strcmp(kind, "reservoir") == 0) {
+		json_t *f = json_object_get(rec, "free_bytes"), *need = json_object_get(rec, "remote_need_bytes");
+		if (!json_is_integer(f))
+			return;
+		uint64_t free_bytes = (uint64_t)json_integer_value(f);
+		uint64_t remote_need = json_is_integer(need) && json_integer_value(need) > 0 ? (uint64_t)json_integer_value(need) : 0;
+		bool changed = !a->have_reservoir || free_bytes != a->balloon_free || remote_need != a->remote_need;
+		a->have_reservoir = 1;
+		a->balloon_free = free_bytes;
+		a->remote_need = remote_need;
+		if (changed && a->fd >= 0)
+			send_inform(a); /* GMC_inform: on every change */
+		uint64_t have = used_bytes(a);
+		if (remote_need > have)
+			send_alloc(a, remote_need - have, "reservoir shortfall");
+	} else if (strcmp(kind, "grant_any") == 0) {
+		json_t *b = json_object_get(rec, "bytes");
+		if (json_is_integer(b) && json_integer_value(b) > 0)
+			send_alloc(a, (uint64_t)json_integer_value(b), "grant_any");
+	}
+}
+
+/* ---- the loop ---- */
+
+static void choose_address(struct agent *a)
+{
+	if (a->cfg->address) {
+		snprintf(a->address, sizeof a->address, "%s", a->cfg->address);
+		return;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+	if (getsockname(a->fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+		else if (ss.ss_family == AF_INET6) {
+			char h6[INET6_ADDRSTRLEN];
+			if (inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, h6, sizeof h6))
+				snprintf(host, sizeof host, "[%.40s]", h6);
+		}
+	}
+	snprintf(a->address, sizeof a->address, "%s:10809", host);
+}
+
+static void disconnect(struct agent *a, const char *why)
+{
+	if (a->fd >= 0) {
+		log_warn("controller %s: %s; reconnecting", a->cfg->gmc, why);
+		close(a->fd);
+	}
+	a->fd = -1;
+	a->alloc_in_flight = 0;
+	line_buffer_free(&a->in);
+	a->next_connect_ns = monotonic_ns() + a->backoff_ns;
+	a->backoff_ns = a->backoff_ns * 2 > a->cfg->backoff_max_ns ? a->cfg->backoff_max_ns : a->backoff_ns * 2;
+}
+
+static int read_controller(struct agent *a)
+{
+	char buf[65536];
+	ssize_t r = read(a->fd, buf, sizeof buf);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (r <= 0) {
+		disconnect(a, r == 0 ? "connection closed" : strerror(errno));
+		return 0;
+	}
+	struct ms_err err = {0};
+	if (line_buffer_append(&a->in, buf, (size_t)r, &err) < 0) {
+		disconnect(a, err.msg);
+		return 0;
+	}
+	const char *line;
+	size_t len;
+	int got = 0;
+	while (a->fd >= 0 && (got = line_buffer_next(&a->in, &line, &len, &err)) == 1) {
+		struct msg m;
+		if (len == 0)
+			continue;
+		if (msg_parse(line, len, &m, &err) < 0) {
+			disconnect(a, err.msg);
+			return 0;
+		}
+		if (handle_message(a, &m) < 0)
+			disconnect(a, "cannot go on with this connection");
+		msg_free(&m);
+	}
+	if (got < 0)
+		disconnect(a, err.msg);
+	return 0;
+}
+
+int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err *err)
+{
+	static struct agent a; /* large tables: not on the stack */
+	memset(&a, 0, sizeof a);
+	a.cfg = cfg;
+	a.fd = -1;
+	a.invalidate_pending = cfg->invalidate;
+	learn_exports(&a);
+	struct jsonl_reader reader;
+	jsonl_reader_init(&reader, stdin, "<stdin>");
+	/* unbuffered: poll on the descriptor then sees every line that arrived */
+	if (cfg->read_stdin)
+		setvbuf(stdin, NULL, _IONBF, 0);
+	int stdin_open = cfg->read_stdin;
+	a.backoff_ns = BACKOFF_MIN_NS;
+	while (!*stop && !a.left) {
+		uint64_t now = monotonic_ns();
+		if (a.fd < 0 && now >= a.next_connect_ns) {
+			struct ms_err cerr = {0};
+			a.fd = connect_to(cfg->gmc, &cerr);
+			if (a.fd < 0) {
+				log_debug("controller %s: %s (next try in %llu ms)", cfg->gmc, cerr.msg,
+					  (unsigned long long)(a.backoff_ns / NS_PER_MS));
+				a.next_connect_ns = now + a.backoff_ns;
+				a.backoff_ns = a.backoff_ns * 2 > cfg->backoff_max_ns ? cfg->backoff_max_ns : a.backoff_ns * 2;
+			} else {
+				choose_address(&a);
+				log_info("connected to the controller %s as node %s", cfg->gmc, cfg->node);
+				if (send_register(&a) < 0 || send_inform(&a) < 0 ||
+				    (a.invalidate_pending && send_msg(&a, request_new(&a, MSG_INVALIDATE)) < 0))
+					disconnect(&a, "cannot send");
+				else
+					a.invalidate_pending = 0;
+			}
+		}
+		if (a.fd >= 0 && monotonic_ns() >= a.next_inform_ns) {
+			if (send_inform(&a) < 0)
+				disconnect(&a, "cannot send");
+			/* a shortfall is asked for again every interval until it is covered */
+			else if (a.have_reservoir && a.remote_need > used_bytes(&a))
+				send_alloc(&a, a.remote_need - used_bytes(&a), "reservoir shortfall");
+		}
+		struct pollfd fds[2] = {{a.fd, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+		if (poll(fds, 2, 200) <= 0)
+			continue;
+		if (a.fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_controller(&a);
+		if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			json_t *rec;
+			struct ms_err rerr = {0};
+			int rc = jsonl_read(&reader, &rec, &rerr);
+			if (rc == 1) {
+				take_record(&a, rec);
+				json_decref(rec);
+			} else if (rc == 0) {
+				stdin_open = 0;
+			} else {
+				log_warn("%s", rerr.msg); /* a bad record is skipped: the agent keeps serving */
+			}
+		}
+	}
+	jsonl_reader_free(&reader);
+	if (a.fd >= 0)
+		close(a.fd);
+	line_buffer_free(&a.in);
+	(void)err;
+	return 0;
+}

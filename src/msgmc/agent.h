@@ -1,0 +1,31 @@
+/* `msgmc agent`: the per-host side (LMC, vMCA's slave MM).  Registers with
+ * the controller, informs it of the host's reservoir (from msballoon's
+ * records on stdin and msrswap's pool), and executes its orders on the local
+ * msrswap daemons through their control sockets. */
+#ifndef MSGMC_AGENT_H
+#define MSGMC_AGENT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "jsonl.h"
+
+struct agent_config {
+	const char *gmc;            /* ADDR:PORT */
+	const char *node;
+	const char *location;       /* NULL: unknown */
+	const char *rswap_control;  /* msrswap serve's control socket: this host provides (NULL: it does not) */
+	const char *client_control; /* msrswap client's control socket: this host consumes (NULL: no attach) */
+	const char *address;        /* the NBD address consumers use for our exports (NULL: ours toward the GMC, port 10809) */
+	const char *domain;         /* the domain grant_any / shortfall requests are for (NULL: the node name) */
+	uint64_t interval_ns;       /* inform period */
+	uint64_t backoff_max_ns;
+	int read_stdin;
+	int invalidate; /* the host restarted uncleanly: ask the controller to drop its pages everywhere */
+	struct jsonl_writer *out;
+};
+
+int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err *err);
+
+#endif

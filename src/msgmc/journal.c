@@ -1,0 +1,122 @@
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int write_record(int fd, json_t *rec)
+{
+	char *text = json_dumps(rec, JSON_COMPACT);
+	if (!text)
+		return -1;
+	size_t n = strlen(text);
+	text[n] = '\0';
+	int rc = write_all(fd, text, n) < 0 || write_all(fd, "\n", 1) < 0 ? -1 : 0;
+	free(text);
+	return rc;
+}
+
+static void replay(FILE *f, const char *path, void (*apply)(void *, json_t *), void *ctx)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long lineno = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		json_error_t jerr;
+		json_t *rec = json_loadb(line, (size_t)n, 0, &jerr);
+		if (!json_is_object(rec)) {
+			/* a torn last line (crash during append) is expected; anything else is worth a warning */
+			log_warn("%s:%lu: skipped: not a JSON object", path, lineno);
+			json_decref(rec);
+			continue;
+		}
+		apply(ctx, rec);
+		json_decref(rec);
+	}
+	free(line);
+}
+
+int journal_open(struct journal *j, const char *path, void (*apply)(void *ctx, json_t *rec), void *ctx,
+		 json_t *(*live)(void *ctx), struct ms_err *err)
+{
+	j->fd = -1;
+	j->path = strdup(path);
+	if (!j->path)
+		return ms_fail(err, "out of memory");
+	FILE *f = fopen(path, "r");
+	if (f) {
+		replay(f, path, apply, ctx);
+		fclose(f);
+	} else if (errno != ENOENT) {
+		return ms_fail_errno(err, "%s", path);
+	}
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ms_fail_errno(err, "%s", tmp);
+	json_t *records = live(ctx), *rec;
+	size_t i;
+	int rc = 0;
+	json_array_foreach(records, i, rec) if (rc == 0) rc = write_record(fd, rec);
+	json_decref(records);
+	if (rc < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+		close(fd);
+		unlink(tmp);
+		return ms_fail_errno(err, "cannot write %s", path);
+	}
+	j->fd = fd; /* the renamed file, open for appending at its end */
+	/* the rename must be durable too: fsync the directory */
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		strcpy(dir, ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int journal_append(struct journal *j, json_t *rec, struct ms_err *err)
+{
+	if (j->fd < 0)
+		return 0;
+	if (write_record(j->fd, rec) < 0 || fdatasync(j->fd) < 0)
+		return ms_fail_errno(err, "cannot append to %s", j->path);
+	return 0;
+}
+
+void journal_close(struct journal *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	free(j->path);
+	j->path = NULL;
+}

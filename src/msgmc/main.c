@@ -1,0 +1,344 @@
+/* msgmc — the cluster's memory controller (serve), the per-host agent
+ * (agent), and the operator's commands to the controller. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "jsonl.h"
+#include "log.h"
+#include "net.h"
+#include "gmc_policy.h"
+#include "proto.h"
+#include "server.h"
+#include "units.h"
+
+enum {
+	OPT_LISTEN = CLI_OPT_FIRST_TOOL_OPTION,
+	OPT_STATE,
+	OPT_POLICY,
+	OPT_RESERVE,
+	OPT_VM_CAP,
+	OPT_NODE_TIMEOUT,
+	OPT_TLS_PSK,
+	OPT_GMC,
+	OPT_NODE,
+	OPT_DOMAIN,
+	OPT_RSWAP_CONTROL,
+	OPT_CLIENT_CONTROL,
+	OPT_LOCATION,
+	OPT_ADDRESS,
+	OPT_INTERVAL,
+	OPT_TIMEOUT,
+	OPT_INVALIDATE,
+};
+
+#define DEFAULT_GMC "127.0.0.1:10810"
+
+struct args {
+	struct cli_common common;
+	const char *listen, *state, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk;
+	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout;
+	bool invalidate;
+	const char *command;
+	char **operands;
+	int operand_count;
+};
+
+static volatile int stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(void)
+{
+	printf("Usage: msgmc serve [--listen ADDR:PORT] [--state FILE] [--policy slm|local-first] [--reserve SIZE]\n"
+	       "                   [--vm-cap SIZE] [--node-timeout DUR] [--tls-psk FILE]\n"
+	       "       msgmc agent [--gmc ADDR:PORT] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
+	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
+	       "                   [--invalidate]\n"
+	       "       msgmc [--gmc ADDR:PORT] status | nodes | leases\n"
+	       "       msgmc [--gmc ADDR:PORT] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
+	       "       msgmc [--gmc ADDR:PORT] reclaim --node NODE SIZE | leave --node NODE\n"
+	       "Share memory across a cluster: the global controller decides which host's reservoir serves\n"
+	       "which consumer (leases of msrswap exports); an agent on every host carries out its orders.\n"
+	       "\n"
+	       "      --listen ADDR:PORT   serve: where agents and commands connect (default %s);\n"
+	       "                           only loopback addresses and unix:PATH until TLS-PSK is supported\n"
+	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start\n"
+	       "      --policy NAME        serve: slm (vMCA Alg. 9, default) or local-first (Kocharyan)\n"
+	       "      --reserve SIZE       serve: memory every donor keeps for itself (R; default 0)\n"
+	       "      --vm-cap SIZE        serve, local-first: most remote memory per domain (default: none)\n"
+	       "      --node-timeout DUR   serve: a node with leases away this long has failed (default 60s)\n"
+	       "      --tls-psk FILE       serve: TLS with pre-shared keys (not supported yet)\n"
+	       "      --gmc ADDR:PORT      the controller (default $MSGMC_GMC, then %s)\n"
+	       "      --node NAME          agent: this host; alloc, reclaim, leave: the node concerned\n"
+	       "      --rswap-control PATH agent: msrswap serve's control socket (this host provides memory)\n"
+	       "      --rswap unix:PATH    agent: the same as --rswap-control\n"
+	       "      --client-control PATH agent: msrswap client's control socket (this host uses remote memory)\n"
+	       "      --location PATH      agent: rack/board/node, for closest-first placement\n"
+	       "      --address HOST:PORT  agent: the NBD address consumers reach the exports at\n"
+	       "                           (default: this host's address toward the controller, port 10809)\n"
+	       "      --domain NAME        agent: the domain its grant_any and shortfall requests are for\n"
+	       "                           (default: the node name); alloc: the consumer's domain\n"
+	       "      --interval DUR       agent: statistics (inform) period (default 5s)\n"
+	       "      --invalidate         agent: this host restarted uncleanly; every lease it served or used ends\n"
+	       "      --timeout DUR        commands: how long to wait for the controller (default 60s)\n"
+	       "  -p, --pretty             indented JSON for humans\n"
+	       "  -v, --verbose            more diagnostics on stderr\n"
+	       "  -q, --quiet              fewer diagnostics\n"
+	       "  -h, --help               this text\n"
+	       "      --version            the version\n"
+	       "Exit status: 0 done, 1 failure, 2 bad usage or input.  See msgmc(1).\n",
+	       DEFAULT_GMC, DEFAULT_GMC);
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"state", required_argument, NULL, OPT_STATE},
+		{"policy", required_argument, NULL, OPT_POLICY},
+		{"reserve", required_argument, NULL, OPT_RESERVE},
+		{"vm-cap", required_argument, NULL, OPT_VM_CAP},
+		{"node-timeout", required_argument, NULL, OPT_NODE_TIMEOUT},
+		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+		{"gmc", required_argument, NULL, OPT_GMC},
+		{"node", required_argument, NULL, OPT_NODE},
+		{"domain", required_argument, NULL, OPT_DOMAIN},
+		{"rswap-control", required_argument, NULL, OPT_RSWAP_CONTROL},
+		{"rswap", required_argument, NULL, OPT_RSWAP_CONTROL},
+		{"client-control", required_argument, NULL, OPT_CLIENT_CONTROL},
+		{"location", required_argument, NULL, OPT_LOCATION},
+		{"address", required_argument, NULL, OPT_ADDRESS},
+		{"interval", required_argument, NULL, OPT_INTERVAL},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (cli_common_option(opt, optarg, &a->common))
+			continue;
+		switch (opt) {
+		case OPT_LISTEN: a->listen = optarg; break;
+		case OPT_STATE: a->state = optarg; break;
+		case OPT_POLICY: a->policy = optarg; break;
+		case OPT_RESERVE: a->reserve = optarg; break;
+		case OPT_VM_CAP: a->vm_cap = optarg; break;
+		case OPT_NODE_TIMEOUT: a->node_timeout = optarg; break;
+		case OPT_TLS_PSK: a->tls_psk = optarg; break;
+		case OPT_GMC: a->gmc = optarg; break;
+		case OPT_NODE: a->node = optarg; break;
+		case OPT_DOMAIN: a->domain = optarg; break;
+		case OPT_RSWAP_CONTROL: a->rswap_control = strncmp(optarg, "unix:", 5) == 0 ? optarg + 5 : optarg; break;
+		case OPT_CLIENT_CONTROL: a->client_control = strncmp(optarg, "unix:", 5) == 0 ? optarg + 5 : optarg; break;
+		case OPT_LOCATION: a->location = optarg; break;
+		case OPT_ADDRESS: a->address = optarg; break;
+		case OPT_INTERVAL: a->interval = optarg; break;
+		case OPT_TIMEOUT: a->timeout = optarg; break;
+		case OPT_INVALIDATE: a->invalidate = true; break;
+		default: cli_usage_error("unknown option");
+		}
+	}
+	if (a->common.help) {
+		usage();
+		exit(MS_EXIT_OK);
+	}
+	cli_apply_verbosity(&a->common);
+	cli_subcommand(argc, argv, optind, "serve, agent, status, nodes, leases, alloc, release, reclaim or leave",
+		       &a->command, &a->operands, &a->operand_count);
+	if (!a->gmc)
+		a->gmc = getenv("MSGMC_GMC") && *getenv("MSGMC_GMC") ? getenv("MSGMC_GMC") : DEFAULT_GMC;
+}
+
+static uint64_t duration_option(const char *text, const char *what, uint64_t fallback)
+{
+	if (!text)
+		return fallback;
+	uint64_t ns;
+	struct ms_err err = {0};
+	if (parse_duration_ns(text, what, &ns, &err) < 0)
+		cli_usage_error("%s", err.msg);
+	return ns;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int run_serve(struct args *a)
+{
+	struct ms_err err = {0};
+	if (a->operand_count)
+		cli_usage_error("serve takes no operands");
+	if (a->tls_psk) {
+		ms_fail(&err, "--tls-psk: TLS with pre-shared keys is not supported yet");
+		return cli_report(&err);
+	}
+	struct server_config cfg = {.listen = a->listen ? a->listen : DEFAULT_GMC};
+	if (!address_is_loopback(cfg.listen)) {
+		refuse_without_tls(cfg.listen, "--listen", &err);
+		return cli_report(&err);
+	}
+	cfg.gmc.policy = gmc_policy_find(a->policy ? a->policy : "slm");
+	if (!cfg.gmc.policy)
+		cli_usage_error("--policy %s: use slm or local-first", a->policy);
+	if (a->reserve)
+		cfg.gmc.params.reserve = cli_size(a->reserve, 0, "--reserve");
+	if (a->vm_cap)
+		cfg.gmc.params.vm_cap = cli_size(a->vm_cap, 0, "--vm-cap");
+	if (a->vm_cap && strcmp(cfg.gmc.policy->name, "local-first") != 0)
+		cli_usage_error("--vm-cap is a setting of --policy local-first");
+	cfg.gmc.state_file = a->state;
+	cfg.gmc.node_timeout_ns = duration_option(a->node_timeout, "--node-timeout", 60 * NS_PER_S);
+	cfg.gmc.reply_timeout_ns = 30 * NS_PER_S;
+	install_signals();
+	if (gmc_server_run(&cfg, &stop_requested, &err) < 0)
+		return cli_report(&err);
+	return MS_EXIT_OK;
+}
+
+static int run_agent(struct args *a)
+{
+	struct ms_err err = {0};
+	if (a->operand_count)
+		cli_usage_error("agent takes no operands");
+	if (!a->node)
+		cli_usage_error("agent needs --node NAME");
+	if (!msg_name_valid(a->node))
+		cli_usage_error("--node %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->node, MSG_NAME_MAX);
+	if (a->domain && !msg_name_valid(a->domain))
+		cli_usage_error("--domain %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->domain, MSG_NAME_MAX);
+	if (!address_is_loopback(a->gmc)) {
+		refuse_without_tls(a->gmc, "--gmc", &err);
+		return cli_report(&err);
+	}
+	struct jsonl_writer out = {stdout, a->common.pretty};
+	struct agent_config cfg = {
+		.gmc = a->gmc,
+		.node = a->node,
+		.location = a->location,
+		.rswap_control = a->rswap_control,
+		.client_control = a->client_control,
+		.address = a->address,
+		.domain = a->domain,
+		.interval_ns = duration_option(a->interval, "--interval", 5 * NS_PER_S),
+		.backoff_max_ns = 5 * NS_PER_S,
+		.read_stdin = !isatty(0),
+		.invalidate = a->invalidate,
+		.out = &out,
+	};
+	install_signals();
+	if (agent_run(&cfg, &stop_requested, &err) < 0)
+		return cli_report(&err);
+	return MS_EXIT_OK;
+}
+
+/* The commands: one request, the reply's records as JSON Lines. */
+static int run_command(struct args *a, enum msg_type type)
+{
+	struct ms_err err = {0};
+	json_t *req = msg_new(type, 1);
+	int want = 0;
+	switch (type) {
+	case MSG_ALLOC:
+		if (!a->node || !a->domain)
+			cli_usage_error("alloc needs --node NODE and --domain DOMAIN");
+		want = 1;
+		break;
+	case MSG_RECLAIM:
+		if (!a->node)
+			cli_usage_error("reclaim needs --node NODE");
+		want = 1;
+		break;
+	case MSG_LEAVE:
+		if (!a->node)
+			cli_usage_error("leave needs --node NODE");
+		break;
+	case MSG_RELEASE:
+		want = 1;
+		break;
+	default:
+		break;
+	}
+	if (a->operand_count != want)
+		cli_usage_error("%s takes %s", a->command, want ? "one operand" : "no operands");
+	if (a->node) {
+		if (!msg_name_valid(a->node))
+			cli_usage_error("--node %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->node, MSG_NAME_MAX);
+		json_object_set_new(req, "node", json_string(a->node));
+	}
+	if (type == MSG_ALLOC) {
+		if (!msg_name_valid(a->domain))
+			cli_usage_error("--domain %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->domain, MSG_NAME_MAX);
+		json_object_set_new(req, "domain", json_string(a->domain));
+	}
+	if (type == MSG_ALLOC || type == MSG_RECLAIM) {
+		uint64_t size = cli_size(a->operands[0], 0, "SIZE");
+		if (size == 0)
+			cli_usage_error("SIZE must be more than 0");
+		json_object_set_new(req, "size_bytes", json_integer((json_int_t)size));
+	}
+	if (type == MSG_RELEASE) {
+		uint64_t lease;
+		if (parse_count(a->operands[0], INT64_MAX, "LEASE", &lease, &err) < 0 || lease == 0)
+			cli_usage_error("LEASE %s: a lease number (see 'msgmc leases')", a->operands[0]);
+		json_object_set_new(req, "lease", json_integer((json_int_t)lease));
+	}
+	uint64_t timeout = duration_option(a->timeout, "--timeout", 60 * NS_PER_S);
+	json_t *reply;
+	if (gmc_call(a->gmc, req, (int)(timeout / NS_PER_MS), &reply, &err) < 0)
+		return cli_report(&err);
+	int status = MS_EXIT_OK;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		ms_fail(&err, "%s", json_string_value(json_object_get(reply, "error")) ?: "refused");
+		status = cli_report(&err);
+	} else if (json_is_string(json_object_get(reply, "warning"))) {
+		log_warn("%s", json_string_value(json_object_get(reply, "warning")));
+	}
+	struct jsonl_writer out = {stdout, a->common.pretty};
+	json_t *rec;
+	size_t i;
+	json_array_foreach(json_object_get(reply, "records"), i, rec)
+	{
+		if (jsonl_emit(&out, json_incref(rec), &err) < 0)
+			break;
+	}
+	json_decref(reply);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argv[0]);
+	struct args a = {0};
+	parse_args(argc, argv, &a);
+	static const struct {
+		const char *name;
+		enum msg_type type;
+	} commands[] = {{"status", MSG_STATUS},   {"nodes", MSG_NODES},     {"leases", MSG_LEASES},
+			{"alloc", MSG_ALLOC},     {"release", MSG_RELEASE}, {"reclaim", MSG_RECLAIM},
+			{"leave", MSG_LEAVE}};
+	if (strcmp(a.command, "serve") == 0)
+		return run_serve(&a);
+	if (strcmp(a.command, "agent") == 0)
+		return run_agent(&a);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(a.command, commands[i].name) == 0)
+			return run_command(&a, commands[i].type);
+	cli_usage_error("unknown command '%s': use serve, agent, status, nodes, leases, alloc, release, reclaim or leave",
+			a.command);
+}

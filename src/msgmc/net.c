@@ -1,0 +1,113 @@
+#include "net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "sockets.h"
+#include "units.h"
+
+bool address_is_loopback(const char *addr)
+{
+	if (strncmp(addr, "unix:", 5) == 0)
+		return true;
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+	if (n == 0)
+		return false; /* ":PORT" is every address */
+	if ((n == 5 && strncmp(addr, "[::1]", 5) == 0) || (n == 9 && strncmp(addr, "localhost", 9) == 0))
+		return true;
+	return strncmp(addr, "127.", 4) == 0;
+}
+
+int refuse_without_tls(const char *addr, const char *what, struct ms_err *err)
+{
+	return ms_fail_input(err,
+			     "%s %s is not a loopback address: msgmc's protocol must run over TLS with pre-shared keys "
+			     "outside loopback (--tls-psk), which is not supported yet; use 127.0.0.1, [::1] or unix:PATH",
+			     what, addr);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, struct ms_err *err)
+{
+	*reply = NULL;
+	uint64_t id = (uint64_t)json_integer_value(json_object_get(request, "id"));
+	size_t len;
+	char *line = msg_line(request, &len);
+	json_decref(request);
+	if (!line)
+		return ms_fail(err, "out of memory");
+	int fd = connect_to(gmc, err);
+	if (fd < 0) {
+		free(line);
+		return ms_fail_prefix(err, "controller %s", gmc);
+	}
+	int rc = write_all(fd, line, len);
+	free(line);
+	if (rc < 0) {
+		close(fd);
+		return ms_fail_errno(err, "controller %s", gmc);
+	}
+	struct line_buffer b = {0};
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+	rc = -1;
+	for (;;) {
+		const char *text;
+		size_t n;
+		int got = line_buffer_next(&b, &text, &n, err);
+		if (got < 0)
+			break;
+		if (got == 1) {
+			struct msg m;
+			if (msg_parse(text, n, &m, err) < 0) {
+				ms_fail_prefix(err, "controller %s sent", gmc);
+				break;
+			}
+			if (m.type == MSG_REPLY && m.id == id) {
+				*reply = json_incref(m.obj);
+				msg_free(&m);
+				rc = 0;
+				break;
+			}
+			msg_free(&m);
+			continue;
+		}
+		uint64_t now = monotonic_ns();
+		struct pollfd p = {fd, POLLIN, 0};
+		int left = now >= deadline ? 0 : (int)((deadline - now) / NS_PER_MS) + 1;
+		if (left == 0 || poll(&p, 1, left) == 0) {
+			ms_fail(err, "controller %s: no reply within %d ms", gmc, timeout_ms);
+			break;
+		}
+		char buf[65536];
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ms_fail(err, "controller %s closed the connection", gmc);
+			break;
+		}
+		if (line_buffer_append(&b, buf, (size_t)r, err) < 0)
+			break;
+	}
+	line_buffer_free(&b);
+	close(fd);
+	return rc;
+}

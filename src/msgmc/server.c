@@ -1,0 +1,269 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "sockets.h"
+#include "units.h"
+
+/* A peer that does not read its replies is dropped past this much queued output. */
+#define PEER_OUTPUT_MAX (16u << 20)
+#define TICK_MS 200
+
+struct gmc_peer {
+	int fd;
+	struct line_buffer in;
+	char *out;
+	size_t out_len, out_cap, out_sent;
+	size_t slot; /* the controller's word (its node) */
+	bool dead;
+	bool want_out; /* registered for EPOLLOUT */
+	struct gmc_peer *next_dead;
+	struct gmc_peer *prev, *next; /* every open peer, to close them at the end */
+};
+
+struct server {
+	int epoll_fd;
+	struct gmc *gmc;
+	struct gmc_peer *dead; /* closed at the end of the loop iteration */
+	struct gmc_peer *peers;
+};
+
+static void peer_kill(struct server *s, struct gmc_peer *p, const char *why)
+{
+	if (p->dead)
+		return;
+	p->dead = true;
+	if (why)
+		log_info("peer dropped: %s", why);
+	p->next_dead = s->dead;
+	s->dead = p;
+}
+
+static void peer_flush(struct server *s, struct gmc_peer *p)
+{
+	while (p->out_sent < p->out_len) {
+		ssize_t w = send(p->fd, p->out + p->out_sent, p->out_len - p->out_sent, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w < 0) {
+			peer_kill(s, p, "write failed");
+			return;
+		}
+		p->out_sent += (size_t)w;
+	}
+	if (p->out_sent == p->out_len) {
+		p->out_sent = p->out_len = 0;
+		free(p->out);
+		p->out = NULL;
+		p->out_cap = 0;
+	}
+	bool want = p->out_len > 0;
+	if (want != p->want_out) {
+		struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = p};
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, p->fd, &ev);
+		p->want_out = want;
+	}
+}
+
+static void peer_send(void *ctx, struct gmc_peer *p, json_t *msg)
+{
+	struct server *s = ctx;
+	size_t len;
+	char *line = msg_line(msg, &len);
+	json_decref(msg);
+	if (p->dead || !line) {
+		free(line);
+		return;
+	}
+	if (p->out_len + len > PEER_OUTPUT_MAX) {
+		free(line);
+		peer_kill(s, p, "it does not read its replies");
+		return;
+	}
+	if (p->out_sent && p->out_len + len > p->out_cap) { /* compact before growing */
+		memmove(p->out, p->out + p->out_sent, p->out_len - p->out_sent);
+		p->out_len -= p->out_sent;
+		p->out_sent = 0;
+	}
+	if (p->out_len + len > p->out_cap) {
+		size_t cap = p->out_cap ? p->out_cap : 4096;
+		while (cap < p->out_len + len)
+			cap *= 2;
+		char *b = realloc(p->out, cap);
+		if (!b) {
+			free(line);
+			peer_kill(s, p, "out of memory");
+			return;
+		}
+		p->out = b;
+		p->out_cap = cap;
+	}
+	memcpy(p->out + p->out_len, line, len);
+	p->out_len += len;
+	free(line);
+	peer_flush(s, p);
+}
+
+static size_t *peer_slot(void *ctx, struct gmc_peer *p)
+{
+	(void)ctx;
+	return &p->slot;
+}
+
+static void accept_peers(struct server *s, int listen_fd)
+{
+	for (;;) {
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		struct gmc_peer *p = calloc(1, sizeof *p);
+		if (!p) {
+			close(fd);
+			continue;
+		}
+		p->fd = fd;
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(p);
+			continue;
+		}
+		p->next = s->peers;
+		if (s->peers)
+			s->peers->prev = p;
+		s->peers = p;
+	}
+}
+
+static void peer_read(struct server *s, struct gmc_peer *p)
+{
+	char buf[65536];
+	for (int rounds = 0; rounds < 16 && !p->dead; rounds++) {
+		ssize_t r = read(p->fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			peer_kill(s, p, NULL);
+			return;
+		}
+		struct ms_err err = {0};
+		if (line_buffer_append(&p->in, buf, (size_t)r, &err) < 0) {
+			peer_kill(s, p, err.msg);
+			return;
+		}
+		const char *line;
+		size_t len;
+		int got = 0;
+		while (!p->dead && (got = line_buffer_next(&p->in, &line, &len, &err)) == 1) {
+			if (len == 0)
+				continue;
+			if (gmc_receive(s->gmc, p, line, len, monotonic_ns(), &err) < 0) {
+				log_warn("peer sent a bad message, dropped: %s", err.msg);
+				peer_kill(s, p, NULL);
+			}
+		}
+		if (got < 0) {
+			log_warn("peer dropped: %s", err.msg);
+			peer_kill(s, p, NULL);
+		}
+		/* an idle peer holds no buffer: 10,000 agents cost kilobytes, not 80 MB */
+		if (p->in.start == p->in.len)
+			line_buffer_free(&p->in);
+	}
+}
+
+static void close_dead(struct server *s)
+{
+	while (s->dead) {
+		struct gmc_peer *p = s->dead;
+		s->dead = p->next_dead;
+		/* what was queued for it (an error reply, say) gets one last try */
+		if (p->out_len > p->out_sent)
+			(void)!send(p->fd, p->out + p->out_sent, p->out_len - p->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, p->fd, NULL);
+		close(p->fd);
+		gmc_peer_gone(s->gmc, p, monotonic_ns());
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			s->peers = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+		line_buffer_free(&p->in);
+		free(p->out);
+		free(p);
+	}
+}
+
+int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err)
+{
+	struct server s = {0};
+	struct gmc_io io = {.ctx = &s, .send = peer_send, .slot = peer_slot};
+	if (gmc_new(&cfg->gmc, &io, &s.gmc, err) < 0)
+		return -1;
+	int listen_fd = listen_on(cfg->listen, err);
+	if (listen_fd < 0) {
+		gmc_free(s.gmc);
+		return -1;
+	}
+	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	listen(listen_fd, SOMAXCONN); /* a whole cluster reconnects at once after a restart */
+	s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (s.epoll_fd < 0 || epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, listen_fd, &lev) < 0) {
+		close(listen_fd);
+		gmc_free(s.gmc);
+		return ms_fail_errno(err, "epoll");
+	}
+	log_info("controller listening on %s (policy %s)", cfg->listen, cfg->gmc.policy->name);
+	struct epoll_event events[256];
+	uint64_t next_tick = monotonic_ns();
+	while (!*stop) {
+		int n = epoll_wait(s.epoll_fd, events, 256, TICK_MS);
+		for (int i = 0; i < n; i++) {
+			struct gmc_peer *p = events[i].data.ptr;
+			if (!p) {
+				accept_peers(&s, listen_fd);
+				continue;
+			}
+			if (p->dead)
+				continue;
+			if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				peer_read(&s, p);
+			if (!p->dead && (events[i].events & EPOLLOUT))
+				peer_flush(&s, p);
+		}
+		close_dead(&s);
+		uint64_t now = monotonic_ns();
+		if (now >= next_tick) {
+			gmc_tick(s.gmc, now);
+			close_dead(&s);
+			next_tick = now + TICK_MS * NS_PER_MS;
+		}
+	}
+	close(listen_fd);
+	close(s.epoll_fd);
+	if (strncmp(cfg->listen, "unix:", 5) == 0)
+		unlink(cfg->listen + 5);
+	for (struct gmc_peer *p = s.peers; p; p = p->next)
+		peer_kill(&s, p, NULL);
+	close_dead(&s);
+	gmc_free(s.gmc);
+	return 0;
+}

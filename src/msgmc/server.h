@@ -1,0 +1,16 @@
+/* `msgmc serve`: the controller's sockets (epoll, one thread) around the
+ * state machine of gmc.c. */
+#ifndef MSGMC_SERVER_H
+#define MSGMC_SERVER_H
+
+#include "error.h"
+#include "gmc.h"
+
+struct server_config {
+	const char *listen;
+	struct gmc_config gmc;
+};
+
+int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err);
+
+#endif

@@ -1,0 +1,576 @@
+#!/usr/bin/env bats
+# msgmc end to end on loopback: a controller, two msrswap providers with
+# their agents and a consumer agent, all real processes; the providers'
+# actual exports are the ground truth every lease is checked against.
+bats_require_minimum_version 1.5.0
+load helpers
+
+MSGMC=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msgmc
+MEMHOG=${MEMSHARE_BUILD:-$PWD/build}/workload/memhog
+
+setup() {
+	[ -x "$MSGMC" ] || skip "$MSGMC is not built (run make)"
+	T=$BATS_TEST_TMPDIR
+	# ports of our own, below the ephemeral range (32768-) that outgoing connections draw from
+	BASE=$((20000 + (RANDOM % 1200) * 10))
+	GMC=127.0.0.1:$BASE
+	PIDS=""
+}
+
+teardown() {
+	local dev f
+	# a failed test shows the daemons' last words
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${T:-}" ]; then
+		for f in "$T"/*.err; do
+			[ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+		done
+	fi
+	for dev in $(awk 'NR > 1 {print $1}' /proc/swaps); do
+		[[ $(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) == "${T:-/nonexistent}"/* ]] || continue
+		for _ in $(seq 1 30); do swapoff "$dev" 2>/dev/null && break; sleep 1; done
+	done
+	stop_workloads
+	remove_cgroups
+	local p
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	mountpoint -q "${T:-/nonexistent}/fuse" && umount -l "$T/fuse"
+	local ns
+	for ns in ${NETNS:-}; do ip netns del "$ns" 2>/dev/null; done
+	true
+}
+
+# bg NAME CMD...: run CMD in the background, output in $T/NAME.out/.err; sets LAST_PID
+bg() {
+	local name=$1
+	shift
+	"$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" 3>&- &
+	LAST_PID=$!
+	PIDS="$PIDS $LAST_PID"
+}
+
+# within SECONDS CMD...: retry CMD until it succeeds
+until_true() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	"$@"
+}
+
+controller() {
+	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v "$@"
+	GMC_PID=$LAST_PID
+	until_true 5 "$MSGMC" --gmc "$GMC" status
+}
+
+# provider NAME PORT CAPACITY: msrswap serve and its agent; sets <NAME>_SERVE and <NAME>_AGENT pids
+provider() {
+	local name=$1 port=$2 capacity=$3
+	bg "$name-serve" "$MSRSWAP" serve --listen "127.0.0.1:$port" --capacity "$capacity" --control "$T/$name.ctl"
+	eval "${name}_SERVE=$LAST_PID"
+	until_true 10 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
+	bg "$name-agent" "$MSGMC" agent --gmc "$GMC" --node "$name" --rswap-control "$T/$name.ctl" \
+		--address "127.0.0.1:$port" --interval 1s -v
+	eval "${name}_AGENT=$LAST_PID"
+}
+
+consumer() {
+	bg c1-agent "$MSGMC" agent --gmc "$GMC" --node c1 --interval 1s -v "$@"
+	C1_AGENT=$LAST_PID
+}
+
+nodes_ready() {
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e --argjson n "$1" \
+		'map(select(.state == "active" and .connected and (.provider | not) or (.reservoir_bytes > 0))) | length == $n'
+}
+
+cluster() {
+	controller "$@"
+	provider p1 $((BASE + 1)) 64M
+	provider p2 $((BASE + 2)) 128M
+	consumer
+	until_true 10 nodes_ready 3
+}
+
+no_leases() { [ -z "$("$MSGMC" --gmc "$GMC" leases)" ]; }
+lease_count_is() { [ "$("$MSGMC" --gmc "$GMC" leases | wc -l)" = "$1" ]; }
+no_exports_on() { [ -z "$(exports_of "$1")" ]; }
+
+# The exports named msgmc-* a provider really has, "NAME SIZE" sorted.
+exports_of() {
+	"$MSRSWAP" export list --control "$T/$1.ctl" | jq -r 'select(.kind == "export_stats" and (.export | startswith("msgmc-"))) | "\(.export) \(.size_bytes)"' | sort
+}
+
+# The leases the controller has on a provider, in the same form.
+leases_on() {
+	"$MSGMC" --gmc "$GMC" leases | jq -r --arg p "$1" 'select(.provider == $p) | "\(.export) \(.size_bytes)"' | sort
+}
+
+@test "msgmc: --help names every command; bad usage exits 2" {
+	run "$MSGMC" --help
+	[ "$status" -eq 0 ]
+	for w in serve agent status nodes leases alloc release reclaim leave --state --policy --reserve --tls-psk --rswap-control; do
+		[[ $output == *"$w"* ]]
+	done
+	run "$MSGMC"
+	[ "$status" -eq 2 ]
+	run "$MSGMC" frobnicate
+	[ "$status" -eq 2 ]
+	run "$MSGMC" alloc 1G
+	[ "$status" -eq 2 ]
+	[[ $output == *"--node"* ]]
+	run "$MSGMC" serve --policy best
+	[ "$status" -eq 2 ]
+	run "$MSGMC" agent
+	[ "$status" -eq 2 ]
+	run "$MSGMC" --gmc 127.0.0.1:1 status
+	[ "$status" -eq 1 ]
+	[[ $output == *"controller 127.0.0.1:1"* ]]
+}
+
+@test "msgmc: no plain text outside loopback; --tls-psk is not supported yet" {
+	run "$MSGMC" serve --listen 0.0.0.0:$BASE
+	[ "$status" -eq 2 ]
+	[[ $output == *"not a loopback address"* && $output == *"TLS"* ]]
+	run "$MSGMC" serve --listen ":$BASE"
+	[ "$status" -eq 2 ]
+	run "$MSGMC" agent --gmc 10.1.2.3:$BASE --node n1
+	[ "$status" -eq 2 ]
+	[[ $output == *"--gmc 10.1.2.3:$BASE is not a loopback address"* ]]
+	echo "key" > "$T/psk"
+	run "$MSGMC" serve --listen "$GMC" --tls-psk "$T/psk"
+	[ "$status" -eq 1 ]
+	[[ $output == *"not supported yet"* ]]
+}
+
+@test "msgmc: alloc picks the provider with the most free memory; the export really exists there; release removes it" {
+	cluster
+	"$MSGMC" --gmc "$GMC" nodes > "$T/nodes.jsonl"
+	jq -s -e 'length == 3 and all(.state == "active")' "$T/nodes.jsonl"
+	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 32M
+	echo "$output"
+	[ "$status" -eq 0 ]
+	jq -e 'select(.kind == "lease") | .provider == "p2" and .size_bytes == 33554432 and .consumer == "c1" and .domain == "vm1"' <<<"$output"
+	lease=$(jq -r .lease <<<"$output")
+	[ "$(exports_of p2)" = "msgmc-$lease 33554432" ]
+	[ -z "$(exports_of p1)" ]
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	# the consumer agent was told (it has no client daemon here: granted, not attached)
+	until_true 5 grep -q '"event":"granted"' "$T/c1-agent.out"
+	# p2 has 96M free now, p1 64M: 80M goes to p2 again, then 64M to p1
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 80M | jq -e '.provider == "p2"'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 40M | jq -e '.provider == "p1"'
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	# more than anyone has: a partial grant across both (no reserve), or a refusal
+	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 1G
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(jq -s 'map(.size_bytes) | add' <<<"$output")" = $((16 * 1048576 + 24 * 1048576)) ]
+	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 4K
+	[ "$status" -eq 1 ]
+	[[ $output == *"no node can serve"* ]]
+	# release: the export goes
+	"$MSGMC" --gmc "$GMC" release "$lease" | jq -e '.event == "released"'
+	! exports_of p2 | grep -q "^msgmc-$lease "
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	run "$MSGMC" --gmc "$GMC" release "$lease"
+	[ "$status" -eq 1 ]
+	"$MSGMC" --gmc "$GMC" status | jq -e '.leases == 4 and .decisions >= 5'
+}
+
+@test "msgmc: a peer that sends garbage is dropped; the others are unharmed" {
+	cluster
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 8M >/dev/null
+	# garbage, a wrong version, an unknown type and an endless line, each on its own connection
+	for junk in 'hello' '{"v":2,"type":"status","id":1}' '{"v":1,"type":"rm_rf","id":1}'; do
+		exec 5<>"/dev/tcp/127.0.0.1/$BASE"
+		printf '%s\n' "$junk" >&5
+		# the controller closes the connection
+		run timeout 5 cat <&5
+		[ "$status" -eq 0 ]
+		exec 5>&-
+	done
+	exec 5<>"/dev/tcp/127.0.0.1/$BASE"
+	head -c 200000 /dev/zero | tr '\0' 'x' >&5 || true
+	run timeout 5 cat <&5
+	exec 5>&-
+	grep -q 'longer than 65536 bytes' "$T/gmc.err"
+	grep -q "unknown message type 'rm_rf'" "$T/gmc.err"
+	# the agents are still connected and the controller serves
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'length == 3 and all(.connected)'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 8M | jq -e '.kind == "lease"'
+	kill -0 "$GMC_PID"
+}
+
+@test "msgmc: kill -9 of the controller and restart with --state: no lease lost, nothing double-allocated" {
+	cluster
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 32M >/dev/null
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 64M >/dev/null
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 48M >/dev/null
+	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
+	[ "$(wc -l < "$T/before")" = 3 ]
+	kill -9 "$GMC_PID"
+	wait "$GMC_PID" 2>/dev/null || true
+	# while it is down, the exports stay
+	[ "$(exports_of p2 | wc -l)" = 2 ]
+	controller
+	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
+	diff "$T/before" "$T/after"
+	# the agents come back (backoff) and the nodes are active again
+	until_true 15 nodes_ready 3
+	# leases match the providers' real exports, one for one
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	# free memory is computed from the reloaded leases
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].leased_out_bytes == 96 * 1048576'
+	# a new lease gets a new id and export: nothing is handed out twice
+	new=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 8M | jq -r .lease)
+	! grep -q "\"lease\":$new," "$T/before"
+	[ "$("$MSGMC" --gmc "$GMC" leases | jq -s 'map(.export) | unique | length')" = 4 ]
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+}
+
+@test "msgmc: exports without a live lease are removed when their provider registers" {
+	# the controller journalled ids up to 5; msgmc-3 was never confirmed (a crash in between)
+	printf '{"op":"issued","lease":5}\n' > "$T/state"
+	controller
+	bg p1-serve "$MSRSWAP" serve --listen "127.0.0.1:$((BASE + 1))" --capacity 64M --control "$T/p1.ctl"
+	until_true 5 test -S "$T/p1.ctl"
+	"$MSRSWAP" export add msgmc-3 4M --control "$T/p1.ctl"
+	"$MSRSWAP" export add other 4M --control "$T/p1.ctl"
+	bg p1-agent "$MSGMC" agent --gmc "$GMC" --node p1 --rswap-control "$T/p1.ctl" --address "127.0.0.1:$((BASE + 1))"
+	until_true 10 no_exports_on p1
+	# exports that are not msgmc's are not touched
+	"$MSRSWAP" export list --control "$T/p1.ctl" | jq -s -e 'map(select(.export == "other")) | length == 1'
+	grep -q 'msgmc-3 (lease 3) has no live lease' "$T/gmc.err"
+}
+
+@test "msgmc: leave drains a provider; reclaim takes leases back from one" {
+	cluster
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 100M | jq -e '.provider == "p1" or .provider == "p2"'
+	# reclaim 16M from p2: the newest lease there goes
+	"$MSGMC" --gmc "$GMC" reclaim --node p2 16M | jq -s -e 'length == 1 and .[0].event == "released"'
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	# leave: every lease served by p2 ends, its exports are gone, the agent exits
+	"$MSGMC" --gmc "$GMC" leave --node p2
+	[ -z "$(exports_of p2)" ]
+	[ -z "$(leases_on p2)" ]
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive"'
+	until_true 5 grep -q '"event":"left"' "$T/p2-agent.out"
+	wait "$p2_AGENT"
+	# an inactive node serves nobody: new leases go to p1 only
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 4M | jq -e '.provider == "p1"'
+	run "$MSGMC" --gmc "$GMC" leave --node p2
+	[ "$status" -eq 1 ]
+}
+
+@test "msgmc: a provider that dies has its leases revoked; the consumer is told to fail over" {
+	cluster
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 32M | jq -e '.provider == "p2"'
+	kill -9 "$p2_SERVE" "$p2_AGENT"
+	# --node-timeout 2s: then Recovery, revocation, and the node is inactive
+	until_true 10 no_leases
+	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	grep -q 'node p2 away' "$T/gmc.err"
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive" and (.[0].connected | not)'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 8M | jq -e '.provider == "p1"'
+}
+
+@test "msgmc: the agent takes msballoon's records from stdin (reservoir, grant_any)" {
+	controller
+	provider p1 $((BASE + 1)) 64M
+	until_true 10 nodes_ready 1
+	# a consumer whose msballoon reports a shortfall and then asks for more (tlp's grant_any)
+	{
+		echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":8388608,"domains":1}'
+		sleep 3
+		echo '{"kind":"grant_any","ts":"x","host":"c1","policy":"tlp","bytes":4096,"pages":1}'
+		sleep 30
+	} | "$MSGMC" agent --gmc "$GMC" --node c1 --domain vm7 --interval 1s > "$T/c1.out" 2> "$T/c1.err" 3>&- &
+	PIDS="$PIDS $!"
+	until_true 10 lease_count_is 2
+	"$MSGMC" --gmc "$GMC" leases | jq -s -e 'map(.size_bytes) | sort == [4096, 8388608]'
+	"$MSGMC" --gmc "$GMC" leases | jq -s -e 'all(.domain == "vm7" and .consumer == "c1")'
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "c1")) | .[0].local_need_bytes == 8388608'
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+}
+
+@test "msgmc agent --invalidate: an unclean restart ends every lease of the node (Recovery, Invalidate-Notify)" {
+	cluster
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	"$MSGMC" --gmc "$GMC" alloc --node p2 --domain vm2 8M | jq -e '.provider == "p1"'
+	kill "$p2_AGENT"
+	wait "$p2_AGENT" || true
+	bg p2-agent2 "$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
+		--interval 1s --invalidate -v
+	until_true 10 grep -q '"event":"invalidated"' "$T/p2-agent2.out"
+	# both leases ended: the one p2 served (its consumer told to fail over) and the one it used
+	until_true 5 no_leases
+	grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	[ -z "$(exports_of p2)" ]
+	[ -z "$(exports_of p1)" ]
+	grep -q 'node p2 is recovery' "$T/gmc.err"
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "active" and .[0].connected'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+}
+
+@test "msgmc serve --policy local-first: a provider whose own domains lack memory serves nobody; per-domain cap" {
+	controller --policy local-first --vm-cap 24M
+	provider p1 $((BASE + 1)) 64M
+	# p2 has the most memory, but msballoon says its own domains lack 4M
+	bg p2-serve "$MSRSWAP" serve --listen "127.0.0.1:$((BASE + 2))" --capacity 128M --control "$T/p2.ctl"
+	until_true 10 test -S "$T/p2.ctl"
+	{
+		echo '{"kind":"reservoir","ts":"x","host":"p2","policy":"wss","free_bytes":1073741824,"remote_need_bytes":4194304,"domains":2}'
+		sleep 60
+	} | "$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
+		--interval 1s > "$T/p2.out" 2> "$T/p2.err" 3>&- &
+	PIDS="$PIDS $!"
+	consumer
+	until_true 10 nodes_ready 3
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].local_need_bytes == 4194304 and .[0].free_bytes == 134217728'
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1"'
+	# the cap: 24M per domain, 16M held: 16M more is cut to 8M, then nothing is left
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1" and .size_bytes == 8388608'
+	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 4K
+	[ "$status" -eq 1 ]
+	[[ $output == *"cap"* ]]
+	# another domain has its own cap
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 4M | jq -e '.provider == "p1"'
+	"$MSGMC" --gmc "$GMC" status | jq -e '.policy == "local-first" and .vm_cap_bytes == 25165824'
+	# p2's own shortfall was asked for, and served by p1
+	until_true 5 lease_on_consumer p2
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+}
+
+lease_on_consumer() { "$MSGMC" --gmc "$GMC" leases | jq -s -e --arg c "$1" 'map(select(.consumer == $c)) | length == 1'; }
+
+need_is() { "$MSGMC" --gmc "$GMC" nodes | jq -s -e --argjson n "$1" 'map(select(.node == "c1")) | .[0].local_need_bytes == $n'; }
+
+@test "msgmc agent: cron-style, one run per interval writes msballoon's records into the agent's FIFO" {
+	controller
+	provider p1 $((BASE + 1)) 64M
+	mkfifo "$T/lmc.fifo"
+	# opened read-write, the FIFO never reaches end of file: every cron run adds records
+	"$MSGMC" agent --gmc "$GMC" --node c1 --interval 1s 0<>"$T/lmc.fifo" > "$T/c1.out" 2> "$T/c1.err" 3>&- &
+	PIDS="$PIDS $!"
+	until_true 10 nodes_ready 2
+	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":4194304,"domains":1}' > "$T/lmc.fifo"
+	until_true 5 need_is 4194304
+	until_true 5 lease_count_is 1
+	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":0,"domains":1}' > "$T/lmc.fifo"
+	until_true 5 need_is 0
+	"$MSGMC" --gmc "$GMC" leases | jq -e '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
+}
+
+# hog CGROUP LIMIT MIB SECONDS: memhog (checksummed pages) in a fresh cgroup with that limit; output in $T/hog.out
+hog() {
+	mkdir -p "$MEMROOT$CG_BASE/$1"
+	cgroup_limit "$CG_BASE/$1" "$2"
+	sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" -r 0 -t "$4" "$3"' sh "$MEMROOT$CG_BASE/$1" "$MEMHOG" "$3" "$4" \
+		> "$T/hog.out" 2>&1
+}
+
+remote_holds() {
+	jq -s -e --argjson n "$1" 'map(select(.kind == "tier")) | last | .remote_bytes > $n' "$T/client.out"
+}
+
+@test "msgmc: a cgroup short of memory swaps to the granted lease; its data survives a controller kill -9 and the provider's death" {
+	[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, loop devices, swapon)"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	[ -c /dev/loop-control ] || skip "no loop devices"
+	[ -x "$MEMHOG" ] || skip "memhog is not built"
+	require_cgroups
+	controller
+	provider p1 $((BASE + 1)) 64M
+	provider p2 $((BASE + 2)) 192M
+	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" --ram 8M \
+		--fuse "$T/fuse" --stats 500ms
+	until_true 5 test -S "$T/c.ctl"
+	"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
+	consumer --client-control "$T/c.ctl"
+	until_true 10 nodes_ready 3
+	# the controller grants 128M from p2 (most free memory); the agent adds it to the device
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
+	cat "$T/lease.jsonl"
+	jq -e '.provider == "p2" and .attached' "$T/lease.jsonl"
+	lease=$(jq -r .lease "$T/lease.jsonl")
+	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
+	# 160 MiB of checksummed pages in a 48 MiB cgroup: over 100 MiB are swapped
+	hog h1 48M 160 8 &
+	hog_pid=$!
+	until_true 20 remote_holds 16777216
+	# the controller dies mid-run: swapping goes on; it comes back with the lease
+	kill -9 "$GMC_PID"
+	sleep 1
+	remote_holds 16777216
+	controller
+	"$MSGMC" --gmc "$GMC" leases | jq -e --argjson l "$lease" '.lease == $l and .provider == "p2"'
+	until_true 15 nodes_ready 3
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	# then the provider dies: the device fails over to its disk copy, the lease is revoked
+	kill -9 "$p2_SERVE" "$p2_AGENT"
+	wait "$hog_pid"
+	cat "$T/hog.out"
+	grep -q 'bad_pages=0' "$T/hog.out"
+	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 16777216' "$T/client.out"
+	until_true 10 no_leases
+	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
+}
+
+@test "msgmc: reclaim and release while a cgroup swaps to the leases: the device lets go first, no page is lost" {
+	[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, loop devices, swapon)"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	[ -c /dev/loop-control ] || skip "no loop devices"
+	[ -x "$MEMHOG" ] || skip "memhog is not built"
+	require_cgroups
+	controller
+	provider p1 $((BASE + 1)) 32M
+	provider p2 $((BASE + 2)) 192M
+	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" --ram 8M \
+		--fuse "$T/fuse" --stats 500ms
+	until_true 5 test -S "$T/c.ctl"
+	"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
+	consumer --client-control "$T/c.ctl"
+	until_true 10 nodes_ready 3
+	first=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
+	second=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
+	[ -n "$first" ] && [ -n "$second" ]
+	hog h1 48M 160 8 &
+	hog_pid=$!
+	until_true 20 remote_holds 16777216
+	# GMC_reclaim from p2: the newest lease; the consumer releases the remote before the export goes
+	"$MSGMC" --gmc "$GMC" reclaim --node p2 64M | jq -e --argjson l "$second" '.lease == $l and .event == "released"'
+	grep -q "\"event\":\"reclaimed\",\"lease\":$second,.*\"detached\":true" "$T/c1-agent.out"
+	[ "$(exports_of p2)" = "msgmc-$first 67108864" ]
+	# GMC_release of the other one
+	"$MSGMC" --gmc "$GMC" release "$first" | jq -e '.event == "released"'
+	[ -z "$(exports_of p2)" ]
+	wait "$hog_pid"
+	cat "$T/hog.out"
+	grep -q 'bad_pages=0' "$T/hog.out"
+	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
+}
+
+# ---- three hosts in network namespaces ------------------------------------
+
+# lab: namespaces p1, p2 and c1, the consumer linked to each provider by a veth
+# pair (10.N.1.0/24 to p1, 10.N.2.0/24 to p2); sets NS_P1 NS_P2 NS_C1 and NET.
+lab() {
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+	command -v ip >/dev/null && command -v nsenter >/dev/null || skip "needs ip and nsenter"
+	local tag=mg$((RANDOM % 10000)) i
+	NET=10.$((100 + RANDOM % 100))
+	NS_P1=$tag-p1 NS_P2=$tag-p2 NS_C1=$tag-c1
+	NETNS="$NS_P1 $NS_P2 $NS_C1"
+	for ns in $NETNS; do
+		ip netns add "$ns" || skip "cannot create network namespaces"
+		ip -n "$ns" link set lo up
+	done
+	for i in 1 2; do
+		local ns=$tag-p$i
+		ip link add "$tag-c$i" type veth peer name "$tag-p$i"
+		ip link set "$tag-c$i" netns "$NS_C1"
+		ip link set "$tag-p$i" netns "$ns"
+		ip -n "$NS_C1" addr add "$NET.$i.1/24" dev "$tag-c$i"
+		ip -n "$ns" addr add "$NET.$i.2/24" dev "$tag-p$i"
+		ip -n "$NS_C1" link set "$tag-c$i" up
+		ip -n "$ns" link set "$tag-p$i" up
+	done
+	TAG=$tag
+}
+
+# in NS CMD...: CMD in that network namespace only (the mounts, cgroups and
+# swap stay the host's, as they would be on a real host).  Daemons are started
+# with nsenter itself, which becomes the daemon: its pid is the daemon's.
+in_ns() {
+	local ns=$1
+	shift
+	nsenter "--net=/run/netns/$ns" "$@"
+}
+
+# lab_provider NAME NS CAPACITY: msrswap serve on NS's veth address and its agent, over the controller's unix socket
+lab_provider() {
+	local name=$1 ns=$2 capacity=$3 addr=$NET.${1#p}.2:10809
+	bg "$name-serve" nsenter "--net=/run/netns/$ns" "$MSRSWAP" serve --listen "$addr" --capacity "$capacity" --control "$T/$name.ctl"
+	eval "${name}_SERVE=$LAST_PID"
+	until_true 10 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
+	bg "$name-agent" nsenter "--net=/run/netns/$ns" "$MSGMC" agent --gmc "$GMC" --node "$name" --rswap-control "$T/$name.ctl" \
+		--address "$addr" --location "rack1/board$1/$1" --interval 1s -v
+	eval "${name}_AGENT=$LAST_PID"
+}
+
+# bytes received on interface $2 of namespace $1 (/proc/net is the reader's namespace's)
+rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
+
+@test "msgmc in three network namespaces: the consumer swaps over veth to the provider with the most free memory; controller kill -9, leave and provider death lose nothing" {
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	[ -c /dev/loop-control ] || skip "no loop devices"
+	[ -x "$MEMHOG" ] || skip "memhog is not built"
+	require_cgroups
+	lab
+	# the control plane runs on a unix socket (plain text is refused on the veths until TLS-PSK exists)
+	GMC=unix:$T/gmc.sock
+	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v
+	GMC_PID=$LAST_PID
+	until_true 5 "$MSGMC" --gmc "$GMC" status
+	lab_provider p1 "$NS_P1" 96M
+	lab_provider p2 "$NS_P2" 192M
+	bg client nsenter "--net=/run/netns/$NS_C1" "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" \
+		--ram 8M --fuse "$T/fuse" --stats 500ms
+	until_true 10 test -S "$T/c.ctl"
+	"$MSRSWAP" attach --host hs1 --size 320M --control "$T/c.ctl" > "$T/attach.jsonl"
+	bg c1-agent nsenter "--net=/run/netns/$NS_C1" "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$T/c.ctl" \
+		--location rack1/board0/c1 --interval 1s -v
+	until_true 10 nodes_ready 3
+	# a provider's namespace cannot reach the other's: the data path is the veth
+	! in_ns "$NS_P1" bash -c "exec 3<>/dev/tcp/$NET.2.2/10809" 2>/dev/null
+	# 128M: p2 has the most free memory
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
+	cat "$T/lease.jsonl"
+	jq -e --arg a "$NET.2.2:10809" '.provider == "p2" and .attached and .address == $a' "$T/lease.jsonl"
+	lease=$(jq -r .lease "$T/lease.jsonl")
+	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
+	# 64M more: p1 (96M free) now has more than p2 (64M)
+	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -e '.provider == "p1" and .attached'
+	rx0=$(rx_bytes "$NS_P2" "$TAG-p2")
+	# a 64M cgroup writes 256M of checksummed pages: most go to swap, over the veths
+	hog h1 64M 256 10 &
+	hog_pid=$!
+	until_true 30 remote_holds 33554432
+	# controller kill -9 mid-run: swapping goes on; the restart keeps both leases
+	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
+	kill -9 "$GMC_PID"
+	wait "$GMC_PID" 2>/dev/null || true
+	sleep 1
+	bg gmc2 "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v
+	GMC_PID=$LAST_PID
+	until_true 5 "$MSGMC" --gmc "$GMC" status
+	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
+	diff "$T/before" "$T/after"
+	until_true 15 nodes_ready 3
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+	# leave drains p1 while the workload runs: the device lets go of its export first
+	"$MSGMC" --gmc "$GMC" leave --node p1 | jq -e '.event == "released"'
+	[ -z "$(exports_of p1)" ]
+	# p2 dies (kill -9 of its daemon and agent): the device fails over to disk, the lease is revoked
+	kill -9 "$p2_SERVE" "$p2_AGENT"
+	wait "$hog_pid"
+	cat "$T/hog.out"
+	grep -q 'bad_pages=0' "$T/hog.out"
+	rx1=$(rx_bytes "$NS_P2" "$TAG-p2" 2>/dev/null || echo 0)
+	echo "p2 received $((rx1 - rx0)) bytes over its veth"
+	[ $((rx1 - rx0)) -gt 16777216 ]
+	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 33554432' "$T/client.out"
+	until_true 10 no_leases
+	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p1" or .node == "p2")) | all(.state == "inactive")'
+	grep -q '"event":"reclaimed".*"detached":true' "$T/c1-agent.out"
+	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
+}

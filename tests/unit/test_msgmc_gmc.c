@@ -1,0 +1,236 @@
+/* The controller's state machine driven by fake peers: placement, the
+ * lease procedures, garbage peers, the journal and restart reconciliation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "gmc.h"
+#include "proto.h"
+#include "tap.h"
+
+#define MiB (1024ULL * 1024)
+
+struct gmc_peer {
+	const char *name;
+	json_t *inbox; /* what the controller sent it */
+};
+
+static void fake_send(void *ctx, struct gmc_peer *p, json_t *msg)
+{
+	(void)ctx;
+	json_array_append_new(p->inbox, msg);
+}
+
+static struct gmc_io io = {NULL, fake_send, NULL};
+static uint64_t now = 1000;
+
+static int say(struct gmc *g, struct gmc_peer *p, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int say(struct gmc *g, struct gmc_peer *p, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	struct ms_err err = {0};
+	int rc = gmc_receive(g, p, line, strlen(line), now, &err);
+	if (rc < 0)
+		printf("# %s: %s\n", p->name, err.msg);
+	return rc;
+}
+
+/* The last message the peer got (borrowed), and clear the inbox except it. */
+static json_t *last(struct gmc_peer *p)
+{
+	size_t n = json_array_size(p->inbox);
+	return n ? json_array_get(p->inbox, n - 1) : NULL;
+}
+
+static const char *type_of(json_t *m)
+{
+	return m ? json_string_value(json_object_get(m, "type")) : "(none)";
+}
+
+static long long id_of(json_t *m)
+{
+	return m ? json_integer_value(json_object_get(m, "id")) : -1;
+}
+
+static void answer_ok(struct gmc *g, struct gmc_peer *p, json_t *m, const char *extra)
+{
+	say(g, p, "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":true%s}", id_of(m), extra ? extra : "");
+}
+
+static void peer_init(struct gmc_peer *p, const char *name)
+{
+	p->name = name;
+	p->inbox = json_array();
+}
+
+static void join(struct gmc *g, struct gmc_peer *p, const char *node, bool provider, uint64_t reservoir, const char *served)
+{
+	if (provider)
+		say(g, p,
+		    "{\"v\":1,\"type\":\"register\",\"id\":1,\"node\":\"%s\",\"address\":\"127.0.0.1:%d\",\"served\":%s}",
+		    node, 10000 + (int)node[1], served ? served : "[]");
+	else
+		say(g, p, "{\"v\":1,\"type\":\"register\",\"id\":1,\"node\":\"%s\",\"used\":[]}", node);
+	say(g, p, "{\"v\":1,\"type\":\"inform\",\"id\":2,\"reservoir_bytes\":%llu}", (unsigned long long)reservoir);
+}
+
+int main(void)
+{
+	char state[] = "/tmp/test_msgmc_gmcXXXXXX";
+	int fd = mkstemp(state);
+	close(fd);
+	unlink(state);
+	struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .state_file = state,
+				 .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
+	struct gmc *g;
+	struct ms_err err = {0};
+	ok(gmc_new(&cfg, &io, &g, &err) == 0, "controller with a fresh journal");
+	struct gmc_peer p1, p2, c1, cli, bad;
+	peer_init(&p1, "p1");
+	peer_init(&p2, "p2");
+	peer_init(&c1, "c1");
+	peer_init(&cli, "cli");
+	peer_init(&bad, "bad");
+	join(g, &p1, "p1", true, 64 * MiB, NULL);
+	join(g, &p2, "p2", true, 128 * MiB, NULL);
+	join(g, &c1, "c1", false, 0, NULL);
+	is_int(gmc_node_count(g), 3, "three nodes registered");
+	ok(json_is_true(json_object_get(last(&p1), "ok")), "inform acknowledged");
+
+	/* garbage from one peer: refused, nothing else changes */
+	ok(say(g, &bad, "{\"v\":1,\"type\":\"alloc\",\"id\":1,\"node\":\"c1\"}") < 0, "garbage: gmc_receive asks to drop the peer");
+	ok(say(g, &bad, "\x01\x02 not json") < 0, "binary garbage too");
+	is_int(json_array_size(bad.inbox), 0, "and the garbage peer got nothing");
+	is_int(gmc_lease_count(g), 0, "no lease from garbage");
+
+	/* alloc: the provider with the most free memory */
+	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":5,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 32 * MiB);
+	json_t *order = last(&p2);
+	is_str(type_of(order), "lmc_alloc", "p2 (128M free) is told to create the export");
+	is_int(json_array_size(p1.inbox), 2, "p1 (64M) is not");
+	is_str(json_string_value(json_object_get(order, "export")), "msgmc-1", "export named after the lease");
+	is_int(json_array_size(cli.inbox), 0, "the command waits for the provider");
+	answer_ok(g, &p2, order, ",\"uri\":\"nbd://127.0.0.1:10050/msgmc-1\"");
+	json_t *attach = last(&c1);
+	is_str(type_of(attach), "attach", "then the consumer is told to attach");
+	is_str(json_string_value(json_object_get(attach, "uri")), "nbd://127.0.0.1:10050/msgmc-1", "the provider's URI");
+	answer_ok(g, &c1, attach, NULL);
+	json_t *reply = last(&cli);
+	ok(json_is_true(json_object_get(reply, "ok")), "the command gets its reply");
+	is_int(id_of(reply), 5, "with its id");
+	json_t *lease = json_array_get(json_object_get(reply, "records"), 0);
+	is_str(json_string_value(json_object_get(lease, "provider")), "p2", "the lease record names p2");
+	is_int(json_integer_value(json_object_get(lease, "size_bytes")), 32 * MiB, "32M");
+	ok(json_is_true(json_object_get(lease, "attached")), "attached");
+	is_int(gmc_lease_count(g), 1, "one lease");
+
+	/* a second alloc: p2 has 96M free now, still more than p1 */
+	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":6,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 80 * MiB);
+	order = last(&p2);
+	is_str(type_of(order), "lmc_alloc", "80M more goes to p2 (96M free)");
+	say(g, &p2, "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":false,\"error\":\"does not fit\"}", id_of(order));
+	reply = last(&cli);
+	ok(json_is_false(json_object_get(reply, "ok")), "a provider's refusal fails the alloc");
+	like(json_string_value(json_object_get(reply, "error")), "does not fit", "with its reason");
+	is_int(gmc_lease_count(g), 1, "and leaves no lease behind");
+
+	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":7,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 1024 * MiB);
+	reply = last(&cli);
+	is_int(json_array_size(p1.inbox) + json_array_size(p2.inbox), 3 + 5, "1G: split between p2 and p1 (one lmc_alloc each)");
+	answer_ok(g, &p2, last(&p2), NULL);
+	answer_ok(g, &p1, last(&p1), NULL);
+	answer_ok(g, &c1, json_array_get(c1.inbox, json_array_size(c1.inbox) - 2), NULL);
+	answer_ok(g, &c1, last(&c1), NULL);
+	reply = last(&cli);
+	is_int(id_of(reply), 7, "partial grant answered");
+	is_int(json_array_size(json_object_get(reply, "records")), 2, "with two leases (96M + 64M)");
+	is_int(gmc_lease_count(g), 3, "three leases now");
+
+	/* the journal: a restarted controller has them all */
+	struct gmc *g2;
+	ok(gmc_new(&cfg, &io, &g2, &err) == 0, "a second controller reads the journal");
+	is_int(gmc_lease_count(g2), 3, "every lease survives a restart");
+	is_int(gmc_node_count(g2), 3, "and the nodes they name are known (not yet connected)");
+	/* p2 re-registers, but has only lease 1's export: the other one is lost */
+	struct gmc_peer p2b, c1b;
+	peer_init(&p2b, "p2b");
+	peer_init(&c1b, "c1b");
+	join(g2, &c1b, "c1", false, 0, NULL);
+	join(g2, &p2b, "p2", true, 128 * MiB,
+	     "[{\"lease\":1,\"export\":\"msgmc-1\",\"size_bytes\":33554432},"
+	     "{\"lease\":2,\"export\":\"msgmc-2\",\"size_bytes\":4096},"
+	     "{\"lease\":99,\"export\":\"msgmc-99\",\"size_bytes\":4096,\"consumer\":\"c1\",\"domain\":\"vm9\"}]");
+	int releases = 0, reclaims = 0;
+	size_t i;
+	json_t *m;
+	json_array_foreach(p2b.inbox, i, m)
+	{
+		if (strcmp(type_of(m), "lmc_release") == 0) {
+			releases++;
+			is_str(json_string_value(json_object_get(m, "export")), "msgmc-2",
+			       "the export of a lease that ended (its alloc failed) is removed: no double allocation");
+		}
+	}
+	is_int(releases, 1, "exactly one orphan removed");
+	json_array_foreach(c1b.inbox, i, m) reclaims += strcmp(type_of(m), "lmc_reclaim") == 0;
+	is_int(reclaims, 1, "the lease p2 lost (its export is gone) is reclaimed from the consumer");
+	json_t *leases = gmc_lease_records(g2);
+	bool adopted = false;
+	json_array_foreach(leases, i, m) adopted |= json_integer_value(json_object_get(m, "lease")) == 99;
+	json_decref(leases);
+	ok(adopted, "a lease the controller never issued (id above its journal) is adopted from the provider");
+	gmc_free(g2);
+
+	/* release on the first controller: consumer detaches, then provider drops */
+	say(g, &cli, "{\"v\":1,\"type\":\"release\",\"id\":8,\"lease\":1}");
+	is_str(type_of(last(&c1)), "lmc_reclaim", "release: the consumer detaches first");
+	answer_ok(g, &c1, last(&c1), NULL);
+	is_str(type_of(last(&p2)), "lmc_release", "then the provider drops the export");
+	answer_ok(g, &p2, last(&p2), NULL);
+	reply = last(&cli);
+	is_int(id_of(reply), 8, "release answered");
+	is_str(json_string_value(json_object_get(json_array_get(json_object_get(reply, "records"), 0), "event")), "released",
+	       "the lease is released");
+	is_int(gmc_lease_count(g), 2, "two leases left");
+	say(g, &cli, "{\"v\":1,\"type\":\"release\",\"id\":9,\"lease\":1}");
+	ok(json_is_false(json_object_get(last(&cli), "ok")), "releasing it twice is refused");
+
+	/* provider failure: p1 goes away; after the timeout its lease is revoked */
+	gmc_peer_gone(g, &p1, now);
+	now += 10000;
+	gmc_tick(g, now);
+	is_str(type_of(last(&c1)), "lmc_reclaim", "a failed provider's lease: the consumer fails over");
+	answer_ok(g, &c1, last(&c1), NULL);
+	is_int(gmc_lease_count(g), 1, "its lease is gone");
+
+	/* leave drains p2 */
+	say(g, &cli, "{\"v\":1,\"type\":\"leave\",\"id\":10,\"node\":\"p2\"}");
+	answer_ok(g, &c1, last(&c1), NULL);
+	answer_ok(g, &p2, last(&p2), NULL);
+	is_str(type_of(last(&p2)), "leave_notify", "leave ends with Leave-Notify");
+	ok(json_is_true(json_object_get(last(&cli), "ok")), "leave answered");
+	is_int(gmc_lease_count(g), 0, "no lease left");
+	json_t *nodes = gmc_node_records(g);
+	json_array_foreach(nodes, i, m) if (strcmp(json_string_value(json_object_get(m, "node")), "p2") == 0)
+		is_str(json_string_value(json_object_get(m, "state")), "inactive", "p2 is inactive");
+	json_decref(nodes);
+	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":11,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":4096}");
+	ok(json_is_false(json_object_get(last(&cli), "ok")), "with every provider gone, alloc is refused");
+	like(json_string_value(json_object_get(last(&cli), "error")), "no node can serve", "and says why");
+	ok(say(g, &cli, "{\"v\":1,\"type\":\"lmc_alloc\",\"id\":1,\"lease\":1,\"export\":\"x\",\"size_bytes\":1}") < 0,
+	   "controller-to-agent messages sent to the controller drop the peer");
+	gmc_free(g);
+	unlink(state);
+	json_decref(p1.inbox);
+	json_decref(p2.inbox);
+	json_decref(c1.inbox);
+	json_decref(cli.inbox);
+	json_decref(bad.inbox);
+	json_decref(p2b.inbox);
+	json_decref(c1b.inbox);
+	return done_testing();
+}
