@@ -17,7 +17,7 @@ int control_call(const char *control, json_t *request, json_t **records, struct 
 		return ms_fail_prefix(err, "is the daemon running? control socket");
 	char *text = json_dumps(request, JSON_COMPACT);
 	size_t len = text ? strlen(text) : 0;
-	bool sent = text && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+	bool sent = text && write_all_fd(fd, text, len) == 0 && write_all_fd(fd, "\n", 1) == 0;
 	free(text);
 	if (!sent) {
 		close(fd);

@@ -112,3 +112,18 @@ int connect_to(const char *addr, struct ms_err *err)
 {
 	return open_socket(addr, false, err);
 }
+
+int write_all_fd(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

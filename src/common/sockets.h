@@ -3,11 +3,16 @@
 #ifndef MS_SOCKETS_H
 #define MS_SOCKETS_H
 
+#include <stddef.h>
+
 #include "error.h"
 
 /* A listening socket for addr; for unix sockets a stale socket file is replaced. */
 int listen_on(const char *addr, struct ms_err *err);
 /* A connected socket to addr (same syntax). */
 int connect_to(const char *addr, struct ms_err *err);
+/* Write all n bytes to fd (a socket, a pipe, a file), retrying after EINTR
+ * and short writes: 0, or -1 with errno. */
+int write_all_fd(int fd, const void *buf, size_t n);
 
 #endif

@@ -8,20 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
+#include "sockets.h"
 
 static int write_record(int fd, json_t *rec)
 {
@@ -30,7 +17,7 @@ static int write_record(int fd, json_t *rec)
 		return -1;
 	size_t n = strlen(text);
 	text[n] = '\0';
-	int rc = write_all(fd, text, n) < 0 || write_all(fd, "\n", 1) < 0 ? -1 : 0;
+	int rc = write_all_fd(fd, text, n) < 0 || write_all_fd(fd, "\n", 1) < 0 ? -1 : 0;
 	free(text);
 	return rc;
 }

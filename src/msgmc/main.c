@@ -100,6 +100,32 @@ static void usage(void)
 	       DEFAULT_GMC, DEFAULT_GMC);
 }
 
+/* One option of msgmc's own (the shared ones are cli.c's). */
+static void parse_tool_option(int opt, const char *arg, void *ctx)
+{
+	struct args *a = ctx;
+	switch (opt) {
+	case OPT_LISTEN: a->listen = arg; break;
+	case OPT_STATE: a->state = arg; break;
+	case OPT_POLICY: a->policy = arg; break;
+	case OPT_RESERVE: a->reserve = arg; break;
+	case OPT_VM_CAP: a->vm_cap = arg; break;
+	case OPT_NODE_TIMEOUT: a->node_timeout = arg; break;
+	case OPT_TLS_PSK: a->tls_psk = arg; break;
+	case OPT_GMC: a->gmc = arg; break;
+	case OPT_NODE: a->node = arg; break;
+	case OPT_DOMAIN: a->domain = arg; break;
+	case OPT_RSWAP_CONTROL: a->rswap_control = strncmp(arg, "unix:", 5) == 0 ? arg + 5 : arg; break;
+	case OPT_CLIENT_CONTROL: a->client_control = strncmp(arg, "unix:", 5) == 0 ? arg + 5 : arg; break;
+	case OPT_LOCATION: a->location = arg; break;
+	case OPT_ADDRESS: a->address = arg; break;
+	case OPT_INTERVAL: a->interval = arg; break;
+	case OPT_TIMEOUT: a->timeout = arg; break;
+	case OPT_INVALIDATE: a->invalidate = true; break;
+	default: cli_usage_error("invalid option");
+	}
+}
+
 static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
@@ -124,37 +150,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
 		{NULL, 0, NULL, 0},
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		if (cli_common_option(opt, optarg, &a->common))
-			continue;
-		switch (opt) {
-		case OPT_LISTEN: a->listen = optarg; break;
-		case OPT_STATE: a->state = optarg; break;
-		case OPT_POLICY: a->policy = optarg; break;
-		case OPT_RESERVE: a->reserve = optarg; break;
-		case OPT_VM_CAP: a->vm_cap = optarg; break;
-		case OPT_NODE_TIMEOUT: a->node_timeout = optarg; break;
-		case OPT_TLS_PSK: a->tls_psk = optarg; break;
-		case OPT_GMC: a->gmc = optarg; break;
-		case OPT_NODE: a->node = optarg; break;
-		case OPT_DOMAIN: a->domain = optarg; break;
-		case OPT_RSWAP_CONTROL: a->rswap_control = strncmp(optarg, "unix:", 5) == 0 ? optarg + 5 : optarg; break;
-		case OPT_CLIENT_CONTROL: a->client_control = strncmp(optarg, "unix:", 5) == 0 ? optarg + 5 : optarg; break;
-		case OPT_LOCATION: a->location = optarg; break;
-		case OPT_ADDRESS: a->address = optarg; break;
-		case OPT_INTERVAL: a->interval = optarg; break;
-		case OPT_TIMEOUT: a->timeout = optarg; break;
-		case OPT_INVALIDATE: a->invalidate = true; break;
-		default: cli_usage_error("unknown option");
-		}
-	}
-	if (a->common.help) {
-		usage();
-		exit(MS_EXIT_OK);
-	}
+	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);
 	cli_apply_verbosity(&a->common);
-	cli_subcommand(argc, argv, optind, "serve, agent, status, nodes, leases, alloc, release, reclaim or leave",
+	cli_subcommand(argc, argv, first, "serve, agent, status, nodes, leases, alloc, release, reclaim or leave",
 		       &a->command, &a->operands, &a->operand_count);
 	if (!a->gmc)
 		a->gmc = getenv("MSGMC_GMC") && *getenv("MSGMC_GMC") ? getenv("MSGMC_GMC") : DEFAULT_GMC;

@@ -31,20 +31,6 @@ int refuse_without_tls(const char *addr, const char *what, struct ms_err *err)
 			     what, addr);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, struct ms_err *err)
 {
 	*reply = NULL;
@@ -59,7 +45,7 @@ int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, s
 		free(line);
 		return ms_fail_prefix(err, "controller %s", gmc);
 	}
-	int rc = write_all(fd, line, len);
+	int rc = write_all_fd(fd, line, len);
 	free(line);
 	if (rc < 0) {
 		close(fd);
