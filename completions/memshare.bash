@@ -270,13 +270,15 @@ _memshare_msballoon_options() {
 	esac
 }
 
-# Scenario files beginning with $1: *.json, and directories to descend into.
-_memshare_json_files() {
+# Paths beginning with $1: directories (to descend into) and files: with $2
+# "dirs", none; with a pattern ("*.json"), those it matches; else files of
+# any kind (sockets included).
+_memshare_paths() {
 	local f
 	while IFS= read -r f; do
 		if [[ -d $f ]]; then
 			printf '%s/\n' "$f"
-		elif [[ $f == *.json ]]; then
+		elif [[ -z ${2-} ]] || [[ $2 != dirs && $f == $2 ]]; then
 			printf '%s\n' "$f"
 		fi
 	done < <(compgen -f -- "$1")
@@ -289,7 +291,7 @@ _memshare_msballoon_values() {
 	case $1 in
 	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
 	--policy) _memshare_policies ;;
-	--scenario) _memshare_json_files "$2" ;;
+	--scenario) _memshare_paths "$2" '*.json' ;;
 	--tier-control) _memshare_paths "$2" ;;
 	--headroom) printf '%s\n' 0% 5% 10% 25% 50% ;;
 	-P | --step) printf '%s\n' 0.5% 0.75% 1% 2% 4% 6% ;;
@@ -381,20 +383,6 @@ _memshare_msrswap_options() {
 			--host --priority "${common[@]}"
 		;;
 	esac
-}
-
-# Paths beginning with $1: directories (to descend into) and, unless $2 is
-# "dirs", files of any kind (sockets included).
-_memshare_paths() {
-	local f
-	while IFS= read -r f; do
-		if [[ -d $f ]]; then
-			printf '%s/\n' "$f"
-		elif [[ $2 != dirs ]]; then
-			printf '%s\n' "$f"
-		fi
-	done < <(compgen -f -- "$1")
-	return 0
 }
 
 # The --control the command line gives, if any.
@@ -530,19 +518,6 @@ _memshare_mshash_options() {
 	esac
 }
 
-# Index files beginning with $1: *.msh, and directories to descend into.
-_memshare_msh_files() {
-	local f
-	while IFS= read -r f; do
-		if [[ -d $f ]]; then
-			printf '%s/\n' "$f"
-		elif [[ $f == *.msh ]]; then
-			printf '%s\n' "$f"
-		fi
-	done < <(compgen -f -- "$1")
-	return 0
-}
-
 # A SOURCE: pid:N, domain:NAME (the running guests of a libvirt URI), files.
 _memshare_mshash_sources() {
 	local p uri name
@@ -610,7 +585,7 @@ _memshare_mshash() {
 		mapfile -t values < <(_memshare_mshash_sources "$([[ $sub == watch ]] && echo live)")
 		_memshare_reply "${values[@]}"
 	elif [[ $sub == stats || $sub == query ]] || { [[ $sub == diff ]] && ((${#operands[@]} < 2)); }; then
-		mapfile -t values < <(_memshare_msh_files "$_ms_cur")
+		mapfile -t values < <(_memshare_paths "$_ms_cur" '*.msh')
 		_memshare_reply "${values[@]}"
 	fi
 	# a directory, pid: or domain: — the word goes on

@@ -1,6 +1,7 @@
 # Shared by the command-line tests: real cgroups, real swap, real workloads.
 MSWSS=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/mswss
 USEMEM=${MEMSHARE_BUILD:-$PWD/build}/workload/usemem
+MEMHOG=${MEMSHARE_BUILD:-$PWD/build}/workload/memhog
 MSBALLOON=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msballoon
 MSRSWAP=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msrswap
 
@@ -90,4 +91,21 @@ cgroup_limit_of() {
 	if [ -f "$MEMROOT$1/memory.max" ]; then v=$(cat "$MEMROOT$1/memory.max"); else v=$(cat "$MEMROOT$1/memory.limit_in_bytes"); fi
 	[ "$v" = max ] && v=-1
 	echo "$v"
+}
+
+# Skip unless this host can swap on an msrswap device itself (FUSE file,
+# loop device, swapon) and memhog, the checksummed workload, is built.
+require_host_swap() {
+	[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, loop devices, swapon)"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	[ -c /dev/loop-control ] || skip "no loop devices (/dev/loop-control)"
+	[ -x "$MEMHOG" ] || skip "memhog is not built"
+}
+
+# hog CGROUP LIMIT MIB SECONDS: memhog (checksummed pages, -r 0) in a fresh
+# cgroup under $CG_BASE with that memory limit; its output on stdout.
+hog() {
+	mkdir -p "$MEMROOT$CG_BASE/$1"
+	cgroup_limit "$CG_BASE/$1" "$2"
+	sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" -r 0 -t "$4" "$3"' sh "$MEMROOT$CG_BASE/$1" "$MEMHOG" "$3" "$4" 2>&1
 }

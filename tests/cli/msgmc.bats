@@ -6,7 +6,6 @@ bats_require_minimum_version 1.5.0
 load helpers
 
 MSGMC=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msgmc
-MEMHOG=${MEMSHARE_BUILD:-$PWD/build}/workload/memhog
 
 setup() {
 	[ -x "$MSGMC" ] || skip "$MSGMC is not built (run make)"
@@ -368,33 +367,28 @@ need_is() { "$MSGMC" --gmc "$GMC" nodes | jq -s -e --argjson n "$1" 'map(select(
 	"$MSGMC" --gmc "$GMC" leases | jq -e '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
 }
 
-# hog CGROUP LIMIT MIB SECONDS: memhog (checksummed pages) in a fresh cgroup with that limit; output in $T/hog.out
-hog() {
-	mkdir -p "$MEMROOT$CG_BASE/$1"
-	cgroup_limit "$CG_BASE/$1" "$2"
-	sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" -r 0 -t "$4" "$3"' sh "$MEMROOT$CG_BASE/$1" "$MEMHOG" "$3" "$4" \
-		> "$T/hog.out" 2>&1
-}
-
 remote_holds() {
 	jq -s -e --argjson n "$1" 'map(select(.kind == "tier")) | last | .remote_bytes > $n' "$T/client.out"
 }
 
-@test "msgmc: a cgroup short of memory swaps to the granted lease; its data survives a controller kill -9 and the provider's death" {
-	[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, loop devices, swapon)"
-	[ -c /dev/fuse ] || skip "no /dev/fuse"
-	[ -c /dev/loop-control ] || skip "no loop devices"
-	[ -x "$MEMHOG" ] || skip "memhog is not built"
-	require_cgroups
-	controller
-	provider p1 $((BASE + 1)) 64M
-	provider p2 $((BASE + 2)) 192M
+# The consumer c1: a client daemon whose device hs1 is this host's swap,
+# and its agent; waits until the controller knows all three nodes.
+host_swap_consumer() {
 	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" --ram 8M \
 		--fuse "$T/fuse" --stats 500ms
 	until_true 5 test -S "$T/c.ctl"
 	"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
 	consumer --client-control "$T/c.ctl"
 	until_true 10 nodes_ready 3
+}
+
+@test "msgmc: a cgroup short of memory swaps to the granted lease; its data survives a controller kill -9 and the provider's death" {
+	require_host_swap
+	require_cgroups
+	controller
+	provider p1 $((BASE + 1)) 64M
+	provider p2 $((BASE + 2)) 192M
+	host_swap_consumer
 	# the controller grants 128M from p2 (most free memory); the agent adds it to the device
 	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
 	cat "$T/lease.jsonl"
@@ -402,7 +396,7 @@ remote_holds() {
 	lease=$(jq -r .lease "$T/lease.jsonl")
 	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
 	# 160 MiB of checksummed pages in a 48 MiB cgroup: over 100 MiB are swapped
-	hog h1 48M 160 8 &
+	hog h1 48M 160 8 > "$T/hog.out" &
 	hog_pid=$!
 	until_true 20 remote_holds 16777216
 	# the controller dies mid-run: swapping goes on; it comes back with the lease
@@ -425,24 +419,16 @@ remote_holds() {
 }
 
 @test "msgmc: reclaim and release while a cgroup swaps to the leases: the device lets go first, no page is lost" {
-	[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, loop devices, swapon)"
-	[ -c /dev/fuse ] || skip "no /dev/fuse"
-	[ -c /dev/loop-control ] || skip "no loop devices"
-	[ -x "$MEMHOG" ] || skip "memhog is not built"
+	require_host_swap
 	require_cgroups
 	controller
 	provider p1 $((BASE + 1)) 32M
 	provider p2 $((BASE + 2)) 192M
-	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" --ram 8M \
-		--fuse "$T/fuse" --stats 500ms
-	until_true 5 test -S "$T/c.ctl"
-	"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
-	consumer --client-control "$T/c.ctl"
-	until_true 10 nodes_ready 3
+	host_swap_consumer
 	first=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
 	second=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
 	[ -n "$first" ] && [ -n "$second" ]
-	hog h1 48M 160 8 &
+	hog h1 48M 160 8 > "$T/hog.out" &
 	hog_pid=$!
 	until_true 20 remote_holds 16777216
 	# GMC_reclaim from p2: the newest lease; the consumer releases the remote before the export goes
@@ -510,9 +496,7 @@ lab_provider() {
 rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 
 @test "msgmc in three network namespaces: the consumer swaps over veth to the provider with the most free memory; controller kill -9, leave and provider death lose nothing" {
-	[ -c /dev/fuse ] || skip "no /dev/fuse"
-	[ -c /dev/loop-control ] || skip "no loop devices"
-	[ -x "$MEMHOG" ] || skip "memhog is not built"
+	require_host_swap
 	require_cgroups
 	lab
 	# the control plane runs on a unix socket (plain text is refused on the veths until TLS-PSK exists)
@@ -541,7 +525,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -e '.provider == "p1" and .attached'
 	rx0=$(rx_bytes "$NS_P2" "$TAG-p2")
 	# a 64M cgroup writes 256M of checksummed pages: most go to swap, over the veths
-	hog h1 64M 256 10 &
+	hog h1 64M 256 10 > "$T/hog.out" &
 	hog_pid=$!
 	until_true 30 remote_holds 33554432
 	# controller kill -9 mid-run: swapping goes on; the restart keeps both leases

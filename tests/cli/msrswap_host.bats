@@ -7,15 +7,6 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-MEMHOG=${MEMSHARE_BUILD:-$PWD/build}/workload/memhog
-
-require_host_swap() {
-	[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, loop devices, swapon)"
-	[ -c /dev/fuse ] || skip "no /dev/fuse"
-	[ -c /dev/loop-control ] || skip "no loop devices (/dev/loop-control)"
-	[ -x "$MEMHOG" ] || skip "memhog is not built"
-}
-
 setup() {
 	require_host_swap
 	C=$BATS_TEST_TMPDIR
@@ -58,15 +49,6 @@ teardown() {
 	mountpoint -q "${C:-/nonexistent}/fuse" && umount -l "$C/fuse"
 	CLIENT_PID= PROVIDER_PID=
 	true
-}
-
-# hog CGROUP LIMIT MIB SECONDS: memhog in a fresh cgroup with that memory limit; output in $C/hog.out
-hog() {
-	require_cgroups
-	mkdir -p "$MEMROOT$CG_BASE/$1"
-	cgroup_limit "$CG_BASE/$1" "$2"
-	sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" -r 0 -t "$4" "$3"' sh "$MEMROOT$CG_BASE/$1" "$MEMHOG" "$3" "$4" \
-		> "$C/hog.out" 2>&1
 }
 
 @test "msrswap client --fuse: each device is a file of its size; reads, writes and hole punching reach the tiers" {
@@ -115,7 +97,7 @@ hog() {
 	grep -q "^$dev " /proc/swaps
 	[ "$(cat "/sys/block/${dev#/dev/}/loop/dio")" = 1 ]
 	# 192 MiB of checksummed pages in a 64 MiB cgroup: about 128 MiB go to swap
-	hog h1 64M 192 4
+	hog h1 64M 192 4 > "$C/hog.out"
 	cat "$C/hog.out"
 	grep -q 'bad_pages=0' "$C/hog.out"
 	"$MSRSWAP" status --control "$C/c.ctl" > "$C/status.jsonl"
@@ -137,7 +119,7 @@ hog() {
 	provider r1:128M
 	client --ram 8M --fuse "$C/fuse"
 	"$MSRSWAP" attach --host hs1 --size 256M --remote "$REMOTE" --control "$C/c.ctl" > "$C/attach.jsonl"
-	hog h1 48M 160 6 &
+	hog h1 48M 160 6 > "$C/hog.out" &
 	hog_pid=$!
 	# once the remote holds swapped pages, the provider dies
 	for _ in $(seq 1 100); do
