@@ -69,13 +69,8 @@ static void close_store(void *self)
 /* Is uri a remote of another device already?  Two devices on one export would overwrite each other. */
 static int uri_in_use(void *arg, const struct nbd_export *e)
 {
-	const char *uri = arg;
-	struct tier_remote_info info[16];
-	size_t n = tier_store_get_remotes(e->self, info, 16);
-	for (size_t i = 0; i < n && i < 16; i++)
-		if (info[i].state == TIER_REMOTE_ALIVE && strcmp(info[i].uri, uri) == 0)
-			return 1;
-	return 0;
+	size_t index;
+	return tier_store_find_alive_remote(e->self, arg, &index);
 }
 
 static struct device_ref *device_ref(struct client *c, const char *name)
@@ -174,18 +169,14 @@ static json_t *remote_release(struct tier_store *ts, const char *uri)
 {
 	if (!uri)
 		return control_reply_error("remote-release needs \"uri\"");
-	struct tier_remote_info info[TIER_MAX_REMOTES];
-	size_t n = tier_store_get_remotes(ts, info, TIER_MAX_REMOTES);
-	for (size_t i = 0; i < n && i < TIER_MAX_REMOTES; i++) {
-		if (info[i].state != TIER_REMOTE_ALIVE || strcmp(info[i].uri, uri) != 0)
-			continue;
-		struct ms_err err = {0};
-		if (tier_store_release_remote(ts, i, &err) < 0)
-			return control_reply_error(err.msg);
-		log_info("remote %s released: its blocks are served from the disk copy", uri);
-		return control_reply_ok();
-	}
-	return control_reply_error("the device has no alive remote of that URI");
+	size_t index;
+	if (!tier_store_find_alive_remote(ts, uri, &index))
+		return control_reply_error("the device has no alive remote of that URI");
+	struct ms_err err = {0};
+	if (tier_store_release_remote(ts, index, &err) < 0)
+		return control_reply_error(err.msg);
+	log_info("remote %s released: its blocks are served from the disk copy", uri);
+	return control_reply_ok();
 }
 
 static json_t *client_control(struct server *s, const char *cmd, json_t *req)

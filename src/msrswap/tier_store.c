@@ -1168,6 +1168,17 @@ void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out)
 	*out = st;
 }
 
+int tier_store_find_alive_remote(struct tier_store *ts, const char *uri, size_t *index)
+{
+	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
+	for (size_t i = 0; i < n; i++)
+		if (remote_alive(ts->remotes[i]) && strcmp(ts->remotes[i]->uri, uri) == 0) {
+			*index = i;
+			return 1;
+		}
+	return 0;
+}
+
 size_t tier_store_get_remotes(struct tier_store *ts, struct tier_remote_info *out, size_t max)
 {
 	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);

@@ -129,6 +129,8 @@ int tier_store_add_remote(struct tier_store *ts, const char *uri, struct ms_err 
 int tier_store_release_remote(struct tier_store *ts, size_t index, struct ms_err *err);
 
 void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out);
+/* Is uri one of the alive remotes?  1 with its index, else 0. */
+int tier_store_find_alive_remote(struct tier_store *ts, const char *uri, size_t *index);
 /* Fills up to `max` entries; returns the number of remotes. */
 size_t tier_store_get_remotes(struct tier_store *ts, struct tier_remote_info *out, size_t max);
 
