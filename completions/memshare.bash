@@ -597,7 +597,7 @@ _memshare_mshash() {
 
 # ---- msgmc ----
 
-_memshare_msgmc_takes_value=' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --gmc --node
+_memshare_msgmc_takes_value=' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node
 	--domain --rswap-control --rswap --client-control --location --address --interval --timeout '
 _memshare_msgmc_takes_value=${_memshare_msgmc_takes_value//[[:space:]]/ }
 
@@ -608,36 +608,38 @@ _memshare_msgmc_options() {
 	serve) printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk "${common[@]}" ;;
 	agent)
 		printf '%s\n' --gmc --node --rswap-control --rswap --client-control --location --address --domain \
-			--interval --invalidate "${common[@]}"
+			--interval --invalidate --tls-psk --tls-username "${common[@]}"
 		;;
-	status | nodes | leases | release) printf '%s\n' --gmc --timeout "${common[@]}" ;;
-	alloc) printf '%s\n' --gmc --node --domain --timeout "${common[@]}" ;;
-	reclaim | leave) printf '%s\n' --gmc --node --timeout "${common[@]}" ;;
+	status | nodes | leases | release) printf '%s\n' --gmc --timeout --tls-psk --tls-username "${common[@]}" ;;
+	alloc) printf '%s\n' --gmc --node --domain --timeout --tls-psk --tls-username "${common[@]}" ;;
+	reclaim | leave) printf '%s\n' --gmc --node --timeout --tls-psk --tls-username "${common[@]}" ;;
 	*)
-		printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --gmc --node \
+		printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node \
 			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate \
 			--timeout "${common[@]}"
 		;;
 	esac
 }
 
-# The --gmc the command line gives, if any.
-_memshare_msgmc_gmc() {
+# The value the command line gives option $1, if any, else $2.
+_memshare_msgmc_option() {
 	local i
 	for ((i = 1; i < _ms_cword; i++)); do
 		case ${_ms_words[i]} in
-		--gmc) printf '%s\n' "${_ms_words[i + 1]-}"; return 0 ;;
-		--gmc=*) printf '%s\n' "${_ms_words[i]#--gmc=}"; return 0 ;;
+		"$1") printf '%s\n' "${_ms_words[i + 1]-}"; return 0 ;;
+		"$1"=*) printf '%s\n' "${_ms_words[i]#"$1"=}"; return 0 ;;
 		esac
 	done
-	printf '%s\n' "${MSGMC_GMC:-127.0.0.1:10810}"
+	printf '%s\n' "$2"
 }
 
 # Names from the running controller: nodes or leases (quietly nothing when it is not running).
 _memshare_msgmc_names() {
 	command -v jq >/dev/null || return 0
-	"${_ms_words[0]}" --gmc "$(_memshare_msgmc_gmc)" --timeout 2s "$1" 2>/dev/null |
-		jq -r "select(.kind == \"${1%s}\") | .${1%s}" 2>/dev/null
+	local keys
+	keys=$(_memshare_msgmc_option --tls-psk "${MSGMC_TLS_PSK-}")
+	"${_ms_words[0]}" --gmc "$(_memshare_msgmc_option --gmc "${MSGMC_GMC:-127.0.0.1:10810}")" ${keys:+--tls-psk "$keys"} \
+		--timeout 2s "$1" 2>/dev/null | jq -r "select(.kind == \"${1%s}\") | .${1%s}" 2>/dev/null
 	return 0
 }
 
@@ -647,7 +649,7 @@ _memshare_msgmc_values() {
 		if [[ $2 == unix:* ]]; then
 			_memshare_paths "${2#unix:}" | sed 's/^/unix:/'
 		else
-			printf '%s\n' 127.0.0.1:10810 '[::1]:10810' unix:
+			printf '%s\n' 127.0.0.1:10810 '[::1]:10810' 0.0.0.0:10810 unix:
 		fi
 		;;
 	--state | --tls-psk | --rswap-control | --client-control) _memshare_paths "$2" ;;

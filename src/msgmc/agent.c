@@ -1,14 +1,17 @@
 #include "agent.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "control.h"
 #include "log.h"
 #include "proto.h"
@@ -16,6 +19,7 @@
 #include "units.h"
 
 #define MAX_LEASES 1024
+#define URI_MAX 4096
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
 
 struct served {
@@ -33,7 +37,7 @@ struct used {
 
 struct agent {
 	const struct agent_config *cfg;
-	int fd;
+	struct conn conn; /* to the controller; conn.fd -1: none */
 	struct line_buffer in;
 	uint64_t next_id;
 	char address[128];
@@ -50,6 +54,7 @@ struct agent {
 	uint64_t next_inform_ns;
 	int left;
 	int invalidate_pending; /* sent once, at the first registration */
+	bool export_tls;        /* our msrswap serve requires TLS: our exports are nbds:// */
 };
 
 static void emit(struct agent *a, const char *event, json_t *fields)
@@ -72,27 +77,12 @@ static int send_msg(struct agent *a, json_t *msg)
 	size_t len;
 	char *line = msg_line(msg, &len);
 	json_decref(msg);
-	if (!line || a->fd < 0) {
+	if (!line || a->conn.fd < 0) {
 		free(line);
 		return -1;
 	}
-	size_t off = 0;
-	int rc = 0;
-	while (off < len) {
-		ssize_t w = send(a->fd, line + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) { /* a slow controller: wait a little, we have little to say */
-			struct pollfd p = {a->fd, POLLOUT, 0};
-			if (poll(&p, 1, 5000) > 0)
-				continue;
-		}
-		if (w < 0) {
-			rc = -1;
-			break;
-		}
-		off += (size_t)w;
-	}
+	/* a slow controller: wait a little, we have little to say */
+	int rc = conn_send_all(&a->conn, line, len, 5000);
 	free(line);
 	return rc;
 }
@@ -125,6 +115,7 @@ static void provider_pool(struct agent *a, uint64_t *capacity, uint64_t *reserve
 		if (kind && strcmp(kind, "pool_stats") == 0) {
 			*capacity = (uint64_t)json_integer_value(json_object_get(rec, "capacity_bytes"));
 			*reserved = (uint64_t)json_integer_value(json_object_get(rec, "reserved_bytes"));
+			a->export_tls = json_is_true(json_object_get(rec, "tls"));
 		}
 	}
 	json_decref(records);
@@ -238,7 +229,7 @@ static int send_inform(struct agent *a)
 
 static int send_alloc(struct agent *a, uint64_t bytes, const char *why)
 {
-	if (a->alloc_in_flight || a->fd < 0)
+	if (a->alloc_in_flight || a->conn.fd < 0)
 		return 0;
 	bytes = (bytes + 4095) / 4096 * 4096;
 	json_t *m = request_new(a, MSG_ALLOC);
@@ -276,7 +267,7 @@ static json_t *do_lmc_alloc(struct agent *a, const struct msg *m)
 	if (msg_has(m, "domain") && json_is_string(json_object_get(m->obj, "domain")) && msg_name_valid(msg_str(m, "domain")))
 		snprintf(s->domain, sizeof s->domain, "%s", msg_str(m, "domain"));
 	char uri[300];
-	snprintf(uri, sizeof uri, "nbd://%s/%s", a->address, export_name);
+	snprintf(uri, sizeof uri, "%s://%s/%s", a->export_tls ? "nbds" : "nbd", a->address, export_name);
 	emit(a, "export_added", json_pack("{s:I, s:s, s:I, s:s}", "lease", (json_int_t)s->lease, "export", export_name,
 					   "size_bytes", (json_int_t)bytes, "uri", uri));
 	json_t *reply = msg_reply_ok(m->id);
@@ -307,6 +298,37 @@ static json_t *do_lmc_release(struct agent *a, const struct msg *m)
 	return msg_reply_ok(m->id);
 }
 
+/* s percent-encoded (RFC 3986: all but unreserved characters and '/') at
+ * out, which has room for 3 * strlen(s) + 1 bytes. */
+static char *percent_encode(const char *s, char *out)
+{
+	char *o = out;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || strchr("-._~/", ch))
+			*o++ = (char)ch;
+		else
+			o += sprintf(o, "%%%02X", ch);
+	}
+	*o = '\0';
+	return out;
+}
+
+/* A lease's URI as the client daemon opens it: an nbds:// export gets our
+ * PSK identity and key file (the same psktool file msgmc uses). */
+static const char *uri_for_client(const struct agent *a, const char *uri, char out[URI_MAX])
+{
+	if (strncmp(uri, "nbds://", 7) != 0 || !a->cfg->tls || !a->cfg->tls_psk_file)
+		return uri;
+	char user[3 * TLS_USERNAME_MAX + 1], *path = malloc(3 * strlen(a->cfg->tls_psk_file) + 1);
+	if (!path)
+		return uri;
+	int n = snprintf(out, URI_MAX, "nbds://%s@%s%stls-psk-file=%s", percent_encode(tls_psk_username(a->cfg->tls), user),
+			 uri + 7, strchr(uri, '?') ? "&" : "?", percent_encode(a->cfg->tls_psk_file, path));
+	free(path);
+	return n < URI_MAX ? out : uri;
+}
+
 /* The consumer stops using a remote export: the client daemon serves its
  * blocks from the disk copy from then on. */
 static json_t *do_lmc_reclaim(struct agent *a, const struct msg *m)
@@ -316,7 +338,9 @@ static json_t *do_lmc_reclaim(struct agent *a, const struct msg *m)
 	bool detached = false;
 	char why[400] = "";
 	if (a->cfg->client_control) {
-		json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-release", "name", domain, "uri", uri);
+		char client_uri[URI_MAX];
+		json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-release", "name", domain, "uri",
+					uri_for_client(a, uri, client_uri));
 		struct ms_err err = {0};
 		int rc = control_call(a->cfg->client_control, req, NULL, &err);
 		json_decref(req);
@@ -356,7 +380,9 @@ static json_t *do_attach(struct agent *a, const struct msg *m)
 		return msg_reply_error(m->id, "node %s has no --client-control: lease %llu is not attached", a->cfg->node,
 				       (unsigned long long)lease);
 	}
-	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri", uri);
+	char client_uri[URI_MAX];
+	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri",
+				uri_for_client(a, uri, client_uri));
 	struct ms_err err = {0};
 	int rc = control_call(a->cfg->client_control, req, NULL, &err);
 	json_decref(req);
@@ -441,7 +467,7 @@ static void take_record(struct agent *a, json_t *rec)
 		a->have_reservoir = 1;
 		a->balloon_free = free_bytes;
 		a->remote_need = remote_need;
-		if (changed && a->fd >= 0)
+		if (changed && a->conn.fd >= 0)
 			send_inform(a); /* GMC_inform: on every change */
 		uint64_t have = used_bytes(a);
 		if (remote_need > have)
@@ -464,7 +490,7 @@ static void choose_address(struct agent *a)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
-	if (getsockname(a->fd, (struct sockaddr *)&ss, &len) == 0) {
+	if (getsockname(a->conn.fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
 		else if (ss.ss_family == AF_INET6) {
@@ -478,11 +504,10 @@ static void choose_address(struct agent *a)
 
 static void disconnect(struct agent *a, const char *why)
 {
-	if (a->fd >= 0) {
+	if (a->conn.fd >= 0) {
 		log_warn("controller %s: %s; reconnecting", a->cfg->gmc, why);
-		close(a->fd);
+		conn_close(&a->conn);
 	}
-	a->fd = -1;
 	a->alloc_in_flight = 0;
 	line_buffer_free(&a->in);
 	a->next_connect_ns = monotonic_ns() + a->backoff_ns;
@@ -492,11 +517,11 @@ static void disconnect(struct agent *a, const char *why)
 static int read_controller(struct agent *a)
 {
 	char buf[65536];
-	ssize_t r = read(a->fd, buf, sizeof buf);
-	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+	ssize_t r = conn_recv(&a->conn, buf, sizeof buf);
+	if (r < 0 && errno == EAGAIN)
 		return 0;
 	if (r <= 0) {
-		disconnect(a, r == 0 ? "connection closed" : strerror(errno));
+		disconnect(a, r == 0 ? "connection closed" : errno == EPROTO ? a->conn.peer.failure : strerror(errno));
 		return 0;
 	}
 	struct ms_err err = {0};
@@ -507,12 +532,14 @@ static int read_controller(struct agent *a)
 	const char *line;
 	size_t len;
 	int got = 0;
-	while (a->fd >= 0 && (got = line_buffer_next(&a->in, &line, &len, &err)) == 1) {
+	while (a->conn.fd >= 0 && (got = line_buffer_next(&a->in, &line, &len, &err)) == 1) {
 		struct msg m;
 		if (len == 0)
 			continue;
 		if (msg_parse(line, len, &m, &err) < 0) {
-			disconnect(a, err.msg);
+			disconnect(a, !a->cfg->tls && tls_psk_looks_like_tls(line, len)
+					      ? "it answered in TLS: it requires --tls-psk FILE"
+					      : err.msg);
 			return 0;
 		}
 		if (handle_message(a, &m) < 0)
@@ -529,7 +556,7 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 	static struct agent a; /* large tables: not on the stack */
 	memset(&a, 0, sizeof a);
 	a.cfg = cfg;
-	a.fd = -1;
+	a.conn.fd = -1;
 	a.invalidate_pending = cfg->invalidate;
 	learn_exports(&a);
 	struct jsonl_reader reader;
@@ -541,10 +568,12 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 	a.backoff_ns = BACKOFF_MIN_NS;
 	while (!*stop && !a.left) {
 		uint64_t now = monotonic_ns();
-		if (a.fd < 0 && now >= a.next_connect_ns) {
+		if (a.conn.fd < 0 && now >= a.next_connect_ns) {
 			struct ms_err cerr = {0};
-			a.fd = connect_to(cfg->gmc, &cerr);
-			if (a.fd < 0) {
+			if (conn_connect(&a.conn, cfg->gmc, cfg->tls, 5000, &cerr) < 0) {
+				/* a refused key is worth saying at once; a controller still down is not */
+				if (strstr(cerr.msg, "TLS"))
+					log_warn("controller %s: %s", cfg->gmc, cerr.msg);
 				log_debug("controller %s: %s (next try in %llu ms)", cfg->gmc, cerr.msg,
 					  (unsigned long long)(a.backoff_ns / NS_PER_MS));
 				a.next_connect_ns = now + a.backoff_ns;
@@ -559,17 +588,20 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 					a.invalidate_pending = 0;
 			}
 		}
-		if (a.fd >= 0 && monotonic_ns() >= a.next_inform_ns) {
+		if (a.conn.fd >= 0 && monotonic_ns() >= a.next_inform_ns) {
 			if (send_inform(&a) < 0)
 				disconnect(&a, "cannot send");
 			/* a shortfall is asked for again every interval until it is covered */
 			else if (a.have_reservoir && a.remote_need > used_bytes(&a))
 				send_alloc(&a, a.remote_need - used_bytes(&a), "reservoir shortfall");
 		}
-		struct pollfd fds[2] = {{a.fd, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+		/* what TLS decrypted already is read before waiting: poll does not see it */
+		while (conn_pending(&a.conn))
+			read_controller(&a);
+		struct pollfd fds[2] = {{a.conn.fd, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
 		if (poll(fds, 2, 200) <= 0)
 			continue;
-		if (a.fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (a.conn.fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			read_controller(&a);
 		if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
 			json_t *rec;
@@ -586,8 +618,8 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 		}
 	}
 	jsonl_reader_free(&reader);
-	if (a.fd >= 0)
-		close(a.fd);
+	if (a.conn.fd >= 0)
+		conn_close(&a.conn);
 	line_buffer_free(&a.in);
 	(void)err;
 	return 0;

@@ -10,9 +10,12 @@
 
 #include "error.h"
 #include "jsonl.h"
+#include "tls_psk.h"
 
 struct agent_config {
 	const char *gmc;            /* ADDR:PORT */
+	struct tls_psk *tls;        /* the controller is reached over TLS with this key (NULL: plain text) */
+	const char *tls_psk_file;   /* its file (an absolute path): nbds:// leases are opened with it too */
 	const char *node;
 	const char *location;       /* NULL: unknown */
 	const char *rswap_control;  /* msrswap serve's control socket: this host provides (NULL: it does not) */

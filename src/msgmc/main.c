@@ -25,6 +25,7 @@ enum {
 	OPT_VM_CAP,
 	OPT_NODE_TIMEOUT,
 	OPT_TLS_PSK,
+	OPT_TLS_USERNAME,
 	OPT_GMC,
 	OPT_NODE,
 	OPT_DOMAIN,
@@ -41,7 +42,7 @@ enum {
 
 struct args {
 	struct cli_common common;
-	const char *listen, *state, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk;
+	const char *listen, *state, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
 	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout;
 	bool invalidate;
 	const char *command;
@@ -63,21 +64,24 @@ static void usage(void)
 	       "                   [--vm-cap SIZE] [--node-timeout DUR] [--tls-psk FILE]\n"
 	       "       msgmc agent [--gmc ADDR:PORT] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
 	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
-	       "                   [--invalidate]\n"
-	       "       msgmc [--gmc ADDR:PORT] status | nodes | leases\n"
-	       "       msgmc [--gmc ADDR:PORT] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
-	       "       msgmc [--gmc ADDR:PORT] reclaim --node NODE SIZE | leave --node NODE\n"
+	       "                   [--invalidate] [--tls-psk FILE [--tls-username NAME]]\n"
+	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] status | nodes | leases\n"
+	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
+	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] reclaim --node NODE SIZE | leave --node NODE\n"
 	       "Share memory across a cluster: the global controller decides which host's reservoir serves\n"
 	       "which consumer (leases of msrswap exports); an agent on every host carries out its orders.\n"
 	       "\n"
 	       "      --listen ADDR:PORT   serve: where agents and commands connect (default %s);\n"
-	       "                           only loopback addresses and unix:PATH until TLS-PSK is supported\n"
+	       "                           outside loopback and unix:PATH only with --tls-psk\n"
 	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start\n"
 	       "      --policy NAME        serve: slm (vMCA Alg. 9, default) or local-first (Kocharyan)\n"
 	       "      --reserve SIZE       serve: memory every donor keeps for itself (R; default 0)\n"
 	       "      --vm-cap SIZE        serve, local-first: most remote memory per domain (default: none)\n"
 	       "      --node-timeout DUR   serve: a node with leases away this long has failed (default 60s)\n"
-	       "      --tls-psk FILE       serve: TLS with pre-shared keys (not supported yet)\n"
+	       "      --tls-psk FILE       TLS with pre-shared keys (psktool's username:hexkey lines; default\n"
+	       "                           $MSGMC_TLS_PSK): serve requires it of every peer; agent and\n"
+	       "                           commands use the key of --tls-username, else the file's first\n"
+	       "      --tls-username NAME  agent, commands: the PSK identity to use from --tls-psk's file\n"
 	       "      --gmc ADDR:PORT      the controller (default $MSGMC_GMC, then %s)\n"
 	       "      --node NAME          agent: this host; alloc, reclaim, leave: the node concerned\n"
 	       "      --rswap-control PATH agent: msrswap serve's control socket (this host provides memory)\n"
@@ -112,6 +116,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_VM_CAP: a->vm_cap = arg; break;
 	case OPT_NODE_TIMEOUT: a->node_timeout = arg; break;
 	case OPT_TLS_PSK: a->tls_psk = arg; break;
+	case OPT_TLS_USERNAME: a->tls_username = arg; break;
 	case OPT_GMC: a->gmc = arg; break;
 	case OPT_NODE: a->node = arg; break;
 	case OPT_DOMAIN: a->domain = arg; break;
@@ -137,6 +142,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"vm-cap", required_argument, NULL, OPT_VM_CAP},
 		{"node-timeout", required_argument, NULL, OPT_NODE_TIMEOUT},
 		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+		{"tls-username", required_argument, NULL, OPT_TLS_USERNAME},
 		{"gmc", required_argument, NULL, OPT_GMC},
 		{"node", required_argument, NULL, OPT_NODE},
 		{"domain", required_argument, NULL, OPT_DOMAIN},
@@ -156,6 +162,40 @@ static void parse_args(int argc, char **argv, struct args *a)
 		       &a->command, &a->operands, &a->operand_count);
 	if (!a->gmc)
 		a->gmc = getenv("MSGMC_GMC") && *getenv("MSGMC_GMC") ? getenv("MSGMC_GMC") : DEFAULT_GMC;
+	if (!a->tls_psk && getenv("MSGMC_TLS_PSK") && *getenv("MSGMC_TLS_PSK"))
+		a->tls_psk = getenv("MSGMC_TLS_PSK");
+	if (a->tls_username && !a->tls_psk)
+		cli_usage_error("--tls-username needs --tls-psk FILE");
+	if (a->tls_username && strcmp(a->command, "serve") == 0)
+		cli_usage_error("--tls-username is for the agent and the commands: serve accepts every identity in its file");
+}
+
+/* The key file of --tls-psk for a server or, with --tls-username, a client
+ * (NULL: plain text); a file that cannot be used is an input error. */
+static struct tls_psk *open_keys(const struct args *a, bool server)
+{
+	if (!a->tls_psk)
+		return NULL;
+	struct tls_psk *psk;
+	const char *warning;
+	struct ms_err err = {0};
+	int rc = server ? tls_psk_server_open(a->tls_psk, &psk, &warning, &err)
+			: tls_psk_client_open(a->tls_psk, a->tls_username, &psk, &warning, &err);
+	if (rc < 0)
+		cli_usage_error("--tls-psk %s", err.msg);
+	if (warning)
+		log_warn("--tls-psk %s: %s", a->tls_psk, warning);
+	return psk;
+}
+
+/* A plain-text controller address must stay on this host. */
+static void check_plain_address(const char *addr, const char *what, const struct tls_psk *psk)
+{
+	struct ms_err err = {0};
+	if (!psk && !address_is_loopback(addr)) {
+		refuse_without_tls(addr, what, &err);
+		exit(cli_report(&err));
+	}
 }
 
 static uint64_t duration_option(const char *text, const char *what, uint64_t fallback)
@@ -182,15 +222,8 @@ static int run_serve(struct args *a)
 	struct ms_err err = {0};
 	if (a->operand_count)
 		cli_usage_error("serve takes no operands");
-	if (a->tls_psk) {
-		ms_fail(&err, "--tls-psk: TLS with pre-shared keys is not supported yet");
-		return cli_report(&err);
-	}
-	struct server_config cfg = {.listen = a->listen ? a->listen : DEFAULT_GMC};
-	if (!address_is_loopback(cfg.listen)) {
-		refuse_without_tls(cfg.listen, "--listen", &err);
-		return cli_report(&err);
-	}
+	struct server_config cfg = {.listen = a->listen ? a->listen : DEFAULT_GMC, .tls = open_keys(a, true)};
+	check_plain_address(cfg.listen, "--listen", cfg.tls);
 	cfg.gmc.policy = gmc_policy_find(a->policy ? a->policy : "slm");
 	if (!cfg.gmc.policy)
 		cli_usage_error("--policy %s: use slm or local-first", a->policy);
@@ -204,9 +237,9 @@ static int run_serve(struct args *a)
 	cfg.gmc.node_timeout_ns = duration_option(a->node_timeout, "--node-timeout", 60 * NS_PER_S);
 	cfg.gmc.reply_timeout_ns = 30 * NS_PER_S;
 	install_signals();
-	if (gmc_server_run(&cfg, &stop_requested, &err) < 0)
-		return cli_report(&err);
-	return MS_EXIT_OK;
+	int rc = gmc_server_run(&cfg, &stop_requested, &err);
+	tls_psk_close(cfg.tls);
+	return rc < 0 ? cli_report(&err) : MS_EXIT_OK;
 }
 
 static int run_agent(struct args *a)
@@ -220,13 +253,13 @@ static int run_agent(struct args *a)
 		cli_usage_error("--node %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->node, MSG_NAME_MAX);
 	if (a->domain && !msg_name_valid(a->domain))
 		cli_usage_error("--domain %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->domain, MSG_NAME_MAX);
-	if (!address_is_loopback(a->gmc)) {
-		refuse_without_tls(a->gmc, "--gmc", &err);
-		return cli_report(&err);
-	}
+	struct tls_psk *tls = open_keys(a, false);
+	check_plain_address(a->gmc, "--gmc", tls);
 	struct jsonl_writer out = {stdout, a->common.pretty};
 	struct agent_config cfg = {
 		.gmc = a->gmc,
+		.tls = tls,
+		.tls_psk_file = tls ? realpath(a->tls_psk, NULL) : NULL,
 		.node = a->node,
 		.location = a->location,
 		.rswap_control = a->rswap_control,
@@ -240,9 +273,10 @@ static int run_agent(struct args *a)
 		.out = &out,
 	};
 	install_signals();
-	if (agent_run(&cfg, &stop_requested, &err) < 0)
-		return cli_report(&err);
-	return MS_EXIT_OK;
+	int rc = agent_run(&cfg, &stop_requested, &err);
+	tls_psk_close(tls);
+	free((char *)cfg.tls_psk_file);
+	return rc < 0 ? cli_report(&err) : MS_EXIT_OK;
 }
 
 /* The commands: one request, the reply's records as JSON Lines. */
@@ -297,8 +331,12 @@ static int run_command(struct args *a, enum msg_type type)
 		json_object_set_new(req, "lease", json_integer((json_int_t)lease));
 	}
 	uint64_t timeout = duration_option(a->timeout, "--timeout", 60 * NS_PER_S);
+	struct tls_psk *tls = open_keys(a, false);
+	check_plain_address(a->gmc, "--gmc", tls);
 	json_t *reply;
-	if (gmc_call(a->gmc, req, (int)(timeout / NS_PER_MS), &reply, &err) < 0)
+	int rc = gmc_call(a->gmc, tls, req, (int)(timeout / NS_PER_MS), &reply, &err);
+	tls_psk_close(tls);
+	if (rc < 0)
 		return cli_report(&err);
 	int status = MS_EXIT_OK;
 	if (!json_is_true(json_object_get(reply, "ok"))) {

@@ -1,11 +1,10 @@
 #include "net.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "conn.h"
 #include "proto.h"
 #include "sockets.h"
 #include "units.h"
@@ -26,12 +25,13 @@ bool address_is_loopback(const char *addr)
 int refuse_without_tls(const char *addr, const char *what, struct ms_err *err)
 {
 	return ms_fail_input(err,
-			     "%s %s is not a loopback address: msgmc's protocol must run over TLS with pre-shared keys "
-			     "outside loopback (--tls-psk), which is not supported yet; use 127.0.0.1, [::1] or unix:PATH",
+			     "%s %s is not a loopback address: outside loopback msgmc's protocol must run over TLS "
+			     "with pre-shared keys (--tls-psk FILE)",
 			     what, addr);
 }
 
-int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, struct ms_err *err)
+int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_ms, json_t **reply,
+	     struct ms_err *err)
 {
 	*reply = NULL;
 	uint64_t id = (uint64_t)json_integer_value(json_object_get(request, "id"));
@@ -40,19 +40,19 @@ int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, s
 	json_decref(request);
 	if (!line)
 		return ms_fail(err, "out of memory");
-	int fd = connect_to(gmc, err);
-	if (fd < 0) {
+	struct conn c;
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+	if (conn_connect(&c, gmc, psk, timeout_ms, err) < 0) {
 		free(line);
 		return ms_fail_prefix(err, "controller %s", gmc);
 	}
-	int rc = write_all_fd(fd, line, len);
+	int rc = conn_send_all(&c, line, len, timeout_ms);
 	free(line);
 	if (rc < 0) {
-		close(fd);
+		conn_close(&c);
 		return ms_fail_errno(err, "controller %s", gmc);
 	}
 	struct line_buffer b = {0};
-	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * NS_PER_MS;
 	rc = -1;
 	for (;;) {
 		const char *text;
@@ -63,7 +63,10 @@ int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, s
 		if (got == 1) {
 			struct msg m;
 			if (msg_parse(text, n, &m, err) < 0) {
-				ms_fail_prefix(err, "controller %s sent", gmc);
+				if (!psk && tls_psk_looks_like_tls(text, n))
+					ms_fail(err, "controller %s answered in TLS: it requires --tls-psk FILE", gmc);
+				else
+					ms_fail_prefix(err, "controller %s sent", gmc);
 				break;
 			}
 			if (m.type == MSG_REPLY && m.id == id) {
@@ -75,25 +78,26 @@ int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, s
 			msg_free(&m);
 			continue;
 		}
-		uint64_t now = monotonic_ns();
-		struct pollfd p = {fd, POLLIN, 0};
-		int left = now >= deadline ? 0 : (int)((deadline - now) / NS_PER_MS) + 1;
-		if (left == 0 || poll(&p, 1, left) == 0) {
-			ms_fail(err, "controller %s: no reply within %d ms", gmc, timeout_ms);
-			break;
-		}
 		char buf[65536];
-		ssize_t r = read(fd, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
+		ssize_t r = conn_recv(&c, buf, sizeof buf);
+		if (r < 0 && errno == EAGAIN) {
+			uint64_t now = monotonic_ns();
+			int left = now >= deadline ? 0 : (int)((deadline - now) / NS_PER_MS) + 1;
+			if (left == 0 || !conn_wait_readable(&c, left)) {
+				ms_fail(err, "controller %s: no reply within %d ms", gmc, timeout_ms);
+				break;
+			}
 			continue;
+		}
 		if (r <= 0) {
-			ms_fail(err, "controller %s closed the connection", gmc);
+			ms_fail(err, "controller %s closed the connection%s", gmc,
+				psk ? "" : " (does it require TLS? --tls-psk FILE)");
 			break;
 		}
 		if (line_buffer_append(&b, buf, (size_t)r, err) < 0)
 			break;
 	}
 	line_buffer_free(&b);
-	close(fd);
+	conn_close(&c);
 	return rc;
 }

@@ -7,14 +7,16 @@
 #include <stdbool.h>
 
 #include "error.h"
+#include "tls_psk.h"
 
 /* unix:PATH, 127.0.0.0/8, [::1] and localhost: traffic that never leaves the host. */
 bool address_is_loopback(const char *addr);
 /* The refusal of a plain-text address outside loopback (TLS-PSK is required there). */
 int refuse_without_tls(const char *addr, const char *what, struct ms_err *err);
 
-/* Send request (a message; stolen) to the controller and wait for its reply
- * (timeout_ms), handed over in *reply. */
-int gmc_call(const char *gmc, json_t *request, int timeout_ms, json_t **reply, struct ms_err *err);
+/* Send request (a message; stolen) to the controller (over TLS when psk)
+ * and wait for its reply (timeout_ms), handed over in *reply. */
+int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_ms, json_t **reply,
+	     struct ms_err *err);
 
 #endif

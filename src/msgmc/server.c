@@ -6,10 +6,12 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "log.h"
 #include "proto.h"
 #include "sockets.h"
@@ -18,9 +20,12 @@
 /* A peer that does not read its replies is dropped past this much queued output. */
 #define PEER_OUTPUT_MAX (16u << 20)
 #define TICK_MS 200
+/* A peer that has not finished its TLS handshake by then is dropped. */
+#define HANDSHAKE_TIMEOUT_NS (10 * NS_PER_S)
 
 struct gmc_peer {
-	int fd;
+	struct conn conn;
+	uint64_t accepted_ns;
 	struct line_buffer in;
 	char *out;
 	size_t out_len, out_cap, out_sent;
@@ -36,6 +41,7 @@ struct server {
 	struct gmc *gmc;
 	struct gmc_peer *dead; /* closed at the end of the loop iteration */
 	struct gmc_peer *peers;
+	struct tls_psk *tls; /* NULL: plain text */
 };
 
 static void peer_kill(struct server *s, struct gmc_peer *p, const char *why)
@@ -49,16 +55,29 @@ static void peer_kill(struct server *s, struct gmc_peer *p, const char *why)
 	s->dead = p;
 }
 
+/* Register for the events the peer waits for (output, a handshake's next step). */
+static void peer_watch(struct server *s, struct gmc_peer *p)
+{
+	bool want = conn_events(&p->conn, p->out_len > 0) & POLLOUT;
+	if (want != p->want_out) {
+		struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = p};
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, p->conn.fd, &ev);
+		p->want_out = want;
+	}
+}
+
+static bool peer_handshake(struct server *s, struct gmc_peer *p);
+
 static void peer_flush(struct server *s, struct gmc_peer *p)
 {
+	if (!p->conn.ready && !peer_handshake(s, p))
+		return;
 	while (p->out_sent < p->out_len) {
-		ssize_t w = send(p->fd, p->out + p->out_sent, p->out_len - p->out_sent, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		ssize_t w = conn_send(&p->conn, p->out + p->out_sent, p->out_len - p->out_sent);
+		if (w < 0 && errno == EAGAIN)
 			break;
 		if (w < 0) {
-			peer_kill(s, p, "write failed");
+			peer_kill(s, p, errno == EPROTO ? p->conn.peer.failure : "write failed");
 			return;
 		}
 		p->out_sent += (size_t)w;
@@ -69,12 +88,7 @@ static void peer_flush(struct server *s, struct gmc_peer *p)
 		p->out = NULL;
 		p->out_cap = 0;
 	}
-	bool want = p->out_len > 0;
-	if (want != p->want_out) {
-		struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = p};
-		epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, p->fd, &ev);
-		p->want_out = want;
-	}
+	peer_watch(s, p);
 }
 
 static void peer_send(void *ctx, struct gmc_peer *p, json_t *msg)
@@ -131,14 +145,18 @@ static void accept_peers(struct server *s, int listen_fd)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct gmc_peer *p = calloc(1, sizeof *p);
-		if (!p) {
+		struct ms_err err = {0};
+		if (!p || conn_open(&p->conn, fd, s->tls, &err) < 0) {
+			if (p)
+				log_warn("peer refused: %s", err.msg);
 			close(fd);
+			free(p);
 			continue;
 		}
-		p->fd = fd;
+		p->accepted_ns = monotonic_ns();
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
 		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			close(fd);
+			conn_close(&p->conn);
 			free(p);
 			continue;
 		}
@@ -149,17 +167,46 @@ static void accept_peers(struct server *s, int listen_fd)
 	}
 }
 
+/* The next step of a TLS peer's handshake; true once it is done. */
+static bool peer_handshake(struct server *s, struct gmc_peer *p)
+{
+	struct ms_err err = {0};
+	int rc = conn_handshake(&p->conn, &err);
+	if (rc < 0) {
+		log_warn("peer refused: %s", err.msg);
+		peer_kill(s, p, NULL);
+		return false;
+	}
+	if (rc == 1)
+		log_debug("peer authenticated as PSK username '%s'", p->conn.peer.username);
+	peer_watch(s, p);
+	return rc == 1;
+}
+
+/* Handshakes that did not finish in time (a plain-text client, a silent one). */
+static void drop_slow_handshakes(struct server *s, uint64_t now)
+{
+	for (struct gmc_peer *p = s->peers; p; p = p->next)
+		if (!p->conn.ready && !p->dead && now - p->accepted_ns > HANDSHAKE_TIMEOUT_NS) {
+			log_warn("peer refused: TLS handshake failed: the peer did not complete it in time");
+			peer_kill(s, p, NULL);
+		}
+}
+
 static void peer_read(struct server *s, struct gmc_peer *p)
 {
 	char buf[65536];
-	for (int rounds = 0; rounds < 16 && !p->dead; rounds++) {
-		ssize_t r = read(p->fd, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	if (!p->conn.ready && !peer_handshake(s, p))
+		return;
+	if (p->out_len > p->out_sent)
+		peer_flush(s, p); /* replies queued while the handshake went on */
+	/* data TLS has decrypted already is read now: epoll will not report it */
+	for (int rounds = 0; (rounds < 16 || conn_pending(&p->conn)) && !p->dead; rounds++) {
+		ssize_t r = conn_recv(&p->conn, buf, sizeof buf);
+		if (r < 0 && errno == EAGAIN)
 			return;
 		if (r <= 0) {
-			peer_kill(s, p, NULL);
+			peer_kill(s, p, r < 0 && errno == EPROTO ? p->conn.peer.failure : NULL);
 			return;
 		}
 		struct ms_err err = {0};
@@ -194,10 +241,10 @@ static void close_dead(struct server *s)
 		struct gmc_peer *p = s->dead;
 		s->dead = p->next_dead;
 		/* what was queued for it (an error reply, say) gets one last try */
-		if (p->out_len > p->out_sent)
-			(void)!send(p->fd, p->out + p->out_sent, p->out_len - p->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, p->fd, NULL);
-		close(p->fd);
+		if (p->out_len > p->out_sent && p->conn.ready)
+			(void)conn_send(&p->conn, p->out + p->out_sent, p->out_len - p->out_sent);
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, p->conn.fd, NULL);
+		conn_close(&p->conn);
 		gmc_peer_gone(s->gmc, p, monotonic_ns());
 		if (p->prev)
 			p->prev->next = p->next;
@@ -213,7 +260,7 @@ static void close_dead(struct server *s)
 
 int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err)
 {
-	struct server s = {0};
+	struct server s = {.tls = cfg->tls};
 	struct gmc_io io = {.ctx = &s, .send = peer_send, .slot = peer_slot};
 	if (gmc_new(&cfg->gmc, &io, &s.gmc, err) < 0)
 		return -1;
@@ -231,7 +278,8 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 		gmc_free(s.gmc);
 		return ms_fail_errno(err, "epoll");
 	}
-	log_info("controller listening on %s (policy %s)", cfg->listen, cfg->gmc.policy->name);
+	log_info("controller listening on %s (policy %s%s)", cfg->listen, cfg->gmc.policy->name,
+		 s.tls ? ", TLS with pre-shared keys required" : "");
 	struct epoll_event events[256];
 	uint64_t next_tick = monotonic_ns();
 	while (!*stop) {
@@ -253,6 +301,8 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 		uint64_t now = monotonic_ns();
 		if (now >= next_tick) {
 			gmc_tick(s.gmc, now);
+			if (s.tls)
+				drop_slow_handshakes(&s, now);
 			close_dead(&s);
 			next_tick = now + TICK_MS * NS_PER_MS;
 		}

@@ -5,9 +5,11 @@
 
 #include "error.h"
 #include "gmc.h"
+#include "tls_psk.h"
 
 struct server_config {
 	const char *listen;
+	struct tls_psk *tls; /* every peer must use TLS with these keys (NULL: plain text) */
 	struct gmc_config gmc;
 };
 

@@ -277,6 +277,7 @@ json_t *registry_stats(struct registry *r)
 	json_object_set_new(pool, "logical_bytes", json_integer((json_int_t)ps.logical_bytes));
 	json_object_set_new(pool, "dedup_saved_bytes", json_integer((json_int_t)ps.dedup_saved_bytes));
 	json_object_set_new(pool, "locked", json_boolean(ps.locked));
+	json_object_set_new(pool, "tls", json_boolean(r->tls_required));
 	json_array_append_new(list, pool);
 	return list;
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "backend.h"
 #include "error.h"
@@ -27,6 +28,7 @@ struct registry {
 	struct ram_pool *pool;
 	uint64_t capacity;  /* the reservoir */
 	uint64_t reserved;  /* sum of the export sizes: never above capacity, so no write can fail for space */
+	bool tls_required;  /* clients must use TLS (reported in pool_stats) */
 };
 
 int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, struct ms_err *err);

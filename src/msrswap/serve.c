@@ -52,8 +52,8 @@ static void *connection_thread(void *arg)
 	io.negotiated = lift_handshake_timeout;
 	struct ms_err err = {0};
 	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0) {
-		if (*c->stream.failure && !strstr(err.msg, c->stream.failure))
-			ms_fail(&err, "%.300s (TLS: %.160s)", err.msg, c->stream.failure);
+		if (*c->stream.peer.failure && !strstr(err.msg, c->stream.peer.failure))
+			ms_fail(&err, "%.300s (TLS: %.160s)", err.msg, c->stream.peer.failure);
 		/* a client that failed to authenticate is worth a warning; one that broke off later, a note */
 		if (c->server->tls && !c->stream.up)
 			log_warn("client refused: %s", err.msg);
@@ -264,7 +264,7 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 	struct tls_psk *tls = NULL;
 	if (cfg->tls_psk_file) {
 		const char *warning;
-		if (tls_psk_open(cfg->tls_psk_file, &tls, &warning, err) < 0)
+		if (tls_psk_server_open(cfg->tls_psk_file, &tls, &warning, err) < 0)
 			return ms_fail_prefix(err, "--tls-psk");
 		if (warning)
 			log_warn("--tls-psk %s: %s", cfg->tls_psk_file, warning);
@@ -279,6 +279,7 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 			return -1;
 		}
 	s.tls = tls;
+	s.registry.tls_required = tls != NULL; /* msgmc's agent hands out nbds:// URIs then */
 	s.options.latency_ns = cfg->latency_ns;
 	s.options.busy_poll_ns = cfg->busy_poll_ns;
 	s.control = provider_control;

@@ -59,7 +59,7 @@ until_true() {
 controller() {
 	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v "$@"
 	GMC_PID=$LAST_PID
-	until_true 5 "$MSGMC" --gmc "$GMC" status
+	until_true 5 gmc_cli status
 }
 
 # provider NAME PORT CAPACITY: msrswap serve and its agent; sets <NAME>_SERVE and <NAME>_AGENT pids
@@ -78,8 +78,14 @@ consumer() {
 	C1_AGENT=$LAST_PID
 }
 
+# gmc_cli ARGS...: a command to the controller at $GMC, from its network
+# namespace ($GMC_NS) and with its keys ($GMC_KEYS) when the test has them
+gmc_cli() {
+	${GMC_NS:+nsenter "--net=/run/netns/$GMC_NS"} "$MSGMC" --gmc "$GMC" ${GMC_KEYS:+--tls-psk "$GMC_KEYS"} "$@"
+}
+
 nodes_ready() {
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e --argjson n "$1" \
+	gmc_cli nodes | jq -s -e --argjson n "$1" \
 		'map(select(.state == "active" and .connected and (.provider | not) or (.reservoir_bytes > 0))) | length == $n'
 }
 
@@ -91,8 +97,8 @@ cluster() {
 	until_true 10 nodes_ready 3
 }
 
-no_leases() { [ -z "$("$MSGMC" --gmc "$GMC" leases)" ]; }
-lease_count_is() { [ "$("$MSGMC" --gmc "$GMC" leases | wc -l)" = "$1" ]; }
+no_leases() { [ -z "$(gmc_cli leases)" ]; }
+lease_count_is() { [ "$(gmc_cli leases | wc -l)" = "$1" ]; }
 no_exports_on() { [ -z "$(exports_of "$1")" ]; }
 
 # The exports named msgmc-* a provider really has, "NAME SIZE" sorted.
@@ -102,7 +108,7 @@ exports_of() {
 
 # The leases the controller has on a provider, in the same form.
 leases_on() {
-	"$MSGMC" --gmc "$GMC" leases | jq -r --arg p "$1" 'select(.provider == $p) | "\(.export) \(.size_bytes)"' | sort
+	gmc_cli leases | jq -r --arg p "$1" 'select(.provider == $p) | "\(.export) \(.size_bytes)"' | sort
 }
 
 @test "msgmc: --help names every command; bad usage exits 2" {
@@ -127,26 +133,101 @@ leases_on() {
 	[[ $output == *"controller 127.0.0.1:1"* ]]
 }
 
-@test "msgmc: no plain text outside loopback; --tls-psk is not supported yet" {
+node_connected() { gmc_cli nodes | jq -e -s --arg n "$1" 'map(select(.node == $n and .connected and .state == "active")) | length == 1'; }
+
+# keys FILE USER...: a psktool key file with a fresh key per user
+keys() {
+	local file=$1 user
+	shift
+	command -v psktool >/dev/null || skip "needs psktool (gnutls-bin)"
+	for user; do psktool -u "$user" -p "$file" >/dev/null; done
+	chmod 600 "$file"
+}
+
+@test "msgmc: no plain text outside loopback; a key file that cannot be used is an input error" {
 	run "$MSGMC" serve --listen 0.0.0.0:$BASE
 	[ "$status" -eq 2 ]
-	[[ $output == *"not a loopback address"* && $output == *"TLS"* ]]
+	[[ $output == *"not a loopback address"* && $output == *"--tls-psk"* ]]
 	run "$MSGMC" serve --listen ":$BASE"
 	[ "$status" -eq 2 ]
 	run "$MSGMC" agent --gmc 10.1.2.3:$BASE --node n1
 	[ "$status" -eq 2 ]
 	[[ $output == *"--gmc 10.1.2.3:$BASE is not a loopback address"* ]]
-	echo "key" > "$T/psk"
-	run "$MSGMC" serve --listen "$GMC" --tls-psk "$T/psk"
+	run "$MSGMC" --gmc 10.1.2.3:$BASE status
+	[ "$status" -eq 2 ]
+	echo "key" > "$T/bad.psk"
+	run "$MSGMC" serve --listen "$GMC" --tls-psk "$T/bad.psk"
+	[ "$status" -eq 2 ]
+	[[ $output == *"bad.psk line 1: expected username:hexkey"* ]]
+	run "$MSGMC" serve --listen "$GMC" --tls-psk "$T/absent.psk"
+	[ "$status" -eq 2 ]
+	[[ $output == *"absent.psk"* ]]
+	keys "$T/keys.psk" alice
+	run "$MSGMC" --gmc "$GMC" --tls-psk "$T/keys.psk" --tls-username carol status
+	[ "$status" -eq 2 ]
+	[[ $output == *"no key for PSK username 'carol'"* ]]
+	run "$MSGMC" serve --tls-psk "$T/keys.psk" --tls-username alice
+	[ "$status" -eq 2 ]
+	run "$MSGMC" status --tls-username alice
+	[ "$status" -eq 2 ]
+}
+
+@test "msgmc --tls-psk: every peer must authenticate; plain, wrong-key, unknown, silent and garbage peers are refused while agents are served" {
+	keys "$T/keys.psk" alice bob
+	keys "$T/other.psk" alice
+	keys "$T/mallory.psk" mallory
+	GMC_KEYS=$T/keys.psk
+	controller --tls-psk "$T/keys.psk"
+	grep -q "TLS with pre-shared keys required" "$T/gmc.err"
+	# a silent client (connects, never starts the handshake) and one that sends garbage
+	exec 5<>"/dev/tcp/127.0.0.1/$BASE"
+	exec 6<>"/dev/tcp/127.0.0.1/$BASE"
+	head -c 4096 /dev/urandom >&6
+	# the garbage sender is cut off (end of file or reset, not a timeout)
+	run timeout 5 cat <&6
+	[ "$status" -ne 124 ]
+	# an agent with alice's key registers, one without TLS does not
+	bg p1-agent "$MSGMC" agent --gmc "$GMC" --tls-psk "$T/keys.psk" --node p1 --interval 1s -v
+	bg p2-agent "$MSGMC" agent --gmc "$GMC" --node p2 --interval 1s -v
+	until_true 10 node_connected p1
+	# commands: with either identity of the file, yes; in plain text, with another key or user, no
+	gmc_cli status | jq -e '.kind == "gmc_status"'
+	gmc_cli --tls-username bob nodes | jq -e -s 'length == 1'
+	run "$MSGMC" --gmc "$GMC" status
 	[ "$status" -eq 1 ]
-	[[ $output == *"not supported yet"* ]]
+	[[ $output == *"answered in TLS: it requires --tls-psk FILE"* ]]
+	run "$MSGMC" --gmc "$GMC" --tls-psk "$T/other.psk" status
+	[ "$status" -eq 1 ]
+	[[ $output == *"TLS handshake failed"* && $output == *"'alice'"* ]]
+	run "$MSGMC" --gmc "$GMC" --tls-psk "$T/mallory.psk" leases
+	[ "$status" -eq 1 ]
+	[[ $output == *"TLS handshake failed"* ]]
+	grep -q "peer refused: TLS handshake failed: .*wrong key for PSK username 'alice'" "$T/gmc.err"
+	grep -q "peer refused: TLS handshake failed: unknown PSK username 'mallory'" "$T/gmc.err"
+	# the plain agent is told why and never registers
+	until_true 10 grep -q "it answered in TLS: it requires --tls-psk FILE" "$T/p2-agent.err"
+	gmc_cli nodes | jq -e -s 'map(.node) == ["p1"]'
+	# the silent client is dropped after the handshake timeout (10 s); alice's agent is still there
+	until_true 20 grep -q "did not complete it in time" "$T/gmc.err"
+	exec 5>&- 6>&-
+	node_connected p1
+	kill -0 "$GMC_PID"
+	# the file is read at every handshake: a key taken out of it no longer opens
+	grep '^bob:' "$T/keys.psk" > "$T/bob.psk"
+	chmod 600 "$T/bob.psk"
+	"$MSGMC" --gmc "$GMC" --tls-psk "$T/bob.psk" status | jq -e '.kind == "gmc_status"'
+	grep -v '^bob:' "$T/keys.psk" > "$T/keys.new" && cat "$T/keys.new" > "$T/keys.psk"
+	run "$MSGMC" --gmc "$GMC" --tls-psk "$T/bob.psk" status
+	[ "$status" -eq 1 ]
+	grep -q "unknown PSK username 'bob'" "$T/gmc.err"
+	node_connected p1
 }
 
 @test "msgmc: alloc picks the provider with the most free memory; the export really exists there; release removes it" {
 	cluster
-	"$MSGMC" --gmc "$GMC" nodes > "$T/nodes.jsonl"
+	gmc_cli nodes > "$T/nodes.jsonl"
 	jq -s -e 'length == 3 and all(.state == "active")' "$T/nodes.jsonl"
-	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 32M
+	run gmc_cli alloc --node c1 --domain vm1 32M
 	echo "$output"
 	[ "$status" -eq 0 ]
 	jq -e 'select(.kind == "lease") | .provider == "p2" and .size_bytes == 33554432 and .consumer == "c1" and .domain == "vm1"' <<<"$output"
@@ -157,30 +238,30 @@ leases_on() {
 	# the consumer agent was told (it has no client daemon here: granted, not attached)
 	until_true 5 grep -q '"event":"granted"' "$T/c1-agent.out"
 	# p2 has 96M free now, p1 64M: 80M goes to p2 again, then 64M to p1
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 80M | jq -e '.provider == "p2"'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 40M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm1 80M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm2 40M | jq -e '.provider == "p1"'
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# more than anyone has: a partial grant across both (no reserve), or a refusal
-	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 1G
+	run gmc_cli alloc --node c1 --domain vm3 1G
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(jq -s 'map(.size_bytes) | add' <<<"$output")" = $((16 * 1048576 + 24 * 1048576)) ]
-	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 4K
+	run gmc_cli alloc --node c1 --domain vm3 4K
 	[ "$status" -eq 1 ]
 	[[ $output == *"no node can serve"* ]]
 	# release: the export goes
-	"$MSGMC" --gmc "$GMC" release "$lease" | jq -e '.event == "released"'
+	gmc_cli release "$lease" | jq -e '.event == "released"'
 	! exports_of p2 | grep -q "^msgmc-$lease "
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
-	run "$MSGMC" --gmc "$GMC" release "$lease"
+	run gmc_cli release "$lease"
 	[ "$status" -eq 1 ]
-	"$MSGMC" --gmc "$GMC" status | jq -e '.leases == 4 and .decisions >= 5'
+	gmc_cli status | jq -e '.leases == 4 and .decisions >= 5'
 }
 
 @test "msgmc: a peer that sends garbage is dropped; the others are unharmed" {
 	cluster
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 8M >/dev/null
+	gmc_cli alloc --node c1 --domain vm1 8M >/dev/null
 	# garbage, a wrong version, an unknown type and an endless line, each on its own connection
 	for junk in 'hello' '{"v":2,"type":"status","id":1}' '{"v":1,"type":"rm_rf","id":1}'; do
 		exec 5<>"/dev/tcp/127.0.0.1/$BASE"
@@ -197,24 +278,24 @@ leases_on() {
 	grep -q 'longer than 65536 bytes' "$T/gmc.err"
 	grep -q "unknown message type 'rm_rf'" "$T/gmc.err"
 	# the agents are still connected and the controller serves
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'length == 3 and all(.connected)'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 8M | jq -e '.kind == "lease"'
+	gmc_cli nodes | jq -s -e 'length == 3 and all(.connected)'
+	gmc_cli alloc --node c1 --domain vm2 8M | jq -e '.kind == "lease"'
 	kill -0 "$GMC_PID"
 }
 
 @test "msgmc: kill -9 of the controller and restart with --state: no lease lost, nothing double-allocated" {
 	cluster
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 32M >/dev/null
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 64M >/dev/null
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 48M >/dev/null
-	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
+	gmc_cli alloc --node c1 --domain vm1 32M >/dev/null
+	gmc_cli alloc --node c1 --domain vm1 64M >/dev/null
+	gmc_cli alloc --node c1 --domain vm2 48M >/dev/null
+	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
 	[ "$(wc -l < "$T/before")" = 3 ]
 	kill -9 "$GMC_PID"
 	wait "$GMC_PID" 2>/dev/null || true
 	# while it is down, the exports stay
 	[ "$(exports_of p2 | wc -l)" = 2 ]
 	controller
-	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
+	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
 	diff "$T/before" "$T/after"
 	# the agents come back (backoff) and the nodes are active again
 	until_true 15 nodes_ready 3
@@ -222,11 +303,11 @@ leases_on() {
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# free memory is computed from the reloaded leases
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].leased_out_bytes == 96 * 1048576'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].leased_out_bytes == 96 * 1048576'
 	# a new lease gets a new id and export: nothing is handed out twice
-	new=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 8M | jq -r .lease)
+	new=$(gmc_cli alloc --node c1 --domain vm3 8M | jq -r .lease)
 	! grep -q "\"lease\":$new," "$T/before"
-	[ "$("$MSGMC" --gmc "$GMC" leases | jq -s 'map(.export) | unique | length')" = 4 ]
+	[ "$(gmc_cli leases | jq -s 'map(.export) | unique | length')" = 4 ]
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 }
@@ -248,36 +329,36 @@ leases_on() {
 
 @test "msgmc: leave drains a provider; reclaim takes leases back from one" {
 	cluster
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 100M | jq -e '.provider == "p1" or .provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm2 100M | jq -e '.provider == "p1" or .provider == "p2"'
 	# reclaim 16M from p2: the newest lease there goes
-	"$MSGMC" --gmc "$GMC" reclaim --node p2 16M | jq -s -e 'length == 1 and .[0].event == "released"'
+	gmc_cli reclaim --node p2 16M | jq -s -e 'length == 1 and .[0].event == "released"'
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	# leave: every lease served by p2 ends, its exports are gone, the agent exits
-	"$MSGMC" --gmc "$GMC" leave --node p2
+	gmc_cli leave --node p2
 	[ -z "$(exports_of p2)" ]
 	[ -z "$(leases_on p2)" ]
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive"'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive"'
 	until_true 5 grep -q '"event":"left"' "$T/p2-agent.out"
 	wait "$p2_AGENT"
 	# an inactive node serves nobody: new leases go to p1 only
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm3 4M | jq -e '.provider == "p1"'
-	run "$MSGMC" --gmc "$GMC" leave --node p2
+	gmc_cli alloc --node c1 --domain vm3 4M | jq -e '.provider == "p1"'
+	run gmc_cli leave --node p2
 	[ "$status" -eq 1 ]
 }
 
 @test "msgmc: a provider that dies has its leases revoked; the consumer is told to fail over" {
 	cluster
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 32M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 32M | jq -e '.provider == "p2"'
 	kill -9 "$p2_SERVE" "$p2_AGENT"
 	# --node-timeout 2s: then Recovery, revocation, and the node is inactive
 	until_true 10 no_leases
 	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	grep -q 'node p2 away' "$T/gmc.err"
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive" and (.[0].connected | not)'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 8M | jq -e '.provider == "p1"'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive" and (.[0].connected | not)'
+	gmc_cli alloc --node c1 --domain vm1 8M | jq -e '.provider == "p1"'
 }
 
 @test "msgmc: the agent takes msballoon's records from stdin (reservoir, grant_any)" {
@@ -293,16 +374,16 @@ leases_on() {
 	} | "$MSGMC" agent --gmc "$GMC" --node c1 --domain vm7 --interval 1s > "$T/c1.out" 2> "$T/c1.err" 3>&- &
 	PIDS="$PIDS $!"
 	until_true 10 lease_count_is 2
-	"$MSGMC" --gmc "$GMC" leases | jq -s -e 'map(.size_bytes) | sort == [4096, 8388608]'
-	"$MSGMC" --gmc "$GMC" leases | jq -s -e 'all(.domain == "vm7" and .consumer == "c1")'
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "c1")) | .[0].local_need_bytes == 8388608'
+	gmc_cli leases | jq -s -e 'map(.size_bytes) | sort == [4096, 8388608]'
+	gmc_cli leases | jq -s -e 'all(.domain == "vm7" and .consumer == "c1")'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "c1")) | .[0].local_need_bytes == 8388608'
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 }
 
 @test "msgmc agent --invalidate: an unclean restart ends every lease of the node (Recovery, Invalidate-Notify)" {
 	cluster
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
-	"$MSGMC" --gmc "$GMC" alloc --node p2 --domain vm2 8M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node p2 --domain vm2 8M | jq -e '.provider == "p1"'
 	kill "$p2_AGENT"
 	wait "$p2_AGENT" || true
 	bg p2-agent2 "$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
@@ -314,8 +395,8 @@ leases_on() {
 	[ -z "$(exports_of p2)" ]
 	[ -z "$(exports_of p1)" ]
 	grep -q 'node p2 is recovery' "$T/gmc.err"
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "active" and .[0].connected'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "active" and .[0].connected'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
 }
 
 @test "msgmc serve --policy local-first: a provider whose own domains lack memory serves nobody; per-domain cap" {
@@ -332,24 +413,24 @@ leases_on() {
 	PIDS="$PIDS $!"
 	consumer
 	until_true 10 nodes_ready 3
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p2")) | .[0].local_need_bytes == 4194304 and .[0].free_bytes == 134217728'
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1"'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].local_need_bytes == 4194304 and .[0].free_bytes == 134217728'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1"'
 	# the cap: 24M per domain, 16M held: 16M more is cut to 8M, then nothing is left
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1" and .size_bytes == 8388608'
-	run "$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm1 4K
+	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1" and .size_bytes == 8388608'
+	run gmc_cli alloc --node c1 --domain vm1 4K
 	[ "$status" -eq 1 ]
 	[[ $output == *"cap"* ]]
 	# another domain has its own cap
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain vm2 4M | jq -e '.provider == "p1"'
-	"$MSGMC" --gmc "$GMC" status | jq -e '.policy == "local-first" and .vm_cap_bytes == 25165824'
+	gmc_cli alloc --node c1 --domain vm2 4M | jq -e '.provider == "p1"'
+	gmc_cli status | jq -e '.policy == "local-first" and .vm_cap_bytes == 25165824'
 	# p2's own shortfall was asked for, and served by p1
 	until_true 5 lease_on_consumer p2
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 }
 
-lease_on_consumer() { "$MSGMC" --gmc "$GMC" leases | jq -s -e --arg c "$1" 'map(select(.consumer == $c)) | length == 1'; }
+lease_on_consumer() { gmc_cli leases | jq -s -e --arg c "$1" 'map(select(.consumer == $c)) | length == 1'; }
 
-need_is() { "$MSGMC" --gmc "$GMC" nodes | jq -s -e --argjson n "$1" 'map(select(.node == "c1")) | .[0].local_need_bytes == $n'; }
+need_is() { gmc_cli nodes | jq -s -e --argjson n "$1" 'map(select(.node == "c1")) | .[0].local_need_bytes == $n'; }
 
 @test "msgmc agent: cron-style, one run per interval writes msballoon's records into the agent's FIFO" {
 	controller
@@ -364,7 +445,7 @@ need_is() { "$MSGMC" --gmc "$GMC" nodes | jq -s -e --argjson n "$1" 'map(select(
 	until_true 5 lease_count_is 1
 	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":0,"domains":1}' > "$T/lmc.fifo"
 	until_true 5 need_is 0
-	"$MSGMC" --gmc "$GMC" leases | jq -e '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
+	gmc_cli leases | jq -e '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
 }
 
 remote_holds() {
@@ -390,7 +471,7 @@ host_swap_consumer() {
 	provider p2 $((BASE + 2)) 192M
 	host_swap_consumer
 	# the controller grants 128M from p2 (most free memory); the agent adds it to the device
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
+	gmc_cli alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
 	cat "$T/lease.jsonl"
 	jq -e '.provider == "p2" and .attached' "$T/lease.jsonl"
 	lease=$(jq -r .lease "$T/lease.jsonl")
@@ -404,7 +485,7 @@ host_swap_consumer() {
 	sleep 1
 	remote_holds 16777216
 	controller
-	"$MSGMC" --gmc "$GMC" leases | jq -e --argjson l "$lease" '.lease == $l and .provider == "p2"'
+	gmc_cli leases | jq -e --argjson l "$lease" '.lease == $l and .provider == "p2"'
 	until_true 15 nodes_ready 3
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# then the provider dies: the device fails over to its disk copy, the lease is revoked
@@ -425,18 +506,18 @@ host_swap_consumer() {
 	provider p1 $((BASE + 1)) 32M
 	provider p2 $((BASE + 2)) 192M
 	host_swap_consumer
-	first=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
-	second=$("$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
+	first=$(gmc_cli alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
+	second=$(gmc_cli alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
 	[ -n "$first" ] && [ -n "$second" ]
 	hog h1 48M 160 8 > "$T/hog.out" &
 	hog_pid=$!
 	until_true 20 remote_holds 16777216
 	# GMC_reclaim from p2: the newest lease; the consumer releases the remote before the export goes
-	"$MSGMC" --gmc "$GMC" reclaim --node p2 64M | jq -e --argjson l "$second" '.lease == $l and .event == "released"'
+	gmc_cli reclaim --node p2 64M | jq -e --argjson l "$second" '.lease == $l and .event == "released"'
 	grep -q "\"event\":\"reclaimed\",\"lease\":$second,.*\"detached\":true" "$T/c1-agent.out"
 	[ "$(exports_of p2)" = "msgmc-$first 67108864" ]
 	# GMC_release of the other one
-	"$MSGMC" --gmc "$GMC" release "$first" | jq -e '.event == "released"'
+	gmc_cli release "$first" | jq -e '.event == "released"'
 	[ -z "$(exports_of p2)" ]
 	wait "$hog_pid"
 	cat "$T/hog.out"
@@ -481,68 +562,77 @@ in_ns() {
 	nsenter "--net=/run/netns/$ns" "$@"
 }
 
-# lab_provider NAME NS CAPACITY: msrswap serve on NS's veth address and its agent, over the controller's unix socket
+# lab_controller [NAME]: msgmc serve in the consumer's namespace, on every
+# address, TLS required; GMC and GMC_NS say where commands reach it.
+lab_controller() {
+	GMC=127.0.0.1:$BASE GMC_NS=$NS_C1
+	bg "${1:-gmc}" nsenter "--net=/run/netns/$NS_C1" "$MSGMC" serve --listen "0.0.0.0:$BASE" --tls-psk "$GMC_KEYS" \
+		--state "$T/state" --node-timeout 2s -v
+	GMC_PID=$LAST_PID
+	until_true 5 gmc_cli status
+}
+
+# lab_provider NAME NS CAPACITY: msrswap serve on NS's veth address and its
+# agent, which reaches the controller across the veth; both require TLS
 lab_provider() {
 	local name=$1 ns=$2 capacity=$3 addr=$NET.${1#p}.2:10809
-	bg "$name-serve" nsenter "--net=/run/netns/$ns" "$MSRSWAP" serve --listen "$addr" --capacity "$capacity" --control "$T/$name.ctl"
+	bg "$name-serve" nsenter "--net=/run/netns/$ns" "$MSRSWAP" serve --listen "$addr" --capacity "$capacity" \
+		--control "$T/$name.ctl" --tls-psk "$GMC_KEYS"
 	eval "${name}_SERVE=$LAST_PID"
 	until_true 10 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
-	bg "$name-agent" nsenter "--net=/run/netns/$ns" "$MSGMC" agent --gmc "$GMC" --node "$name" --rswap-control "$T/$name.ctl" \
-		--address "$addr" --location "rack1/board$1/$1" --interval 1s -v
+	bg "$name-agent" nsenter "--net=/run/netns/$ns" "$MSGMC" agent --gmc "$NET.${1#p}.1:$BASE" --tls-psk "$GMC_KEYS" \
+		--node "$name" --rswap-control "$T/$name.ctl" --address "$addr" --location "rack1/board$1/$1" --interval 1s -v
 	eval "${name}_AGENT=$LAST_PID"
 }
 
 # bytes received on interface $2 of namespace $1 (/proc/net is the reader's namespace's)
 rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 
-@test "msgmc in three network namespaces: the consumer swaps over veth to the provider with the most free memory; controller kill -9, leave and provider death lose nothing" {
+@test "msgmc in three network namespaces, TLS on every link: the consumer swaps over veth to the provider with the most free memory; controller kill -9, leave and provider death lose nothing" {
 	require_host_swap
 	require_cgroups
 	lab
-	# the control plane runs on a unix socket (plain text is refused on the veths until TLS-PSK exists)
-	GMC=unix:$T/gmc.sock
-	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v
-	GMC_PID=$LAST_PID
-	until_true 5 "$MSGMC" --gmc "$GMC" status
+	# the whole cluster speaks TLS with one key file: controller, agents, NBD exports
+	keys "$T/keys.psk" cluster
+	GMC_KEYS=$T/keys.psk
+	lab_controller
 	lab_provider p1 "$NS_P1" 96M
 	lab_provider p2 "$NS_P2" 192M
 	bg client nsenter "--net=/run/netns/$NS_C1" "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" \
 		--ram 8M --fuse "$T/fuse" --stats 500ms
 	until_true 10 test -S "$T/c.ctl"
 	"$MSRSWAP" attach --host hs1 --size 320M --control "$T/c.ctl" > "$T/attach.jsonl"
-	bg c1-agent nsenter "--net=/run/netns/$NS_C1" "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$T/c.ctl" \
-		--location rack1/board0/c1 --interval 1s -v
+	bg c1-agent nsenter "--net=/run/netns/$NS_C1" "$MSGMC" agent --gmc "$GMC" --tls-psk "$GMC_KEYS" --node c1 \
+		--client-control "$T/c.ctl" --location rack1/board0/c1 --interval 1s -v
 	until_true 10 nodes_ready 3
 	# a provider's namespace cannot reach the other's: the data path is the veth
 	! in_ns "$NS_P1" bash -c "exec 3<>/dev/tcp/$NET.2.2/10809" 2>/dev/null
 	# 128M: p2 has the most free memory
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
+	gmc_cli alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
 	cat "$T/lease.jsonl"
-	jq -e --arg a "$NET.2.2:10809" '.provider == "p2" and .attached and .address == $a' "$T/lease.jsonl"
+	jq -e --arg a "$NET.2.2:10809" '.provider == "p2" and .attached and .address == $a and (.uri | startswith("nbds://"))' "$T/lease.jsonl"
 	lease=$(jq -r .lease "$T/lease.jsonl")
 	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
 	# 64M more: p1 (96M free) now has more than p2 (64M)
-	"$MSGMC" --gmc "$GMC" alloc --node c1 --domain hs1 64M | jq -e '.provider == "p1" and .attached'
+	gmc_cli alloc --node c1 --domain hs1 64M | jq -e '.provider == "p1" and .attached'
 	rx0=$(rx_bytes "$NS_P2" "$TAG-p2")
 	# a 64M cgroup writes 256M of checksummed pages: most go to swap, over the veths
 	hog h1 64M 256 10 > "$T/hog.out" &
 	hog_pid=$!
 	until_true 30 remote_holds 33554432
 	# controller kill -9 mid-run: swapping goes on; the restart keeps both leases
-	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
+	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
 	kill -9 "$GMC_PID"
 	wait "$GMC_PID" 2>/dev/null || true
 	sleep 1
-	bg gmc2 "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v
-	GMC_PID=$LAST_PID
-	until_true 5 "$MSGMC" --gmc "$GMC" status
-	"$MSGMC" --gmc "$GMC" leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
+	lab_controller gmc2
+	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
 	diff "$T/before" "$T/after"
 	until_true 15 nodes_ready 3
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# leave drains p1 while the workload runs: the device lets go of its export first
-	"$MSGMC" --gmc "$GMC" leave --node p1 | jq -e '.event == "released"'
+	gmc_cli leave --node p1 | jq -e '.event == "released"'
 	[ -z "$(exports_of p1)" ]
 	# p2 dies (kill -9 of its daemon and agent): the device fails over to disk, the lease is revoked
 	kill -9 "$p2_SERVE" "$p2_AGENT"
@@ -554,7 +644,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	[ $((rx1 - rx0)) -gt 16777216 ]
 	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 33554432' "$T/client.out"
 	until_true 10 no_leases
-	"$MSGMC" --gmc "$GMC" nodes | jq -s -e 'map(select(.node == "p1" or .node == "p2")) | all(.state == "inactive")'
+	gmc_cli nodes | jq -s -e 'map(select(.node == "p1" or .node == "p2")) | all(.state == "inactive")'
 	grep -q '"event":"reclaimed".*"detached":true' "$T/c1-agent.out"
 	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
 }

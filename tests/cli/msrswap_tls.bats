@@ -191,7 +191,7 @@ EOF
 	grep -q "client refused: TLS handshake failed: .*wrong key for PSK username 'alice'" "$LOG"
 	grep -q "client refused: TLS handshake failed: unknown PSK username 'mallory'" "$LOG"
 	for _ in $(seq 1 150); do grep -q "did not complete it in time" "$LOG" && break; sleep 0.1; done
-	grep -q "client refused: TLS handshake failed: the client did not complete it in time" "$LOG"
+	grep -q "client refused: TLS handshake failed: the peer did not complete it in time" "$LOG"
 	kill -0 "$SERVER_PID"
 	"$MSRSWAP" status --control "$CTL" | jq -s -e 'map(select(.export == "exp"))[0] | .writes >= 1'
 }
