@@ -318,12 +318,29 @@ static json_t *journal_live(void *ctx)
 
 /* ---- sending ---- */
 
+void gmc_commit(struct gmc *g)
+{
+	struct ms_err err = {0};
+	if (journal_sync(&g->journal, &err) < 0)
+		log_error("%s (leases may be lost on a restart)", err.msg);
+}
+
+bool gmc_commit_pending(const struct gmc *g)
+{
+	return g->journal.unsynced;
+}
+
+/* Nothing leaves before the journal records it follows from are durable:
+ * synced here, or (group commit) by the io before it sends. */
 static void send_msg(struct gmc *g, struct gmc_peer *peer, json_t *msg)
 {
-	if (peer)
-		g->io.send(g->io.ctx, peer, msg);
-	else
+	if (!peer) {
 		json_decref(msg);
+		return;
+	}
+	if (!g->io.group_commit)
+		gmc_commit(g);
+	g->io.send(g->io.ctx, peer, msg);
 }
 
 static struct op *op_new(struct gmc *g, enum msg_type kind, struct gmc_peer *requester, uint64_t request_id)

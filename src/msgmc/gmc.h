@@ -24,6 +24,10 @@ struct gmc_io {
 	 * keeps the peer's node there, so that a message finds its node in
 	 * constant time); NULL: the controller searches. */
 	size_t *(*slot)(void *ctx, struct gmc_peer *peer);
+	/* true: the io holds back every message it was given until gmc_commit
+	 * has returned (group commit: one journal sync per round of the event
+	 * loop); false: the journal is synced before each send. */
+	bool group_commit;
 };
 
 struct gmc_config {
@@ -49,6 +53,11 @@ int gmc_receive(struct gmc *g, struct gmc_peer *from, const char *line, size_t l
 void gmc_peer_gone(struct gmc *g, struct gmc_peer *peer, uint64_t now_ns);
 /* Timers: replies that never came, nodes away too long. */
 void gmc_tick(struct gmc *g, uint64_t now_ns);
+/* Make the journal records written so far durable (with io.group_commit,
+ * before the messages queued since leave). */
+void gmc_commit(struct gmc *g);
+/* Records written and not yet made durable: messages must wait. */
+bool gmc_commit_pending(const struct gmc *g);
 
 /* For tests and the benchmark. */
 size_t gmc_lease_count(const struct gmc *g);

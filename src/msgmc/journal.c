@@ -94,13 +94,27 @@ int journal_append(struct journal *j, json_t *rec, struct ms_err *err)
 {
 	if (j->fd < 0)
 		return 0;
-	if (write_record(j->fd, rec) < 0 || fdatasync(j->fd) < 0)
+	j->unsynced = true;
+	if (write_record(j->fd, rec) < 0)
 		return ms_fail_errno(err, "cannot append to %s", j->path);
+	return 0;
+}
+
+int journal_sync(struct journal *j, struct ms_err *err)
+{
+	if (j->fd < 0 || !j->unsynced)
+		return 0;
+	j->unsynced = false;
+	if (fdatasync(j->fd) < 0)
+		return ms_fail_errno(err, "cannot sync %s", j->path);
 	return 0;
 }
 
 void journal_close(struct journal *j)
 {
+	struct ms_err err;
+	if (journal_sync(j, &err) < 0)
+		log_error("%s", err.msg);
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;

@@ -32,6 +32,8 @@ struct gmc_peer {
 	size_t slot; /* the controller's word (its node) */
 	bool dead;
 	bool want_out; /* registered for EPOLLOUT */
+	bool held;     /* output waits for the journal's group commit */
+	struct gmc_peer *next_held;
 	struct gmc_peer *next_dead;
 	struct gmc_peer *prev, *next; /* every open peer, to close them at the end */
 };
@@ -41,7 +43,8 @@ struct server {
 	struct gmc *gmc;
 	struct gmc_peer *dead; /* closed at the end of the loop iteration */
 	struct gmc_peer *peers;
-	struct tls_psk *tls; /* NULL: plain text */
+	struct gmc_peer *held; /* peers whose output waits for the commit */
+	struct tls_psk *tls;   /* NULL: plain text */
 };
 
 static void peer_kill(struct server *s, struct gmc_peer *p, const char *why)
@@ -72,6 +75,14 @@ static void peer_flush(struct server *s, struct gmc_peer *p)
 {
 	if (!p->conn.ready && !peer_handshake(s, p))
 		return;
+	if (gmc_commit_pending(s->gmc)) { /* what it has waits for the journal (commit_and_flush) */
+		if (!p->held) {
+			p->held = true;
+			p->next_held = s->held;
+			s->held = p;
+		}
+		return;
+	}
 	while (p->out_sent < p->out_len) {
 		ssize_t w = conn_send(&p->conn, p->out + p->out_sent, p->out_len - p->out_sent);
 		if (w < 0 && errno == EAGAIN)
@@ -235,6 +246,20 @@ static void peer_read(struct server *s, struct gmc_peer *p)
 	}
 }
 
+/* Group commit: one journal sync for everything this round of the loop
+ * decided, then the replies and orders that follow from it leave. */
+static void commit_and_flush(struct server *s)
+{
+	gmc_commit(s->gmc);
+	while (s->held) {
+		struct gmc_peer *p = s->held;
+		s->held = p->next_held;
+		p->held = false;
+		if (!p->dead)
+			peer_flush(s, p);
+	}
+}
+
 static void close_dead(struct server *s)
 {
 	while (s->dead) {
@@ -258,10 +283,20 @@ static void close_dead(struct server *s)
 	}
 }
 
+/* The end of a round: commit and send, close the peers that died (which
+ * may decide more: commit and send that too). */
+static void settle(struct server *s)
+{
+	do {
+		commit_and_flush(s);
+		close_dead(s);
+	} while (s->held || s->dead);
+}
+
 int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err)
 {
 	struct server s = {.tls = cfg->tls};
-	struct gmc_io io = {.ctx = &s, .send = peer_send, .slot = peer_slot};
+	struct gmc_io io = {.ctx = &s, .send = peer_send, .slot = peer_slot, .group_commit = true};
 	if (gmc_new(&cfg->gmc, &io, &s.gmc, err) < 0)
 		return -1;
 	int listen_fd = listen_on(cfg->listen, err);
@@ -297,13 +332,13 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 			if (!p->dead && (events[i].events & EPOLLOUT))
 				peer_flush(&s, p);
 		}
-		close_dead(&s);
+		settle(&s);
 		uint64_t now = monotonic_ns();
 		if (now >= next_tick) {
 			gmc_tick(s.gmc, now);
 			if (s.tls)
 				drop_slow_handshakes(&s, now);
-			close_dead(&s);
+			settle(&s);
 			next_tick = now + TICK_MS * NS_PER_MS;
 		}
 	}
@@ -311,9 +346,11 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 	close(s.epoll_fd);
 	if (strncmp(cfg->listen, "unix:", 5) == 0)
 		unlink(cfg->listen + 5);
+	settle(&s);
 	for (struct gmc_peer *p = s.peers; p; p = p->next)
 		peer_kill(&s, p, NULL);
 	close_dead(&s);
+	gmc_commit(s.gmc);
 	gmc_free(s.gmc);
 	return 0;
 }

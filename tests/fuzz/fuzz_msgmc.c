@@ -22,7 +22,7 @@ static void discard(void *ctx, struct gmc_peer *p, json_t *msg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct gmc_io io = {NULL, discard, NULL};
+	static const struct gmc_io io = {.send = discard};
 	struct gmc_config cfg = {.policy = gmc_policy_find(size && data[0] & 1 ? "local-first" : "slm"),
 				 .params = {.reserve = 4096, .vm_cap = 1 << 20},
 				 .node_timeout_ns = 1000,

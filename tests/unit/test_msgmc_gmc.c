@@ -21,7 +21,7 @@ static void fake_send(void *ctx, struct gmc_peer *p, json_t *msg)
 	json_array_append_new(p->inbox, msg);
 }
 
-static struct gmc_io io = {NULL, fake_send, NULL};
+static struct gmc_io io = {.send = fake_send};
 static uint64_t now = 1000;
 
 static int say(struct gmc *g, struct gmc_peer *p, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -76,6 +76,41 @@ static void join(struct gmc *g, struct gmc_peer *p, const char *node, bool provi
 	else
 		say(g, p, "{\"v\":1,\"type\":\"register\",\"id\":1,\"node\":\"%s\",\"used\":[]}", node);
 	say(g, p, "{\"v\":1,\"type\":\"inform\",\"id\":2,\"reservoir_bytes\":%llu}", (unsigned long long)reservoir);
+}
+
+/* Without group commit every send finds the journal synced; with it the
+ * records wait (gmc_commit_pending) until the io calls gmc_commit. */
+static void test_group_commit(void)
+{
+	for (int group = 0; group <= 1; group++) {
+		char state[] = "/tmp/test_msgmc_gmcXXXXXX";
+		close(mkstemp(state));
+		unlink(state);
+		struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .state_file = state,
+					 .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
+		struct gmc_io gio = {.send = fake_send, .group_commit = group};
+		struct gmc *g;
+		struct ms_err err = {0};
+		struct gmc_peer p1, c1, cli;
+		peer_init(&p1, "p1");
+		peer_init(&c1, "c1");
+		peer_init(&cli, "cli");
+		ok(gmc_new(&cfg, &gio, &g, &err) == 0, "group commit %d: a controller with a journal", group);
+		join(g, &p1, "p1", true, 64 * MiB, NULL);
+		join(g, &c1, "c1", false, 0, NULL);
+		say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":5,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", MiB);
+		ok(strcmp(type_of(last(&p1)), "lmc_alloc") == 0, "group commit %d: the order is given to the io", group);
+		ok(gmc_commit_pending(g) == group, "group commit %d: %s", group,
+		   group ? "it waits for the commit: the lease record is not yet synced"
+			 : "the lease record was synced before the order was sent");
+		gmc_commit(g);
+		ok(!gmc_commit_pending(g), "group commit %d: nothing pending after gmc_commit", group);
+		gmc_free(g);
+		unlink(state);
+		json_decref(p1.inbox);
+		json_decref(c1.inbox);
+		json_decref(cli.inbox);
+	}
 }
 
 int main(void)
@@ -232,5 +267,6 @@ int main(void)
 	json_decref(bad.inbox);
 	json_decref(p2b.inbox);
 	json_decref(c1b.inbox);
+	test_group_commit();
 	return done_testing();
 }
