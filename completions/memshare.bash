@@ -598,7 +598,8 @@ _memshare_mshash() {
 # ---- msgmc ----
 
 _memshare_msgmc_takes_value=' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node
-	--domain --rswap-control --rswap --client-control --location --address --interval --timeout '
+	--domain --rswap-control --rswap --client-control --location --address --interval --timeout --attach-size
+	-c --connect '
 _memshare_msgmc_takes_value=${_memshare_msgmc_takes_value//[[:space:]]/ }
 
 # The options of a command, as msgmc(1) lists them; all of them before one.
@@ -608,14 +609,14 @@ _memshare_msgmc_options() {
 	serve) printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk "${common[@]}" ;;
 	agent)
 		printf '%s\n' --gmc --node --rswap-control --rswap --client-control --location --address --domain \
-			--interval --invalidate --tls-psk --tls-username "${common[@]}"
+			--interval --invalidate --attach-size -c --connect --tls-psk --tls-username "${common[@]}"
 		;;
 	status | nodes | leases | release) printf '%s\n' --gmc --timeout --tls-psk --tls-username "${common[@]}" ;;
 	alloc) printf '%s\n' --gmc --node --domain --timeout --tls-psk --tls-username "${common[@]}" ;;
 	reclaim | leave) printf '%s\n' --gmc --node --timeout --tls-psk --tls-username "${common[@]}" ;;
 	*)
 		printf '%s\n' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node \
-			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate \
+			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate --attach-size \
 			--timeout "${common[@]}"
 		;;
 	esac
@@ -655,7 +656,8 @@ _memshare_msgmc_values() {
 	--state | --tls-psk | --rswap-control | --client-control) _memshare_paths "$2" ;;
 	--rswap) _memshare_paths "${2#unix:}" | sed 's/^/unix:/' ;;
 	--policy) printf '%s\n' slm local-first ;;
-	--reserve | --vm-cap) printf '%s\n' 256M 1G 4G ;;
+	--reserve | --vm-cap | --attach-size) printf '%s\n' 256M 1G 4G ;;
+	-c | --connect) printf '%s\n' cgroup:/// qemu:///system ;;
 	--node-timeout) printf '%s\n' 30s 60s 5m ;;
 	--interval) printf '%s\n' 1s 5s 10s ;;
 	--timeout) printf '%s\n' 10s 60s ;;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -172,10 +174,11 @@ static uint64_t used_bytes(const struct agent *a)
 
 /* ---- to the controller ---- */
 
-static int send_register(struct agent *a)
+/* The registration (vMCA Register) lists every lease the node serves and
+ * uses, so the controller can reconcile after a restart. */
+static json_t *register_msg(struct agent *a, uint64_t id)
 {
-	json_t *m = request_new(a, MSG_REGISTER);
-	a->register_id = a->next_id;
+	json_t *m = msg_new(MSG_REGISTER, id);
 	json_object_set_new(m, "node", json_string(a->cfg->node));
 	if (a->cfg->location)
 		json_object_set_new(m, "location", json_string(a->cfg->location));
@@ -200,7 +203,27 @@ static int send_register(struct agent *a)
 			json_array_append_new(used, json_pack("{s:I, s:s, s:s}", "lease", (json_int_t)a->used[i].lease, "domain",
 						      a->used[i].domain, "uri", a->used[i].uri));
 	json_object_set_new(m, "used", used);
-	return send_msg(a, m);
+	return m;
+}
+
+static int send_register(struct agent *a)
+{
+	a->register_id = ++a->next_id;
+	return send_msg(a, register_msg(a, a->register_id));
+}
+
+/* Room for one more lease in the registration: it is one protocol line
+ * (MSG_MAX_LINE), and a node that could not register again would lose
+ * every lease at the controller's next restart. */
+static bool register_has_room(struct agent *a)
+{
+	json_t *m = register_msg(a, UINT32_MAX);
+	size_t len = 0;
+	char *line = msg_line(m, &len);
+	json_decref(m);
+	bool room = line && len + 1024 <= MSG_MAX_LINE; /* one entry, names and URI at their longest */
+	free(line);
+	return room;
 }
 
 /* GMC_inform + Statistics.  The reservoir offered to the cluster is the
@@ -247,8 +270,9 @@ static json_t *do_lmc_alloc(struct agent *a, const struct msg *m)
 {
 	if (!a->cfg->rswap_control)
 		return msg_reply_error(m->id, "node %s is not a provider (no --rswap-control)", a->cfg->node);
-	if (a->served_count == MAX_LEASES)
-		return msg_reply_error(m->id, "node %s serves %d leases already", a->cfg->node, MAX_LEASES);
+	if (a->served_count == MAX_LEASES || !register_has_room(a))
+		return msg_reply_error(m->id, "node %s serves %zu leases already, as many as its registration can list",
+				       a->cfg->node, a->served_count);
 	const char *export_name = msg_str(m, "export");
 	uint64_t bytes = msg_u64(m, "size_bytes");
 	json_t *req = json_pack("{s:s, s:s, s:I}", "cmd", "add", "name", export_name, "size", (json_int_t)bytes);
@@ -366,6 +390,106 @@ static json_t *do_lmc_reclaim(struct agent *a, const struct msg *m)
 	return reply;
 }
 
+/* msrswap next to this program (an installed or built tree), else on PATH. */
+static void msrswap_path(char *out, size_t len)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(out, len, "%s/msrswap", self);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, len, "msrswap");
+}
+
+/* Run argv (stdout discarded) within timeout_s; its last line on stderr is the error when it fails. */
+static int run_tool(char *const argv[], int timeout_s, struct ms_err *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return ms_fail_errno(err, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return ms_fail_errno(err, "fork");
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(pipefd[1], 2);
+		execvp(argv[0], argv);
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	char text[4096];
+	size_t used = 0;
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_s * NS_PER_S;
+	bool timed_out = false;
+	for (;;) {
+		uint64_t now = monotonic_ns();
+		struct pollfd p = {pipefd[0], POLLIN, 0};
+		if (now >= deadline || poll(&p, 1, (int)((deadline - now) / NS_PER_MS) + 1) == 0) {
+			timed_out = true;
+			kill(pid, SIGKILL);
+			break;
+		}
+		char buf[1024];
+		ssize_t r = read(pipefd[0], buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (ssize_t i = 0; i < r; i++) { /* keep the tail: the last line matters */
+			if (used == sizeof text - 1) {
+				memmove(text, text + sizeof text / 2, used - sizeof text / 2);
+				used -= sizeof text / 2;
+			}
+			text[used++] = buf[i];
+		}
+	}
+	close(pipefd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	while (used && (text[used - 1] == '\n' || text[used - 1] == ' '))
+		used--;
+	text[used] = '\0';
+	char *last = strrchr(text, '\n');
+	last = last ? last + 1 : text;
+	if (timed_out)
+		return ms_fail(err, "%s %s: no result within %d s", argv[0], argv[1], timeout_s);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return ms_fail(err, "%s", *last ? last : "msrswap attach failed");
+	return 0;
+}
+
+/* The first lease for a domain that has no device yet: msrswap attach makes
+ * one of --attach-size, with this lease as its remote tier, and gives it to
+ * the domain (libvirt hot-plug, or host swap for cgroup:///). */
+static int attach_new_device(struct agent *a, const char *domain, const char *uri, struct ms_err *err)
+{
+	char tool[4200], size[32];
+	msrswap_path(tool, sizeof tool);
+	snprintf(size, sizeof size, "%llu", (unsigned long long)a->cfg->attach_size);
+	bool host = !a->cfg->hypervisor || strncmp(a->cfg->hypervisor, "cgroup:", 7) == 0;
+	char *host_argv[] = {tool, "attach", "--host", (char *)domain, "--size", size, "--remote", (char *)uri,
+			     "--control", (char *)a->cfg->client_control, "-q", NULL};
+	char *guest_argv[] = {tool, "attach", "-c", (char *)a->cfg->hypervisor, (char *)domain, "--size", size,
+			      "--remote", (char *)uri, "--mkswap", "--control", (char *)a->cfg->client_control, "-q", NULL};
+	log_info("domain %s has no device yet: %s attach %s%s --size %s", domain, tool, host ? "--host " : "", domain, size);
+	/* a guest's hot-plug under software emulation can take a while */
+	return run_tool(host ? host_argv : guest_argv, 120, err);
+}
+
 static json_t *do_attach(struct agent *a, const struct msg *m)
 {
 	uint64_t lease = msg_u64(m, "lease");
@@ -380,13 +504,27 @@ static json_t *do_attach(struct agent *a, const struct msg *m)
 		return msg_reply_error(m->id, "node %s has no --client-control: lease %llu is not attached", a->cfg->node,
 				       (unsigned long long)lease);
 	}
-	char client_uri[URI_MAX];
-	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri",
-				uri_for_client(a, uri, client_uri));
+	if (a->used_count == MAX_LEASES || !register_has_room(a)) {
+		json_object_set_new(fields, "attached", json_false());
+		emit(a, "granted", fields);
+		return msg_reply_error(m->id, "node %s uses %zu leases already, as many as its registration can list",
+				       a->cfg->node, a->used_count);
+	}
+	char client_uri_text[URI_MAX];
+	const char *client_uri = uri_for_client(a, uri, client_uri_text);
+	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri", client_uri);
 	struct ms_err err = {0};
 	int rc = control_call(a->cfg->client_control, req, NULL, &err);
 	json_decref(req);
+	bool created = false;
+	if (rc < 0 && a->cfg->attach_size && strstr(err.msg, "no such device")) {
+		err = (struct ms_err){0};
+		rc = attach_new_device(a, domain, client_uri, &err);
+		created = rc == 0;
+	}
 	json_object_set_new(fields, "attached", json_boolean(rc == 0));
+	if (created)
+		json_object_set_new(fields, "device_created", json_true());
 	if (a->used_count < MAX_LEASES) { /* counted against shortfalls, reported when attached */
 		struct used *u = &a->used[a->used_count++];
 		u->attached = rc == 0;

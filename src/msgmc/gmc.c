@@ -297,23 +297,31 @@ static void journal_apply(void *ctx, json_t *rec)
 	l->state = strcmp(op, "active") == 0 ? LEASE_ACTIVE : LEASE_ALLOCATING;
 }
 
-/* What the compacted journal keeps: active leases and the id counter.  A
- * lease still allocating when the controller died is forgotten: its export,
- * if the provider made it, is an orphan removed when the provider registers. */
-static json_t *journal_live(void *ctx)
+/* The journal written anew while running: the id counter and every lease
+ * as its last record says (a releasing lease has no "end" yet: active). */
+static json_t *journal_snapshot(void *ctx)
 {
 	struct gmc *g = ctx;
 	json_t *a = json_array();
 	json_array_append_new(a, json_pack("{s:s, s:I}", "op", "issued", "lease", (json_int_t)g->max_lease_id));
-	for (size_t i = 0; i < g->lease_count;) {
-		if (g->leases[i].state != LEASE_ACTIVE) {
-			g->leases[i] = g->leases[--g->lease_count];
-			continue;
-		}
-		json_array_append_new(a, journal_lease(&g->leases[i], "active"));
-		i++;
-	}
+	for (size_t i = 0; i < g->lease_count; i++)
+		json_array_append_new(a, journal_lease(&g->leases[i], g->leases[i].state == LEASE_ALLOCATING ? "alloc" : "active"));
 	return a;
+}
+
+/* After the replay at start: the active leases and the id counter.  A
+ * lease still allocating when the controller died is forgotten: its export,
+ * if the provider made it, is an orphan removed when the provider registers. */
+static json_t *journal_live_at_start(void *ctx)
+{
+	struct gmc *g = ctx;
+	for (size_t i = 0; i < g->lease_count;) {
+		if (g->leases[i].state != LEASE_ACTIVE)
+			g->leases[i] = g->leases[--g->lease_count];
+		else
+			i++;
+	}
+	return journal_snapshot(g);
 }
 
 /* ---- sending ---- */
@@ -1031,7 +1039,7 @@ int gmc_new(const struct gmc_config *cfg, const struct gmc_io *io, struct gmc **
 	g->started_ns = monotonic_ns();
 	g->journal.fd = -1;
 	if (cfg->state_file) {
-		if (journal_open(&g->journal, cfg->state_file, journal_apply, g, journal_live, err) < 0) {
+		if (journal_open(&g->journal, cfg->state_file, journal_apply, g, journal_live_at_start, journal_snapshot, err) < 0) {
 			free(g);
 			return ms_fail_prefix(err, "--state");
 		}

@@ -10,15 +10,21 @@
 #include "log.h"
 #include "sockets.h"
 
-static int write_record(int fd, json_t *rec)
+/* The journal is compacted when it is COMPACT_RATIO times the size of its
+ * live records and over COMPACT_MIN bytes: appends stay cheap, the file small. */
+#define COMPACT_RATIO 4
+#define COMPACT_MIN (1u << 20)
+
+/* One record as a line; *size grows by its length. */
+static int write_record(int fd, json_t *rec, size_t *size)
 {
 	char *text = json_dumps(rec, JSON_COMPACT);
 	if (!text)
 		return -1;
 	size_t n = strlen(text);
-	text[n] = '\0';
 	int rc = write_all_fd(fd, text, n) < 0 || write_all_fd(fd, "\n", 1) < 0 ? -1 : 0;
 	free(text);
+	*size += n + 1;
 	return rc;
 }
 
@@ -44,39 +50,31 @@ static void replay(FILE *f, const char *path, void (*apply)(void *, json_t *), v
 	free(line);
 }
 
-int journal_open(struct journal *j, const char *path, void (*apply)(void *ctx, json_t *rec), void *ctx,
-		 json_t *(*live)(void *ctx), struct ms_err *err)
+/* The journal written anew with records only (a temporary file renamed
+ * over it, the rename made durable too); j->fd is the new file then. */
+static int rewrite(struct journal *j, json_t *records, struct ms_err *err)
 {
-	j->fd = -1;
-	j->path = strdup(path);
-	if (!j->path)
-		return ms_fail(err, "out of memory");
-	FILE *f = fopen(path, "r");
-	if (f) {
-		replay(f, path, apply, ctx);
-		fclose(f);
-	} else if (errno != ENOENT) {
-		return ms_fail_errno(err, "%s", path);
-	}
 	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", j->path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ms_fail_errno(err, "%s", tmp);
-	json_t *records = live(ctx), *rec;
-	size_t i;
+	json_t *rec;
+	size_t i, size = 0;
 	int rc = 0;
-	json_array_foreach(records, i, rec) if (rc == 0) rc = write_record(fd, rec);
-	json_decref(records);
-	if (rc < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+	json_array_foreach(records, i, rec) if (rc == 0) rc = write_record(fd, rec, &size);
+	if (rc < 0 || fsync(fd) < 0 || rename(tmp, j->path) < 0) {
 		close(fd);
 		unlink(tmp);
-		return ms_fail_errno(err, "cannot write %s", path);
+		return ms_fail_errno(err, "cannot write %s", j->path);
 	}
+	if (j->fd >= 0)
+		close(j->fd);
 	j->fd = fd; /* the renamed file, open for appending at its end */
-	/* the rename must be durable too: fsync the directory */
+	j->size = j->live_size = size;
+	j->unsynced = false;
 	char dir[4200];
-	snprintf(dir, sizeof dir, "%s", path);
+	snprintf(dir, sizeof dir, "%s", j->path);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
@@ -90,12 +88,35 @@ int journal_open(struct journal *j, const char *path, void (*apply)(void *ctx, j
 	return 0;
 }
 
+int journal_open(struct journal *j, const char *path, void (*apply)(void *ctx, json_t *rec), void *ctx,
+		 json_t *(*live_at_start)(void *ctx), json_t *(*snapshot)(void *ctx), struct ms_err *err)
+{
+	j->fd = -1;
+	j->unsynced = false;
+	j->snapshot = snapshot;
+	j->ctx = ctx;
+	j->path = strdup(path);
+	if (!j->path)
+		return ms_fail(err, "out of memory");
+	FILE *f = fopen(path, "r");
+	if (f) {
+		replay(f, path, apply, ctx);
+		fclose(f);
+	} else if (errno != ENOENT) {
+		return ms_fail_errno(err, "%s", path);
+	}
+	json_t *records = live_at_start(ctx);
+	int rc = rewrite(j, records, err);
+	json_decref(records);
+	return rc;
+}
+
 int journal_append(struct journal *j, json_t *rec, struct ms_err *err)
 {
 	if (j->fd < 0)
 		return 0;
 	j->unsynced = true;
-	if (write_record(j->fd, rec) < 0)
+	if (write_record(j->fd, rec, &j->size) < 0)
 		return ms_fail_errno(err, "cannot append to %s", j->path);
 	return 0;
 }
@@ -104,6 +125,15 @@ int journal_sync(struct journal *j, struct ms_err *err)
 {
 	if (j->fd < 0 || !j->unsynced)
 		return 0;
+	/* mostly ended leases: write the live ones anew (durable as well) */
+	if (j->size > COMPACT_MIN && j->size > COMPACT_RATIO * j->live_size) {
+		json_t *records = j->snapshot(j->ctx);
+		int rc = rewrite(j, records, err);
+		json_decref(records);
+		if (rc == 0)
+			return 0;
+		log_warn("%s (the journal goes on growing)", err->msg);
+	}
 	j->unsynced = false;
 	if (fdatasync(j->fd) < 0)
 		return ms_fail_errno(err, "cannot sync %s", j->path);

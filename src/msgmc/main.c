@@ -36,6 +36,7 @@ enum {
 	OPT_INTERVAL,
 	OPT_TIMEOUT,
 	OPT_INVALIDATE,
+	OPT_ATTACH_SIZE,
 };
 
 #define DEFAULT_GMC "127.0.0.1:10810"
@@ -43,7 +44,7 @@ enum {
 struct args {
 	struct cli_common common;
 	const char *listen, *state, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
-	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout;
+	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout, *attach_size;
 	bool invalidate;
 	const char *command;
 	char **operands;
@@ -64,7 +65,7 @@ static void usage(void)
 	       "                   [--vm-cap SIZE] [--node-timeout DUR] [--tls-psk FILE]\n"
 	       "       msgmc agent [--gmc ADDR:PORT] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
 	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
-	       "                   [--invalidate] [--tls-psk FILE [--tls-username NAME]]\n"
+	       "                   [--invalidate] [--attach-size SIZE [-c URI]] [--tls-psk FILE [--tls-username NAME]]\n"
 	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] status | nodes | leases\n"
 	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
 	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] reclaim --node NODE SIZE | leave --node NODE\n"
@@ -94,6 +95,10 @@ static void usage(void)
 	       "                           (default: the node name); alloc: the consumer's domain\n"
 	       "      --interval DUR       agent: statistics (inform) period (default 5s)\n"
 	       "      --invalidate         agent: this host restarted uncleanly; every lease it served or used ends\n"
+	       "      --attach-size SIZE   agent: a lease for a domain with no device yet makes one this large\n"
+	       "                           (msrswap attach: host swap, or with -c a libvirt guest's hot-plugged disk)\n"
+	       "  -c, --connect URI        agent: the hypervisor of the domains (default $MEMSHARE_URI, then\n"
+	       "                           cgroup:///, whose domains get host swap)\n"
 	       "      --timeout DUR        commands: how long to wait for the controller (default 60s)\n"
 	       "  -p, --pretty             indented JSON for humans\n"
 	       "  -v, --verbose            more diagnostics on stderr\n"
@@ -127,6 +132,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_INTERVAL: a->interval = arg; break;
 	case OPT_TIMEOUT: a->timeout = arg; break;
 	case OPT_INVALIDATE: a->invalidate = true; break;
+	case OPT_ATTACH_SIZE: a->attach_size = arg; break;
 	default: cli_usage_error("invalid option");
 	}
 }
@@ -154,6 +160,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
+		{"attach-size", required_argument, NULL, OPT_ATTACH_SIZE},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);
@@ -253,6 +260,8 @@ static int run_agent(struct args *a)
 		cli_usage_error("--node %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->node, MSG_NAME_MAX);
 	if (a->domain && !msg_name_valid(a->domain))
 		cli_usage_error("--domain %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->domain, MSG_NAME_MAX);
+	if (a->attach_size && !a->client_control)
+		cli_usage_error("--attach-size needs --client-control PATH (the client daemon that makes the devices)");
 	struct tls_psk *tls = open_keys(a, false);
 	check_plain_address(a->gmc, "--gmc", tls);
 	struct jsonl_writer out = {stdout, a->common.pretty};
@@ -266,6 +275,8 @@ static int run_agent(struct args *a)
 		.client_control = a->client_control,
 		.address = a->address,
 		.domain = a->domain,
+		.attach_size = a->attach_size ? cli_size(a->attach_size, 0, "--attach-size") : 0,
+		.hypervisor = a->common.uri ? a->common.uri : getenv("MEMSHARE_URI"),
 		.interval_ns = duration_option(a->interval, "--interval", 5 * NS_PER_S),
 		.backoff_max_ns = 5 * NS_PER_S,
 		.read_stdin = !isatty(0),

@@ -52,7 +52,7 @@ int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_
 		conn_close(&c);
 		return ms_fail_errno(err, "controller %s", gmc);
 	}
-	struct line_buffer b = {0};
+	struct line_buffer b = {.max = MSG_MAX_REPLY};
 	rc = -1;
 	for (;;) {
 		const char *text;
@@ -62,7 +62,7 @@ int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_
 			break;
 		if (got == 1) {
 			struct msg m;
-			if (msg_parse(text, n, &m, err) < 0) {
+			if (msg_parse_max(text, n, MSG_MAX_REPLY, &m, err) < 0) {
 				if (!psk && tls_psk_looks_like_tls(text, n))
 					ms_fail(err, "controller %s answered in TLS: it requires --tls-psk FILE", gmc);
 				else

@@ -128,9 +128,14 @@ static int check_array(json_t *obj, const char *key, const char *spec, struct ms
 
 int msg_parse(const char *line, size_t len, struct msg *out, struct ms_err *err)
 {
+	return msg_parse_max(line, len, MSG_MAX_LINE, out, err);
+}
+
+int msg_parse_max(const char *line, size_t len, size_t max, struct msg *out, struct ms_err *err)
+{
 	memset(out, 0, sizeof *out);
-	if (len > MSG_MAX_LINE)
-		return ms_fail_input(err, "message longer than %d bytes", MSG_MAX_LINE);
+	if (len > max)
+		return ms_fail_input(err, "message longer than %zu bytes", max);
 	json_error_t jerr;
 	json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!obj)
@@ -239,8 +244,10 @@ char *msg_line(json_t *msg, size_t *len)
 
 void line_buffer_free(struct line_buffer *b)
 {
+	size_t max = b->max;
 	free(b->buf);
 	memset(b, 0, sizeof *b);
+	b->max = max;
 }
 
 int line_buffer_append(struct line_buffer *b, const char *data, size_t n, struct ms_err *err)
@@ -268,17 +275,17 @@ int line_buffer_append(struct line_buffer *b, const char *data, size_t n, struct
 
 int line_buffer_next(struct line_buffer *b, const char **line, size_t *len, struct ms_err *err)
 {
-	size_t from = b->scan > b->start ? b->scan : b->start;
+	size_t from = b->scan > b->start ? b->scan : b->start, max = b->max ? b->max : MSG_MAX_LINE;
 	char *nl = b->len > from ? memchr(b->buf + from, '\n', b->len - from) : NULL;
 	if (!nl) {
 		b->scan = b->len;
-		if (b->len - b->start > MSG_MAX_LINE)
-			return ms_fail_input(err, "message longer than %d bytes", MSG_MAX_LINE);
+		if (b->len - b->start > max)
+			return ms_fail_input(err, "message longer than %zu bytes", max);
 		return 0;
 	}
 	size_t end = (size_t)(nl - b->buf), n = end - b->start;
-	if (n > MSG_MAX_LINE)
-		return ms_fail_input(err, "message longer than %d bytes", MSG_MAX_LINE);
+	if (n > max)
+		return ms_fail_input(err, "message longer than %zu bytes", max);
 	if (n && b->buf[end - 1] == '\r')
 		n--;
 	*line = b->buf + b->start;

@@ -16,6 +16,10 @@
 #define MSG_VERSION 1
 /* Longest accepted message line (without its newline). */
 #define MSG_MAX_LINE 65536
+/* The longest reply a command accepts from the controller: the nodes or
+ * leases of a large cluster in one message (the controller is no hostile
+ * peer to its own commands, but a bound keeps a broken one from eating memory). */
+#define MSG_MAX_REPLY (256u << 20)
 /* Longest node, domain or export name. */
 #define MSG_NAME_MAX 63
 
@@ -51,9 +55,11 @@ struct msg {
 
 const char *msg_type_name(enum msg_type t);
 
-/* Parse and validate one line (no newline needed). On success *out holds a
- * reference the caller drops with msg_free. */
+/* Parse and validate one line (no newline needed) of at most MSG_MAX_LINE
+ * bytes (msg_parse_max: max bytes). On success *out holds a reference the
+ * caller drops with msg_free. */
 int msg_parse(const char *line, size_t len, struct msg *out, struct ms_err *err);
+int msg_parse_max(const char *line, size_t len, size_t max, struct msg *out, struct ms_err *err);
 void msg_free(struct msg *m);
 
 /* Field accessors for a validated message (the parser checked their presence
@@ -73,12 +79,13 @@ json_t *msg_reply_error(uint64_t id, const char *fmt, ...) __attribute__((format
 /* The message as one line with its newline (malloc'd), or NULL. */
 char *msg_line(json_t *msg, size_t *len);
 
-/* Splits a byte stream into lines, refusing lines longer than MSG_MAX_LINE. */
+/* Splits a byte stream into lines, refusing lines longer than max. */
 struct line_buffer {
 	char *buf;
 	size_t len, cap;
 	size_t start; /* where the lines not yet handed out begin */
 	size_t scan;  /* bytes before this offset hold no newline */
+	size_t max;   /* the longest line (0: MSG_MAX_LINE) */
 };
 void line_buffer_free(struct line_buffer *b);
 /* Append received bytes. -1 when the buffer would exceed the line limit. */

@@ -182,7 +182,8 @@ keys() {
 	# a silent client (connects, never starts the handshake) and one that sends garbage
 	exec 5<>"/dev/tcp/127.0.0.1/$BASE"
 	exec 6<>"/dev/tcp/127.0.0.1/$BASE"
-	head -c 4096 /dev/urandom >&6
+	# (text: random bytes may look like the start of a long TLS record, which waits for the timeout)
+	head -c 3072 /dev/urandom | base64 >&6
 	# the garbage sender is cut off (end of file or reset, not a timeout)
 	run timeout 5 cat <&6
 	[ "$status" -ne 124 ]
@@ -310,6 +311,31 @@ keys() {
 	[ "$(gmc_cli leases | jq -s 'map(.export) | unique | length')" = 4 ]
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
+}
+
+@test "msgmc: an agent serves no more leases than its registration can list; after a controller restart it registers with all of them" {
+	controller
+	provider p1 $((BASE + 1)) 16M
+	consumer
+	until_true 10 nodes_ready 2
+	n=0
+	while gmc_cli alloc --node c1 --domain vm1 4K > /dev/null 2> "$T/alloc.err"; do
+		n=$((n + 1))
+		[ "$n" -lt 1100 ] || break
+	done
+	echo "leases granted: $n"
+	cat "$T/alloc.err"
+	grep -q "as many as its registration can list" "$T/alloc.err"
+	[ "$n" -gt 300 ] && [ "$n" -lt 1024 ]
+	[ "$(exports_of p1 | wc -l)" -eq "$n" ]
+	# the controller restarts: p1 registers again, listing every lease it serves
+	kill -9 "$GMC_PID"
+	wait "$GMC_PID" 2>/dev/null || true
+	controller
+	until_true 15 nodes_ready 2
+	[ "$(gmc_cli leases | wc -l)" -eq "$n" ]
+	[ "$(leases_on p1)" = "$(exports_of p1)" ]
+	! grep -q "message longer than" "$T/gmc.err"
 }
 
 @test "msgmc: exports without a live lease are removed when their provider registers" {
@@ -454,26 +480,37 @@ remote_holds() {
 
 # The consumer c1: a client daemon whose device hs1 is this host's swap,
 # and its agent; waits until the controller knows all three nodes.
+# host_swap_consumer [auto]: the consumer's client daemon (FUSE) and agent;
+# the host swap device hs1 is made now, or with "auto" by the agent itself
+# when the first lease for hs1 arrives (--attach-size)
 host_swap_consumer() {
 	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" --ram 8M \
 		--fuse "$T/fuse" --stats 500ms
 	until_true 5 test -S "$T/c.ctl"
-	"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
-	consumer --client-control "$T/c.ctl"
+	if [ "${1:-}" = auto ]; then
+		consumer --client-control "$T/c.ctl" --attach-size 256M
+	else
+		"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
+		consumer --client-control "$T/c.ctl"
+	fi
 	until_true 10 nodes_ready 3
 }
 
-@test "msgmc: a cgroup short of memory swaps to the granted lease; its data survives a controller kill -9 and the provider's death" {
+@test "msgmc: a cgroup short of memory swaps to the granted lease (the agent makes the swap device); its data survives a controller kill -9 and the provider's death" {
 	require_host_swap
 	require_cgroups
 	controller
 	provider p1 $((BASE + 1)) 64M
 	provider p2 $((BASE + 2)) 192M
-	host_swap_consumer
-	# the controller grants 128M from p2 (most free memory); the agent adds it to the device
+	host_swap_consumer auto
+	# the controller grants 128M from p2 (most free memory); hs1 has no device yet:
+	# the agent runs msrswap attach --host, which makes it with the lease as its remote and swaps on it
 	gmc_cli alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
 	cat "$T/lease.jsonl"
 	jq -e '.provider == "p2" and .attached' "$T/lease.jsonl"
+	grep '"event":"granted"' "$T/c1-agent.out" | jq -e '.attached and .device_created'
+	"$MSRSWAP" status --control "$T/c.ctl" | jq -e -s 'map(select(.kind == "tier" and .domain == "hs1")) | .[0].size_bytes == 268435456 and .[0].remotes_alive == 1'
+	grep -q "^$(readlink -f "$(losetup -j "$T/fuse/hs1" | cut -d: -f1)") " /proc/swaps
 	lease=$(jq -r .lease "$T/lease.jsonl")
 	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
 	# 160 MiB of checksummed pages in a 48 MiB cgroup: over 100 MiB are swapped
