@@ -1,6 +1,7 @@
 #include "tls_psk.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,26 @@ int tls_psk_handshake_failed(struct tls_psk_peer *peer, gnutls_session_t session
 			snprintf(peer->failure, sizeof peer->failure, "%s", gnutls_strerror(rc));
 	}
 	return ms_fail(err, "TLS handshake failed: %s", peer->failure);
+}
+
+ssize_t tls_psk_recv(gnutls_session_t session, struct tls_psk_peer *peer, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = gnutls_record_recv(session, buf, len);
+		if (n >= 0)
+			return n;
+		if (n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n == GNUTLS_E_PREMATURE_TERMINATION)
+			return 0; /* closed without close_notify: as a plain socket closes */
+		if (n == GNUTLS_E_AGAIN) {
+			errno = EAGAIN;
+			return -1;
+		}
+		snprintf(peer->failure, sizeof peer->failure, "%s", gnutls_strerror((int)n));
+		errno = EPROTO;
+		return -1;
+	}
 }
 
 bool tls_psk_looks_like_tls(const void *data, size_t len)

@@ -13,6 +13,7 @@
 #include <gnutls/gnutls.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -47,6 +48,10 @@ int tls_psk_session_new(struct tls_psk *psk, int fd, unsigned flags, struct tls_
  * NULL): peer->failure filled in if it was not, and err = "TLS handshake
  * failed: <why>". */
 int tls_psk_handshake_failed(struct tls_psk_peer *peer, gnutls_session_t session, int rc, struct ms_err *err);
+/* gnutls_record_recv as read(2) does it: bytes, 0 at the end (with or
+ * without close_notify), -1 with errno EAGAIN (nothing yet, or a blocking
+ * socket's receive timeout) or EPROTO (peer->failure says why). */
+ssize_t tls_psk_recv(gnutls_session_t session, struct tls_psk_peer *peer, void *buf, size_t len);
 /* Whether bytes a plain-text reader got are a TLS record (the other side
  * speaks TLS): its error can then say so. */
 bool tls_psk_looks_like_tls(const void *data, size_t len);

@@ -82,16 +82,7 @@ ssize_t conn_recv(struct conn *c, void *buf, size_t len)
 		errno = EAGAIN;
 		return -1;
 	}
-	for (;;) {
-		ssize_t r = gnutls_record_recv(c->tls, buf, len);
-		if (r >= 0)
-			return r;
-		if (r == GNUTLS_E_INTERRUPTED)
-			continue;
-		if (r == GNUTLS_E_PREMATURE_TERMINATION)
-			return 0; /* closed without close_notify: as a plain socket closes */
-		return tls_error(c, r);
-	}
+	return tls_psk_recv(c->tls, &c->peer, buf, len);
 }
 
 ssize_t conn_send(struct conn *c, const void *buf, size_t len)

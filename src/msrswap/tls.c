@@ -47,22 +47,10 @@ ssize_t tls_stream_read(void *ctx, void *buf, size_t len)
 	struct tls_stream *s = ctx;
 	if (!s->up)
 		return nbd_fd_read(&s->fd, buf, len);
-	for (;;) {
-		ssize_t n = gnutls_record_recv(s->session, buf, len);
-		if (n >= 0)
-			return n;
-		if (n == GNUTLS_E_INTERRUPTED)
-			continue;
-		if (n == GNUTLS_E_PREMATURE_TERMINATION)
-			return 0; /* closed without close_notify: as a plain socket closes */
-		if (n == GNUTLS_E_AGAIN) {
-			errno = ETIMEDOUT; /* the socket's receive timeout */
-			return -1;
-		}
-		snprintf(s->peer.failure, sizeof s->peer.failure, "%s", gnutls_strerror((int)n));
-		errno = EPROTO;
-		return -1;
-	}
+	ssize_t n = tls_psk_recv(s->session, &s->peer, buf, len);
+	if (n < 0 && errno == EAGAIN)
+		errno = ETIMEDOUT; /* the socket's receive timeout */
+	return n;
 }
 
 ssize_t tls_stream_read_nowait(void *ctx, void *buf, size_t len)

@@ -79,26 +79,43 @@ static void join(struct gmc *g, struct gmc_peer *p, const char *node, bool provi
 	say(g, p, "{\"v\":1,\"type\":\"inform\",\"id\":2,\"reservoir_bytes\":%llu}", (unsigned long long)reservoir);
 }
 
+/* A controller with a fresh journal (state: a mkstemp template, made and
+ * removed) and a provider p1 (64M) and a consumer c1 registered. */
+static struct gmc *with_journal(char *state, struct gmc_config *cfg, const struct gmc_io *gio, struct gmc_peer *p1,
+				struct gmc_peer *c1, struct gmc_peer *cli, const char *what)
+{
+	close(mkstemp(state));
+	unlink(state);
+	*cfg = (struct gmc_config){.policy = gmc_policy_find("slm"), .state_file = state,
+				   .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
+	struct gmc *g = NULL;
+	struct ms_err err = {0};
+	peer_init(p1, "p1");
+	peer_init(c1, "c1");
+	peer_init(cli, "cli");
+	ok(gmc_new(cfg, gio, &g, &err) == 0, "%s: a controller with a journal", what);
+	join(g, p1, "p1", true, 64 * MiB, NULL);
+	join(g, c1, "c1", false, 0, NULL);
+	return g;
+}
+
+static void free_peers(struct gmc_peer *p1, struct gmc_peer *c1, struct gmc_peer *cli)
+{
+	json_decref(p1->inbox);
+	json_decref(c1->inbox);
+	json_decref(cli->inbox);
+}
+
 /* Without group commit every send finds the journal synced; with it the
  * records wait (gmc_commit_pending) until the io calls gmc_commit. */
 static void test_group_commit(void)
 {
 	for (int group = 0; group <= 1; group++) {
 		char state[] = "/tmp/test_msgmc_gmcXXXXXX";
-		close(mkstemp(state));
-		unlink(state);
-		struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .state_file = state,
-					 .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
+		struct gmc_config cfg;
 		struct gmc_io gio = {.send = fake_send, .group_commit = group};
-		struct gmc *g;
-		struct ms_err err = {0};
 		struct gmc_peer p1, c1, cli;
-		peer_init(&p1, "p1");
-		peer_init(&c1, "c1");
-		peer_init(&cli, "cli");
-		ok(gmc_new(&cfg, &gio, &g, &err) == 0, "group commit %d: a controller with a journal", group);
-		join(g, &p1, "p1", true, 64 * MiB, NULL);
-		join(g, &c1, "c1", false, 0, NULL);
+		struct gmc *g = with_journal(state, &cfg, &gio, &p1, &c1, &cli, group ? "group commit" : "no group commit");
 		say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":5,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", MiB);
 		ok(strcmp(type_of(last(&p1)), "lmc_alloc") == 0, "group commit %d: the order is given to the io", group);
 		ok(gmc_commit_pending(g) == group, "group commit %d: %s", group,
@@ -108,9 +125,7 @@ static void test_group_commit(void)
 		ok(!gmc_commit_pending(g), "group commit %d: nothing pending after gmc_commit", group);
 		gmc_free(g);
 		unlink(state);
-		json_decref(p1.inbox);
-		json_decref(c1.inbox);
-		json_decref(cli.inbox);
+		free_peers(&p1, &c1, &cli);
 	}
 }
 
@@ -137,19 +152,10 @@ static void test_compaction(void)
 	/* in memory where there is a tmpfs: 8,000 fdatasyncs on a disk take seconds */
 	char state[64];
 	snprintf(state, sizeof state, "%s/test_msgmc_gmcXXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	close(mkstemp(state));
-	unlink(state);
-	struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .state_file = state,
-				 .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
-	struct gmc *g;
+	struct gmc_config cfg;
 	struct ms_err err = {0};
 	struct gmc_peer p1, c1, cli;
-	peer_init(&p1, "p1");
-	peer_init(&c1, "c1");
-	peer_init(&cli, "cli");
-	ok(gmc_new(&cfg, &io, &g, &err) == 0, "compaction: a controller with a journal");
-	join(g, &p1, "p1", true, 64 * MiB, NULL);
-	join(g, &c1, "c1", false, 0, NULL);
+	struct gmc *g = with_journal(state, &cfg, &io, &p1, &c1, &cli, "compaction");
 	long long keep = grant(g, &p1, &c1, &cli, 1);
 	long long biggest = 0;
 	int cycles = 4000;
@@ -179,9 +185,7 @@ static void test_compaction(void)
 	say(g2, &cli, "{\"v\":1,\"type\":\"status\",\"id\":1}");
 	gmc_free(g2);
 	unlink(state);
-	json_decref(p1.inbox);
-	json_decref(c1.inbox);
-	json_decref(cli.inbox);
+	free_peers(&p1, &c1, &cli);
 }
 
 int main(void)
