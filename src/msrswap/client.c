@@ -97,6 +97,9 @@ static json_t *device_reply(struct client *c, const char *name, uint64_t size, c
 	json_object_set_new(r, "domain", json_string(name));
 	json_object_set_new(r, "size_bytes", json_integer((json_int_t)size));
 	json_object_set_new(r, "disk_path", json_string(disk));
+	/* where QEMU reaches the device: attach hot-plugs a guest's disk there */
+	const char *socket = c->cfg->listen;
+	json_object_set_new(r, "socket", json_string(strncmp(socket, "unix:", 5) == 0 ? socket + 5 : socket));
 	if (c->cfg->fuse_dir) {
 		char file[4200];
 		snprintf(file, sizeof file, "%s/%s", c->cfg->fuse_dir, name);

@@ -106,7 +106,7 @@ static void usage(void)
 	       "      --target SIZE        attach: the device's tier target (RAM + remote); beyond it writes go to disk\n"
 	       "      --remote NBD-URI     attach: a provider export to use as the remote tier (repeatable)\n"
 	       "      --mkswap             attach: write a swap signature (label memshare) on the new device\n"
-	       "      --socket PATH        attach: the client daemon's NBD socket (default %s)\n"
+	       "      --socket PATH        attach: the client daemon's NBD socket (default: the one it reports, else %s)\n"
 	       "      --host               attach, detach: swap for this host, through a loop device over the\n"
 	       "                           device's FUSE file (the client runs with --fuse); NAME names the device\n"
 	       "      --priority N         attach --host: swap priority, 0..32767 (default 32767)\n"
@@ -386,13 +386,17 @@ static int attach_domain(const struct args *a, const char *domain, json_t *req, 
 		driver_close(drv);
 		return cli_report(&err);
 	}
-	json_decref(device);
-	const char *socket = a->client.listen ? a->client.listen : DEFAULT_CLIENT_SOCKET;
+	/* --socket, else where the daemon says it serves the device */
+	const char *socket = a->client.listen ? a->client.listen : json_string_value(json_object_get(device, "socket"));
+	if (!socket)
+		socket = DEFAULT_CLIENT_SOCKET;
 	if (strncmp(socket, "unix:", 5) == 0)
 		socket += 5;
 	struct disk_spec disk = {.nbd_socket = socket, .export_name = domain, .serial = DEVICE_SERIAL};
 	char target[16] = "";
-	if (driver_attach_disk(drv, domain, &disk, target, sizeof target, &err) < 0) {
+	int rc = driver_attach_disk(drv, domain, &disk, target, sizeof target, &err);
+	json_decref(device);
+	if (rc < 0) {
 		remove_device(a, domain);
 		driver_close(drv);
 		return cli_report(&err);

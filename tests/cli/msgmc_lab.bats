@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# msgmc under the test lab: the consumer's agent, given --attach-size and a
+# libvirt URI, turns the first lease for a real QEMU guest into a swap disk
+# hot-plugged into it (msrswap attach), which the guest swaps on while a
+# checksummed workload runs.
+bats_require_minimum_version 1.5.0
+load ../lab/lab
+load helpers
+
+MSGMC=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msgmc
+
+setup_file() {
+	export VM="mslab-gmc-$$"
+	# short paths: unix socket names are limited to 108 bytes
+	export RS=/tmp/msgmc-$$
+	export PORT=$((20000 + (RANDOM % 1200) * 10))
+	mkdir -p "$RS"
+	if lab_available; then
+		lab_ready
+		lab start "$VM" --mem 256M
+	fi
+}
+
+setup() { lab_require; }
+
+teardown_file() {
+	if lab_available; then lab stop "$VM"; fi
+	for p in "$RS"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	sleep 0.5
+	rm -rf "$RS"
+}
+
+# daemon NAME CMD...: CMD in the background, its pid in $RS/NAME.pid, output in $RS/NAME.out/.err
+daemon() {
+	local name=$1
+	shift
+	"$@" </dev/null >"$RS/$name.out" 2>"$RS/$name.err" 3>&- &
+	echo $! > "$RS/$name.pid"
+}
+
+within() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	"$@"
+}
+
+gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
+
+# the guest's name for the memshare disk
+guest_disk() {
+	lab exec "$VM" 'for b in /sys/block/*; do [ "$(cat $b/serial 2>/dev/null)" = memshare ] && basename $b; done'
+}
+
+@test "msgmc agent --attach-size -c qemu:///system: the first lease for a guest hot-plugs its swap disk" {
+	daemon gmc "$MSGMC" serve --listen "127.0.0.1:$PORT" -v
+	within 5 gmc status
+	daemon p1-serve "$MSRSWAP" serve --listen "127.0.0.1:$((PORT + 1))" --capacity 256M --control "$RS/p1.ctl"
+	within 5 test -S "$RS/p1.ctl"
+	daemon p1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node p1 --rswap-control "$RS/p1.ctl" \
+		--address "127.0.0.1:$((PORT + 1))" --interval 1s
+	daemon client "$MSRSWAP" client --listen "unix:$RS/c.sock" --control "$RS/c.ctl" --ram 16M --disk-dir "$RS/disks" \
+		--stats 1s
+	within 5 test -S "$RS/c.ctl"
+	daemon c1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node c1 --client-control "$RS/c.ctl" \
+		--attach-size 384M -c qemu:///system --interval 1s -v
+	within 10 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
+	[ -z "$(guest_disk)" ]
+	run --separate-stderr gmc alloc --node c1 --domain "$VM" 192M --timeout 150s
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	jq -e '.provider == "p1" and .attached' <<<"$output"
+	grep '"event":"granted"' "$RS/c1-agent.out" | jq -e '.attached and .device_created'
+	dev=""
+	for _ in $(seq 1 30); do dev=$(guest_disk); [ -n "$dev" ] && break; sleep 0.5; done
+	echo "guest disk: $dev"
+	[ -n "$dev" ]
+	# msrswap attach --mkswap wrote the signature the guest's swapon wants
+	lab exec "$VM" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
+}
+
+@test "the guest swaps on the leased disk: its pages reach the provider and stay correct" {
+	run lab exec --timeout 240 "$VM" 'memhog -t 15 -W 280 300; echo rc=$?'
+	echo "$output"
+	[[ $output == *"bad_pages=0"* ]]
+	[[ $output == *"rc=0"* ]]
+	sleep 1.5
+	last=$(jq -s '[.[] | select(.kind == "tier")][-1]' "$RS/client.out")
+	echo "$last"
+	jq -e '.puts_total > 0 and .remote_bytes > 0 and .remotes_alive == 1' <<<"$last"
+	"$MSRSWAP" export list --control "$RS/p1.ctl" | jq -e -s 'map(select(.kind == "export_stats" and .used_bytes > 0)) | length == 1'
+}
+
+@test "the guest lets go of the disk: swapoff, msrswap detach, the lease released" {
+	dev=$(guest_disk)
+	lab exec "$VM" "swapoff /dev/$dev"
+	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	for _ in $(seq 1 20); do [ -z "$(guest_disk)" ] && break; sleep 0.5; done
+	[ -z "$(guest_disk)" ]
+	lease=$(gmc leases | jq -r .lease)
+	gmc release "$lease" | jq -e '.event == "released"'
+	[ -z "$(gmc leases)" ]
+}
