@@ -106,7 +106,7 @@ static void usage(void)
 	       "      --target SIZE        attach: the device's tier target (RAM + remote); beyond it writes go to disk\n"
 	       "      --remote NBD-URI     attach: a provider export to use as the remote tier (repeatable)\n"
 	       "      --mkswap             attach: write a swap signature (label memshare) on the new device\n"
-	       "      --socket PATH        attach: the client daemon's NBD socket (default: the one it reports, else %s)\n"
+	       "      --socket PATH        attach: the client daemon's NBD socket when it reports none (default %s)\n"
 	       "      --host               attach, detach: swap for this host, through a loop device over the\n"
 	       "                           device's FUSE file (the client runs with --fuse); NAME names the device\n"
 	       "      --priority N         attach --host: swap priority, 0..32767 (default 32767)\n"
