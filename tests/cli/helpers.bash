@@ -80,6 +80,22 @@ remove_swap() {
 	SWAPFILE=
 }
 
+# until_true SECONDS CMD...: retry CMD every 0.1 s until it succeeds; the last try's status
+until_true() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	"$@"
+}
+
+# stop_daemons DIR: kill the daemons whose pids are in DIR/*.pid, then remove DIR
+stop_daemons() {
+	local p
+	for p in "$1"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	sleep 0.5
+	rm -rf "$1"
+}
+
 # within PERCENT GOT WANT: |got - want| <= PERCENT % of want
 within() {
 	awk -v p="$1" -v g="$2" -v w="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'

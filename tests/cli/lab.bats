@@ -8,10 +8,7 @@ load ../lab/lab
 
 setup_file() {
 	export LAB_VM="mslab-cli-$$"
-	if lab_available; then
-		lab_ready
-		lab start "$LAB_VM" --mem 256M --memfd
-	fi
+	lab_file_start "$LAB_VM" 256M --memfd
 }
 
 setup() {
@@ -19,9 +16,7 @@ setup() {
 }
 
 teardown_file() {
-	if lab_available; then
-		lab stop "$LAB_VM"
-	fi
+	lab_file_stop "$LAB_VM"
 }
 
 @test "lab: a second build is a cache hit" {

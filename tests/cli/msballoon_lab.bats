@@ -8,16 +8,13 @@ load helpers
 
 setup_file() {
 	export VM="mslab-bal-$$"
-	if lab_available; then
-		lab_ready
-		lab start "$VM" --mem 256M
-	fi
+	lab_file_start "$VM" 256M
 }
 
 setup() { lab_require; }
 
 teardown_file() {
-	if lab_available; then lab stop "$VM"; fi
+	lab_file_stop "$VM"
 }
 
 MIB=1048576

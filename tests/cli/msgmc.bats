@@ -48,14 +48,6 @@ bg() {
 	PIDS="$PIDS $LAST_PID"
 }
 
-# within SECONDS CMD...: retry CMD until it succeeds
-until_true() {
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	"$@"
-}
-
 controller() {
 	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v "$@"
 	GMC_PID=$LAST_PID

@@ -15,19 +15,14 @@ setup_file() {
 	export RS=/tmp/msgmc-$$
 	export PORT=$((20000 + (RANDOM % 1200) * 10))
 	mkdir -p "$RS"
-	if lab_available; then
-		lab_ready
-		lab start "$VM" --mem 256M
-	fi
+	lab_file_start "$VM" 256M
 }
 
 setup() { lab_require; }
 
 teardown_file() {
-	if lab_available; then lab stop "$VM"; fi
-	for p in "$RS"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.5
-	rm -rf "$RS"
+	lab_file_stop "$VM"
+	stop_daemons "$RS"
 }
 
 # daemon NAME CMD...: CMD in the background, its pid in $RS/NAME.pid, output in $RS/NAME.out/.err
@@ -36,13 +31,6 @@ daemon() {
 	shift
 	"$@" </dev/null >"$RS/$name.out" 2>"$RS/$name.err" 3>&- &
 	echo $! > "$RS/$name.pid"
-}
-
-within() {
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	"$@"
 }
 
 gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
@@ -54,17 +42,17 @@ guest_disk() {
 
 @test "msgmc agent --attach-size -c qemu:///system: the first lease for a guest hot-plugs its swap disk" {
 	daemon gmc "$MSGMC" serve --listen "127.0.0.1:$PORT" -v
-	within 5 gmc status
+	until_true 5 gmc status
 	daemon p1-serve "$MSRSWAP" serve --listen "127.0.0.1:$((PORT + 1))" --capacity 256M --control "$RS/p1.ctl"
-	within 5 test -S "$RS/p1.ctl"
+	until_true 5 test -S "$RS/p1.ctl"
 	daemon p1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node p1 --rswap-control "$RS/p1.ctl" \
 		--address "127.0.0.1:$((PORT + 1))" --interval 1s
 	daemon client "$MSRSWAP" client --listen "unix:$RS/c.sock" --control "$RS/c.ctl" --ram 16M --disk-dir "$RS/disks" \
 		--stats 1s
-	within 5 test -S "$RS/c.ctl"
+	until_true 5 test -S "$RS/c.ctl"
 	daemon c1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node c1 --client-control "$RS/c.ctl" \
 		--attach-size 384M -c qemu:///system --interval 1s -v
-	within 10 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
+	until_true 10 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
 	[ -z "$(guest_disk)" ]
 	run --separate-stderr gmc alloc --node c1 --domain "$VM" 192M --timeout 150s
 	echo "$output $stderr"

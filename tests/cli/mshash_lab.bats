@@ -13,11 +13,8 @@ MSHASH=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/mshash
 
 setup_file() {
 	export VM1="mslab-hash1-$$" VM2="mslab-hash2-$$"
-	if lab_available; then
-		lab_ready
-		lab start "$VM1" --mem 256M --memfd
-		lab start "$VM2" --mem 256M
-	fi
+	lab_file_start "$VM1" 256M --memfd
+	lab_file_start "$VM2" 256M
 }
 
 setup() {
@@ -27,10 +24,7 @@ setup() {
 }
 
 teardown_file() {
-	if lab_available; then
-		lab stop "$VM1"
-		lab stop "$VM2"
-	fi
+	lab_file_stop "$VM1" "$VM2"
 }
 
 teardown() {

@@ -12,19 +12,14 @@ setup_file() {
 	# short paths: unix socket names are limited to 108 bytes
 	export RS=/tmp/msrs-$$
 	mkdir -p "$RS"
-	if lab_available; then
-		lab_ready
-		lab start "$VM" --mem 256M
-	fi
+	lab_file_start "$VM" 256M
 }
 
 setup() { lab_require; }
 
 teardown_file() {
-	if lab_available; then lab stop "$VM"; fi
-	for p in "$RS"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.5
-	rm -rf "$RS"
+	lab_file_stop "$VM"
+	stop_daemons "$RS"
 }
 
 start_provider() {

@@ -2,12 +2,9 @@
 #
 #   load ../lab/lab        (from a file in tests/cli/)
 #
-#   setup_file() {
-#       export VM=mslab-mytest-$$
-#       if lab_available; then lab_ready && lab start "$VM" --mem 256M; fi
-#   }
+#   setup_file() { export VM=mslab-mytest-$$; lab_file_start "$VM" 256M; }
 #   setup() { lab_require; }
-#   teardown_file() { if lab_available; then lab stop "$VM"; fi; }
+#   teardown_file() { lab_file_stop "$VM"; }
 #   @test "..." { run lab exec "$VM" 'grep MemTotal /proc/meminfo'; ... }
 #
 # bats 1.8 cannot skip from setup_file, hence the split: lab_available
@@ -19,6 +16,25 @@
 # (default <repo>/build/lab).
 
 LAB_BIN=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab
+
+# lab_file_start VM MEM [OPTION...]: setup_file's part: start the file's
+# guest VM with MEM of RAM (and lab start's OPTIONs), when the lab runs here.
+lab_file_start() {
+	local vm=$1 mem=$2
+	shift 2
+	if lab_available; then
+		lab_ready
+		lab start "$vm" --mem "$mem" "$@"
+	fi
+}
+
+# lab_file_stop VM...: teardown_file's part.
+lab_file_stop() {
+	local vm
+	if lab_available; then
+		for vm; do lab stop "$vm"; done
+	fi
+}
 
 # The lab command itself (tests/lab/lab).
 lab() {
