@@ -5,6 +5,7 @@
 # mshash writes, and the bash and zsh completions offer what mshash(1) lists.
 
 bats_require_minimum_version 1.5.0
+load docs_helpers
 
 setup() {
 	ROOT=${MEMSHARE_ROOT:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -17,20 +18,6 @@ setup() {
 }
 
 need_mshash() { [ -x "$MSHASH" ] || skip "$MSHASH is not built (run make)"; }
-
-plain_roff() { sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\&//g'; }
-roff_section() { want=$2 awk '/^\.SH / { f = (substr($0, 5) == ENVIRON["want"]); next } f' "$1"; }
-tp_tags() { awk 'prev == ".TP" { print } { prev = $0 }'; }
-long_options() { grep -oE -- '--[a-z][a-z-]*[a-z]' | sort -u; }
-short_options() { grep -oE -- '(^|[^-[:alnum:]])-[a-zA-Z]([^-[:alnum:]]|$)' | grep -oE -- '-[a-zA-Z]' | sort -u; }
-same_lists() {
-	if [ "$1" != "$2" ]; then
-		echo "expected: $(tr '\n' ' ' <<<"$1")"
-		echo "got:      $(tr '\n' ' ' <<<"$2")"
-		return 1
-	fi
-}
-rendered() { LC_ALL=C MANWIDTH=80 man -l "$1" 2>/dev/null | col -bx; }
 
 # The .TP entries of OPTIONS: "TAG<TAB>SUBCOMMANDS" ("-": no Subcommands: line).
 option_entries() {
@@ -143,28 +130,6 @@ help_subcommands() { "$MSHASH" --help | sed -nE 's/^(Usage:| +or:) +mshash \[OPT
 	grep -q 'An index (version 1)' "$MAN1"
 }
 
-# emitted FILE FUNCTION: "always FIELD" or "known FIELD" (as in docs.bats).
-emitted() {
-	awk -v fn="$2" '
-		!body && $0 ~ ("^[a-z].*[ *]" fn "\\(") { head = 1 }
-		head && /^\{/ { body = 1; head = 0; next }
-		body && /^}/ { exit }
-		body && /[^ \t]/ {
-			match($0, /^\t*/); indent = RLENGTH
-			if (first == "") first = indent
-			if (base == "" && $0 ~ /record_new\(/) base = indent
-			if (match($0, /(json_object_set_new|json_set_known_[a-z0-9]+)\([a-z]+, "[a-z0-9_]+"/)) {
-				f = substr($0, RSTART, RLENGTH); sub(/^[^"]*"/, "", f); sub(/"$/, "", f)
-				print (($0 ~ /^\t*json_object_set_new\(/ && indent == (base != "" ? base : first)) ? "always" : "known"), f
-			}
-		}' "$1"
-}
-record_tags() {
-	roff_section "$MAN7" "THE \\(dq$1\\(dq RECORD" |
-		sub=${2-} awk '/^\.SS / { s = substr($0, 5); next } (ENVIRON["sub"] == "" || s == ENVIRON["sub"]) && prev == ".TP" { print } { prev = $0 }' |
-		sed -n 's/^\.B \([a-z0-9_]*\)$/\1/p' | sort -u
-}
-
 @test "memshare(7) documents every field of the records mshash writes, and no other" {
 	common=$(sed -n '/^json_t \*record_new(/,/^}/p' "$ROOT/src/common/jsonl.c" | grep -oE '"[a-z_]+"' | tr -d '"')
 	[ "$(sort <<<"$common" | tr '\n' ' ')" = "host kind ts " ]
@@ -220,17 +185,6 @@ record_tags() {
 	grep -q "^watch " <<<"$keys" || skip "watch could not read a process here (not root?)"
 }
 
-complete_words() {
-	(
-		source "$BASHCOMP"
-		unset COMP_LINE COMP_POINT
-		COMP_WORDS=("$@")
-		COMP_CWORD=$(($# - 1))
-		_memshare
-		printf '%s\n' "${COMPREPLY[@]}" | sort
-	)
-}
-
 @test "bash completion: mshash offers the subcommands, then the options mshash(1) gives each, then operands" {
 	subcommands=$(roff_section "$MAN1" SUBCOMMANDS | tp_tags | plain_roff | sed -E 's/^\.BI? ([a-z]+).*/\1/' | sort)
 	[ "$(tr '\n' ' ' <<<"$subcommands")" = "diff query scan stats watch " ]
@@ -261,14 +215,6 @@ complete_words() {
 	command -v virsh >/dev/null || skip "virsh (libvirt-clients) is not installed"
 	want=$(timeout 10 virsh -q -c test:///default list --name 2>/dev/null | grep . | sed 's/^/domain:/') || skip "virsh cannot open test:///default"
 	same_lists "$(sort <<<"$want")" "$(complete_words mshash -c test:///default scan domain:)"
-}
-
-zsh_specs() {
-	local tool=$1
-	shift
-	(cd "$BATS_TEST_TMPDIR" && service=$tool zsh -fc 'words=("$@[2,-1]" ""); CURRENT=$#words; _arguments() { print -rl -- "$@" }; source "$1"' \
-		zsh "$ZSHCOMP" "$tool" "$@") |
-		grep -F '[' | sed -E 's/^\([^)]*\)//; s/^\*//' | grep -oE '^-[-a-zA-Z]*[a-zA-Z]' | sort -u
 }
 
 @test "zsh completion: its mshash spec has the options of mshash(1), per subcommand those it gives" {
