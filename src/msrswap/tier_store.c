@@ -140,6 +140,7 @@ struct stripe {
 struct tier_store {
 	uint64_t size, nblocks;
 	int fd;
+	char *disk_path; /* removed with the store: its content means nothing without the block map */
 	bool sync_on_flush;
 	unsigned nconns_wanted, timeout_ms;
 	void (*on_remote_dead)(void *ctx, const char *uri, const char *reason);
@@ -984,6 +985,9 @@ static void destroy(struct tier_store *ts)
 		ram_export_free(ts->ram);
 	if (ts->fd >= 0)
 		close(ts->fd);
+	if (ts->disk_path)
+		unlink(ts->disk_path);
+	free(ts->disk_path);
 	sem_destroy(&m->space);
 	pthread_cond_destroy(&m->work);
 	pthread_cond_destroy(&m->drained);
@@ -1052,6 +1056,10 @@ int tier_store_open(const struct tier_store_config *cfg, struct tier_store **out
 	}
 	/* The device starts empty: so does the file, sparse, at the device size. */
 	ts->fd = open(cfg->disk_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (ts->fd >= 0 && !(ts->disk_path = strdup(cfg->disk_path))) {
+		destroy(ts);
+		return ms_fail(err, "out of memory");
+	}
 	if (ts->fd < 0 || ftruncate(ts->fd, 0) != 0 || ftruncate(ts->fd, (off_t)cfg->size) != 0) {
 		ms_fail_errno(err, "disk file %s", cfg->disk_path);
 		destroy(ts);

@@ -59,7 +59,7 @@ struct tier_store;
 
 struct tier_store_config {
 	uint64_t size;              /* device bytes, a positive multiple of 4096 */
-	const char *disk_path;      /* created if missing; its old content is discarded */
+	const char *disk_path;      /* created if missing; its old content is discarded; removed on close */
 	struct ram_pool *ram_pool;  /* NULL: no RAM tier; must outlive the store */
 	uint64_t tier_target_bytes; /* RAM + remote bytes allowed; UINT64_MAX: unlimited */
 	const char **remote_uris;   /* NBD URIs, connected at open (a failure is an error) */

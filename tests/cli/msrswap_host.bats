@@ -107,10 +107,12 @@ teardown() {
 		"$C/status.jsonl"
 	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 0 and (map(.disk_bytes) | max) > 0' \
 		"$C/stats.jsonl"
-	# detach: swapoff brings the pages back, the loop device and the device go
+	# detach: swapoff brings the pages back, the loop device, the device and its disk file go
+	[ -f "$C/disks/hs1.disk" ]
 	"$MSRSWAP" detach --host hs1 --control "$C/c.ctl"
 	! grep -q "^$dev " /proc/swaps
 	[ ! -e "$C/fuse/hs1" ]
+	[ ! -e "$C/disks/hs1.disk" ]
 	[ -z "$(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null)" ]
 }
 

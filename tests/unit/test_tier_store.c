@@ -302,7 +302,9 @@ static void test_config(void)
 	is_int(stats(ts).gets, 2, "a get per block read");
 	is_int(tier_store_add_remote(ts, bad_uri, &err), -1, "adding a remote that does not answer fails");
 	is_int(stats(ts).remotes_alive + stats(ts).remotes_dead, 0, "and adds nothing");
+	ok(access(path, F_OK) == 0, "the disk file exists while the device does");
 	tier_store_close(ts);
+	ok(access(path, F_OK) != 0 && errno == ENOENT, "and is removed with it");
 }
 
 static void test_ram_only(void)
