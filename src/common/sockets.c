@@ -55,6 +55,19 @@ static int resolve(const char *addr, bool passive, struct addrinfo **res, struct
 	return 0;
 }
 
+/* Whether a process listens on the unix socket at sa: taking its path over
+ * would cut it off from every later client. */
+static bool unix_socket_alive(const struct sockaddr *sa, socklen_t len)
+{
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return false;
+	int rc = connect(probe, sa, len);
+	int e = errno;
+	close(probe);
+	return rc == 0 || e == EAGAIN; /* EAGAIN: its backlog is full, it is there */
+}
+
 /* A socket of family on sa, bound and listening (passive) or connected; -1 on failure. */
 static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool passive, const char *addr,
 		    struct ms_err *err)
@@ -68,8 +81,14 @@ static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool p
 		if (family == AF_UNIX) {
 			struct stat sb;
 			const char *path = ((const struct sockaddr_un *)sa)->sun_path;
-			if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+				if (unix_socket_alive(sa, len)) {
+					close(fd);
+					return ms_fail(err, "cannot listen on %s: another process listens there (a second daemon?)",
+						       addr);
+				}
 				unlink(path); /* a socket left by a previous run */
+			}
 		} else {
 			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		}

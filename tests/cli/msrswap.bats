@@ -209,3 +209,18 @@ require_clients() {
 	[ "$status" -eq 1 ]
 	[[ $output == *"cannot listen on 127.0.0.1:$port"* ]]
 }
+
+@test "msrswap: a second daemon on a socket in use is refused; a socket left by a killed one is taken over" {
+	serve --capacity 8M --export a:4M
+	run "$MSRSWAP" serve --listen "unix:$BATS_TEST_TMPDIR/other.sock" --control "$CTL" --capacity 8M
+	[ "$status" -eq 1 ]
+	[[ $output == *"another process listens there"* ]]
+	# the first one still answers on its socket
+	"$MSRSWAP" export list --control "$CTL" | jq -e -s 'map(select(.kind == "export_stats")) | length == 1'
+	kill -9 "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null || true
+	[ -S "$CTL" ]
+	serve --capacity 8M # (the stale socket files exist already: wait for the new daemon's answer)
+	for _ in $(seq 1 50); do "$MSRSWAP" export list --control "$CTL" > /dev/null 2>&1 && break; sleep 0.1; done
+	"$MSRSWAP" export list --control "$CTL" | jq -e -s 'map(select(.kind == "export_stats")) | length == 0'
+}
