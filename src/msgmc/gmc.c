@@ -391,8 +391,11 @@ static void request(struct gmc *g, struct gmc_peer *peer, json_t *msg, uint64_t 
 	uint64_t id = ++g->next_msg_id;
 	json_object_set_new(msg, "id", json_integer((json_int_t)id));
 	g->pending = grow(g->pending, &g->pending_cap, g->pending_count, sizeof *g->pending);
-	g->pending[g->pending_count++] =
-		(struct pending){id, peer, lease_id, step, op, now_ns + g->cfg.reply_timeout_ns};
+	/* an attach may hot-plug a disk into a guest first (agent --attach-size) */
+	uint64_t timeout = step == STEP_ATTACH && g->cfg.attach_timeout_ns > g->cfg.reply_timeout_ns
+				   ? g->cfg.attach_timeout_ns
+				   : g->cfg.reply_timeout_ns;
+	g->pending[g->pending_count++] = (struct pending){id, peer, lease_id, step, op, now_ns + timeout};
 	if (op)
 		op->outstanding++;
 	send_msg(g, peer, msg);

@@ -36,6 +36,7 @@ struct gmc_config {
 	const char *state_file;   /* NULL: leases live in memory only */
 	uint64_t node_timeout_ns; /* a node with leases away this long is failed (Recovery) */
 	uint64_t reply_timeout_ns;
+	uint64_t attach_timeout_ns; /* a consumer's attach (longer: it may make and hot-plug a device) */
 };
 
 enum gmc_node_state { NODE_INACTIVE, NODE_ACTIVE, NODE_LEAVING, NODE_RECOVERY };

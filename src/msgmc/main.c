@@ -243,6 +243,7 @@ static int run_serve(struct args *a)
 	cfg.gmc.state_file = a->state;
 	cfg.gmc.node_timeout_ns = duration_option(a->node_timeout, "--node-timeout", 60 * NS_PER_S);
 	cfg.gmc.reply_timeout_ns = 30 * NS_PER_S;
+	cfg.gmc.attach_timeout_ns = 150 * NS_PER_S; /* the agent gives msrswap attach 120 s */
 	install_signals();
 	int rc = gmc_server_run(&cfg, &stop_requested, &err);
 	tls_psk_close(cfg.tls);

@@ -129,6 +129,44 @@ static void test_group_commit(void)
 	}
 }
 
+/* A consumer's attach has its own, longer deadline: a late answer within
+ * it still attaches; past it the lease is reported unattached. */
+static void test_attach_timeout(void)
+{
+	struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .node_timeout_ns = 10000000,
+				 .reply_timeout_ns = 100000, .attach_timeout_ns = 500000};
+	struct gmc *g;
+	struct ms_err err = {0};
+	struct gmc_peer p1, c1, cli;
+	peer_init(&p1, "p1");
+	peer_init(&c1, "c1");
+	peer_init(&cli, "cli");
+	ok(gmc_new(&cfg, &io, &g, &err) == 0, "attach timeout: a controller");
+	join(g, &p1, "p1", true, 64 * MiB, NULL);
+	join(g, &c1, "c1", false, 0, NULL);
+	for (int late = 0; late <= 1; late++) {
+		say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":%d,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":4096}", 10 + late);
+		answer_ok(g, &p1, last(&p1), NULL);
+		json_t *attach = json_incref(last(&c1));
+		size_t replies = json_array_size(cli.inbox);
+		now += 200000; /* past the reply timeout, within the attach timeout */
+		gmc_tick(g, now);
+		is_int(json_array_size(cli.inbox), replies, late ? "late attach: still waited for" : "slow attach: still waited for");
+		if (late) {
+			now += 400000; /* past the attach timeout */
+			gmc_tick(g, now);
+		} else {
+			answer_ok(g, &c1, attach, NULL);
+		}
+		json_t *lease = json_array_get(json_object_get(last(&cli), "records"), 0);
+		ok(json_is_boolean(json_object_get(lease, "attached")) && json_is_true(json_object_get(lease, "attached")) == !late,
+		   late ? "an attach that never answers: the lease is reported unattached" : "an attach answered after 200 µs of a 100 µs reply timeout counts");
+		json_decref(attach);
+	}
+	gmc_free(g);
+	free_peers(&p1, &c1, &cli);
+}
+
 /* One lease granted and attached (alloc, provider's and consumer's replies): its id. */
 static long long grant(struct gmc *g, struct gmc_peer *p1, struct gmc_peer *c1, struct gmc_peer *cli, int id)
 {
@@ -344,5 +382,6 @@ int main(void)
 	json_decref(c1b.inbox);
 	test_group_commit();
 	test_compaction();
+	test_attach_timeout();
 	return done_testing();
 }
