@@ -415,6 +415,9 @@ static int run_attach(struct args *a, struct jsonl_writer *out)
 	json_t *remotes = json_array();
 	for (size_t i = 0; i < a->remote_count; i++)
 		json_array_append_new(remotes, json_string(a->remotes[i]));
+	free(a->remotes); /* copied into the request */
+	a->remotes = NULL;
+	a->remote_count = 0;
 	json_t *req = json_pack("{s:s, s:s, s:I, s:o, s:b}", "cmd", "device-add", "name", name, "size", (json_int_t)size,
 				"remotes", remotes, "mkswap", a->mkswap);
 	if (a->target)
