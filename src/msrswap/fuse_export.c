@@ -286,6 +286,7 @@ int fuse_export_start(const char *dir, const struct export_source *source, struc
 	char *argv[] = {"msrswap", "-o", "fsname=msrswap,subtype=msrswap,default_permissions", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	fx->fuse = fuse_new(&args, &fuse_export_ops, sizeof fuse_export_ops, fx);
+	fuse_opt_free_args(&args); /* the library may have added to them */
 	if (!fx->fuse) {
 		free(fx->dir);
 		free(fx);

@@ -216,6 +216,8 @@ static int run_serve(struct args *a, struct jsonl_writer *out)
 		specs[i].name = strndup(a->export_texts[i], (size_t)(colon - a->export_texts[i]));
 		specs[i].size = cli_size(colon + 1, 0, "--export");
 	}
+	free(a->export_texts); /* parsed into specs */
+	a->export_texts = NULL;
 	cfg->exports = specs;
 	cfg->export_count = a->export_count;
 	cfg->out = out;
@@ -224,6 +226,9 @@ static int run_serve(struct args *a, struct jsonl_writer *out)
 	sigaction(SIGTERM, &sa, NULL);
 	struct ms_err err = {0};
 	int rc = serve_run(cfg, &stop_requested, &err);
+	for (size_t i = 0; specs && i < a->export_count; i++)
+		free((char *)specs[i].name);
+	free(specs);
 	return rc < 0 ? cli_report(&err) : 0;
 }
 
