@@ -35,10 +35,6 @@ daemon() {
 
 gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 
-# the guest's name for the memshare disk
-guest_disk() {
-	lab exec "$VM" 'for b in /sys/block/*; do [ "$(cat $b/serial 2>/dev/null)" = memshare ] && basename $b; done'
-}
 
 @test "msgmc agent --attach-size -c qemu:///system: the first lease for a guest hot-plugs its swap disk" {
 	daemon gmc "$MSGMC" serve --listen "127.0.0.1:$PORT" -v
@@ -53,18 +49,13 @@ guest_disk() {
 	daemon c1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node c1 --client-control "$RS/c.ctl" \
 		--attach-size 384M -c qemu:///system --interval 1s -v
 	until_true 10 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
-	[ -z "$(guest_disk)" ]
+	[ -z "$(lab_memshare_disk "$VM")" ]
 	run --separate-stderr gmc alloc --node c1 --domain "$VM" 192M --timeout 150s
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	jq -e '.provider == "p1" and .attached' <<<"$output"
 	grep '"event":"granted"' "$RS/c1-agent.out" | jq -e '.attached and .device_created'
-	dev=""
-	for _ in $(seq 1 30); do dev=$(guest_disk); [ -n "$dev" ] && break; sleep 0.5; done
-	echo "guest disk: $dev"
-	[ -n "$dev" ]
-	# msrswap attach --mkswap wrote the signature the guest's swapon wants
-	lab exec "$VM" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
+	lab_swapon_memshare_disk "$VM"
 }
 
 @test "the guest swaps on the leased disk: its pages reach the provider and stay correct" {
@@ -80,13 +71,13 @@ guest_disk() {
 }
 
 @test "the guest lets go of the disk: swapoff, msrswap detach, the lease released" {
-	dev=$(guest_disk)
+	dev=$(lab_memshare_disk "$VM")
 	lab exec "$VM" "swapoff /dev/$dev"
 	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	for _ in $(seq 1 20); do [ -z "$(guest_disk)" ] && break; sleep 0.5; done
-	[ -z "$(guest_disk)" ]
+	for _ in $(seq 1 20); do [ -z "$(lab_memshare_disk "$VM")" ] && break; sleep 0.5; done
+	[ -z "$(lab_memshare_disk "$VM")" ]
 	lease=$(gmc leases | jq -r .lease)
 	gmc release "$lease" | jq -e '.event == "released"'
 	[ -z "$(gmc leases)" ]

@@ -38,10 +38,6 @@ start_client() {
 	return 1
 }
 
-# the guest's name for the memshare disk
-guest_disk() {
-	lab exec "$VM" 'for b in /sys/block/*; do [ "$(cat $b/serial 2>/dev/null)" = memshare ] && basename $b; done'
-}
 
 @test "msrswap attach hot-plugs a tier-store swap disk into the guest" {
 	start_provider
@@ -51,12 +47,7 @@ guest_disk() {
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	jq -e '.kind == "attach" and .serial == "memshare" and .swap_signature' <<<"$output"
-	dev=""
-	for _ in $(seq 1 30); do dev=$(guest_disk); [ -n "$dev" ] && break; sleep 0.5; done
-	echo "guest disk: $dev"
-	[ -n "$dev" ]
-	# the signature written by --mkswap is what the guest's swapon expects
-	lab exec "$VM" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
+	lab_swapon_memshare_disk "$VM"
 }
 
 @test "the guest swaps on it under pressure and a checksummed workload stays correct" {
@@ -93,11 +84,11 @@ guest_disk() {
 }
 
 @test "msrswap detach unplugs the disk after swapoff" {
-	dev=$(guest_disk)
+	dev=$(lab_memshare_disk "$VM")
 	lab exec "$VM" "swapoff /dev/$dev"
 	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	for _ in $(seq 1 20); do [ -z "$(guest_disk)" ] && break; sleep 0.5; done
-	[ -z "$(guest_disk)" ]
+	for _ in $(seq 1 20); do [ -z "$(lab_memshare_disk "$VM")" ] && break; sleep 0.5; done
+	[ -z "$(lab_memshare_disk "$VM")" ]
 }

@@ -36,6 +36,26 @@ lab_file_stop() {
 	fi
 }
 
+# lab_memshare_disk VM: the guest's name for the hot-plugged memshare disk
+# (serial "memshare"), empty when it has none.
+lab_memshare_disk() {
+	lab exec "$1" 'for b in /sys/block/*; do [ "$(cat $b/serial 2>/dev/null)" = memshare ] && basename $b; done'
+}
+
+# lab_swapon_memshare_disk VM: wait (15 s) for the hot-plugged memshare disk
+# and swap on it: the signature msrswap attach --mkswap wrote is what the
+# guest's swapon expects.
+lab_swapon_memshare_disk() {
+	local dev=""
+	for _ in $(seq 1 30); do
+		dev=$(lab_memshare_disk "$1")
+		[ -n "$dev" ] && break
+		sleep 0.5
+	done
+	echo "guest disk: ${dev:-none}"
+	[ -n "$dev" ] && lab exec "$1" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
+}
+
 # The lab command itself (tests/lab/lab).
 lab() {
 	"$LAB_BIN" "$@"
