@@ -468,7 +468,7 @@ static int run_tool(char *const argv[], int timeout_s, struct ms_err *err)
 	if (timed_out)
 		return ms_fail(err, "%s %s: no result within %d s", argv[0], argv[1], timeout_s);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return ms_fail(err, "%s", *last ? last : "msrswap attach failed");
+		return ms_fail(err, "%s", *last ? last : "the command failed");
 	return 0;
 }
 
@@ -525,14 +525,13 @@ static json_t *do_attach(struct agent *a, const struct msg *m)
 	json_object_set_new(fields, "attached", json_boolean(rc == 0));
 	if (created)
 		json_object_set_new(fields, "device_created", json_true());
-	if (a->used_count < MAX_LEASES) { /* counted against shortfalls, reported when attached */
-		struct used *u = &a->used[a->used_count++];
-		u->attached = rc == 0;
-		u->lease = lease;
-		u->bytes = msg_u64(m, "size_bytes");
-		snprintf(u->domain, sizeof u->domain, "%s", domain);
-		snprintf(u->uri, sizeof u->uri, "%s", uri);
-	}
+	/* counted against shortfalls, reported when attached (room checked above) */
+	struct used *u = &a->used[a->used_count++];
+	u->attached = rc == 0;
+	u->lease = lease;
+	u->bytes = msg_u64(m, "size_bytes");
+	snprintf(u->domain, sizeof u->domain, "%s", domain);
+	snprintf(u->uri, sizeof u->uri, "%s", uri);
 	if (rc < 0)
 		json_object_set_new(fields, "error", json_string(err.msg));
 	emit(a, "granted", fields);

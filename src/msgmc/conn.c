@@ -58,18 +58,6 @@ short conn_events(const struct conn *c, bool have_output)
 	return (short)(POLLIN | (have_output || c->send_retry ? POLLOUT : 0));
 }
 
-/* A GnuTLS error as errno: EAGAIN to wait, EPROTO with the reason kept. */
-static ssize_t tls_error(struct conn *c, ssize_t rc)
-{
-	if (rc == GNUTLS_E_AGAIN) {
-		errno = EAGAIN;
-		return -1;
-	}
-	snprintf(c->peer.failure, sizeof c->peer.failure, "%s", gnutls_strerror((int)rc));
-	errno = EPROTO;
-	return -1;
-}
-
 ssize_t conn_recv(struct conn *c, void *buf, size_t len)
 {
 	if (!c->tls)
@@ -109,7 +97,11 @@ ssize_t conn_send(struct conn *c, const void *buf, size_t len)
 			return -1;
 		}
 		c->send_retry = 0;
-		return w < 0 ? tls_error(c, w) : w;
+		if (w >= 0)
+			return w;
+		snprintf(c->peer.failure, sizeof c->peer.failure, "%s", gnutls_strerror((int)w));
+		errno = EPROTO;
+		return -1;
 	}
 }
 
@@ -199,9 +191,7 @@ int conn_send_all(struct conn *c, const void *buf, size_t len, int timeout_ms)
 	return 0;
 }
 
-int conn_wait_readable(struct conn *c, int timeout_ms)
+int conn_wait_readable(struct conn *c, uint64_t deadline_ns)
 {
-	if (conn_pending(c))
-		return 1;
-	return wait_for(c, POLLIN, monotonic_ns() + (uint64_t)timeout_ms * NS_PER_MS) > 0;
+	return conn_pending(c) || wait_for(c, POLLIN, deadline_ns) > 0;
 }

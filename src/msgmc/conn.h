@@ -6,6 +6,7 @@
 
 #include <gnutls/gnutls.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -43,7 +44,7 @@ void conn_close(struct conn *c);
 int conn_connect(struct conn *c, const char *addr, struct tls_psk *psk, int timeout_ms, struct ms_err *err);
 /* Write all of buf, waiting up to timeout_ms for room. */
 int conn_send_all(struct conn *c, const void *buf, size_t len, int timeout_ms);
-/* Wait up to timeout_ms for something to read: 1 yes, 0 no. */
-int conn_wait_readable(struct conn *c, int timeout_ms);
+/* Wait until deadline_ns (monotonic_ns) for something to read: 1 yes, 0 no. */
+int conn_wait_readable(struct conn *c, uint64_t deadline_ns);
 
 #endif

@@ -81,9 +81,7 @@ int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_
 		char buf[65536];
 		ssize_t r = conn_recv(&c, buf, sizeof buf);
 		if (r < 0 && errno == EAGAIN) {
-			uint64_t now = monotonic_ns();
-			int left = now >= deadline ? 0 : (int)((deadline - now) / NS_PER_MS) + 1;
-			if (left == 0 || !conn_wait_readable(&c, left)) {
+			if (!conn_wait_readable(&c, deadline)) {
 				ms_fail(err, "controller %s: no reply within %d ms", gmc, timeout_ms);
 				break;
 			}

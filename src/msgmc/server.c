@@ -209,8 +209,6 @@ static void peer_read(struct server *s, struct gmc_peer *p)
 	char buf[65536];
 	if (!p->conn.ready && !peer_handshake(s, p))
 		return;
-	if (p->out_len > p->out_sent)
-		peer_flush(s, p); /* replies queued while the handshake went on */
 	/* data TLS has decrypted already is read now: epoll will not report it */
 	for (int rounds = 0; (rounds < 16 || conn_pending(&p->conn)) && !p->dead; rounds++) {
 		ssize_t r = conn_recv(&p->conn, buf, sizeof buf);
