@@ -5,6 +5,7 @@
 # accepts.  Every list taken from the code is checked to be non-trivial
 # first, so that an extraction that finds nothing fails instead of passing.
 load docs_helpers
+load helpers # until_true, wait_socket
 
 setup() {
 	ROOT=${MEMSHARE_ROOT:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -884,15 +885,6 @@ rs_emitted() {
 	[ -z "$missing" ] || { echo "msballoon reads, msrswap client never writes: $missing"; return 1; }
 }
 
-# wait_for_socket PATH...: until each exists (5 s at most).
-wait_for_socket() {
-	local p
-	for p in "$@"; do
-		for _ in $(seq 1 50); do [ -S "$p" ] && break; sleep 0.1; done
-		[ -S "$p" ] || { echo "no socket $p"; return 1; }
-	done
-}
-
 @test "docs: real records of msrswap have documented keys; a failover loses nothing; tier records drive msballoon as msrswap(1) shows" {
 	need_msrswap
 	need_msballoon
@@ -911,7 +903,7 @@ wait_for_socket() {
 		>"$D/client.jsonl" 2>"$D/client.log" &
 	CPID=$!
 	DOCS_PIDS+=" $CPID"
-	wait_for_socket "$D/p.sock" "$D/p.ctl" "$D/c.sock" "$D/c.ctl"
+	wait_socket "$D/p.sock" "$D/p.ctl" "$D/c.sock" "$D/c.ctl"
 	ctl() { echo "$2" | socat - "UNIX-CONNECT:$1"; }
 	# a device: 1 block of RAM (the pool), a target of 3 blocks, the provider's export as remote
 	reply=$(ctl "$D/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"docs-vm\",\"size\":4194304,\"target\":12288,\"remotes\":[\"nbd+unix:///docs?socket=$D/p.sock\"],\"mkswap\":true}")
@@ -932,13 +924,15 @@ wait_for_socket() {
 		DOCS_PIDS=$CPID
 		nbdcopy "nbd+unix:///docs-vm?socket=$D/c.sock" "$D/back"
 		cmp "$D/data" <(head -c 1M "$D/back")
-		for _ in $(seq 1 30); do grep -q '"kind":"failover"' "$D/client.jsonl" && break; sleep 0.1; done
+		until_true 60 grep -q '"kind":"failover"' "$D/client.jsonl"
 		failover=$(grep '"kind":"failover"' "$D/client.jsonl")
 		[ -n "$failover" ]
 		jq -e --arg uri "nbd+unix:///docs?socket=$D/p.sock" '.uri == $uri and (.reason | length) > 0' <<<"$failover"
 		"$MSRSWAP" status --control "$D/c.ctl" | jq -e '.remotes_dead == 1 and .failovers == 1 and .remote_bytes == 0'
 	fi
-	sleep 0.5
+	# the daemons' periodic records (every 200 ms) are part of what is checked
+	until_true 60 grep -q '"kind":"export_stats"' "$D/serve.jsonl"
+	until_true 60 grep -q '"kind":"tier"' "$D/client.jsonl"
 	# every key of every record is documented for its kind
 	keys=$(cat "$D/serve.jsonl" "$D/client.jsonl" "$D/status.jsonl" | jq -r '.kind as $k | keys[] | "\($k) \(.)"' | sort -u)
 	for kind in export_stats pool_stats tier; do
@@ -1222,7 +1216,7 @@ complete_line() {
 	"$MSRSWAP" serve --listen "unix:$DOCS_TMP/p.sock" --control "$DOCS_TMP/p.ctl" --capacity 8M \
 		--export alpha:1M --export beta:1M 2>/dev/null &
 	DOCS_PIDS=$!
-	wait_for_socket "$DOCS_TMP/p.ctl"
+	wait_socket "$DOCS_TMP/p.ctl"
 	[ "$(complete_words "$MSRSWAP" export rm --control "$DOCS_TMP/p.ctl" '' | tr '\n' ' ')" = "alpha beta " ]
 	[ "$(PATH=$BINDIR:$PATH complete_words msrswap --control="$DOCS_TMP/p.ctl" export rm b)" = beta ]
 	# no provider: nothing, quickly

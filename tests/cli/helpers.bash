@@ -24,10 +24,21 @@ require_cgroups() {
 	mkdir -p "$MEMROOT$CG_BASE"
 }
 
-# Set a cgroup's memory limit (v1 or v2).
+# cgroup_limit CGROUP LIMIT: set a cgroup's memory limit (v1 or v2).  v1
+# refuses a limit below the usage with EBUSY when it cannot reclaim in time
+# (a loaded machine, pages on their way to swap): retry until the usage
+# fits, for at most $CGROUP_LIMIT_TIMEOUT (60) s, then fail with the reason.
 cgroup_limit() {
-	if [ -f "$MEMROOT$1/memory.max" ]; then echo "$2" > "$MEMROOT$1/memory.max"
-	else echo "$2" > "$MEMROOT$1/memory.limit_in_bytes"; fi
+	local f=$MEMROOT$1/memory.max err
+	[ -f "$f" ] || f=$MEMROOT$1/memory.limit_in_bytes
+	local deadline=$((SECONDS + ${CGROUP_LIMIT_TIMEOUT:-60}))
+	until err=$({ echo "$2" > "$f"; } 2>&1); do
+		if [[ $err != *"Device or resource busy"* ]] || [ "$SECONDS" -ge "$deadline" ]; then
+			echo "cgroup_limit: cannot set $f to $2: ${err#*: }" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
 }
 
 # start_workload CGROUP ARGS... : usemem inside the cgroup; waits for "ready"; sets WORKLOAD_PID.
@@ -71,28 +82,91 @@ ensure_swap() {
 # limit still holding them): retry, and never unlink an active swap file.
 remove_swap() {
 	[ -n "${SWAPFILE:-}" ] || return 0
-	local i
-	for i in $(seq 1 30); do
-		swapoff "$SWAPFILE" 2>/dev/null && { rm -f "$SWAPFILE"; SWAPFILE=; return 0; }
-		sleep 1
-	done
-	echo "warning: swap file $SWAPFILE is still in use; left in place" >&2
+	if until_true 60 swapoff "$SWAPFILE"; then
+		rm -f "$SWAPFILE"
+	else
+		echo "warning: swap file $SWAPFILE is still in use; left in place" >&2
+	fi
 	SWAPFILE=
 }
 
-# until_true SECONDS CMD...: retry CMD every 0.1 s until it succeeds; the last try's status
+# until_true SECONDS CMD...: retry CMD every 0.1 s until it succeeds or
+# SECONDS (a wall-clock deadline, however slow each try is) have passed;
+# then one last try, whose output and status are the answer.
 until_true() {
-	local n=$(($1 * 10))
+	local deadline=$((SECONDS + $1))
 	shift
-	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
 	"$@"
 }
 
-# stop_daemons DIR: kill the daemons whose pids are in DIR/*.pid, then remove DIR
-stop_daemons() {
+# The daemons a test starts come up in well under a second on a quiet
+# machine; a loaded one with sanitizers can take many times that.
+DAEMON_START_TIMEOUT=${MEMSHARE_DAEMON_START_TIMEOUT:-60}
+
+# wait_socket PATH...: wait (DAEMON_START_TIMEOUT) until each PATH is a socket
+wait_socket() {
 	local p
-	for p in "$1"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.5
+	for p; do until_true "$DAEMON_START_TIMEOUT" test -S "$p" || { echo "no socket $p after ${DAEMON_START_TIMEOUT}s" >&2; return 1; }; done
+}
+
+# sockets_or_gone PID PATH...: each PATH is a socket, or PID has exited
+sockets_or_gone() {
+	local pid=$1 p
+	shift
+	gone "$pid" && return 0
+	for p; do [ -S "$p" ] || return 1; done
+}
+
+# wait_started PID PATH...: wait (DAEMON_START_TIMEOUT) until the daemon PID
+# listens on each socket PATH; fails as soon as it exits instead.
+wait_started() {
+	local pid=$1
+	until_true "$DAEMON_START_TIMEOUT" sockets_or_gone "$@"
+	gone "$pid" && { echo "daemon $pid exited before it listened on ${*:2}" >&2; return 1; }
+	wait_socket "${@:2}"
+}
+
+# random_port [N]: a random port P (20000-39999) such that P..P+N-1 are in
+# no socket of this machine right now.  Another process may still take one
+# before the test's daemon binds it: a daemon that cannot listen is retried
+# on another port where a test can (see msrswap_tls.bats's serve_tls_tcp).
+random_port() {
+	local n=${1:-1} p i used
+	used=" $(ss -Htan 2>/dev/null | awk '{ sub(/.*:/, "", $4); printf "%s ", $4 }')"
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 20000))
+		for ((i = 0; i < n; i++)); do [[ $used == *" $((p + i)) "* ]] && continue 2; done
+		echo "$p"
+		return 0
+	done
+	echo "random_port: no $n free consecutive ports found" >&2
+	return 1
+}
+
+# gone PID...: true when none of the processes runs any more (a zombie
+# not yet reaped by its parent counts as gone)
+gone() {
+	local p state
+	for p; do
+		state=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) || continue
+		[ -z "$state" ] || [ "$state" = Z ] || return 1
+	done
+	return 0
+}
+
+# stop_daemons DIR: stop the daemons whose pids are in DIR/*.pid (TERM, then
+# KILL after 30 s), wait until they are gone, then remove DIR
+stop_daemons() {
+	local f pids=()
+	for f in "$1"/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill "${pids[@]}" 2>/dev/null
+		until_true 30 gone "${pids[@]}" || { kill -9 "${pids[@]}" 2>/dev/null; until_true 10 gone "${pids[@]}"; }
+	fi
 	rm -rf "$1"
 }
 

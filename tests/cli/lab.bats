@@ -87,7 +87,8 @@ teardown_file() {
 @test "lab: a guest workload (memhog) grows the QEMU process" {
 	local before after
 	before=$(lab_rss_kib "$LAB_VM")
-	run lab exec "$LAB_VM" 'memhog -q 96 & sleep 3; grep AnonPages /proc/meminfo'
+	# the guest command waits (within lab exec's time limit) until memhog has written its pages
+	run lab exec --timeout 120 "$LAB_VM" 'memhog -v -q 96 2>/tmp/grow.err & until grep -q filled /tmp/grow.err; do sleep 0.2; done; grep AnonPages /proc/meminfo'
 	[ "$status" -eq 0 ]
 	after=$(lab_rss_kib "$LAB_VM")
 	echo "QEMU VmRSS ${before} -> ${after} KiB; guest: $output" >&3

@@ -26,7 +26,7 @@ teardown() {
 	fi
 	for dev in $(awk 'NR > 1 {print $1}' /proc/swaps); do
 		[[ $(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) == "${T:-/nonexistent}"/* ]] || continue
-		for _ in $(seq 1 30); do swapoff "$dev" 2>/dev/null && break; sleep 1; done
+		until_true 60 swapoff "$dev" || true
 	done
 	stop_workloads
 	remove_cgroups
@@ -51,7 +51,7 @@ bg() {
 controller() {
 	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v "$@"
 	GMC_PID=$LAST_PID
-	until_true 5 gmc_cli status
+	until_true 30 gmc_cli status
 }
 
 # provider NAME PORT CAPACITY: msrswap serve and its agent; sets <NAME>_SERVE and <NAME>_AGENT pids
@@ -59,7 +59,7 @@ provider() {
 	local name=$1 port=$2 capacity=$3
 	bg "$name-serve" "$MSRSWAP" serve --listen "127.0.0.1:$port" --capacity "$capacity" --control "$T/$name.ctl"
 	eval "${name}_SERVE=$LAST_PID"
-	until_true 10 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
+	until_true 60 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
 	bg "$name-agent" "$MSGMC" agent --gmc "$GMC" --node "$name" --rswap-control "$T/$name.ctl" \
 		--address "127.0.0.1:$port" --interval 1s -v
 	eval "${name}_AGENT=$LAST_PID"
@@ -86,7 +86,7 @@ cluster() {
 	provider p1 $((BASE + 1)) 64M
 	provider p2 $((BASE + 2)) 128M
 	consumer
-	until_true 10 nodes_ready 3
+	until_true 60 nodes_ready 3
 }
 
 no_leases() { [ -z "$(gmc_cli leases)" ]; }
@@ -182,7 +182,7 @@ keys() {
 	# an agent with alice's key registers, one without TLS does not
 	bg p1-agent "$MSGMC" agent --gmc "$GMC" --tls-psk "$T/keys.psk" --node p1 --interval 1s -v
 	bg p2-agent "$MSGMC" agent --gmc "$GMC" --node p2 --interval 1s -v
-	until_true 10 node_connected p1
+	until_true 60 node_connected p1
 	# commands: with either identity of the file, yes; in plain text, with another key or user, no
 	gmc_cli status | jq -e '.kind == "gmc_status"'
 	gmc_cli --tls-username bob nodes | jq -e -s 'length == 1'
@@ -198,10 +198,10 @@ keys() {
 	grep -q "peer refused: TLS handshake failed: .*wrong key for PSK username 'alice'" "$T/gmc.err"
 	grep -q "peer refused: TLS handshake failed: unknown PSK username 'mallory'" "$T/gmc.err"
 	# the plain agent is told why and never registers
-	until_true 10 grep -q "it answered in TLS: it requires --tls-psk FILE" "$T/p2-agent.err"
+	until_true 60 grep -q "it answered in TLS: it requires --tls-psk FILE" "$T/p2-agent.err"
 	gmc_cli nodes | jq -e -s 'map(.node) == ["p1"]'
 	# the silent client is dropped after the handshake timeout (10 s); alice's agent is still there
-	until_true 20 grep -q "did not complete it in time" "$T/gmc.err"
+	until_true 60 grep -q "did not complete it in time" "$T/gmc.err"
 	exec 5>&- 6>&-
 	node_connected p1
 	kill -0 "$GMC_PID"
@@ -229,7 +229,7 @@ keys() {
 	[ -z "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# the consumer agent was told (it has no client daemon here: granted, not attached)
-	until_true 5 grep -q '"event":"granted"' "$T/c1-agent.out"
+	until_true 30 grep -q '"event":"granted"' "$T/c1-agent.out"
 	# p2 has 96M free now, p1 64M: 80M goes to p2 again, then 64M to p1
 	gmc_cli alloc --node c1 --domain vm1 80M | jq -e '.provider == "p2"'
 	gmc_cli alloc --node c1 --domain vm2 40M | jq -e '.provider == "p1"'
@@ -291,7 +291,7 @@ keys() {
 	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
 	diff "$T/before" "$T/after"
 	# the agents come back (backoff) and the nodes are active again
-	until_true 15 nodes_ready 3
+	until_true 60 nodes_ready 3
 	# leases match the providers' real exports, one for one
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
@@ -309,7 +309,7 @@ keys() {
 	controller
 	provider p1 $((BASE + 1)) 16M
 	consumer
-	until_true 10 nodes_ready 2
+	until_true 60 nodes_ready 2
 	n=0
 	while gmc_cli alloc --node c1 --domain vm1 4K > /dev/null 2> "$T/alloc.err"; do
 		n=$((n + 1))
@@ -324,7 +324,7 @@ keys() {
 	kill -9 "$GMC_PID"
 	wait "$GMC_PID" 2>/dev/null || true
 	controller
-	until_true 15 nodes_ready 2
+	until_true 60 nodes_ready 2
 	[ "$(gmc_cli leases | wc -l)" -eq "$n" ]
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	! grep -q "message longer than" "$T/gmc.err"
@@ -335,11 +335,11 @@ keys() {
 	printf '{"op":"issued","lease":5}\n' > "$T/state"
 	controller
 	bg p1-serve "$MSRSWAP" serve --listen "127.0.0.1:$((BASE + 1))" --capacity 64M --control "$T/p1.ctl"
-	until_true 5 test -S "$T/p1.ctl"
+	until_true 30 test -S "$T/p1.ctl"
 	"$MSRSWAP" export add msgmc-3 4M --control "$T/p1.ctl"
 	"$MSRSWAP" export add other 4M --control "$T/p1.ctl"
 	bg p1-agent "$MSGMC" agent --gmc "$GMC" --node p1 --rswap-control "$T/p1.ctl" --address "127.0.0.1:$((BASE + 1))"
-	until_true 10 no_exports_on p1
+	until_true 60 no_exports_on p1
 	# exports that are not msgmc's are not touched
 	"$MSRSWAP" export list --control "$T/p1.ctl" | jq -s -e 'map(select(.export == "other")) | length == 1'
 	grep -q 'msgmc-3 (lease 3) has no live lease' "$T/gmc.err"
@@ -353,13 +353,13 @@ keys() {
 	# reclaim 16M from p2: the newest lease there goes
 	gmc_cli reclaim --node p2 16M | jq -s -e 'length == 1 and .[0].event == "released"'
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
-	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	until_true 30 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	# leave: every lease served by p2 ends, its exports are gone, the agent exits
 	gmc_cli leave --node p2
 	[ -z "$(exports_of p2)" ]
 	[ -z "$(leases_on p2)" ]
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive"'
-	until_true 5 grep -q '"event":"left"' "$T/p2-agent.out"
+	until_true 30 grep -q '"event":"left"' "$T/p2-agent.out"
 	wait "$p2_AGENT"
 	# an inactive node serves nobody: new leases go to p1 only
 	gmc_cli alloc --node c1 --domain vm3 4M | jq -e '.provider == "p1"'
@@ -372,8 +372,8 @@ keys() {
 	gmc_cli alloc --node c1 --domain vm1 32M | jq -e '.provider == "p2"'
 	kill -9 "$p2_SERVE" "$p2_AGENT"
 	# --node-timeout 2s: then Recovery, revocation, and the node is inactive
-	until_true 10 no_leases
-	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	until_true 60 no_leases
+	until_true 30 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	grep -q 'node p2 away' "$T/gmc.err"
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive" and (.[0].connected | not)'
 	gmc_cli alloc --node c1 --domain vm1 8M | jq -e '.provider == "p1"'
@@ -382,7 +382,7 @@ keys() {
 @test "msgmc: the agent takes msballoon's records from stdin (reservoir, grant_any)" {
 	controller
 	provider p1 $((BASE + 1)) 64M
-	until_true 10 nodes_ready 1
+	until_true 60 nodes_ready 1
 	# a consumer whose msballoon reports a shortfall and then asks for more (tlp's grant_any)
 	{
 		echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":8388608,"domains":1}'
@@ -391,7 +391,7 @@ keys() {
 		sleep 30
 	} | "$MSGMC" agent --gmc "$GMC" --node c1 --domain vm7 --interval 1s > "$T/c1.out" 2> "$T/c1.err" 3>&- &
 	PIDS="$PIDS $!"
-	until_true 10 lease_count_is 2
+	until_true 60 lease_count_is 2
 	gmc_cli leases | jq -s -e 'map(.size_bytes) | sort == [4096, 8388608]'
 	gmc_cli leases | jq -s -e 'all(.domain == "vm7" and .consumer == "c1")'
 	gmc_cli nodes | jq -s -e 'map(select(.node == "c1")) | .[0].local_need_bytes == 8388608'
@@ -406,9 +406,9 @@ keys() {
 	wait "$p2_AGENT" || true
 	bg p2-agent2 "$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
 		--interval 1s --invalidate -v
-	until_true 10 grep -q '"event":"invalidated"' "$T/p2-agent2.out"
+	until_true 60 grep -q '"event":"invalidated"' "$T/p2-agent2.out"
 	# both leases ended: the one p2 served (its consumer told to fail over) and the one it used
-	until_true 5 no_leases
+	until_true 30 no_leases
 	grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	[ -z "$(exports_of p2)" ]
 	[ -z "$(exports_of p1)" ]
@@ -422,7 +422,7 @@ keys() {
 	provider p1 $((BASE + 1)) 64M
 	# p2 has the most memory, but msballoon says its own domains lack 4M
 	bg p2-serve "$MSRSWAP" serve --listen "127.0.0.1:$((BASE + 2))" --capacity 128M --control "$T/p2.ctl"
-	until_true 10 test -S "$T/p2.ctl"
+	until_true 60 test -S "$T/p2.ctl"
 	{
 		echo '{"kind":"reservoir","ts":"x","host":"p2","policy":"wss","free_bytes":1073741824,"remote_need_bytes":4194304,"domains":2}'
 		sleep 60
@@ -430,7 +430,7 @@ keys() {
 		--interval 1s > "$T/p2.out" 2> "$T/p2.err" 3>&- &
 	PIDS="$PIDS $!"
 	consumer
-	until_true 10 nodes_ready 3
+	until_true 60 nodes_ready 3
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].local_need_bytes == 4194304 and .[0].free_bytes == 134217728'
 	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1"'
 	# the cap: 24M per domain, 16M held: 16M more is cut to 8M, then nothing is left
@@ -442,7 +442,7 @@ keys() {
 	gmc_cli alloc --node c1 --domain vm2 4M | jq -e '.provider == "p1"'
 	gmc_cli status | jq -e '.policy == "local-first" and .vm_cap_bytes == 25165824'
 	# p2's own shortfall was asked for, and served by p1
-	until_true 5 lease_on_consumer p2
+	until_true 30 lease_on_consumer p2
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 }
 
@@ -457,12 +457,12 @@ need_is() { gmc_cli nodes | jq -s -e --argjson n "$1" 'map(select(.node == "c1")
 	# opened read-write, the FIFO never reaches end of file: every cron run adds records
 	"$MSGMC" agent --gmc "$GMC" --node c1 --interval 1s 0<>"$T/lmc.fifo" > "$T/c1.out" 2> "$T/c1.err" 3>&- &
 	PIDS="$PIDS $!"
-	until_true 10 nodes_ready 2
+	until_true 60 nodes_ready 2
 	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":4194304,"domains":1}' > "$T/lmc.fifo"
-	until_true 5 need_is 4194304
-	until_true 5 lease_count_is 1
+	until_true 30 need_is 4194304
+	until_true 30 lease_count_is 1
 	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":0,"domains":1}' > "$T/lmc.fifo"
-	until_true 5 need_is 0
+	until_true 30 need_is 0
 	gmc_cli leases | jq -e '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
 }
 
@@ -478,14 +478,14 @@ remote_holds() {
 host_swap_consumer() {
 	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" --ram 8M \
 		--fuse "$T/fuse" --stats 500ms
-	until_true 5 test -S "$T/c.ctl"
+	until_true 30 test -S "$T/c.ctl"
 	if [ "${1:-}" = auto ]; then
 		consumer --client-control "$T/c.ctl" --attach-size 256M
 	else
 		"$MSRSWAP" attach --host hs1 --size 256M --control "$T/c.ctl" > "$T/attach.jsonl"
 		consumer --client-control "$T/c.ctl"
 	fi
-	until_true 10 nodes_ready 3
+	until_true 60 nodes_ready 3
 }
 
 @test "msgmc: a cgroup short of memory swaps to the granted lease (the agent makes the swap device); its data survives a controller kill -9 and the provider's death" {
@@ -508,14 +508,14 @@ host_swap_consumer() {
 	# 160 MiB of checksummed pages in a 48 MiB cgroup: over 100 MiB are swapped
 	hog h1 48M 160 8 > "$T/hog.out" &
 	hog_pid=$!
-	until_true 20 remote_holds 16777216
+	until_true 60 remote_holds 16777216
 	# the controller dies mid-run: swapping goes on; it comes back with the lease
 	kill -9 "$GMC_PID"
 	sleep 1
 	remote_holds 16777216
 	controller
 	gmc_cli leases | jq -e --argjson l "$lease" '.lease == $l and .provider == "p2"'
-	until_true 15 nodes_ready 3
+	until_true 60 nodes_ready 3
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# then the provider dies: the device fails over to its disk copy, the lease is revoked
 	kill -9 "$p2_SERVE" "$p2_AGENT"
@@ -523,8 +523,8 @@ host_swap_consumer() {
 	cat "$T/hog.out"
 	grep -q 'bad_pages=0' "$T/hog.out"
 	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 16777216' "$T/client.out"
-	until_true 10 no_leases
-	until_true 5 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	until_true 60 no_leases
+	until_true 30 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
 }
 
@@ -540,7 +540,7 @@ host_swap_consumer() {
 	[ -n "$first" ] && [ -n "$second" ]
 	hog h1 48M 160 8 > "$T/hog.out" &
 	hog_pid=$!
-	until_true 20 remote_holds 16777216
+	until_true 60 remote_holds 16777216
 	# GMC_reclaim from p2: the newest lease; the consumer releases the remote before the export goes
 	gmc_cli reclaim --node p2 64M | jq -e --argjson l "$second" '.lease == $l and .event == "released"'
 	grep -q "\"event\":\"reclaimed\",\"lease\":$second,.*\"detached\":true" "$T/c1-agent.out"
@@ -598,7 +598,7 @@ lab_controller() {
 	bg "${1:-gmc}" nsenter "--net=/run/netns/$NS_C1" "$MSGMC" serve --listen "0.0.0.0:$BASE" --tls-psk "$GMC_KEYS" \
 		--state "$T/state" --node-timeout 2s -v
 	GMC_PID=$LAST_PID
-	until_true 5 gmc_cli status
+	until_true 30 gmc_cli status
 }
 
 # lab_provider NAME NS CAPACITY: msrswap serve on NS's veth address and its
@@ -608,7 +608,7 @@ lab_provider() {
 	bg "$name-serve" nsenter "--net=/run/netns/$ns" "$MSRSWAP" serve --listen "$addr" --capacity "$capacity" \
 		--control "$T/$name.ctl" --tls-psk "$GMC_KEYS"
 	eval "${name}_SERVE=$LAST_PID"
-	until_true 10 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
+	until_true 60 test -S "$T/$name.ctl" || { cat "$T/$name-serve.err"; return 1; }
 	bg "$name-agent" nsenter "--net=/run/netns/$ns" "$MSGMC" agent --gmc "$NET.${1#p}.1:$BASE" --tls-psk "$GMC_KEYS" \
 		--node "$name" --rswap-control "$T/$name.ctl" --address "$addr" --location "rack1/board$1/$1" --interval 1s -v
 	eval "${name}_AGENT=$LAST_PID"
@@ -629,11 +629,11 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	lab_provider p2 "$NS_P2" 192M
 	bg client nsenter "--net=/run/netns/$NS_C1" "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --disk-dir "$T/disks" \
 		--ram 8M --fuse "$T/fuse" --stats 500ms
-	until_true 10 test -S "$T/c.ctl"
+	until_true 60 test -S "$T/c.ctl"
 	"$MSRSWAP" attach --host hs1 --size 320M --control "$T/c.ctl" > "$T/attach.jsonl"
 	bg c1-agent nsenter "--net=/run/netns/$NS_C1" "$MSGMC" agent --gmc "$GMC" --tls-psk "$GMC_KEYS" --node c1 \
 		--client-control "$T/c.ctl" --location rack1/board0/c1 --interval 1s -v
-	until_true 10 nodes_ready 3
+	until_true 60 nodes_ready 3
 	# a provider's namespace cannot reach the other's: the data path is the veth
 	! in_ns "$NS_P1" bash -c "exec 3<>/dev/tcp/$NET.2.2/10809" 2>/dev/null
 	# 128M: p2 has the most free memory
@@ -648,7 +648,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	# a 64M cgroup writes 256M of checksummed pages: most go to swap, over the veths
 	hog h1 64M 256 10 > "$T/hog.out" &
 	hog_pid=$!
-	until_true 30 remote_holds 33554432
+	until_true 90 remote_holds 33554432
 	# controller kill -9 mid-run: swapping goes on; the restart keeps both leases
 	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/before"
 	kill -9 "$GMC_PID"
@@ -657,7 +657,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	lab_controller gmc2
 	gmc_cli leases | jq -c 'del(.ts, .attached)' | sort > "$T/after"
 	diff "$T/before" "$T/after"
-	until_true 15 nodes_ready 3
+	until_true 60 nodes_ready 3
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# leave drains p1 while the workload runs: the device lets go of its export first
@@ -672,7 +672,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	echo "p2 received $((rx1 - rx0)) bytes over its veth"
 	[ $((rx1 - rx0)) -gt 16777216 ]
 	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 33554432' "$T/client.out"
-	until_true 10 no_leases
+	until_true 60 no_leases
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p1" or .node == "p2")) | all(.state == "inactive")'
 	grep -q '"event":"reclaimed".*"detached":true' "$T/c1-agent.out"
 	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"

@@ -38,17 +38,17 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 
 @test "msgmc agent --attach-size -c qemu:///system: the first lease for a guest hot-plugs its swap disk" {
 	daemon gmc "$MSGMC" serve --listen "127.0.0.1:$PORT" -v
-	until_true 5 gmc status
+	until_true 30 gmc status
 	daemon p1-serve "$MSRSWAP" serve --listen "127.0.0.1:$((PORT + 1))" --capacity 256M --control "$RS/p1.ctl"
-	until_true 5 test -S "$RS/p1.ctl"
+	until_true 30 test -S "$RS/p1.ctl"
 	daemon p1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node p1 --rswap-control "$RS/p1.ctl" \
 		--address "127.0.0.1:$((PORT + 1))" --interval 1s
 	daemon client "$MSRSWAP" client --listen "unix:$RS/c.sock" --control "$RS/c.ctl" --ram 16M --disk-dir "$RS/disks" \
 		--stats 1s
-	until_true 5 test -S "$RS/c.ctl"
+	until_true 30 test -S "$RS/c.ctl"
 	daemon c1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node c1 --client-control "$RS/c.ctl" \
 		--attach-size 384M -c qemu:///system --interval 1s -v
-	until_true 10 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
+	until_true 60 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
 	[ -z "$(lab_memshare_disk "$VM")" ]
 	run --separate-stderr gmc alloc --node c1 --domain "$VM" 192M --timeout 150s
 	echo "$output $stderr"
@@ -63,10 +63,10 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 	echo "$output"
 	[[ $output == *"bad_pages=0"* ]]
 	[[ $output == *"rc=0"* ]]
-	sleep 1.5
-	last=$(jq -s '[.[] | select(.kind == "tier")][-1]' "$RS/client.out")
-	echo "$last"
-	jq -e '.puts_total > 0 and .remote_bytes > 0 and .remotes_alive == 1' <<<"$last"
+	# the client's next stats record (every second) shows the pages it put
+	until_true 60 jq -s -e '[.[] | select(.kind == "tier")][-1] | .puts_total > 0 and .remote_bytes > 0
+	       and .remotes_alive == 1' "$RS/client.out" ||
+		{ jq -s -c '[.[] | select(.kind == "tier")][-1]' "$RS/client.out"; false; }
 	"$MSRSWAP" export list --control "$RS/p1.ctl" | jq -e -s 'map(select(.kind == "export_stats" and .used_bytes > 0)) | length == 1'
 }
 
@@ -76,8 +76,7 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	for _ in $(seq 1 20); do [ -z "$(lab_memshare_disk "$VM")" ] && break; sleep 0.5; done
-	[ -z "$(lab_memshare_disk "$VM")" ]
+	lab_wait_memshare_disk "$VM" absent
 	lease=$(gmc leases | jq -r .lease)
 	gmc release "$lease" | jq -e '.event == "released"'
 	[ -z "$(gmc leases)" ]

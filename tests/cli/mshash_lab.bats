@@ -110,7 +110,7 @@ scan_vm() { "$MSHASH" -c qemu:///system scan "domain:$1" -o "$2"; }
 @test "mshash watch domain:NAME: a guest workload shows as changed blocks" {
 	# fresh random bytes into the guest's RAM-backed root file system, 16 MiB at a time
 	lab exec "$VM1" "sh -c 'echo \$\$ >/hog.pid; while :; do dd if=/dev/urandom of=/hog bs=1M count=16 2>/dev/null; done' >/dev/null 2>&1 &"
-	sleep 2
+	until_true 60 lab exec "$VM1" 'test -s /hog' # the writer runs
 	run --separate-stderr "$MSHASH" -c qemu:///system watch -n 3 -i 1s "domain:$VM1"
 	lab exec "$VM1" 'kill $(cat /hog.pid); rm -f /hog /hog.pid; true'
 	[ "$status" -eq 0 ]

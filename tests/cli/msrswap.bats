@@ -12,7 +12,7 @@ serve() {
 	CTL=$BATS_TEST_TMPDIR/ctl.sock
 	"$MSRSWAP" serve --listen "unix:$SOCK" --control "$CTL" "$@" 2> "$BATS_TEST_TMPDIR/serve.log" &
 	SERVER_PID=$!
-	for _ in $(seq 1 50); do [ -S "$SOCK" ] && [ -S "$CTL" ] && return 0; sleep 0.1; done
+	wait_started "$SERVER_PID" "$SOCK" "$CTL" && return 0
 	cat "$BATS_TEST_TMPDIR/serve.log"
 	return 1
 }
@@ -173,7 +173,7 @@ require_clients() {
 	C=$BATS_TEST_TMPDIR
 	"$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 16M --disk-dir "$C/disks" 2> "$C/client.log" &
 	SERVER_PID=$!
-	for _ in $(seq 1 50); do [ -S "$C/c.ctl" ] && break; sleep 0.1; done
+	wait_socket "$C/c.ctl"
 	for d in vm1 vm2; do
 		printf '{"cmd":"device-add","name":"%s","size":67108864,"target":4194304}\n' "$d" | socat - "UNIX-CONNECT:$C/c.ctl" | jq -e .ok
 	done
@@ -194,11 +194,11 @@ require_clients() {
 
 @test "msrswap: serves over loopback TCP too" {
 	require_clients
-	port=$((20000 + RANDOM % 20000))
+	port=$(random_port)
 	"$MSRSWAP" serve --listen "127.0.0.1:$port" --control "$BATS_TEST_TMPDIR/t.ctl" --capacity 64M --export a:16M \
 		2> "$BATS_TEST_TMPDIR/serve.log" &
 	SERVER_PID=$!
-	for _ in $(seq 1 50); do [ -S "$BATS_TEST_TMPDIR/t.ctl" ] && break; sleep 0.1; done
+	wait_started "$SERVER_PID" "$BATS_TEST_TMPDIR/t.ctl"
 	run nbdinfo "nbd://127.0.0.1:$port/a"
 	[ "$status" -eq 0 ]
 	[[ $output == *"export-size: 16777216"* ]]
@@ -221,6 +221,6 @@ require_clients() {
 	wait "$SERVER_PID" 2>/dev/null || true
 	[ -S "$CTL" ]
 	serve --capacity 8M # (the stale socket files exist already: wait for the new daemon's answer)
-	for _ in $(seq 1 50); do "$MSRSWAP" export list --control "$CTL" > /dev/null 2>&1 && break; sleep 0.1; done
+	until_true 60 "$MSRSWAP" export list --control "$CTL"
 	"$MSRSWAP" export list --control "$CTL" | jq -e -s 'map(select(.kind == "export_stats")) | length == 0'
 }

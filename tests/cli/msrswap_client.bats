@@ -16,7 +16,7 @@ teardown() {
 	true
 }
 
-wait_for() { for _ in $(seq 1 50); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
+wait_for() { wait_socket "$1" && return 0; return 1; }
 ctl() { echo "$2" | socat - "UNIX-CONNECT:$1"; }
 
 @test "msrswap client remote-release: the device leaves the remote, its data served from the disk copy" {

@@ -17,7 +17,7 @@ client() {
 	"$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --disk-dir "$C/disks" --stats 500ms "$@" \
 		> "$C/stats.jsonl" 2> "$C/client.log" &
 	CLIENT_PID=$!
-	for _ in $(seq 1 50); do [ -S "$C/c.ctl" ] && return 0; sleep 0.1; done
+	wait_socket "$C/c.ctl" && return 0
 	cat "$C/client.log"
 	return 1
 }
@@ -27,7 +27,7 @@ provider() {
 	"$MSRSWAP" serve --listen "unix:$C/p.sock" --control "$C/p.ctl" --capacity 256M --export "$1" 2> "$C/provider.log" &
 	PROVIDER_PID=$!
 	REMOTE="nbd+unix:///${1%%:*}?socket=$C/p.sock"
-	for _ in $(seq 1 50); do [ -S "$C/p.ctl" ] && return 0; sleep 0.1; done
+	wait_socket "$C/p.ctl" && return 0
 	cat "$C/provider.log"
 	return 1
 }
@@ -40,7 +40,7 @@ teardown() {
 	local dev
 	for dev in $(awk 'NR > 1 {print $1}' /proc/swaps); do
 		[[ $(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) == "${C:-/nonexistent}"/* ]] || continue
-		for _ in $(seq 1 30); do swapoff "$dev" 2>/dev/null && break; sleep 1; done
+		until_true 60 swapoff "$dev" || true
 	done
 	stop_workloads
 	remove_cgroups
@@ -124,10 +124,7 @@ teardown() {
 	hog h1 48M 160 6 > "$C/hog.out" &
 	hog_pid=$!
 	# once the remote holds swapped pages, the provider dies
-	for _ in $(seq 1 100); do
-		jq -s -e 'map(select(.kind == "tier")) | last | .remote_bytes > 8388608' "$C/stats.jsonl" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	until_true 120 jq -s -e 'map(select(.kind == "tier")) | last | .remote_bytes > 8388608' "$C/stats.jsonl"
 	kill -9 "$PROVIDER_PID"
 	wait "$hog_pid"
 	cat "$C/hog.out"

@@ -23,19 +23,18 @@ teardown_file() {
 }
 
 start_provider() {
+	rm -f "$RS/p.sock" "$RS/p.ctl" # a killed provider's: wait for the new one's
 	"$MSRSWAP" serve --listen "unix:$RS/p.sock" --control "$RS/p.ctl" --capacity 512M --export "$VM:384M" \
 		2>> "$RS/provider.log" &
 	echo $! > "$RS/provider.pid"
-	for _ in $(seq 1 50); do [ -S "$RS/p.sock" ] && return 0; sleep 0.1; done
-	return 1
+	wait_socket "$RS/p.sock" "$RS/p.ctl"
 }
 
 start_client() {
 	"$MSRSWAP" client --listen "unix:$RS/c.sock" --control "$RS/c.ctl" --ram 32M --disk-dir "$RS/disks" --stats 1s \
 		> "$RS/client.jsonl" 2>> "$RS/client.log" &
 	echo $! > "$RS/client.pid"
-	for _ in $(seq 1 50); do [ -S "$RS/c.ctl" ] && return 0; sleep 0.1; done
-	return 1
+	wait_socket "$RS/c.sock" "$RS/c.ctl"
 }
 
 
@@ -59,24 +58,23 @@ start_client() {
 	echo "$output"
 	out=$(awk '/pswpout/ {print $2}' <<<"$output")
 	[ "$out" -gt 10000 ]
-	sleep 1.5
-	last=$(jq -s '[.[] | select(.kind == "tier")][-1]' "$RS/client.jsonl")
-	echo "$last"
-	# the target (64M) is below the swap footprint: the rest were failed puts, on disk
-	jq -e '.puts_total > 0 and .puts_succ < .puts_total and .gets > 0 and .tier_used_bytes <= 67108864
-	       and .disk_bytes > 0 and .remote_bytes > 0' <<<"$last"
+	# the target (64M) is below the swap footprint: the rest were failed puts,
+	# on disk (the client's next stats record, every second, shows it)
+	until_true 60 jq -s -e '[.[] | select(.kind == "tier")][-1] | .puts_total > 0 and .puts_succ < .puts_total
+	       and .gets > 0 and .tier_used_bytes <= 67108864 and .disk_bytes > 0 and .remote_bytes > 0' "$RS/client.jsonl" ||
+		{ jq -s -c '[.[] | select(.kind == "tier")][-1]' "$RS/client.jsonl"; false; }
 }
 
 @test "kill -9 of the provider while the guest swaps: served from the disk copy, nothing lost" {
-	lab exec "$VM" 'memhog -t 40 -W 280 300 > /tmp/hog.out 2>&1 & echo started'
-	sleep 8
+	lab exec "$VM" 'memhog -v -t 40 -W 280 300 > /tmp/hog.out 2>&1 & echo started'
+	# once its 300 MiB are written, the guest swaps in and out of the device
+	until_true 180 lab exec "$VM" 'grep -q filled /tmp/hog.out'
 	kill -9 "$(cat "$RS/provider.pid")"
 	run lab exec --timeout 120 "$VM" 'while pidof memhog >/dev/null; do sleep 1; done; cat /tmp/hog.out'
 	echo "$output"
 	[[ $output == *"bad_pages=0"* ]]
-	sleep 1.5
-	grep '"kind":"failover"' "$RS/client.jsonl"
-	jq -s -e '[.[] | select(.kind == "tier")][-1] | .remotes_dead == 1 and .failovers == 1' "$RS/client.jsonl"
+	until_true 60 grep '"kind":"failover"' "$RS/client.jsonl"
+	until_true 60 jq -s -e '[.[] | select(.kind == "tier")][-1] | .remotes_dead == 1 and .failovers == 1' "$RS/client.jsonl"
 	# a new provider, and the device takes remote space again
 	start_provider
 	run "$MSRSWAP" export list --control "$RS/p.ctl"
@@ -89,6 +87,5 @@ start_client() {
 	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	for _ in $(seq 1 20); do [ -z "$(lab_memshare_disk "$VM")" ] && break; sleep 0.5; done
-	[ -z "$(lab_memshare_disk "$VM")" ]
+	lab_wait_memshare_disk "$VM" absent
 }

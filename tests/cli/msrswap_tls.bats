@@ -33,7 +33,7 @@ serve_tls() {
 	"$MSRSWAP" serve --listen "$listen" --control "$CTL" --tls-psk "$KEYS/keys.psk" "$@" 2>>"$LOG" &
 	SERVER_PID=$!
 	PIDS="${PIDS:-} $SERVER_PID"
-	for _ in $(seq 1 50); do [ -S "$CTL" ] && return 0; sleep 0.1; done
+	wait_started "$SERVER_PID" "$CTL" && return 0
 	cat "$LOG"
 	return 1
 }
@@ -42,7 +42,7 @@ serve_tls() {
 serve_tls_tcp() {
 	local i
 	for i in 1 2 3 4 5; do
-		PORT=$((20000 + RANDOM % 20000))
+		PORT=$(random_port)
 		serve_tls "127.0.0.1:$PORT" "$@" && return 0
 		grep -q "cannot listen" "$LOG" || return 1
 	done
@@ -74,8 +74,7 @@ qemu_tls() {
 	[[ $output == *"TLS is required"* ]]
 	run nbdinfo --list "nbd://127.0.0.1:$PORT"
 	[ "$status" -ne 0 ]
-	sleep 0.2
-	grep -q "client refused: TLS is required and the client did not start TLS" "$LOG"
+	until_true 30 grep -q "client refused: TLS is required and the client did not start TLS" "$LOG"
 	kill -0 "$SERVER_PID"
 }
 
@@ -131,9 +130,8 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ $output == *ok* ]]
-	sleep 0.2
-	grep -q "client chose an export without starting TLS" "$LOG"
-	grep -q "TLS handshake failed" "$LOG"
+	until_true 30 grep -q "client chose an export without starting TLS" "$LOG"
+	until_true 30 grep -q "TLS handshake failed" "$LOG"
 	nbdinfo --size "$(tls_uri exp)" | grep -qx 16777216
 }
 
@@ -169,7 +167,7 @@ EOF
 	command -v socat >/dev/null || skip "socat is not installed"
 	serve_tls_tcp --capacity 64M --export exp:16M
 	# a client that acknowledges STARTTLS and then never starts the handshake: dropped after the timeout
-	{ printf '\x00\x00\x00\x03IHAVEOPT\x00\x00\x00\x05\x00\x00\x00\x00'; sleep 15; } | socat - "TCP:127.0.0.1:$PORT" >/dev/null &
+	{ printf '\x00\x00\x00\x03IHAVEOPT\x00\x00\x00\x05\x00\x00\x00\x00'; sleep 60; } 3>&- | socat - "TCP:127.0.0.1:$PORT" >/dev/null 3>&- &
 	local silent=$!
 	PIDS="$PIDS $silent"
 	run nbdinfo "nbds://alice@127.0.0.1:$PORT/exp?tls-psk-file=$BATS_TEST_TMPDIR/wrong/keys.psk"
@@ -190,7 +188,8 @@ EOF
 	cat "$LOG"
 	grep -q "client refused: TLS handshake failed: .*wrong key for PSK username 'alice'" "$LOG"
 	grep -q "client refused: TLS handshake failed: unknown PSK username 'mallory'" "$LOG"
-	for _ in $(seq 1 150); do grep -q "did not complete it in time" "$LOG" && break; sleep 0.1; done
+	# (the server drops it 10 s after it connected)
+	until_true 60 grep -q "did not complete it in time" "$LOG"
 	grep -q "client refused: TLS handshake failed: the peer did not complete it in time" "$LOG"
 	kill -0 "$SERVER_PID"
 	"$MSRSWAP" status --control "$CTL" | jq -s -e 'map(select(.export == "exp"))[0] | .writes >= 1'
@@ -221,7 +220,7 @@ EOF
 	C=$BATS_TEST_TMPDIR
 	"$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 1M --disk-dir "$C/disks" 2>"$C/client.log" &
 	PIDS="$PIDS $!"
-	for _ in $(seq 1 50); do [ -S "$C/c.ctl" ] && break; sleep 0.1; done
+	wait_socket "$C/c.ctl"
 	# a wrong key: the device is refused, and the reason names the TLS failure
 	reply=$(printf '{"cmd":"device-add","name":"bad","size":16777216,"target":16777216,"remotes":["%s"]}\n' \
 		"nbds://alice@127.0.0.1:$PORT/slab?tls-psk-file=$C/wrong/keys.psk" | socat - "UNIX-CONNECT:$C/c.ctl")
@@ -259,7 +258,7 @@ EOF
 	# no --tls-psk: NBD_OPT_STARTTLS gets NBD_REP_ERR_POLICY, so a client that insists on TLS fails
 	"$MSRSWAP" serve --listen "unix:$SOCK" --control "$BATS_TEST_TMPDIR/p.ctl" --capacity 16M --export s:4M 2>>"$LOG" &
 	PIDS="$PIDS $!"
-	for _ in $(seq 1 50); do [ -S "$BATS_TEST_TMPDIR/p.ctl" ] && break; sleep 0.1; done
+	wait_socket "$BATS_TEST_TMPDIR/p.ctl"
 	run env LIBNBD_DEBUG=1 nbdinfo "nbds+unix://alice@/s?socket=$SOCK&tls-psk-file=$KEYS/keys.psk"
 	[ "$status" -ne 0 ]
 	[[ $output == *"TLS is not enabled on this server"* ]]

@@ -128,7 +128,7 @@ MIB=1048576
 	out=$BATS_TEST_TMPDIR/auto.jsonl
 	"$MSWSS" -c cgroup:/// --interval 1s --count 7 "$CG_BASE/a" > "$out" &
 	local mon=$!
-	for _ in $(seq 1 50); do [ -s "$out" ] && break; sleep 0.1; done
+	until_true 60 test -s "$out"
 	# The write returns once the kernel has pushed the excess to swap, which can take
 	# a while: the two windows are counted from the moment the limit is in place.
 	cgroup_limit "$CG_BASE/a" $((160 * MIB))
@@ -164,7 +164,8 @@ MIB=1048576
 	local victim=$WORKLOAD_PID
 	"$MSWSS" -c cgroup:/// --interval 500ms --count 4 "$CG_BASE/keep" "pid:$victim" > "$BATS_TEST_TMPDIR/o" 2> "$BATS_TEST_TMPDIR/e" &
 	local mon=$!
-	sleep 0.7
+	# the victim dies once it has been measured at least once
+	until_true 60 grep -q "pid:$victim" "$BATS_TEST_TMPDIR/o"
 	kill "$victim"
 	wait "$mon"
 	[ "$(jq -r 'select(.domain == "'"$CG_BASE/keep"'") | .domain' "$BATS_TEST_TMPDIR/o" | wc -l)" -eq 4 ]

@@ -35,10 +35,20 @@ wss_of() {
 	       and .wss_bytes <= .rss_bytes and .state == "less" and .signal == "clear_refs+smaps_rollup"' <<<"$rec"
 }
 
+# wss_at_least METHOD WINDOW BYTES: the method reports at least BYTES
+wss_at_least() { [ "$(wss_of "$1" "$2")" -ge "$3" ]; }
+
+# guest_hog ARGS...: memhog ARGS in the guest, in the background; returns
+# once it has written all its pages (a loaded TCG guest takes a while)
+guest_hog() {
+	lab exec "$VM" "memhog -v -q $* >/dev/null 2>/tmp/hog.err &"
+	until_true 120 lab exec "$VM" 'grep -q filled /tmp/hog.err'
+}
+
 @test "mswss refbit sees a guest workload from the QEMU process" {
 	before=$(wss_of refbit 2s)
-	lab exec "$VM" 'memhog -q -W 96 -t 60 112 >/dev/null 2>&1 &'
-	sleep 3 # let the guest allocate and fill
+	guest_hog -W 96 -t 120 112
+	until_true 60 wss_at_least refbit 2s $((before + 80 * MIB)) || true
 	during=$(wss_of refbit 2s)
 	lab exec "$VM" 'killall memhog; true'
 	echo "guest WSS from the host: idle $((before / MIB)) MiB, memhog touching 96 MiB: $((during / MIB)) MiB"
@@ -47,8 +57,9 @@ wss_of() {
 
 @test "mswss balloon reads the guest's own view, and it follows the guest's use" {
 	idle=$(wss_of balloon 2500ms)
-	lab exec "$VM" 'memhog -q -W 0 -t 60 100 >/dev/null 2>&1 &'
-	sleep 4 # balloon statistics are refreshed every 2 s
+	guest_hog -W 0 -t 120 100
+	# the guest refreshes its balloon statistics every 2 s: wait for the report
+	until_true 60 wss_at_least balloon 2500ms $((idle + 90 * MIB)) || true
 	busy=$(wss_of balloon 2500ms)
 	lab exec "$VM" 'killall memhog; true'
 	echo "guest-reported used memory: idle $((idle / MIB)) MiB, holding 100 MiB: $((busy / MIB)) MiB"

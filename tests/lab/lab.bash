@@ -37,23 +37,39 @@ lab_file_stop() {
 }
 
 # lab_memshare_disk VM: the guest's name for the hot-plugged memshare disk
-# (serial "memshare"), empty when it has none.
+# (serial "memshare"), empty when it has none.  Fails only when the guest
+# cannot be asked (lab exec failed), never because the disk is not there.
 lab_memshare_disk() {
-	lab exec "$1" 'for b in /sys/block/*; do [ "$(cat $b/serial 2>/dev/null)" = memshare ] && basename $b; done'
+	lab exec "$1" 'for b in /sys/block/*; do [ "$(cat $b/serial 2>/dev/null)" = memshare ] && basename $b; done; true'
 }
 
-# lab_swapon_memshare_disk VM: wait (15 s) for the hot-plugged memshare disk
-# and swap on it: the signature msrswap attach --mkswap wrote is what the
+# A hot-plugged disk shows up in the guest a while after libvirt's attach
+# returns (about a second on an idle TCG guest, much longer on a loaded
+# host), and goes away a while after detach: wait for it, with a deadline.
+LAB_DISK_TIMEOUT=${MEMSHARE_LAB_DISK_TIMEOUT:-120}
+
+lab_has_memshare_disk() { local d; d=$(lab_memshare_disk "$1") && [ -n "$d" ]; }
+lab_lacks_memshare_disk() { local d; d=$(lab_memshare_disk "$1") && [ -z "$d" ]; }
+
+# lab_wait_memshare_disk VM present|absent: wait (LAB_DISK_TIMEOUT) until the
+# guest sees the memshare disk, or no longer sees it; needs helpers.bash.
+lab_wait_memshare_disk() {
+	local check=lab_has_memshare_disk
+	[ "$2" = absent ] && check=lab_lacks_memshare_disk
+	until_true "$LAB_DISK_TIMEOUT" "$check" "$1" && return 0
+	echo "guest $1: memshare disk not $2 after $LAB_DISK_TIMEOUT s (sees: $(lab_memshare_disk "$1" 2>&1 | tr '\n' ' '))"
+	return 1
+}
+
+# lab_swapon_memshare_disk VM: wait for the hot-plugged memshare disk and
+# swap on it: the signature msrswap attach --mkswap wrote is what the
 # guest's swapon expects.
 lab_swapon_memshare_disk() {
-	local dev=""
-	for _ in $(seq 1 30); do
-		dev=$(lab_memshare_disk "$1")
-		[ -n "$dev" ] && break
-		sleep 0.5
-	done
-	echo "guest disk: ${dev:-none}"
-	[ -n "$dev" ] && lab exec "$1" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
+	local dev
+	lab_wait_memshare_disk "$1" present || return 1
+	dev=$(lab_memshare_disk "$1") || return 1
+	echo "guest disk: $dev"
+	lab exec "$1" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
 }
 
 # The lab command itself (tests/lab/lab).
