@@ -130,15 +130,16 @@ wait_started() {
 	wait_socket "${@:2}"
 }
 
-# random_port [N]: a random port P (20000-39999) such that P..P+N-1 are in
-# no socket of this machine right now.  Another process may still take one
+# random_port [N]: a random port P such that P..P+N-1 are in no socket of
+# this machine right now, all in 20000-32767: below the ephemeral range
+# (32768-) that outgoing connections draw from.  Another process may still take one
 # before the test's daemon binds it: a daemon that cannot listen is retried
 # on another port where a test can (see msrswap_tls.bats's serve_tls_tcp).
 random_port() {
 	local n=${1:-1} p i used
 	used=" $(ss -Htan 2>/dev/null | awk '{ sub(/.*:/, "", $4); printf "%s ", $4 }')"
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % (12768 - n)))
 		for ((i = 0; i < n; i++)); do [[ $used == *" $((p + i)) "* ]] && continue 2; done
 		echo "$p"
 		return 0

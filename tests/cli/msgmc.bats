@@ -11,7 +11,7 @@ setup() {
 	[ -x "$MSGMC" ] || skip "$MSGMC is not built (run make)"
 	T=$BATS_TEST_TMPDIR
 	# ports of our own, below the ephemeral range (32768-) that outgoing connections draw from
-	BASE=$((20000 + (RANDOM % 1200) * 10))
+	BASE=$(random_port 10) # BASE .. BASE+9: a controller, providers
 	GMC=127.0.0.1:$BASE
 	PIDS=""
 }

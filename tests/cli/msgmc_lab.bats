@@ -13,7 +13,7 @@ setup_file() {
 	export VM="mslab-gmc-$$"
 	# short paths: unix socket names are limited to 108 bytes
 	export RS=/tmp/msgmc-$$
-	export PORT=$((20000 + (RANDOM % 1200) * 10))
+	PORT=$(random_port 2) && export PORT
 	mkdir -p "$RS"
 	lab_file_start "$VM" 256M
 }
