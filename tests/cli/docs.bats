@@ -1250,22 +1250,26 @@ complete_line() {
 	cat > "$BATS_TEST_TMPDIR/drive.zsh" <<-'EOF'
 		zmodload zsh/zpty
 		zpty z "TERM=dumb PATH=$1:\$PATH zsh -f -i"
-		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D"
+		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; print RE''ADY@@"
 		ask() {
 			local out= chunk
 			zpty -w -n z "$1"$'\t'
-			sleep 3
-			while zpty -r -t z chunk; do out+=$chunk; done
+			# zsh prints the list, then draws the line again below it (or
+			# what $2 says when the answer is one completion); keys typed
+			# ahead would keep it from listing: none are
+			local want="*"$'\n'"% $1*"
+			[[ -n $2 ]] && want=$2
+			zpty -r z out "$want"
 			print -r -- "$out"
 			zpty -w -n z $'\C-u'
 		}
-		sleep 1
+		zpty -r z out '*'$'\n''READY@@*' # compinit is done
 		ask 'mswss -m '
 		print -- '==='
 		ask 'mswss -c '
 		zpty -d z
 	EOF
-	run timeout 60 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions"
+	run timeout 120 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	methods_part=${output%%===*}
@@ -1303,16 +1307,20 @@ complete_line() {
 	cat > "$BATS_TEST_TMPDIR/drive.zsh" <<-'EOF'
 		zmodload zsh/zpty
 		zpty z "TERM=dumb PATH=$1:\$PATH zsh -f -i"
-		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; cd ${(q)3}"
+		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; cd ${(q)3}; print RE''ADY@@"
 		ask() {
 			local out= chunk
 			zpty -w -n z "$1"$'\t'
-			sleep 3
-			while zpty -r -t z chunk; do out+=$chunk; done
+			# zsh prints the list, then draws the line again below it (or
+			# what $2 says when the answer is one completion); keys typed
+			# ahead would keep it from listing: none are
+			local want="*"$'\n'"% $1*"
+			[[ -n $2 ]] && want=$2
+			zpty -r z out "$want"
 			print -r -- "$out"
 			zpty -w -n z $'\C-u'
 		}
-		sleep 1
+		zpty -r z out '*'$'\n''READY@@*' # compinit is done
 		ask 'msballoon '
 		print -- '==='
 		ask 'msballoon plan --policy '
@@ -1320,7 +1328,7 @@ complete_line() {
 		ask 'msballoon sim --scenario '
 		zpty -d z
 	EOF
-	run timeout 60 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions" "$BATS_TEST_TMPDIR/scn"
+	run timeout 120 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions" "$BATS_TEST_TMPDIR/scn"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	subs_part=${output%%===*}
@@ -1363,26 +1371,30 @@ complete_line() {
 	cat > "$BATS_TEST_TMPDIR/drive.zsh" <<-'EOS'
 		zmodload zsh/zpty
 		zpty z "TERM=dumb PATH=$1:\$PATH zsh -f -i"
-		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; cd ${(q)3}"
+		zpty -w z "PS1='%% '; fpath=($2 \$fpath); autoload -Uz compinit; compinit -u -D; cd ${(q)3}; print RE''ADY@@"
 		ask() {
 			local out= chunk
 			zpty -w -n z "$1"$'\t'
-			sleep 3
-			while zpty -r -t z chunk; do out+=$chunk; done
+			# zsh prints the list, then draws the line again below it (or
+			# what $2 says when the answer is one completion); keys typed
+			# ahead would keep it from listing: none are
+			local want="*"$'\n'"% $1*"
+			[[ -n $2 ]] && want=$2
+			zpty -r z out "$want"
 			print -r -- "$out"
 			zpty -w -n z $'\C-u'
 		}
-		sleep 3
+		zpty -r z out '*'$'\n''READY@@*' # compinit is done
 		ask 'msrswap '
 		print -- '==='
 		ask 'msrswap export '
 		print -- '==='
-		ask 'msrswap client --disk-dir '
+		ask 'msrswap client --disk-dir ' '*--disk-dir sub/*'
 		print -- '==='
 		ask 'msrswap attach -c '
 		zpty -d z
 	EOS
-	run timeout 90 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions" "$BATS_TEST_TMPDIR/z"
+	run timeout 120 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$BINDIR" "$ROOT/completions" "$BATS_TEST_TMPDIR/z"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	subs_part=${output%%===*}
