@@ -185,3 +185,37 @@ fake_lab_daemon() {
 	gone "$FAKE_PID"
 	[ ! -e "$MEMSHARE_LAB_HOST_DIR/libvirtd.owner" ]
 }
+
+@test "lab up from two lab dirs at once starts one daemon, and both use it" {
+	fake_lab_daemon # (its stand-in daemon is not the one started here)
+	rm -f "$MEMSHARE_LAB_HOST_DIR/libvirtd.owner"
+	kill "$FAKE_PID"
+	# a libvirtd that takes a second to write its pid file; virsh reaches it once it has
+	mkdir -p "$BATS_TEST_TMPDIR/sbin"
+	mv "$BATS_TEST_TMPDIR/bin/libvirtd" "$BATS_TEST_TMPDIR/sbin/libvirtd"
+	cat > "$BATS_TEST_TMPDIR/bin/libvirtd" <<-EOF
+		#!/bin/sh
+		[ "\$1" = -d ] && [ "\$2" = -p ] || exit 2
+		echo started >> "$BATS_TEST_TMPDIR/starts"
+		"$BATS_TEST_TMPDIR/sbin/libvirtd" 600 </dev/null >/dev/null 2>&1 &
+		(sleep 1; echo \$! > "\$3") &
+	EOF
+	cat > "$BATS_TEST_TMPDIR/bin/virsh" <<-EOF
+		#!/bin/sh
+		pid=\$(cat "$MEMSHARE_LAB_HOST_DIR/libvirtd.pid" 2>/dev/null) && kill -0 "\$pid" 2>/dev/null || exit 1
+		case " \$* " in
+		*" uri "*) echo qemu:///system ;;
+		*) exit 0 ;;
+		esac
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/bin/libvirtd" "$BATS_TEST_TMPDIR/bin/virsh"
+	MEMSHARE_LAB_DIR=$BATS_TEST_TMPDIR/lab1 "$LAB_BIN" up > "$BATS_TEST_TMPDIR/up1" 2>&1 3>&- &
+	local a=$!
+	MEMSHARE_LAB_DIR=$BATS_TEST_TMPDIR/lab2 "$LAB_BIN" up > "$BATS_TEST_TMPDIR/up2" 2>&1 3>&- &
+	local b=$!
+	wait "$a" && wait "$b"
+	cat "$BATS_TEST_TMPDIR/up1" "$BATS_TEST_TMPDIR/up2"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/starts")" -eq 1 ]
+	grep -q "libvirtd already running (started by the lab" "$BATS_TEST_TMPDIR/up1" "$BATS_TEST_TMPDIR/up2"
+	FAKE_PID=$(cat "$MEMSHARE_LAB_HOST_DIR/libvirtd.pid")
+}
