@@ -561,7 +561,7 @@ host_swap_consumer() {
 lab() {
 	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
 	command -v ip >/dev/null && command -v nsenter >/dev/null || skip "needs ip and nsenter"
-	local tag=mg$((RANDOM % 10000)) i
+	local tag=mg$BASHPID i # unique on this machine now; "mgNNNNNNN-p1" fits IFNAMSIZ
 	NET=10.$((100 + RANDOM % 100))
 	NS_P1=$tag-p1 NS_P2=$tag-p2 NS_C1=$tag-c1
 	NETNS="$NS_P1 $NS_P2 $NS_C1"
