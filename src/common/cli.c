@@ -1,10 +1,12 @@
 #include "cli.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "units.h"
@@ -15,12 +17,57 @@ void cli_init(const char *argv0)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Does the option in argv[i] take the next argument as its value? */
+static bool takes_next_argument(const char *arg, const char *shortopts, const struct option *longopts)
+{
+	if (arg[1] == '-') {
+		const char *name = arg + 2;
+		size_t len = strcspn(name, "=");
+		if (name[len] == '=')
+			return false;
+		int found = -1; /* an exact name, else the one option it abbreviates */
+		for (int k = 0; longopts[k].name; k++) {
+			if (strncmp(longopts[k].name, name, len) != 0)
+				continue;
+			if (strlen(longopts[k].name) == len || found < 0)
+				found = k;
+			if (strlen(longopts[k].name) == len)
+				break;
+		}
+		return found >= 0 && longopts[found].has_arg == required_argument;
+	}
+	for (const char *p = arg + 1; *p; p++) {
+		const char *o = strchr(shortopts, *p);
+		if (o && o[1] == ':')
+			return p[1] == '\0'; /* "-Pvalue" carries its value */
+	}
+	return false;
+}
+
+/* An operand such as "-5M" would be read as a cluster of options ("invalid
+ * option -- '5'"): say what it is instead.  Sizes and counts are never negative. */
+static void refuse_negative_operands(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--") == 0)
+			return;
+		if (arg[0] != '-' || arg[1] == '\0')
+			continue;
+		if (isdigit((unsigned char)arg[1]) || (arg[1] == '.' && isdigit((unsigned char)arg[2])))
+			cli_usage_error("'%s': a negative number is not accepted (sizes and counts are never negative)", arg);
+		if (takes_next_argument(arg, shortopts, longopts))
+			i++;
+	}
+}
+
 int cli_parse_options(int argc, char **argv, const char *tool_shortopts, const struct option *longopts,
 		      struct cli_common *common, void (*tool_option)(int opt, const char *arg, void *ctx), void *ctx,
 		      void (*usage)(void))
 {
 	char shortopts[64];
 	snprintf(shortopts, sizeof shortopts, "%s%s", CLI_COMMON_SHORTOPTS, tool_shortopts ? tool_shortopts : "");
+	refuse_negative_operands(argc, argv, shortopts, longopts);
 	int opt;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (opt == '?')

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ int parse_size(const char *text, uint64_t percent_of, const char *what, uint64_t
 	static const char suffixes[] = "KMGTPE";
 	double value;
 	const char *rest;
+	if (text && *text == '-')
+		return ms_fail_input(err, "%s: '%s': a size cannot be negative", what, text);
 	if (!text || parse_plain_number(text, &value, &rest) < 0)
 		return ms_fail_input(err, "%s: '%s' is not a size (examples: 4096, 512K, 1.5G, 30%%)", what, text ? text : "");
 	double scaled;
@@ -62,13 +65,14 @@ int parse_size(const char *text, uint64_t percent_of, const char *what, uint64_t
 		}
 		scaled = value * mult;
 	}
-	if (scaled >= 18446744073709551616.0)
-		return ms_fail_input(err, "%s: '%s' is too large", what, text);
+	if (scaled > (double)MS_SIZE_MAX)
+		return ms_fail_input(err, "%s: '%s' is too large (the largest size is 4E, %llu bytes)", what, text,
+				     (unsigned long long)MS_SIZE_MAX);
 	*out = (uint64_t)llround(scaled);
 	return 0;
 }
 
-int parse_duration_ns(const char *text, const char *what, uint64_t *out_ns, struct ms_err *err)
+static int parse_duration(const char *text, const char *what, bool zero_ok, uint64_t *out_ns, struct ms_err *err)
 {
 	static const struct { const char *unit; double ns; } units[] = {
 		{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"", 1e9}, {"m", 60e9}, {"min", 60e9}, {"h", 3600e9},
@@ -81,6 +85,10 @@ int parse_duration_ns(const char *text, const char *what, uint64_t *out_ns, stru
 		if (strcmp(rest, units[i].unit) != 0)
 			continue;
 		double ns = value * units[i].ns;
+		if (zero_ok && value == 0) {
+			*out_ns = 0;
+			return 0;
+		}
 		if (ns < 1)
 			return ms_fail_input(err, "%s: '%s' must be greater than zero", what, text);
 		if (ns > 1e18)
@@ -88,7 +96,17 @@ int parse_duration_ns(const char *text, const char *what, uint64_t *out_ns, stru
 		*out_ns = (uint64_t)llround(ns);
 		return 0;
 	}
-	return ms_fail_input(err, "%s: '%s' has an unknown unit (use ns, us, ms, s, m, h)", what, text);
+	return ms_fail_input(err, "%s: '%s' has an unknown unit (use ns, us, ms, s, m, min, h)", what, text);
+}
+
+int parse_duration_ns(const char *text, const char *what, uint64_t *out_ns, struct ms_err *err)
+{
+	return parse_duration(text, what, false, out_ns, err);
+}
+
+int parse_duration_or_zero_ns(const char *text, const char *what, uint64_t *out_ns, struct ms_err *err)
+{
+	return parse_duration(text, what, true, out_ns, err);
 }
 
 int parse_percent(const char *text, const char *what, double *out, struct ms_err *err)

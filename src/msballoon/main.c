@@ -36,6 +36,7 @@ enum {
 	OPT_TABLE,
 	OPT_LIST_POLICIES,
 	OPT_TIER_CONTROL,
+	OPT_STRICT,
 };
 
 struct args {
@@ -43,7 +44,7 @@ struct args {
 	const char *command;
 	const struct balloon_policy *policy;
 	struct policy_params params;
-	bool apply, once, table;
+	bool apply, once, table, strict;
 	const char *min, *max_step, *deadband, *host_reserve, *host_memory, *remote_cap, *tier_total, *threshold;
 	uint64_t wait_ns, settle_ns;
 	const char *scenario;
@@ -81,6 +82,7 @@ static void usage(void)
 	       "      --host-memory SIZE   the host's memory (default: what the driver reports)\n"
 	       "      --wait DUR           how long to wait for a balloon to reach its target (default 10s)\n"
 	       "      --settle DUR         plan, apply: an interval ends after DUR without input (default 500ms)\n"
+	       "      --strict             plan, apply: a bad input line ends the run (default: skipped with a warning)\n"
 	       "      --scenario FILE      sim: the simulated node and its workloads\n"
 	       "      --table              sim: a human table instead of JSON records\n"
 	       "      --list-policies      print the policy names and exit\n"
@@ -90,9 +92,11 @@ static void usage(void)
 	       "  -h, --help               this text\n"
 	       "      --version            the version\n"
 	       "\n"
-	       "SIZE: 4096, 512K, 1.5G, or N%% of the domain's maximum (set) or of the host (--host-reserve).\n"
+	       "SIZE: 4096, 512K, 1.5G (at most 4E), or N%% of the domain's maximum (set) or of the host (--host-reserve).\n"
+	       "DUR: 500ms, 10s, 2m, 1h (also ns, us, min; a bare number is seconds).\n"
 	       "Input: JSON Lines \"wss\" records (mswss), \"tier\" records (msrswap), \"bid\" records.\n"
-	       "Exit status: 0 done, 1 an operation failed or a target was not reached, 2 bad usage or input.\n"
+	       "Exit status: 0 done, 1 an operation failed or a target was not reached, 2 bad usage or input\n"
+	       "(also when bad input lines were skipped).\n"
 	       "See msballoon(1) and memshare(7).\n");
 }
 
@@ -111,6 +115,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_APPLY: a->apply = true; break;
 	case OPT_ONCE: a->once = true; break;
 	case OPT_TABLE: a->table = true; break;
+	case OPT_STRICT: a->strict = true; break;
 	case OPT_HEADROOM: rc = parse_percent(arg, "--headroom", &a->params.headroom, &err); break;
 	case 'P': rc = parse_percent(arg, "--step", &a->params.step_fraction, &err); break;
 	case OPT_THRESHOLD: a->threshold = arg; break;
@@ -121,7 +126,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_HOST_MEMORY: a->host_memory = arg; break;
 	case OPT_REMOTE_CAP: a->remote_cap = arg; break;
 	case OPT_TIER_TOTAL: a->tier_total = arg; break;
-	case OPT_WAIT: rc = parse_duration_ns(arg, "--wait", &a->wait_ns, &err); break;
+	case OPT_WAIT: rc = parse_duration_or_zero_ns(arg, "--wait", &a->wait_ns, &err); break;
 	case OPT_SETTLE: rc = parse_duration_ns(arg, "--settle", &a->settle_ns, &err); break;
 	case OPT_SCENARIO: a->scenario = arg; break;
 	case OPT_TIER_CONTROL: a->tier_control = arg; break;
@@ -158,6 +163,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"table", no_argument, NULL, OPT_TABLE},
 		{"list-policies", no_argument, NULL, OPT_LIST_POLICIES},
 		{"tier-control", required_argument, NULL, OPT_TIER_CONTROL},
+		{"strict", no_argument, NULL, OPT_STRICT},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, "P:", longopts, &a->common, parse_tool_option, a, usage);
@@ -185,10 +191,17 @@ static void set_limits(const struct args *a, struct driver *drv, struct safety_l
 {
 	uint64_t host = host_mem_total_bytes();
 	struct ms_err err = {0};
-	if (a->host_memory)
+	if (a->host_memory) {
 		host = (uint64_t)size_option(a->host_memory, NULL, 0, "--host-memory");
-	else if (drv && driver_host_memory(drv, &host, &err) < 0)
+		if (host == 0)
+			cli_usage_error("--host-memory: '%s': the host's memory must be more than 0", a->host_memory);
+	} else if (drv && driver_host_memory(drv, &host, &err) < 0) {
 		exit(cli_report(&err));
+	}
+	if (host == 0) { /* the driver or /proc/meminfo said nothing usable */
+		fprintf(stderr, "%s: the host's memory is unknown: give --host-memory\n", ms_progname());
+		exit(MS_EXIT_FAIL);
+	}
 	int64_t reserve = size_option(a->host_reserve, "10%", host, "--host-reserve");
 	limits->host_bytes = (int64_t)host > reserve ? (int64_t)host - reserve : 0;
 	limits->min_bytes = size_option(a->min, "384M", 0, "--min");
@@ -245,11 +258,18 @@ static int run_set(struct args *a, struct jsonl_writer *out)
 	return rc;
 }
 
-static int finish(int rc, struct ms_err *err)
+/* The exit status of plan and apply: bad input lines that were skipped make
+ * it 2 once the whole input has been handled, after a summary. */
+static int finish(int rc, unsigned long skipped, struct ms_err *err)
 {
-	if (rc < 0)
-		return strcmp(err->msg, "output closed by the reader") == 0 ? 0 : cli_report(err);
-	return rc ? MS_EXIT_FAIL : 0;
+	if (rc < 0 && strcmp(err->msg, "output closed by the reader") != 0)
+		return cli_report(err);
+	if (skipped) {
+		fprintf(stderr, "%s: %lu bad input line%s skipped (see the warnings above; --strict stops at the first)\n",
+			ms_progname(), skipped, skipped == 1 ? "" : "s");
+		return MS_EXIT_USAGE;
+	}
+	return rc > 0 ? MS_EXIT_FAIL : 0;
 }
 
 static int run_plan(struct args *a, struct jsonl_writer *out)
@@ -259,7 +279,7 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count)
 		cli_usage_error("plan reads observations on standard input; it takes no operands");
 	struct plan_config cfg = {.policy = a->policy, .params = a->params, .wait_ns = a->wait_ns,
-				  .settle_ns = a->settle_ns, .once = a->once, .out = out,
+				  .settle_ns = a->settle_ns, .once = a->once, .strict = a->strict, .out = out,
 				  .tier_control = a->apply ? a->tier_control : NULL};
 	/* a driver to apply with, or to ask how much memory the host has */
 	cfg.drv = a->apply || a->common.uri || getenv("MEMSHARE_URI") ? open_driver(a) : NULL;
@@ -273,9 +293,10 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 		cfg.drv = NULL;
 	}
 	struct ms_err err = {0};
-	int rc = plan_run(&cfg, stdin, "<stdin>", &err);
+	unsigned long skipped = 0;
+	int rc = plan_run(&cfg, stdin, "<stdin>", &skipped, &err);
 	driver_close(cfg.drv);
-	return finish(rc, &err);
+	return finish(rc, skipped, &err);
 }
 
 static int run_apply(struct args *a, struct jsonl_writer *out)
@@ -286,9 +307,12 @@ static int run_apply(struct args *a, struct jsonl_writer *out)
 	struct safety_limits limits;
 	set_limits(a, drv, &limits);
 	struct ms_err err = {0};
-	int rc = apply_run(drv, &limits, a->wait_ns, a->settle_ns, out, stdin, "<stdin>", &err);
+	unsigned long skipped = 0;
+	struct apply_config cfg = {.drv = drv, .limits = &limits, .wait_ns = a->wait_ns, .settle_ns = a->settle_ns,
+				   .strict = a->strict, .out = out};
+	int rc = apply_run(&cfg, stdin, "<stdin>", &skipped, &err);
 	driver_close(drv);
-	return finish(rc, &err);
+	return finish(rc, skipped, &err);
 }
 
 static int run_sim(struct args *a, struct jsonl_writer *out)
@@ -302,7 +326,7 @@ static int run_sim(struct args *a, struct jsonl_writer *out)
 	params.min_bytes = size_option(a->min, "384M", 0, "--min");
 	params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
 	struct ms_err err = {0};
-	return finish(sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0 ? -1 : 0, &err);
+	return finish(sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0 ? -1 : 0, 0, &err);
 }
 
 int main(int argc, char **argv)

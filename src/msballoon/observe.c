@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "units.h"
+
 void observer_init(struct observer *o)
 {
 	memset(o, 0, sizeof *o);
@@ -59,106 +61,139 @@ static struct observed_domain *find_or_add(struct observer *o, const char *name,
 	return d;
 }
 
-bool observer_starts_new_interval(const struct observer *o, json_t *record)
+bool observer_starts_new_interval(const struct observer *o, const struct observation *ob)
 {
-	unsigned bit = kind_bit(record);
-	const char *name = json_string_value(json_object_get(record, "domain"));
-	if (!bit || !name)
+	if (!ob->kind)
 		return false;
-	const struct observed_domain *d = find(o, name);
-	return d && (d->seen & bit);
+	const struct observed_domain *d = find(o, ob->domain);
+	return d && (d->seen & ob->kind);
 }
 
-/* An optional non-negative integer field: -1 when absent. */
-static int optional_size(const struct jsonl_reader *r, json_t *rec, const char *key, int64_t *out, struct ms_err *err)
+int record_size(const struct jsonl_reader *r, json_t *rec, const char *key, bool required, int64_t *out,
+		struct ms_err *err)
 {
 	*out = -1;
-	if (!json_object_get(rec, key))
+	if (!required && !json_object_get(rec, key))
 		return 0;
 	uint64_t v;
 	if (jsonl_get_u64(r, rec, key, &v, err) < 0)
 		return -1;
-	*out = v > INT64_MAX ? INT64_MAX : (int64_t)v;
+	if (v > MS_SIZE_MAX)
+		return ms_fail_input(err, "%s:%lu: field \"%s\" is more than the largest size, 4E (%llu bytes)", r->name,
+				     r->line, key, (unsigned long long)MS_SIZE_MAX);
+	*out = (int64_t)v;
 	return 0;
 }
 
-static int take_wss(const struct jsonl_reader *r, json_t *rec, struct observed_domain *d, struct ms_err *err)
+static int parse_wss(const struct jsonl_reader *r, json_t *rec, struct observation *ob, struct ms_err *err)
 {
-	uint64_t wss;
-	struct vm_view *v = &d->view;
-	if (jsonl_get_u64(r, rec, "wss_bytes", &wss, err) < 0 || optional_size(r, rec, "alloc_bytes", &v->alloc_bytes, err) < 0 ||
-	    optional_size(r, rec, "max_bytes", &v->max_bytes, err) < 0)
+	if (record_size(r, rec, "wss_bytes", true, &ob->wss_bytes, err) < 0 ||
+	    record_size(r, rec, "alloc_bytes", false, &ob->alloc_bytes, err) < 0 ||
+	    record_size(r, rec, "max_bytes", false, &ob->max_bytes, err) < 0)
 		return -1;
-	v->wss_bytes = (int64_t)wss;
 	const char *state = json_string_value(json_object_get(rec, "state"));
-	v->short_of_memory = state && strcmp(state, "more") == 0;
+	ob->short_of_memory = state && strcmp(state, "more") == 0;
 	json_t *usr = json_object_get(rec, "usrtime");
-	v->usrtime = json_is_number(usr) ? json_number_value(usr) : -1;
-	if (d->initial_bytes < 0)
-		d->initial_bytes = v->alloc_bytes;
+	ob->usrtime = json_is_number(usr) ? json_number_value(usr) : -1;
 	return 0;
 }
 
-static int take_tier(struct observer *o, const struct jsonl_reader *r, json_t *rec, struct observed_domain *d, struct ms_err *err)
+static int parse_tier(const struct jsonl_reader *r, json_t *rec, struct observation *ob, struct ms_err *err)
 {
 	uint64_t total, succ;
-	struct vm_view *v = &d->view;
-	int64_t target, pool;
 	if (jsonl_get_u64(r, rec, "puts_total", &total, err) < 0 || jsonl_get_u64(r, rec, "puts_succ", &succ, err) < 0 ||
-	    optional_size(r, rec, "tier_used_bytes", &v->tier_used_bytes, err) < 0 ||
-	    optional_size(r, rec, "tier_target_bytes", &target, err) < 0 || optional_size(r, rec, "pool_bytes", &pool, err) < 0)
+	    record_size(r, rec, "tier_used_bytes", false, &ob->tier_used_bytes, err) < 0 ||
+	    record_size(r, rec, "tier_target_bytes", false, &ob->tier_target_bytes, err) < 0 ||
+	    record_size(r, rec, "pool_bytes", false, &ob->pool_bytes, err) < 0)
 		return -1;
 	if (succ > total)
 		return ms_fail_input(err, "%s:%lu: puts_succ (%llu) is larger than puts_total (%llu)", r->name, r->line,
 				     (unsigned long long)succ, (unsigned long long)total);
-	v->puts_total = (int64_t)total;
-	v->puts_succ = (int64_t)succ;
+	ob->puts_total = (int64_t)total; /* jansson integers are at most INT64_MAX */
+	ob->puts_succ = (int64_t)succ;
+	return 0;
+}
+
+static int parse_bid(const struct jsonl_reader *r, json_t *rec, struct observation *ob, struct ms_err *err)
+{
+	if (jsonl_get_double(r, rec, "bid", &ob->bid, err) < 0)
+		return -1;
+	if (!(ob->bid >= -1 && ob->bid <= 1))
+		return ms_fail_input(err, "%s:%lu: bid %g is outside [-1, 1]", r->name, r->line, ob->bid);
+	return record_size(r, rec, "alloc_bytes", false, &ob->alloc_bytes, err);
+}
+
+int observation_parse(const struct jsonl_reader *r, json_t *record, struct observation *ob, struct ms_err *err)
+{
+	memset(ob, 0, sizeof *ob);
+	ob->wss_bytes = ob->alloc_bytes = ob->max_bytes = -1;
+	ob->puts_total = ob->puts_succ = ob->tier_used_bytes = ob->tier_target_bytes = ob->pool_bytes = -1;
+	ob->usrtime = -1;
+	ob->kind = kind_bit(record);
+	if (!ob->kind)
+		return 0;
+	if (jsonl_get_string(r, record, "domain", &ob->domain, err) < 0)
+		return -1;
+	if (!*ob->domain)
+		return ms_fail_input(err, "%s:%lu: field \"domain\" is empty", r->name, r->line);
+	return ob->kind == SEEN_WSS ? parse_wss(r, record, ob, err)
+	       : ob->kind == SEEN_TIER ? parse_tier(r, record, ob, err)
+				       : parse_bid(r, record, ob, err);
+}
+
+static void take_wss(const struct observation *ob, struct observed_domain *d)
+{
+	struct vm_view *v = &d->view;
+	v->wss_bytes = ob->wss_bytes;
+	v->alloc_bytes = ob->alloc_bytes;
+	v->max_bytes = ob->max_bytes;
+	v->short_of_memory = ob->short_of_memory;
+	v->usrtime = ob->usrtime;
+	if (d->initial_bytes < 0)
+		d->initial_bytes = v->alloc_bytes;
+}
+
+static void take_tier(struct observer *o, const struct observation *ob, struct observed_domain *d)
+{
+	struct vm_view *v = &d->view;
+	v->puts_total = ob->puts_total;
+	v->puts_succ = ob->puts_succ;
+	v->tier_used_bytes = ob->tier_used_bytes;
 	/* Failed puts during this interval; a counter that went backwards (restart) counts from zero. */
-	int64_t failed_now = (int64_t)(total - succ);
+	int64_t failed_now = ob->puts_total - ob->puts_succ;
 	int64_t failed_before = d->last_puts_total >= 0 ? d->last_puts_total - d->last_puts_succ : 0;
 	v->failed_puts = failed_now >= failed_before ? failed_now - failed_before : failed_now;
-	d->last_puts_total = (int64_t)total;
-	d->last_puts_succ = (int64_t)succ;
+	d->last_puts_total = ob->puts_total;
+	d->last_puts_succ = ob->puts_succ;
 	d->ever_failed_put = d->ever_failed_put || failed_now > 0;
-	if (target >= 0 && d->prev_tier_bytes < 0)
-		d->prev_tier_bytes = target;
-	if (pool >= 0)
-		o->tier_total_bytes = pool;
-	return 0;
+	if (ob->tier_target_bytes >= 0 && d->prev_tier_bytes < 0)
+		d->prev_tier_bytes = ob->tier_target_bytes;
+	if (ob->pool_bytes >= 0)
+		o->tier_total_bytes = ob->pool_bytes;
 }
 
-static int take_bid(const struct jsonl_reader *r, json_t *rec, struct observed_domain *d, struct ms_err *err)
+static void take_bid(const struct observation *ob, struct observed_domain *d)
 {
-	double bid;
-	if (jsonl_get_double(r, rec, "bid", &bid, err) < 0)
-		return -1;
-	if (!(bid >= -1 && bid <= 1))
-		return ms_fail_input(err, "%s:%lu: bid %g is outside [-1, 1]", r->name, r->line, bid);
 	d->view.has_bid = true;
-	d->view.bid = bid;
+	d->view.bid = ob->bid;
 	if (d->view.alloc_bytes < 0)
-		return optional_size(r, rec, "alloc_bytes", &d->view.alloc_bytes, err);
-	return 0;
+		d->view.alloc_bytes = ob->alloc_bytes;
 }
 
-int observer_add(struct observer *o, const struct jsonl_reader *r, json_t *record, struct ms_err *err)
+int observer_add(struct observer *o, const struct observation *ob, struct ms_err *err)
 {
-	unsigned bit = kind_bit(record);
-	if (!bit)
+	if (!ob->kind)
 		return 0;
-	const char *name;
-	if (jsonl_get_string(r, record, "domain", &name, err) < 0)
-		return -1;
-	if (!*name)
-		return ms_fail_input(err, "%s:%lu: field \"domain\" is empty", r->name, r->line);
-	struct observed_domain *d = find_or_add(o, name, err);
+	struct observed_domain *d = find_or_add(o, ob->domain, err);
 	if (!d)
 		return -1;
-	int rc = bit == SEEN_WSS ? take_wss(r, record, d, err) : bit == SEEN_TIER ? take_tier(o, r, record, d, err)
-										    : take_bid(r, record, d, err);
-	if (rc < 0)
-		return -1;
-	d->seen |= bit;
+	if (ob->kind == SEEN_WSS)
+		take_wss(ob, d);
+	else if (ob->kind == SEEN_TIER)
+		take_tier(o, ob, d);
+	else
+		take_bid(ob, d);
+	d->seen |= ob->kind;
 	o->interval_records++;
 	return 0;
 }

@@ -32,12 +32,31 @@ struct observer {
 void observer_init(struct observer *o);
 void observer_free(struct observer *o);
 
-/* Does this record belong to the next interval (its domain already reported
- * the same kind in the current one)?  Records of other kinds: false. */
-bool observer_starts_new_interval(const struct observer *o, json_t *record);
-/* Take one record into the current interval.  Unknown kinds are ignored;
- * a known kind with a missing or malformed field is an error naming the line. */
-int observer_add(struct observer *o, const struct jsonl_reader *r, json_t *record, struct ms_err *err);
+/* One record parsed and checked, before it changes anything: a bad record
+ * is refused whole, so that a stream can skip it and go on. */
+struct observation {
+	unsigned kind;            /* SEEN_WSS, SEEN_TIER or SEEN_BID; 0: a kind plan ignores */
+	const char *domain;       /* points into the record */
+	int64_t wss_bytes, alloc_bytes, max_bytes;  /* -1: absent */
+	bool short_of_memory;
+	double usrtime;
+	int64_t puts_total, puts_succ, tier_used_bytes, tier_target_bytes, pool_bytes;
+	double bid;
+};
+
+/* Read a size field ("..._bytes") of a record: a non-negative integer of at
+ * most MS_SIZE_MAX, else an error naming the field and the line.  An absent
+ * optional field is -1. */
+int record_size(const struct jsonl_reader *r, json_t *rec, const char *key, bool required, int64_t *out,
+		struct ms_err *err);
+/* Parse one record (read at r->line).  Unknown kinds give kind 0; a known
+ * kind with a missing or malformed field is an error naming the line. */
+int observation_parse(const struct jsonl_reader *r, json_t *record, struct observation *ob, struct ms_err *err);
+/* Does this observation belong to the next interval (its domain already
+ * reported the same kind in the current one)? */
+bool observer_starts_new_interval(const struct observer *o, const struct observation *ob);
+/* Take one parsed observation (kind != 0) into the current interval. */
+int observer_add(struct observer *o, const struct observation *ob, struct ms_err *err);
 /* The current interval as a node_view (vms point into the observer; valid
  * until the next call that changes it).  Returns the number of domains. */
 size_t observer_view(struct observer *o, struct node_view *node, struct vm_view **vms_storage);

@@ -1,6 +1,7 @@
 #include "output.h"
 
 #include "jsonl.h"
+#include "policy_share.h"
 
 json_t *target_record(const char *policy, const struct vm_view *vm, const struct vm_decision *d)
 {
@@ -35,7 +36,7 @@ json_t *reservoir_record(const char *policy, const struct node_view *node, const
 {
 	int64_t need = 0;
 	for (size_t i = 0; i < node->count; i++)
-		need += d[i].remote_need_bytes > 0 ? d[i].remote_need_bytes : 0;
+		need = sat_add(need, d[i].remote_need_bytes > 0 ? d[i].remote_need_bytes : 0);
 	json_t *r = record_new("reservoir");
 	json_object_set_new(r, "policy", json_string(policy));
 	json_object_set_new(r, "free_bytes", json_integer(nd->reservoir_bytes));

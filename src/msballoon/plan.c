@@ -9,6 +9,7 @@
 #include "log.h"
 #include "observe.h"
 #include "output.h"
+#include "policy_share.h"
 #include "stream.h"
 
 /* Apply the balloon targets that change something; fill items[i] per domain. */
@@ -93,7 +94,7 @@ static int64_t reservoir_after(const struct node_view *node, const struct vm_dec
 	int64_t used = 0;
 	for (size_t i = 0; i < node->count; i++) {
 		int64_t t = d[i].balloon_bytes != NO_TARGET ? d[i].balloon_bytes : node->vms[i].alloc_bytes;
-		used += t > 0 ? t : 0;
+		used = sat_add(used, t > 0 ? t : 0);
 	}
 	return node->host_bytes > used ? node->host_bytes - used : 0;
 }
@@ -141,21 +142,29 @@ out:
 	return rc;
 }
 
-int plan_run(const struct plan_config *cfg, FILE *in, const char *name, struct ms_err *err)
+int plan_run(const struct plan_config *cfg, FILE *in, const char *name, unsigned long *skipped, struct ms_err *err)
 {
 	struct observer obs;
 	struct record_stream stream;
 	observer_init(&obs);
 	record_stream_init(&stream, in, name, cfg->settle_ns);
+	stream.strict = cfg->strict;
 	int rc = 0, failures = 0;
 	for (;;) {
 		json_t *rec = NULL;
+		struct observation ob = {0};
 		int got = record_stream_next(&stream, !cfg->once && obs.interval_records > 0, &rec, err);
+		if (got == 1 && observation_parse(&stream.reader, rec, &ob, err) < 0) {
+			json_decref(rec);
+			got = -1;
+		}
 		if (got < 0) {
+			if (record_stream_skip_bad(&stream, err))
+				continue;
 			rc = -1;
 			break;
 		}
-		bool boundary = got == 2 || (got == 1 && !cfg->once && observer_starts_new_interval(&obs, rec));
+		bool boundary = got == 2 || (got == 1 && !cfg->once && observer_starts_new_interval(&obs, &ob));
 		if ((boundary || got == 0) && obs.interval_records > 0) {
 			int failed = decide_interval(cfg, &obs, err);
 			if (failed < 0) {
@@ -168,7 +177,7 @@ int plan_run(const struct plan_config *cfg, FILE *in, const char *name, struct m
 		if (got == 0)
 			break;
 		if (got == 1) {
-			int added = observer_add(&obs, &stream.reader, rec, err);
+			int added = observer_add(&obs, &ob, err); /* before the decref: ob points into rec */
 			json_decref(rec);
 			if (added < 0) {
 				rc = -1;
@@ -176,6 +185,7 @@ int plan_run(const struct plan_config *cfg, FILE *in, const char *name, struct m
 			}
 		}
 	}
+	*skipped = stream.skipped;
 	record_stream_free(&stream);
 	observer_free(&obs);
 	return rc < 0 ? -1 : failures > 0;
@@ -265,8 +275,8 @@ static int apply_batch(struct driver *drv, const struct safety_limits *limits, u
 static int batch_add(struct target_batch *b, const struct jsonl_reader *r, json_t *rec, struct ms_err *err)
 {
 	const char *domain;
-	uint64_t bytes;
-	if (jsonl_get_string(r, rec, "domain", &domain, err) < 0 || jsonl_get_u64(r, rec, "balloon_bytes", &bytes, err) < 0)
+	int64_t bytes;
+	if (jsonl_get_string(r, rec, "domain", &domain, err) < 0 || record_size(r, rec, "balloon_bytes", true, &bytes, err) < 0)
 		return -1;
 	json_t **records = realloc(b->records, (b->count + 1) * sizeof *records);
 	if (records)
@@ -279,7 +289,7 @@ static int batch_add(struct target_batch *b, const struct jsonl_reader *r, json_
 	b->records[b->count] = rec;
 	json_incref(rec);
 	b->items[b->count] = (struct apply_item){.domain = json_string_value(json_object_get(rec, "domain")),
-						 .target_bytes = bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes,
+						 .target_bytes = bytes,
 						 .before_bytes = -1, .actual_bytes = -1};
 	b->count++;
 	return 0;
@@ -291,18 +301,24 @@ static bool is_balloon_target(json_t *rec)
 	return kind && strcmp(kind, "target") == 0 && json_object_get(rec, "balloon_bytes");
 }
 
-int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t wait_ns, uint64_t settle_ns,
-	      struct jsonl_writer *out, FILE *in, const char *name, struct ms_err *err)
+int apply_run(const struct apply_config *cfg, FILE *in, const char *name, unsigned long *skipped, struct ms_err *err)
 {
 	struct record_stream stream;
 	struct target_batch batch = {0};
 	size_t failures = 0;
 	int rc = 0;
-	record_stream_init(&stream, in, name, settle_ns);
+	struct driver *drv = cfg->drv;
+	const struct safety_limits *limits = cfg->limits;
+	uint64_t wait_ns = cfg->wait_ns;
+	struct jsonl_writer *out = cfg->out;
+	record_stream_init(&stream, in, name, cfg->settle_ns);
+	stream.strict = cfg->strict;
 	for (;;) {
 		json_t *rec = NULL;
 		int got = record_stream_next(&stream, batch.count > 0, &rec, err);
 		if (got < 0) {
+			if (record_stream_skip_bad(&stream, err))
+				continue;
 			rc = -1;
 			break;
 		}
@@ -317,6 +333,8 @@ int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t w
 			break;
 		if (got == 1 && is_balloon_target(rec) && batch_add(&batch, &stream.reader, rec, err) < 0) {
 			json_decref(rec);
+			if (record_stream_skip_bad(&stream, err))
+				continue;
 			rc = -1;
 			break;
 		}
@@ -335,6 +353,7 @@ int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t w
 	batch_clear(&batch);
 	free(batch.records);
 	free(batch.items);
+	*skipped = stream.skipped;
 	record_stream_free(&stream);
 	return rc < 0 ? -1 : failures > 0;
 }

@@ -21,14 +21,23 @@ struct plan_config {
 	uint64_t wait_ns;         /* how long to wait for balloons */
 	uint64_t settle_ns;
 	bool once;                /* one decision on everything read (cron) */
+	bool strict;              /* a bad record ends the run instead of being skipped */
 	struct jsonl_writer *out;
 };
 
-/* Returns 0, 1 when some targets could not be applied or reached, -1 on error. */
-int plan_run(const struct plan_config *cfg, FILE *in, const char *name, struct ms_err *err);
+/* Returns 0, 1 when some targets could not be applied or reached, -1 on error.
+ * *skipped: the bad records skipped (not strict). */
+int plan_run(const struct plan_config *cfg, FILE *in, const char *name, unsigned long *skipped, struct ms_err *err);
+
+struct apply_config {
+	struct driver *drv;
+	const struct safety_limits *limits;
+	uint64_t wait_ns, settle_ns;
+	bool strict;
+	struct jsonl_writer *out;
+};
 
 /* `msballoon apply`: apply the "target" records of a plan; echo each with its outcome. */
-int apply_run(struct driver *drv, const struct safety_limits *limits, uint64_t wait_ns, uint64_t settle_ns,
-	      struct jsonl_writer *out, FILE *in, const char *name, struct ms_err *err);
+int apply_run(const struct apply_config *cfg, FILE *in, const char *name, unsigned long *skipped, struct ms_err *err);
 
 #endif

@@ -25,7 +25,7 @@ struct bid_pass {
 static void negative_bid(struct bid_pass *pass, const struct vm_view *vm, double a, struct vm_decision *d)
 {
 	char m[24], want[24], floor[24], got[24];
-	int64_t wanted = vm->alloc_bytes + (int64_t)llround(a * (double)vm->alloc_bytes);
+	int64_t wanted = sat_add(vm->alloc_bytes, size_from_double(a * (double)vm->alloc_bytes));
 	int64_t lowest = pass->min < vm->alloc_bytes ? pass->min : vm->alloc_bytes;
 	size_str(vm->alloc_bytes, m, sizeof m);
 	size_str(wanted, want, sizeof want);
@@ -38,18 +38,18 @@ static void negative_bid(struct bid_pass *pass, const struct vm_view *vm, double
 		d->balloon_bytes = wanted;
 		decision_reason(d, "bid %+.2f: %s -> %s, released first", a, m, want);
 	}
-	pass->released += vm->alloc_bytes - d->balloon_bytes;
+	pass->released = sat_add(pass->released, vm->alloc_bytes - d->balloon_bytes);
 }
 
 /* The increase a positive bid asks for, within the node memory and the VM's maximum. */
 static int64_t positive_request(const struct node_view *node, const struct vm_view *vm, double a)
 {
-	int64_t want = (int64_t)llround(a * (double)vm->alloc_bytes), ceiling = -1;
+	int64_t want = size_from_double(a * (double)vm->alloc_bytes), ceiling = -1;
 	if (node->host_bytes >= 0)
 		ceiling = node->host_bytes;
 	if (vm->max_bytes >= 0 && (ceiling < 0 || vm->max_bytes < ceiling))
 		ceiling = vm->max_bytes;
-	if (ceiling >= 0 && vm->alloc_bytes + want > ceiling)
+	if (ceiling >= 0 && sat_add(vm->alloc_bytes, want) > ceiling)
 		want = ceiling > vm->alloc_bytes ? ceiling - vm->alloc_bytes : 0;
 	return want;
 }
@@ -67,7 +67,7 @@ static void arbitrate(const struct node_view *node, struct bid_pass *pass, const
 {
 	char m[24], req[24], asked[24], sp[24], rel[24], got[24];
 	int64_t spare = node->host_bytes >= 0 ? node->host_bytes - pass->sum_alloc : -1;
-	int64_t available = spare + pass->released;
+	int64_t available = sat_add(spare, pass->released);
 	bool scale = node->host_bytes >= 0 && pass->requested > available;
 	if (scale)
 		split_exact(available > 0 ? available : 0, requests, node->count, grants);
@@ -78,7 +78,7 @@ static void arbitrate(const struct node_view *node, struct bid_pass *pass, const
 			continue;
 		if (!scale)
 			grants[i] = requests[i];
-		out[i].balloon_bytes = vm->alloc_bytes + grants[i];
+		out[i].balloon_bytes = sat_add(vm->alloc_bytes, grants[i]);
 		size_str(vm->alloc_bytes, m, sizeof m);
 		size_str(requests[i], req, sizeof req);
 		size_str(out[i].balloon_bytes, got, sizeof got);
@@ -114,7 +114,7 @@ static int bid_decide(const struct policy_params *params, const struct node_view
 			decision_reason(&out[i], "allocation unknown: no target%s", vm->has_bid ? " (bid ignored)" : "");
 			continue;
 		}
-		pass.sum_alloc += vm->alloc_bytes;
+		pass.sum_alloc = sat_add(pass.sum_alloc, vm->alloc_bytes);
 		double a = usable_bid(vm);
 		if (isnan(a) || a == 0) {
 			out[i].balloon_bytes = vm->alloc_bytes;
@@ -124,7 +124,7 @@ static int bid_decide(const struct policy_params *params, const struct node_view
 			negative_bid(&pass, vm, a, &out[i]);
 		} else {
 			requests[i] = positive_request(node, vm, a);
-			pass.requested += requests[i];
+			pass.requested = sat_add(pass.requested, requests[i]);
 		}
 	}
 	arbitrate(node, &pass, requests, grants, out);

@@ -4,6 +4,7 @@
 #ifndef MSBALLOON_POLICY_SHARE_H
 #define MSBALLOON_POLICY_SHARE_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,35 @@
 
 #include "policy.h"
 #include "units.h"
+
+/* Sums and differences of sizes saturate instead of overflowing: a size is
+ * at most MS_SIZE_MAX where it enters, but a sum over many domains, or a
+ * size plus a step of the same magnitude, may pass INT64_MAX. */
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t sat_sub(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+/* A size computed in floating point (WSS × 1.1, P × pool), rounded and
+ * saturated at MS_SIZE_MAX (llround of a larger value is undefined). */
+static inline int64_t size_from_double(double bytes)
+{
+	const double limit = (double)MS_SIZE_MAX;
+	if (isnan(bytes))
+		return 0;
+	return bytes >= limit ? (int64_t)MS_SIZE_MAX : bytes <= -limit ? -(int64_t)MS_SIZE_MAX : (int64_t)llround(bytes);
+}
 
 /* floor(amount × part / whole) without overflow; 0 when whole <= 0. */
 static inline int64_t share_of(int64_t amount, int64_t part, int64_t whole)
@@ -26,11 +56,19 @@ static inline int64_t share_of(int64_t amount, int64_t part, int64_t whole)
  * value).  Weights must be >= 0; when they sum to 0, every part is 0. */
 static inline void split_exact(int64_t amount, const int64_t *weights, size_t n, int64_t *out)
 {
-	int64_t whole = 0, cumulative = 0, given = 0;
+	/* Weights that add up to more than INT64_MAX are scaled down by a power
+	 * of two (the proportions stay, to within a part in 2^62). */
+	unsigned __int128 sum = 0;
 	for (size_t i = 0; i < n; i++)
-		whole += weights[i];
+		sum += (unsigned __int128)(weights[i] > 0 ? weights[i] : 0);
+	int shift = 0;
+	while ((sum >> shift) > (unsigned __int128)INT64_MAX)
+		shift++;
+	int64_t whole = (int64_t)(sum >> shift), cumulative = 0, given = 0;
+	unsigned __int128 running = 0;
 	for (size_t i = 0; i < n; i++) {
-		cumulative += weights[i];
+		running += (unsigned __int128)(weights[i] > 0 ? weights[i] : 0);
+		cumulative = (int64_t)(running >> shift);
 		int64_t upto = share_of(amount, cumulative, whole);
 		out[i] = upto - given;
 		given = upto;
@@ -43,7 +81,7 @@ static inline const char *size_str(int64_t bytes, char *buf, size_t len)
 	if (bytes >= 0)
 		return format_size((uint64_t)bytes, buf, len);
 	char inner[24];
-	snprintf(buf, len, "-%s", format_size((uint64_t)(-bytes), inner, sizeof inner));
+	snprintf(buf, len, "-%s", format_size(0 - (uint64_t)bytes, inner, sizeof inner));
 	return buf;
 }
 

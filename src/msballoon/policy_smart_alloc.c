@@ -21,7 +21,7 @@ int64_t tier_threshold(const struct policy_params *params, int64_t total)
 {
 	if (params->threshold_bytes >= 0)
 		return params->threshold_bytes;
-	return (int64_t)llround(params->step_fraction * (double)total);
+	return size_from_double(params->step_fraction * (double)total);
 }
 
 int tier_check_params(const struct policy_params *params, const char *policy, struct ms_err *err)
@@ -47,11 +47,11 @@ int64_t tier_step(const struct policy_params *params, const struct vm_view *vm, 
 		return start;
 	}
 	if (vm->failed_puts > 0) {
-		int64_t step = (int64_t)llround(p * (double)total);
+		int64_t step = size_from_double(p * (double)total);
 		snprintf(why, len, "%lld failed puts: %s %s +%s (%.3g%% of pool %s) = %s", (long long)vm->failed_puts,
 			 from, a, size_str(step, b, sizeof b), p * 100, size_str(total, c, sizeof c),
-			 size_str(start + step, d, sizeof d));
-		return start + step;
+			 size_str(sat_add(start, step), d, sizeof d));
+		return sat_add(start, step);
 	}
 	if (vm->tier_used_bytes < 0) {
 		snprintf(why, len, "no failed put, tier use unknown: %s %s kept", from, a);
@@ -59,7 +59,7 @@ int64_t tier_step(const struct policy_params *params, const struct vm_view *vm, 
 	}
 	int64_t slack = start - vm->tier_used_bytes, threshold = tier_threshold(params, total);
 	if (slack > threshold) {
-		int64_t cut = (int64_t)llround(p * (double)start);
+		int64_t cut = size_from_double(p * (double)start);
 		snprintf(why, len, "no failed put, unused %s > threshold %s: %s %s -%s (%.3g%%) = %s",
 			 size_str(slack, b, sizeof b), size_str(threshold, c, sizeof c), from, a,
 			 size_str(cut, d, sizeof d), p * 100, size_str(start - cut, e, sizeof e));
@@ -92,7 +92,7 @@ static int smart_alloc_decide(const struct policy_params *params, const struct n
 		wanted[i] = tier_step(params, &node->vms[i], total, node->count, why, sizeof why);
 		if (wanted[i] < 0)
 			wanted[i] = 0;
-		sum += wanted[i];
+		sum = sat_add(sum, wanted[i]);
 		decision_reason(&out[i], "%s", why);
 	}
 	char a[24], b[24], c[24];

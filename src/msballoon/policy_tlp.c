@@ -36,7 +36,7 @@ static int tlp_decide(const struct policy_params *params, const struct node_view
 		wanted[i] = tier_step(params, &node->vms[i], total, node->count, why, sizeof why);
 		if (wanted[i] < 0)
 			wanted[i] = 0;
-		sum += wanted[i];
+		sum = sat_add(sum, wanted[i]);
 		decision_reason(&out[i], "%s", why);
 		out[i].tier_bytes = wanted[i];
 	}

@@ -27,7 +27,7 @@ static int64_t wanted_memory(const struct policy_params *params, const struct vm
 	bool held = vm->prev_wss_bytes > wss;
 	if (held)
 		wss = vm->prev_wss_bytes;
-	int64_t want = (int64_t)llround((double)wss * (1 + params->headroom));
+	int64_t want = size_from_double((double)wss * (1 + params->headroom));
 	decision_reason(d, "WSS %s%s +%.3g%% = %s", size_str(wss, w, sizeof w), held ? " (previous interval's, larger)" : "",
 			params->headroom * 100, size_str(want, t, sizeof t));
 	if (params->min_bytes >= 0 && want < params->min_bytes) {
@@ -51,7 +51,7 @@ static void share_short_host(const struct policy_params *params, const struct no
 		int64_t g = vm->initial_bytes >= 0 ? vm->initial_bytes : (params->min_bytes > 0 ? params->min_bytes : 0);
 		guarantee[i] = want[i] < 0 ? 0 : want[i] < g ? want[i] : g;
 		beyond[i] = want[i] < 0 ? 0 : want[i] - guarantee[i];
-		guaranteed += guarantee[i];
+		guaranteed = sat_add(guaranteed, guarantee[i]);
 	}
 	if (guaranteed >= available) {
 		/* Not even the guarantees fit: they share the host in proportion. */
@@ -105,15 +105,15 @@ static int wss_decide(const struct policy_params *params, const struct node_view
 		if (vm->wss_bytes < 0) {
 			out[i].balloon_bytes = vm->alloc_bytes; /* NO_TARGET when unknown too */
 			if (vm->alloc_bytes >= 0)
-				kept += vm->alloc_bytes;
+				kept = sat_add(kept, vm->alloc_bytes);
 			decision_reason(&out[i], vm->alloc_bytes >= 0 ? "WSS unknown: keeps %s" : "WSS and allocation unknown: no target%s",
 					vm->alloc_bytes >= 0 ? size_str(vm->alloc_bytes, a, sizeof a) : "");
 			continue;
 		}
 		want[i] = wanted_memory(params, vm, &out[i]);
-		wanted += want[i];
+		wanted = sat_add(wanted, want[i]);
 	}
-	int64_t available = node->host_bytes - kept;
+	int64_t available = sat_sub(node->host_bytes, kept);
 	bool short_host = node->host_bytes >= 0 && wanted > available;
 	if (short_host)
 		share_short_host(params, node, available, want, target, guarantee, beyond);
@@ -122,7 +122,7 @@ static int wss_decide(const struct policy_params *params, const struct node_view
 		if (want[i] < 0)
 			continue;
 		out[i].balloon_bytes = short_host ? target[i] : want[i];
-		total += out[i].balloon_bytes;
+		total = sat_add(total, out[i].balloon_bytes);
 		if (short_host)
 			explain_short(params, &node->vms[i], want[i], target[i], guarantee[i], &out[i]);
 		else if (node->host_bytes < 0)

@@ -48,6 +48,8 @@ static int value_size(const struct where *w, const char *key, json_t *v, int64_t
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)
 			return bad(w, key, err, "must not be negative");
+		if ((uint64_t)json_integer_value(v) > MS_SIZE_MAX)
+			return bad(w, key, err, "is more than the largest size, 4E (2^62 bytes)");
 		*out = json_integer_value(v);
 		return 0;
 	}

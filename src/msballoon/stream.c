@@ -4,11 +4,15 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include "log.h"
+
 void record_stream_init(struct record_stream *s, FILE *in, const char *name, uint64_t settle_ns)
 {
 	jsonl_reader_init(&s->reader, in, name);
 	s->settle_ns = settle_ns;
 	s->pending = NULL;
+	s->strict = false;
+	s->skipped = 0;
 	struct stat sb;
 	s->live = fstat(fileno(in), &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode) || S_ISSOCK(sb.st_mode));
 	/* Unbuffered, so that poll() sees exactly what has not been read yet. */
@@ -36,4 +40,14 @@ int record_stream_next(struct record_stream *s, bool waiting_interval, json_t **
 			return 2;
 	}
 	return jsonl_read(&s->reader, out, err);
+}
+
+bool record_stream_skip_bad(struct record_stream *s, struct ms_err *err)
+{
+	if (s->strict || !err->usage)
+		return false;
+	s->skipped++;
+	log_warn("%s (record skipped)", err->msg);
+	*err = (struct ms_err){0};
+	return true;
 }

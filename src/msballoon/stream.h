@@ -17,6 +17,8 @@ struct record_stream {
 	uint64_t settle_ns;
 	bool live;        /* a pipe or a terminal: wait at most settle_ns for more */
 	json_t *pending;  /* a record read ahead that opens the next interval */
+	bool strict;      /* a bad record ends the run (--strict) instead of being skipped */
+	unsigned long skipped; /* bad records skipped */
 };
 
 void record_stream_init(struct record_stream *s, FILE *in, const char *name, uint64_t settle_ns);
@@ -24,5 +26,11 @@ void record_stream_free(struct record_stream *s);
 /* Next record: 1 with *out (caller owns it), 0 at end of input,
  * 2 when the input has been quiet for the settle time, -1 on error. */
 int record_stream_next(struct record_stream *s, bool waiting_interval, json_t **out, struct ms_err *err);
+/* After an error reading a record or its fields: a bad record (an input
+ * error: malformed JSON, a missing or out-of-range field) is counted and
+ * reported with a warning that names its line, and the stream goes on —
+ * unless it is strict.  True when it was skipped (*err is then cleared);
+ * false for a strict stream and for errors that are not the input's. */
+bool record_stream_skip_bad(struct record_stream *s, struct ms_err *err);
 
 #endif

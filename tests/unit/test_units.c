@@ -55,7 +55,8 @@ int main(void)
 	size_ok("0", 0, 0);
 	size_bad("", 0, "not a size");
 	size_bad("abc", 0, "not a size");
-	size_bad("-5", 0, "not a size");
+	size_bad("-5", 0, "a size cannot be negative");
+	size_bad("-5M", 0, "--size: '-5M': a size cannot be negative");
 	size_bad("1e9", 0, "not a size");
 	size_bad("inf", 0, "not a size");
 	size_bad("12Q", 0, "unknown unit");
@@ -63,6 +64,12 @@ int main(void)
 	size_bad("30%", 0, "percentage is not accepted");
 	size_bad("101%", 1000, "more than 100%");
 	size_bad("99999999E", 0, "too large");
+	/* every size is bounded where it enters: 2^62 bytes (4E), so sums of two fit in an int64_t */
+	size_ok("4E", 0, 1ULL << 62);
+	size_ok("4611686018427387904", 0, 1ULL << 62);
+	size_bad("8E", 0, "--size: '8E' is too large (the largest size is 4E, 4611686018427387904 bytes)");
+	size_bad("4611686018427391000", 0, "too large");
+	size_bad("16E", 0, "too large");
 
 	duration_ok("500ms", 500 * NS_PER_MS);
 	duration_ok("5s", 5 * NS_PER_S);
@@ -76,6 +83,17 @@ int main(void)
 	duration_bad("-1s");
 	duration_bad("");
 	duration_bad("nan");
+	duration_ok("250us", 250000);
+	duration_ok("40ns", 40);
+	duration_ok("3min", 180 * NS_PER_S);
+	{
+		struct ms_err e = {0};
+		uint64_t ns = 1;
+		ok(parse_duration_or_zero_ns("0", "--wait", &ns, &e) == 0 && ns == 0, "a wait of 0 is accepted where it may be 0");
+		ok(parse_duration_or_zero_ns("0ms", "--wait", &ns, &e) == 0 && ns == 0, "  ... with a unit too");
+		ok(parse_duration_or_zero_ns("5x", "--wait", &ns, &e) == -1 && strstr(e.msg, "--wait"), "  ... still refusing junk");
+		ok(parse_duration_or_zero_ns("0.0000001ns", "--wait", &ns, &e) == -1, "  ... and a duration that rounds to 0 but is not 0");
+	}
 
 	struct ms_err err = {0};
 	double frac;
