@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "control.h"
 #include "driver.h"
 #include "host_swap.h"
 #include "jsonl.h"
@@ -39,6 +40,7 @@ enum {
 	OPT_HOST,
 	OPT_PRIORITY,
 	OPT_BUSY_POLL,
+	OPT_TIMEOUT,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
@@ -97,6 +99,7 @@ static void usage(void)
 	       "      --stats DUR          print statistics records every DUR\n"
 	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
 	       "      --busy-poll DUR      poll for a client's next request this long before sleeping (e.g. 20us)\n"
+	       "      --timeout DUR        export, status, attach, detach: how long to wait for the daemon (default 10s)\n"
 	       "  consumer (client, attach, detach):\n"
 	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
 	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
@@ -163,6 +166,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_STATS: rc = parse_duration_ns(arg, "--stats", &a->serve.stats_interval_ns, &err); break;
 	case OPT_TLS_PSK: a->serve.tls_psk_file = arg; break;
 	case OPT_BUSY_POLL: rc = parse_duration_ns(arg, "--busy-poll", &a->serve.busy_poll_ns, &err); break;
+	case OPT_TIMEOUT: {
+		uint64_t timeout_ns = 0;
+		if ((rc = parse_duration_ns(arg, "--timeout", &timeout_ns, &err)) == 0)
+			control_set_timeout(timeout_ns);
+		break;
+	}
 	default: cli_usage_error("invalid option");
 	}
 	if (rc < 0)
@@ -193,6 +202,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"host", no_argument, NULL, OPT_HOST},
 		{"priority", required_argument, NULL, OPT_PRIORITY},
 		{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);
