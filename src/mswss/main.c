@@ -40,7 +40,8 @@ static void usage(void)
 	       "\n"
 	       "  -c, --connect URI        hypervisor or host: qemu:///system, test:///default, xen:///,\n"
 	       "                           cgroup:///[SUBTREE] (default: $MEMSHARE_URI, then cgroup:///)\n"
-	       "      --all                every running domain (listed again each interval)\n"
+	       "      --all                every running domain (listed again each interval); with\n"
+	       "                           cgroup:/// the cgroups under SUBTREE, or /memshare without one\n"
 	       "  -m, --method NAME        estimator (default auto):\n");
 	for (size_t i = 0; wss_estimators[i]; i++)
 		printf("                             %-8s %s\n", wss_estimators[i]->name, wss_estimators[i]->summary);
