@@ -1,6 +1,9 @@
 /* cgroup:/// — plain Linux: a domain is a memory cgroup ("/memshare/vm1",
  * relative to the memory controller's mount, v1 or v2) or a process ("pid:N").
- * The URI path is the subtree that --all lists: cgroup:///memshare. */
+ * The URI path is the subtree that --all lists: cgroup:///memshare.  The bare
+ * cgroup:/// lists CGROUP_DEFAULT_SUBTREE, not the whole hierarchy: that
+ * would take in libvirt's machines and the system's own services, and a
+ * `mswss --all | msballoon plan --apply` would then balloon all of them. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -8,12 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "driver.h"
+#include "log.h"
 #include "procfs.h"
 #include "units.h"
+
+#define CGROUP_DEFAULT_SUBTREE "/memshare"
+/* How long a limit below the usage is retried while the kernel reclaims:
+ * v1 answers EBUSY when one round of reclaim was not enough, which under
+ * load passes in a moment. */
+#define CGROUP_BUSY_RETRY_NS (5 * NS_PER_S)
+#define CGROUP_BUSY_PAUSE_NS (50 * NS_PER_MS)
 
 struct cgroup_state {
 	char memory_root[PATH_MAX]; /* mount of the memory controller */
@@ -107,7 +119,7 @@ static int cgroup_open(const char *uri, void **state, struct ms_err *err)
 		free(st);
 		return ms_fail_prefix(err, "%s", uri);
 	}
-	snprintf(st->base, sizeof st->base, "%s", strcmp(path, "/") == 0 ? "" : path);
+	snprintf(st->base, sizeof st->base, "%s", strcmp(path, "/") == 0 ? CGROUP_DEFAULT_SUBTREE : path);
 	st->host_total = host_mem_total_bytes();
 	*state = st;
 	return 0;
@@ -331,6 +343,25 @@ static int cgroup_ram_pids(void *state, const char *domain, struct pid_list *out
 	return 0;
 }
 
+/* Write a memory limit, retrying while the kernel answers EBUSY (the usage
+ * is still above it) until CGROUP_BUSY_RETRY_NS have passed. */
+static int write_limit(const char *domain, const char *path, const char *value, struct ms_err *err)
+{
+	uint64_t deadline = monotonic_ns() + CGROUP_BUSY_RETRY_NS;
+	for (unsigned tries = 1;; tries++) {
+		if (write_text_file(path, value, err) == 0)
+			return 0;
+		if (errno != EBUSY)
+			return -1;
+		if (monotonic_ns() >= deadline)
+			return ms_fail_prefix(err, "the usage stayed above the new limit for %llu s (%u tries)",
+					      (unsigned long long)(CGROUP_BUSY_RETRY_NS / NS_PER_S), tries);
+		log_debug("%s: limit %s busy (usage above it); retrying", domain, value);
+		struct timespec pause = {.tv_nsec = (long)CGROUP_BUSY_PAUSE_NS};
+		nanosleep(&pause, NULL);
+	}
+}
+
 static int cgroup_set_alloc(void *state, const char *domain, uint64_t bytes, struct ms_err *err)
 {
 	struct cgroup_state *st = state;
@@ -341,7 +372,7 @@ static int cgroup_set_alloc(void *state, const char *domain, uint64_t bytes, str
 		return -1;
 	snprintf(path, sizeof path, "%s/%s", dir, st->version == 1 ? "memory.limit_in_bytes" : "memory.max");
 	snprintf(value, sizeof value, "%llu", (unsigned long long)bytes);
-	return write_text_file(path, value, err);
+	return write_limit(domain, path, value, err);
 }
 
 static int cgroup_host_memory(void *state, uint64_t *total_bytes, struct ms_err *err)

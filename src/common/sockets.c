@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -43,10 +44,22 @@ static int split_host_port(const char *addr, char *host, size_t hlen, char *port
 	return 0;
 }
 
+/* A numeric port must fit in 16 bits: getaddrinfo would take "99000" and
+ * the socket would silently use 99000 mod 65536.  Service names ("nbd") are
+ * left to getaddrinfo. */
+static int check_port(const char *addr, const char *port, struct ms_err *err)
+{
+	if (strspn(port, "0123456789") != strlen(port))
+		return 0;
+	if (strlen(port) > 9 || strtoul(port, NULL, 10) > 65535)
+		return ms_fail_input(err, "address '%s': port %s is out of range (0 to 65535)", addr, port);
+	return 0;
+}
+
 static int resolve(const char *addr, bool passive, struct addrinfo **res, struct ms_err *err)
 {
 	char host[256], port[32];
-	if (split_host_port(addr, host, sizeof host, port, sizeof port, err) < 0)
+	if (split_host_port(addr, host, sizeof host, port, sizeof port, err) < 0 || check_port(addr, port, err) < 0)
 		return -1;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
 	int rc = getaddrinfo(*host ? host : NULL, port, &hints, res);
@@ -68,9 +81,28 @@ static bool unix_socket_alive(const struct sockaddr *sa, socklen_t len)
 	return rc == 0 || e == EAGAIN; /* EAGAIN: its backlog is full, it is there */
 }
 
+/* connect(), giving up after timeout_ms (0: no limit).  SO_SNDTIMEO bounds
+ * the wait: a unix listener that is stopped and whose backlog is full would
+ * otherwise block connect for ever.  The timeout is cleared afterwards so
+ * the caller's writes keep their own pacing. */
+static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, uint64_t timeout_ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(timeout_ms / 1000), .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
+	if (timeout_ms)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	int rc = connect(fd, sa, len);
+	int saved = errno;
+	if (timeout_ms) {
+		struct timeval none = {0};
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+	}
+	errno = saved;
+	return rc;
+}
+
 /* A socket of family on sa, bound and listening (passive) or connected; -1 on failure. */
-static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool passive, const char *addr,
-		    struct ms_err *err)
+static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool passive, uint64_t timeout_ms,
+		    const char *addr, struct ms_err *err)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -94,7 +126,13 @@ static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool p
 		}
 		rc = bind(fd, sa, len) < 0 || listen(fd, 64) < 0 ? -1 : 0;
 	} else {
-		rc = connect(fd, sa, len);
+		rc = connect_within(fd, sa, len, timeout_ms);
+		if (rc < 0 && (errno == EAGAIN || errno == EINPROGRESS)) {
+			ms_fail(err, "cannot connect to %s: no answer within %llu ms (is the process stopped or overloaded?)",
+				addr, (unsigned long long)timeout_ms);
+			close(fd);
+			return -1;
+		}
 	}
 	if (rc < 0) {
 		ms_fail_errno(err, passive ? "cannot listen on %s" : "cannot connect to %s", addr);
@@ -104,32 +142,37 @@ static int open_one(int family, const struct sockaddr *sa, socklen_t len, bool p
 	return fd;
 }
 
-static int open_socket(const char *addr, bool passive, struct ms_err *err)
+static int open_socket(const char *addr, bool passive, uint64_t timeout_ms, struct ms_err *err)
 {
 	if (strncmp(addr, "unix:", 5) == 0) {
 		struct sockaddr_un sa;
 		if (unix_address(addr + 5, &sa, err) < 0)
 			return -1;
-		return open_one(AF_UNIX, (struct sockaddr *)&sa, sizeof sa, passive, addr, err);
+		return open_one(AF_UNIX, (struct sockaddr *)&sa, sizeof sa, passive, timeout_ms, addr, err);
 	}
 	struct addrinfo *res;
 	if (resolve(addr, passive, &res, err) < 0)
 		return -1;
 	int fd = -1;
 	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = open_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, passive, addr, err);
+		fd = open_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, passive, timeout_ms, addr, err);
 	freeaddrinfo(res);
 	return fd;
 }
 
 int listen_on(const char *addr, struct ms_err *err)
 {
-	return open_socket(addr, true, err);
+	return open_socket(addr, true, 0, err);
 }
 
 int connect_to(const char *addr, struct ms_err *err)
 {
-	return open_socket(addr, false, err);
+	return open_socket(addr, false, 0, err);
+}
+
+int connect_to_within(const char *addr, uint64_t timeout_ms, struct ms_err *err)
+{
+	return open_socket(addr, false, timeout_ms, err);
 }
 
 int write_all_fd(int fd, const void *buf, size_t n)

@@ -4,6 +4,7 @@
 #define MS_SOCKETS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -11,6 +12,9 @@
 int listen_on(const char *addr, struct ms_err *err);
 /* A connected socket to addr (same syntax). */
 int connect_to(const char *addr, struct ms_err *err);
+/* The same, failing when the connection is not made within timeout_ms
+ * (0: no limit). */
+int connect_to_within(const char *addr, uint64_t timeout_ms, struct ms_err *err);
 /* Write all n bytes to fd (a socket, a pipe, a file), retrying after EINTR
  * and short writes: 0, or -1 with errno. */
 int write_all_fd(int fd, const void *buf, size_t n);

@@ -54,6 +54,11 @@ int merge_open(struct merge *m, char **paths, size_t n, uint32_t part_index, uin
 					     " (compare indexes made with the same -b)", paths[i], m->in[i].mf.h.block_size,
 					     paths[0], m->block_size);
 		m->block_size = m->in[i].mf.h.block_size;
+		/* a whole read checks every checksum of the file (mshash(1)); a
+		 * partition's reader checks its range only, or N partitions would
+		 * read every positions section N times */
+		if (part_count <= 1 && msh_check_positions(&m->in[i].mf, err) < 0)
+			return -1;
 		if (msh_cursor_open(&m->in[i].mf, part_index, part_count, &m->in[i].cur, err) < 0)
 			return -1;
 		int got = msh_cursor_next(&m->in[i].cur, err);

@@ -548,6 +548,32 @@ int msh_read_positions(struct msh_file *mf, struct msh_hash **out, struct ms_err
 	return 0;
 }
 
+int msh_check_positions(struct msh_file *mf, struct ms_err *err)
+{
+	struct msh_header *h = &mf->h;
+	if (!(h->flags & MSH_FLAG_POSITIONS))
+		return 0;
+	XXH64_state_t *xxh = XXH64_createState();
+	if (!xxh)
+		return ms_fail(err, "out of memory reading %s", mf->path);
+	XXH64_reset(xxh, 0);
+	/* streamed: the section is 16 bytes a block, too big to hold for a large source */
+	unsigned char buf[64 * 1024];
+	uint64_t left = h->block_count * HASH_BYTES, off = mf->positions_offset;
+	int rc = 0;
+	while (left && rc == 0) {
+		size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+		rc = read_at(mf, off, buf, n, "positions", err);
+		XXH64_update(xxh, buf, n);
+		off += n;
+		left -= n;
+	}
+	if (rc == 0 && XXH64_digest(xxh) != h->positions_xxh)
+		rc = bad(err, mf, mf->positions_offset, "positions checksum mismatch (corrupt positions)");
+	XXH64_freeState(xxh);
+	return rc;
+}
+
 /* ---- the runs cursor ---- */
 
 static int run_at(struct msh_file *mf, uint64_t i, struct msh_run *r, struct ms_err *err)

@@ -140,6 +140,9 @@ void msh_close(struct msh_file *mf);
 /* Read and check every position (its checksum, and that the absent, zero and
  * present counts are those of the header).  *out: block_count hashes. */
 int msh_read_positions(struct msh_file *mf, struct msh_hash **out, struct ms_err *err);
+/* Check the positions section's checksum without holding it (a no-op when
+ * the index has none): what a reader of the runs alone does to check a whole file. */
+int msh_check_positions(struct msh_file *mf, struct ms_err *err);
 
 /* Stream the runs in order, checking order, counts and the checksum. */
 struct msh_run_cursor {

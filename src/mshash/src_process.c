@@ -239,15 +239,16 @@ int source_open_domain(const char *name, const char *uri, struct msh_source *s, 
 	snprintf(s->text, sizeof s->text, "domain:%s", name);
 	struct driver *drv = NULL;
 	if (driver_open(uri, &drv, err) < 0)
-		return -1;
+		return ms_fail_prefix(err, "source 'domain:%s'", name);
 	int rc = 0;
 	const char *backend = drv->ops->name;
+	/* these messages get the "source '...'" prefix once, below, as the driver's do */
 	if (strcmp(backend, "xen") == 0)
-		rc = ms_fail_input(err, "source 'domain:%s': Xen domains are not supported (their RAM is not in a QEMU "
-				   "process); dump the guest with 'xl dump-core' and scan the ELF core", name);
+		rc = ms_fail_input(err, "Xen domains are not supported (their RAM is not in a QEMU process); dump the "
+				   "guest with 'xl dump-core' and scan the ELF core");
 	else if (strcmp(backend, "libvirt") != 0)
-		rc = ms_fail_input(err, "source 'domain:%s': a domain is a libvirt guest: give -c qemu:///system (or set "
-				   "MEMSHARE_URI); for a process use pid:N", name);
+		rc = ms_fail_input(err, "a domain is a libvirt guest: give -c qemu:///system (or set MEMSHARE_URI); "
+				   "for a process use pid:N");
 	struct domain_facts facts;
 	struct pid_list pids = {0};
 	if (rc == 0)

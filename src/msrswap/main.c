@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "control.h"
 #include "driver.h"
 #include "host_swap.h"
 #include "jsonl.h"
@@ -39,6 +40,7 @@ enum {
 	OPT_HOST,
 	OPT_PRIORITY,
 	OPT_BUSY_POLL,
+	OPT_TIMEOUT,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
@@ -110,6 +112,7 @@ static void usage(void)
 	       "      --host               attach, detach: swap for this host, through a loop device over the\n"
 	       "                           device's FUSE file (the client runs with --fuse); NAME names the device\n"
 	       "      --priority N         attach --host: swap priority, 0..32767 (default 32767)\n"
+	       "      --timeout DUR        export, status, attach, detach: how long to wait for the daemon (default 10s)\n"
 	       "  -p, --pretty             indented JSON for humans\n"
 	       "  -v, --verbose            more diagnostics on stderr\n"
 	       "  -q, --quiet              fewer diagnostics\n"
@@ -163,6 +166,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_STATS: rc = parse_duration_ns(arg, "--stats", &a->serve.stats_interval_ns, &err); break;
 	case OPT_TLS_PSK: a->serve.tls_psk_file = arg; break;
 	case OPT_BUSY_POLL: rc = parse_duration_ns(arg, "--busy-poll", &a->serve.busy_poll_ns, &err); break;
+	case OPT_TIMEOUT: {
+		uint64_t timeout_ns = 0;
+		if ((rc = parse_duration_ns(arg, "--timeout", &timeout_ns, &err)) == 0)
+			control_set_timeout(timeout_ns);
+		break;
+	}
 	default: cli_usage_error("invalid option");
 	}
 	if (rc < 0)
@@ -193,6 +202,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"host", no_argument, NULL, OPT_HOST},
 		{"priority", required_argument, NULL, OPT_PRIORITY},
 		{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);

@@ -40,7 +40,8 @@ static void usage(void)
 	       "\n"
 	       "  -c, --connect URI        hypervisor or host: qemu:///system, test:///default, xen:///,\n"
 	       "                           cgroup:///[SUBTREE] (default: $MEMSHARE_URI, then cgroup:///)\n"
-	       "      --all                every running domain (listed again each interval)\n"
+	       "      --all                every running domain (listed again each interval); with\n"
+	       "                           cgroup:/// the cgroups under SUBTREE, or /memshare without one\n"
 	       "  -m, --method NAME        estimator (default auto):\n");
 	for (size_t i = 0; wss_estimators[i]; i++)
 		printf("                             %-8s %s\n", wss_estimators[i]->name, wss_estimators[i]->summary);
@@ -152,6 +153,23 @@ static void parse_args(int argc, char **argv, struct mswss_args *a)
 		cfg->count = a->interval_given ? 0 : 1;
 }
 
+/* A domain named twice would get two records per interval, which a reader
+ * such as `msballoon plan` takes for two intervals: keep the first. */
+static void drop_repeated_domains(struct monitor_config *cfg)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < kept && !seen; j++)
+			seen = strcmp(cfg->domains[j], cfg->domains[i]) == 0;
+		if (seen)
+			log_warn("domain '%s' is named more than once: measured once", cfg->domains[i]);
+		else
+			cfg->domains[kept++] = cfg->domains[i];
+	}
+	cfg->domain_count = kept;
+}
+
 int main(int argc, char **argv)
 {
 	struct jsonl_writer out = {.out = stdout};
@@ -167,6 +185,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	cli_apply_verbosity(&a.common);
 	out.pretty = a.common.pretty;
+	drop_repeated_domains(&a.cfg);
 
 	struct ms_err err = {0};
 	struct driver *drv = NULL;

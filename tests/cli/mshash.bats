@@ -317,3 +317,12 @@ set_record() {
 	[ "$status" -eq 2 ]
 	[[ $output == *"is not a live source"* ]]
 }
+
+@test "mshash: a domain source's error says 'source ...' once" {
+	run "$MSHASH" -c cgroup:/// scan domain:x -o "$T/x.msh"
+	[ "$status" -eq 2 ]
+	[ "$output" = "mshash: source 'domain:x': a domain is a libvirt guest: give -c qemu:///system (or set MEMSHARE_URI); for a process use pid:N" ]
+	run "$MSHASH" -c foo:/// scan domain:x -o "$T/x.msh"
+	[ "$status" -eq 2 ]
+	[ "$(grep -o "source 'domain:x'" <<<"$output" | wc -l)" -eq 1 ]
+}

@@ -195,3 +195,23 @@ MIB=1048576
 	[ "$status" -eq 1 ]
 	[[ $output == "mswss: xen:///: /dev/xen/privcmd is absent"* || $output == *"built without"* ]]
 }
+
+@test "mswss: a domain named twice is measured once per interval" {
+	require_cgroups
+	start_workload "$CG_BASE/twice" 8
+	"$MSWSS" -c cgroup:/// --method refault --interval 200ms --count 2 "$CG_BASE/twice" "$CG_BASE/twice" \
+		> "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err"
+	# two intervals, one record each
+	[ "$(jq -r .domain "$BATS_TEST_TMPDIR/out" | grep -cx "$CG_BASE/twice")" -eq 2 ]
+	grep -qF "domain '$CG_BASE/twice' is named more than once: measured once" "$BATS_TEST_TMPDIR/err"
+}
+
+@test "mswss: a URI no driver serves is bad input (exit 2), as mswss(1) says" {
+	run "$MSWSS" -c foo:/// pid:1
+	[ "$status" -eq 2 ]
+	[[ $output == *"foo:///"* ]]
+	# the EXIT STATUS section names the case under 2
+	ROOT=${MEMSHARE_ROOT:-$PWD}
+	run awk '/^\.SH EXIT STATUS/ {on = 1} /^\.SH ENVIRONMENT/ {on = 0} on' "$ROOT/man/mswss.1"
+	[[ $output == *'.B 2'*'one no driver serves'*'foo:///'* ]]
+}
