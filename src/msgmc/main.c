@@ -44,9 +44,6 @@ enum {
 };
 
 #define DEFAULT_GMC "127.0.0.1:10810"
-/* The largest size msgmc takes (msgmc(1)): 2^62 bytes, beyond any machine
- * and within the protocol's JSON integers (8E would not be). */
-#define MSGMC_SIZE_MAX (UINT64_C(1) << 62)
 
 struct args {
 	struct cli_common common;
@@ -266,7 +263,7 @@ static void check_plain_address(const char *addr, const char *what, const struct
 static uint64_t size_option(const char *text, const char *what)
 {
 	uint64_t v = cli_size(text, 0, what);
-	if (v > MSGMC_SIZE_MAX)
+	if (v > MSG_BYTES_MAX) /* the protocol's bound (8E would not even be a JSON integer) */
 		cli_usage_error("%s %s: larger than msgmc's maximum, 4E (2^62 bytes)", what, text);
 	return v;
 }

@@ -280,15 +280,21 @@ int main(void)
 	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":6,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 80 * MiB);
 	order = last(&p2);
 	is_str(type_of(order), "lmc_alloc", "80M more goes to p2 (96M free)");
+	size_t replies = json_array_size(cli.inbox);
 	say(g, &p2, "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":false,\"error\":\"does not fit\"}", id_of(order));
+	json_t *retry = last(&p1);
+	is_str(type_of(retry), "lmc_alloc", "a provider's refusal: the part goes to the policy's next choice, p1");
+	is_int(json_integer_value(json_object_get(retry, "size_bytes")), 64 * MiB, "as much as p1 has");
+	is_int(json_array_size(cli.inbox), replies, "the command still waits");
+	say(g, &p1, "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":false,\"error\":\"serve down\"}", id_of(retry));
 	reply = last(&cli);
-	ok(json_is_false(json_object_get(reply, "ok")), "a provider's refusal fails the alloc");
-	like(json_string_value(json_object_get(reply, "error")), "does not fit", "with its reason");
+	ok(json_is_false(json_object_get(reply, "ok")), "every provider refused: the alloc fails");
+	like(json_string_value(json_object_get(reply, "error")), "serve down", "with the last reason");
 	is_int(gmc_lease_count(g), 1, "and leaves no lease behind");
 
 	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":7,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 1024 * MiB);
 	reply = last(&cli);
-	is_int(json_array_size(p1.inbox) + json_array_size(p2.inbox), 3 + 5, "1G: split between p2 and p1 (one lmc_alloc each)");
+	is_int(json_array_size(p1.inbox) + json_array_size(p2.inbox), 3 + 6, "1G: split between p2 and p1 (one lmc_alloc each)");
 	answer_ok(g, &p2, last(&p2), NULL);
 	answer_ok(g, &p1, last(&p1), NULL);
 	answer_ok(g, &c1, json_array_get(c1.inbox, json_array_size(c1.inbox) - 2), NULL);
