@@ -241,6 +241,14 @@ leased_out_is() { gmc_cli nodes | jq -s -e --arg n "$1" --argjson b "$2" 'map(se
 	[[ $output == *"SIZE: '-5M' is not a size"* ]]
 	run "$MSGMC" serve --reserve 5E
 	[ "$status" -eq 2 ]
+	# a message the controller refuses is answered (id 0) before it hangs up, not left to look like TLS
+	exec 5<>"/dev/tcp/127.0.0.1/$port"
+	printf '%s\n' '{"v":1,"type":"alloc","id":3,"node":"c9","domain":"vm","size_bytes":9223372036854775807}' >&5
+	run timeout 5 cat <&5
+	exec 5>&-
+	jq -e '.type == "reply" and .id == 0 and (.ok | not) and (.error | contains("larger than 2^62 bytes"))' <<<"$output"
+	# --help says plain text is fine on unix sockets
+	"$MSGMC" --help | grep -q "loopback and unix:PATH may be plain text"
 }
 
 # ---- the randomized fault test ----
