@@ -10,6 +10,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 
 struct served {
 	uint64_t lease, bytes;
+	pid_t serve_pid; /* the msrswap serve that made the export (0: unknown) */
 	char export_name[MSG_NAME_MAX + 1];
 	char consumer[MSG_NAME_MAX + 1], domain[MSG_NAME_MAX + 1];
 };
@@ -57,6 +59,9 @@ struct agent {
 	int left;
 	int invalidate_pending; /* sent once, at the first registration */
 	bool export_tls;        /* our msrswap serve requires TLS: our exports are nbds:// */
+	int serve_up;           /* msrswap serve answered at the last check: 1, did not: 0, not checked yet: -1 */
+	bool controller_down_said; /* the controller's absence was logged: its return will be too */
+	uint64_t controller_down_since_ns;
 };
 
 static void emit(struct agent *a, const char *event, json_t *fields)
@@ -94,33 +99,34 @@ static json_t *request_new(struct agent *a, enum msg_type type)
 	return msg_new(type, ++a->next_id);
 }
 
+static int send_register(struct agent *a);
+
 /* ---- what the msrswap daemons say ---- */
 
-/* The provider's pool: capacity and reserved bytes (0 when there is no provider). */
-static void provider_pool(struct agent *a, uint64_t *capacity, uint64_t *reserved)
+/* The process that serves msrswap's control socket at path: its pid; 0 when
+ * nothing does (no socket, or refused: the serve is gone, and with it every
+ * export, which live in its RAM); -1 when that cannot be told (a full
+ * backlog of a stopped serve, say). */
+static pid_t serve_pid(const char *path)
 {
-	*capacity = *reserved = 0;
-	if (!a->cfg->rswap_control)
-		return;
-	json_t *records = NULL, *rec, *req = json_pack("{s:s}", "cmd", "stats");
-	struct ms_err err = {0};
-	int rc = control_call(a->cfg->rswap_control, req, &records, &err);
-	json_decref(req);
-	if (rc < 0) {
-		log_warn("msrswap provider %s: %s", a->cfg->rswap_control, err.msg);
-		return;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sun.sun_path)
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	pid_t pid = -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		struct ucred cred;
+		socklen_t len = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+			pid = cred.pid;
+	} else if (errno == ENOENT || errno == ECONNREFUSED) {
+		pid = 0;
 	}
-	size_t i;
-	json_array_foreach(records, i, rec)
-	{
-		const char *kind = json_string_value(json_object_get(rec, "kind"));
-		if (kind && strcmp(kind, "pool_stats") == 0) {
-			*capacity = (uint64_t)json_integer_value(json_object_get(rec, "capacity_bytes"));
-			*reserved = (uint64_t)json_integer_value(json_object_get(rec, "reserved_bytes"));
-			a->export_tls = json_is_true(json_object_get(rec, "tls"));
-		}
-	}
-	json_decref(records);
+	close(fd);
+	return pid;
 }
 
 /* After a restart of the agent: the exports named msgmc-ID on the provider are ours. */
@@ -134,6 +140,7 @@ static void learn_exports(struct agent *a)
 	json_decref(req);
 	if (rc < 0)
 		return;
+	pid_t pid = serve_pid(a->cfg->rswap_control);
 	size_t i;
 	json_array_foreach(records, i, rec)
 	{
@@ -151,9 +158,106 @@ static void learn_exports(struct agent *a)
 		memset(s, 0, sizeof *s);
 		s->lease = id;
 		s->bytes = (uint64_t)json_integer_value(json_object_get(rec, "size_bytes"));
+		s->serve_pid = pid > 0 ? pid : 0;
 		snprintf(s->export_name, sizeof s->export_name, "%s", name);
 	}
 	json_decref(records);
+}
+
+/* Why the export of a lease we serve is gone (NULL: it is there, or that
+ * cannot be told): pid is the serve's now (serve_pid), records its stats
+ * (NULL: it did not answer). */
+static const char *export_loss(struct served *s, pid_t pid, json_t *records, char *why, size_t len)
+{
+	if (pid == 0)
+		return "is gone with msrswap serve (its control socket is not served)";
+	if (pid > 0 && s->serve_pid > 0 && s->serve_pid != pid) {
+		snprintf(why, len, "was lost when msrswap serve restarted (pid %d, now %d)", (int)s->serve_pid, (int)pid);
+		return why;
+	}
+	if (!records)
+		return NULL;
+	size_t i;
+	json_t *rec;
+	json_array_foreach(records, i, rec)
+	{
+		const char *kind = json_string_value(json_object_get(rec, "kind"));
+		const char *name = json_string_value(json_object_get(rec, "export"));
+		if (!kind || strcmp(kind, "export_stats") != 0 || !name || strcmp(name, s->export_name) != 0)
+			continue;
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(rec, "size_bytes"));
+		if (size != s->bytes) {
+			snprintf(why, len, "has %llu bytes, not %llu", (unsigned long long)size, (unsigned long long)s->bytes);
+			return why;
+		}
+		if (pid > 0 && !s->serve_pid)
+			s->serve_pid = pid;
+		return NULL;
+	}
+	return "is no longer on msrswap serve";
+}
+
+/* Said once when msrswap serve stops answering, and once when it is back. */
+static void note_serve_state(struct agent *a, bool up, const char *why)
+{
+	if (up && a->serve_up == 0)
+		log_warn("msrswap serve %s answers again", a->cfg->rswap_control);
+	else if (!up && a->serve_up != 0)
+		log_warn("msrswap serve %s: %s; this node lends no memory until it is back", a->cfg->rswap_control, why);
+	a->serve_up = up;
+}
+
+/* The leases we serve compared with what msrswap serve really has (at every
+ * inform, so at every interval): a lease whose export is gone, has another
+ * size or was made by an earlier serve process (a restarted serve lost its
+ * RAM) leaves our table, and the controller hears of it at once by our
+ * registering again: it revokes the lease and the consumer fails over to its
+ * disk copy.  Also the pool's capacity and reserved bytes (0: no provider). */
+static void provider_check(struct agent *a, uint64_t *capacity, uint64_t *reserved)
+{
+	*capacity = *reserved = 0;
+	if (!a->cfg->rswap_control)
+		return;
+	pid_t pid = serve_pid(a->cfg->rswap_control);
+	json_t *records = NULL;
+	struct ms_err err = {0};
+	if (pid != 0) {
+		json_t *req = json_pack("{s:s}", "cmd", "stats");
+		if (control_call(a->cfg->rswap_control, req, &records, &err) < 0)
+			records = NULL;
+		json_decref(req);
+	}
+	note_serve_state(a, records != NULL, pid == 0 ? "not running (no one serves its control socket)" : err.msg);
+	size_t lost = 0;
+	for (size_t i = 0; i < a->served_count;) {
+		struct served *s = &a->served[i];
+		char text[160];
+		const char *why = export_loss(s, pid, records, text, sizeof text);
+		if (!why) {
+			i++;
+			continue;
+		}
+		log_warn("lease %llu: export %s %s: the controller is told", (unsigned long long)s->lease, s->export_name, why);
+		emit(a, "export_lost", json_pack("{s:I, s:s, s:I, s:s}", "lease", (json_int_t)s->lease, "export",
+						  s->export_name, "size_bytes", (json_int_t)s->bytes, "reason", why));
+		a->served[i] = a->served[--a->served_count];
+		lost++;
+	}
+	size_t i;
+	json_t *rec;
+	json_array_foreach(records, i, rec)
+	{
+		const char *kind = json_string_value(json_object_get(rec, "kind"));
+		if (kind && strcmp(kind, "pool_stats") == 0) {
+			*capacity = (uint64_t)json_integer_value(json_object_get(rec, "capacity_bytes"));
+			*reserved = (uint64_t)json_integer_value(json_object_get(rec, "reserved_bytes"));
+			a->export_tls = json_is_true(json_object_get(rec, "tls"));
+		}
+	}
+	json_decref(records);
+	/* not connected: the next registration lists the table as it is now */
+	if (lost && a->conn.fd >= 0)
+		send_register(a);
 }
 
 static uint64_t served_bytes(const struct agent *a)
@@ -232,7 +336,7 @@ static bool register_has_room(struct agent *a)
 static int send_inform(struct agent *a)
 {
 	uint64_t capacity, reserved;
-	provider_pool(a, &capacity, &reserved);
+	provider_check(a, &capacity, &reserved);
 	uint64_t reservoir = capacity;
 	if (a->have_reservoir) {
 		uint64_t spare = a->balloon_free + served_bytes(a);
@@ -285,6 +389,8 @@ static json_t *do_lmc_alloc(struct agent *a, const struct msg *m)
 	memset(s, 0, sizeof *s);
 	s->lease = msg_u64(m, "lease");
 	s->bytes = bytes;
+	pid_t pid = serve_pid(a->cfg->rswap_control);
+	s->serve_pid = pid > 0 ? pid : 0;
 	snprintf(s->export_name, sizeof s->export_name, "%s", export_name);
 	if (msg_has(m, "consumer") && json_is_string(json_object_get(m->obj, "consumer")) && msg_name_valid(msg_str(m, "consumer")))
 		snprintf(s->consumer, sizeof s->consumer, "%s", msg_str(m, "consumer"));
@@ -309,7 +415,8 @@ static json_t *do_lmc_release(struct agent *a, const struct msg *m)
 	struct ms_err err = {0};
 	int rc = control_call(a->cfg->rswap_control, req, NULL, &err);
 	json_decref(req);
-	bool absent = rc < 0 && strstr(err.msg, "no export");
+	/* gone already: removed, or lost with the serve that held it */
+	bool absent = rc < 0 && (strstr(err.msg, "no export") || serve_pid(a->cfg->rswap_control) == 0);
 	for (size_t i = 0; i < a->served_count; i++)
 		if (strcmp(a->served[i].export_name, export_name) == 0) {
 			if (rc == 0 || absent)
@@ -644,6 +751,8 @@ static void disconnect(struct agent *a, const char *why)
 	if (a->conn.fd >= 0) {
 		log_warn("controller %s: %s; reconnecting", a->cfg->gmc, why);
 		conn_close(&a->conn);
+		a->controller_down_said = true;
+		a->controller_down_since_ns = monotonic_ns();
 	}
 	a->alloc_in_flight = 0;
 	line_buffer_free(&a->in);
@@ -695,6 +804,7 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 	a.cfg = cfg;
 	a.conn.fd = -1;
 	a.invalidate_pending = cfg->invalidate;
+	a.serve_up = -1;
 	learn_exports(&a);
 	struct jsonl_reader reader;
 	jsonl_reader_init(&reader, stdin, "<stdin>");
@@ -708,15 +818,23 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 		if (a.conn.fd < 0 && now >= a.next_connect_ns) {
 			struct ms_err cerr = {0};
 			if (conn_connect(&a.conn, cfg->gmc, cfg->tls, 5000, &cerr) < 0) {
-				/* a refused key is worth saying at once; a controller still down is not */
-				if (strstr(cerr.msg, "TLS"))
-					log_warn("controller %s: %s", cfg->gmc, cerr.msg);
+				/* a refused key is worth saying every time; a controller still down once */
+				if (strstr(cerr.msg, "TLS") || !a.controller_down_said)
+					log_warn("controller %s: %s (trying again every %llu ms at most)", cfg->gmc, cerr.msg,
+						 (unsigned long long)(cfg->backoff_max_ns / NS_PER_MS));
+				if (!a.controller_down_said)
+					a.controller_down_since_ns = now;
+				a.controller_down_said = true;
 				log_debug("controller %s: %s (next try in %llu ms)", cfg->gmc, cerr.msg,
 					  (unsigned long long)(a.backoff_ns / NS_PER_MS));
 				a.next_connect_ns = now + a.backoff_ns;
 				a.backoff_ns = a.backoff_ns * 2 > cfg->backoff_max_ns ? cfg->backoff_max_ns : a.backoff_ns * 2;
 			} else {
 				choose_address(&a);
+				if (a.controller_down_said)
+					log_warn("controller %s reached again after %.1f s", cfg->gmc,
+						 (double)(monotonic_ns() - a.controller_down_since_ns) / 1e9);
+				a.controller_down_said = false;
 				log_info("connected to the controller %s as node %s", cfg->gmc, cfg->node);
 				if (send_register(&a) < 0 || send_inform(&a) < 0 ||
 				    (a.invalidate_pending && send_msg(&a, request_new(&a, MSG_INVALIDATE)) < 0))

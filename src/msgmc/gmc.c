@@ -51,6 +51,11 @@ struct op {
 	json_t *records;
 	char error[256];
 	char node[NAME_LEN]; /* LEAVE/INVALIDATE: the node whose procedure it is */
+	/* ALLOC: a part a provider could not create is placed again, on the
+	 * policy's next choice without the providers that refused (bounded) */
+	char consumer[NAME_LEN], domain[NAME_LEN];
+	char refused[GMC_ALLOC_REFUSALS_MAX][NAME_LEN];
+	size_t refused_count;
 };
 
 enum step { STEP_ALLOC, STEP_ATTACH, STEP_DETACH, STEP_RELEASE, STEP_ORPHAN };
@@ -513,51 +518,52 @@ static json_t *node_record(const struct gmc_node *n)
 	return r;
 }
 
-static void handle_alloc(struct gmc *g, struct gmc_peer *from, const struct msg *m, uint64_t now_ns)
+static bool op_refused_by(const struct op *op, const char *provider)
 {
-	const char *consumer = msg_str(m, "node"), *domain = msg_str(m, "domain");
-	uint64_t bytes = msg_u64(m, "size_bytes");
-	struct gmc_node *c = node_find(g, consumer);
-	if (!c || c->state != NODE_ACTIVE) {
-		reply_to(g, from, msg_reply_error(m->id, "node '%s' is not active (%s)", consumer,
-						  c ? gmc_node_state_name(c->state) : "never registered"));
-		return;
-	}
-	uint64_t t0 = monotonic_ns();
+	for (size_t i = 0; op && i < op->refused_count; i++)
+		if (strcmp(op->refused[i], provider) == 0)
+			return true;
+	return false;
+}
+
+/* The policy's split of bytes for op's consumer and domain over the active
+ * providers, leaving out the consumer itself and those that refused op. */
+static int alloc_decide(struct gmc *g, const struct op *op, uint64_t bytes, struct gmc_split **splits, size_t *count,
+			struct ms_err *err)
+{
+	struct gmc_node *c = node_find(g, op->consumer);
 	struct gmc_donor *donors = calloc(g->node_count ? g->node_count : 1, sizeof *donors);
-	struct gmc_split *splits = calloc(g->node_count ? g->node_count : 1, sizeof *splits);
-	if (!donors || !splits)
+	*splits = calloc(g->node_count ? g->node_count : 1, sizeof **splits);
+	if (!donors || !*splits)
 		abort();
 	for (size_t i = 0; i < g->node_count; i++) {
 		struct gmc_node *n = &g->nodes[i];
 		donors[i] = (struct gmc_donor){n->name, n->location, node_free(n), n->local_need_bytes,
-					       n->state == NODE_ACTIVE && n->peer && n->address[0] && n != c};
+					       n->state == NODE_ACTIVE && n->peer && n->address[0] && n != c &&
+						       !op_refused_by(op, n->name)};
 	}
-	struct gmc_request req = {consumer, c->location, bytes, 0};
+	struct gmc_request req = {op->consumer, c ? c->location : "", bytes, 0};
 	for (size_t i = 0; i < g->lease_count; i++)
-		if (strcmp(g->leases[i].consumer, consumer) == 0 && strcmp(g->leases[i].domain, domain) == 0)
+		if (strcmp(g->leases[i].consumer, op->consumer) == 0 && strcmp(g->leases[i].domain, op->domain) == 0)
 			req.domain_leased_bytes += g->leases[i].bytes;
-	size_t count = 0;
-	struct ms_err err = {0};
-	int rc = g->cfg.policy->decide(donors, g->node_count, &req, &g->cfg.params, splits, &count, &err);
+	uint64_t t0 = monotonic_ns();
+	int rc = g->cfg.policy->decide(donors, g->node_count, &req, &g->cfg.params, *splits, count, err);
 	g->decisions++;
 	g->decision_ns += monotonic_ns() - t0;
-	if (rc < 0 || count == 0) {
-		reply_to(g, from, rc < 0 ? msg_reply_error(m->id, "%s", err.msg)
-					 : msg_reply_error(m->id, "no node can serve %llu bytes (policy %s, reserve %llu bytes)",
-							   (unsigned long long)bytes, g->cfg.policy->name,
-							   (unsigned long long)g->cfg.params.reserve));
-		free(donors);
-		free(splits);
-		return;
-	}
-	struct op *op = op_new(g, MSG_ALLOC, from, m->id);
+	free(donors);
+	return rc;
+}
+
+/* One lease per part of the split, journalled, and its provider asked to
+ * create the export. */
+static void alloc_start(struct gmc *g, struct op *op, const struct gmc_split *splits, size_t count, uint64_t now_ns)
+{
 	for (size_t k = 0; k < count; k++) {
 		struct gmc_node *p = &g->nodes[splits[k].donor];
 		struct gmc_lease *l = lease_add(g, g->max_lease_id + 1, now_ns);
 		snprintf(l->provider, sizeof l->provider, "%s", p->name);
-		snprintf(l->consumer, sizeof l->consumer, "%s", consumer);
-		snprintf(l->domain, sizeof l->domain, "%s", domain);
+		snprintf(l->consumer, sizeof l->consumer, "%s", op->consumer);
+		snprintf(l->domain, sizeof l->domain, "%s", op->domain);
 		snprintf(l->export_name, sizeof l->export_name, "msgmc-%llu", (unsigned long long)l->id);
 		snprintf(l->address, sizeof l->address, "%s", p->address);
 		snprintf(l->uri, sizeof l->uri, "nbd://%s/%s", p->address, l->export_name);
@@ -574,7 +580,53 @@ static void handle_alloc(struct gmc *g, struct gmc_peer *from, const struct msg 
 		json_object_set_new(msg, "domain", json_string(l->domain));
 		request(g, p->peer, msg, l->id, STEP_ALLOC, op, now_ns);
 	}
-	free(donors);
+}
+
+/* A provider could not create its part (its msrswap serve is down, its
+ * agent is at its lease limit...): the part goes to the policy's next
+ * choice.  false when the request has no retry left or nobody else can. */
+static bool alloc_retry(struct gmc *g, struct op *op, const char *provider, uint64_t bytes, uint64_t now_ns)
+{
+	if (!op || op->kind != MSG_ALLOC || op->refused_count == GMC_ALLOC_REFUSALS_MAX)
+		return false;
+	snprintf(op->refused[op->refused_count++], NAME_LEN, "%s", provider);
+	struct gmc_split *splits;
+	size_t count = 0;
+	struct ms_err err = {0};
+	int rc = alloc_decide(g, op, bytes, &splits, &count, &err);
+	if (rc == 0 && count > 0) {
+		log_info("%llu bytes refused by %s are placed again (%zu part%s)", (unsigned long long)bytes, provider, count,
+			 count == 1 ? "" : "s");
+		alloc_start(g, op, splits, count, now_ns);
+	}
+	free(splits);
+	return rc == 0 && count > 0;
+}
+
+static void handle_alloc(struct gmc *g, struct gmc_peer *from, const struct msg *m, uint64_t now_ns)
+{
+	const char *consumer = msg_str(m, "node"), *domain = msg_str(m, "domain");
+	uint64_t bytes = msg_u64(m, "size_bytes");
+	struct gmc_node *c = node_find(g, consumer);
+	if (!c || c->state != NODE_ACTIVE) {
+		reply_to(g, from, msg_reply_error(m->id, "node '%s' is not active (%s)", consumer,
+						  c ? gmc_node_state_name(c->state) : "never registered"));
+		return;
+	}
+	struct op *op = op_new(g, MSG_ALLOC, from, m->id);
+	snprintf(op->consumer, sizeof op->consumer, "%s", consumer);
+	snprintf(op->domain, sizeof op->domain, "%s", domain);
+	struct gmc_split *splits;
+	size_t count = 0;
+	struct ms_err err = {0};
+	int rc = alloc_decide(g, op, bytes, &splits, &count, &err);
+	if (rc < 0)
+		op_fail(op, "%s", err.msg);
+	else if (count == 0)
+		op_fail(op, "no node can serve %llu bytes (policy %s, reserve %llu bytes)", (unsigned long long)bytes,
+			g->cfg.policy->name, (unsigned long long)g->cfg.params.reserve);
+	else
+		alloc_start(g, op, splits, count, now_ns);
 	free(splits);
 	op_release(g, op);
 }
@@ -851,12 +903,16 @@ static void step_done(struct gmc *g, struct pending p, const struct msg *reply, 
 		if (!l)
 			break;
 		if (!ok) {
-			if (p.op)
-				op_fail(p.op, "%s could not create export %s: %s", l->provider, l->export_name, why);
 			log_warn("lease %llu: %s could not create export %s: %s", (unsigned long long)l->id, l->provider,
 				 l->export_name, why);
+			char provider[NAME_LEN], export_name[NAME_LEN];
+			snprintf(provider, sizeof provider, "%s", l->provider);
+			snprintf(export_name, sizeof export_name, "%s", l->export_name);
+			uint64_t bytes = l->bytes;
 			journal_end(g, l->id);
 			lease_remove(g, l);
+			if (!alloc_retry(g, p.op, provider, bytes, now_ns) && p.op)
+				op_fail(p.op, "%s could not create export %s: %s", provider, export_name, why);
 			break;
 		}
 		if (msg_has(reply, "uri") && json_is_string(json_object_get(reply->obj, "uri")))

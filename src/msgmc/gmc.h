@@ -15,6 +15,11 @@
 
 struct gmc_peer; /* a connection, owned by the server */
 
+/* An alloc whose provider cannot create the export (msrswap serve down, the
+ * agent at its lease limit) is placed again on the policy's next choice,
+ * leaving out at most this many providers that refused it (msgmc(1)). */
+#define GMC_ALLOC_REFUSALS_MAX 8
+
 struct gmc_io {
 	void *ctx;
 	/* Queue msg (stolen) for the peer; never fails visibly: a peer that cannot

@@ -1,10 +1,14 @@
 /* msgmc — the cluster's memory controller (serve), the per-host agent
  * (agent), and the operator's commands to the controller. */
+#include <ctype.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -73,7 +77,7 @@ static void usage(void)
 	       "which consumer (leases of msrswap exports); an agent on every host carries out its orders.\n"
 	       "\n"
 	       "      --listen ADDR:PORT   serve: where agents and commands connect (default %s);\n"
-	       "                           outside loopback and unix:PATH only with --tls-psk\n"
+	       "                           loopback and unix:PATH may be plain text, others need --tls-psk\n"
 	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start\n"
 	       "      --policy NAME        serve: slm (vMCA Alg. 9, default) or local-first (Kocharyan)\n"
 	       "      --reserve SIZE       serve: memory every donor keeps for itself (R; default 0)\n"
@@ -137,6 +141,56 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	}
 }
 
+/* Whether arg, an option, takes the next argument as its value. */
+static bool takes_value(const char *arg, const struct option *longopts)
+{
+	if (strcmp(arg, "-c") == 0)
+		return true;
+	if (strncmp(arg, "--", 2) != 0 || strchr(arg, '=') || !arg[2])
+		return false;
+	for (const struct option *o = longopts; o->name; o++) /* getopt takes unambiguous prefixes */
+		if (strncmp(o->name, arg + 2, strlen(arg + 2)) == 0 && o->has_arg == required_argument)
+			return true;
+	return false;
+}
+
+/* getopt reads "-1" as options; msgmc has no digit options, so an argument
+ * that looks like a negative number (release -1, alloc ... -5M) is an
+ * operand: it is moved behind a "--", where the operand's own check names
+ * it.  argv itself is left as it is (a copy is returned). */
+static char **negative_numbers_last(int *argcp, char **argv, const struct option *longopts)
+{
+	int argc = *argcp;
+	char **out = calloc((size_t)argc + 2, sizeof *out);
+	if (!out)
+		abort();
+	int n = 0, end = argc;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			end = i;
+			break;
+		}
+	bool moved = false;
+	for (int i = 0; i < end; i++) {
+		bool negative = i > 0 && argv[i][0] == '-' && isdigit((unsigned char)argv[i][1]) && !takes_value(argv[i - 1], longopts);
+		moved |= negative;
+		if (!negative)
+			out[n++] = argv[i];
+	}
+	if (!moved) {
+		free(out);
+		return argv;
+	}
+	out[n++] = "--";
+	for (int i = 1; i < end; i++)
+		if (argv[i][0] == '-' && isdigit((unsigned char)argv[i][1]) && !takes_value(argv[i - 1], longopts))
+			out[n++] = argv[i];
+	for (int i = end + 1; i < argc; i++)
+		out[n++] = argv[i];
+	*argcp = n;
+	return out; /* lives as long as the program, like argv */
+}
+
 static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
@@ -163,6 +217,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"attach-size", required_argument, NULL, OPT_ATTACH_SIZE},
 		{NULL, 0, NULL, 0},
 	};
+	argv = negative_numbers_last(&argc, argv, longopts);
 	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);
 	cli_apply_verbosity(&a->common);
 	cli_subcommand(argc, argv, first, "serve, agent, status, nodes, leases, alloc, release, reclaim or leave",
@@ -205,6 +260,14 @@ static void check_plain_address(const char *addr, const char *what, const struct
 	}
 }
 
+static uint64_t size_option(const char *text, const char *what)
+{
+	uint64_t v = cli_size(text, 0, what);
+	if (v > MSG_BYTES_MAX) /* the protocol's bound (8E would not even be a JSON integer) */
+		cli_usage_error("%s %s: larger than msgmc's maximum, 4E (2^62 bytes)", what, text);
+	return v;
+}
+
 static uint64_t duration_option(const char *text, const char *what, uint64_t fallback)
 {
 	if (!text)
@@ -235,9 +298,9 @@ static int run_serve(struct args *a)
 	if (!cfg.gmc.policy)
 		cli_usage_error("--policy %s: use slm or local-first", a->policy);
 	if (a->reserve)
-		cfg.gmc.params.reserve = cli_size(a->reserve, 0, "--reserve");
+		cfg.gmc.params.reserve = size_option(a->reserve, "--reserve");
 	if (a->vm_cap)
-		cfg.gmc.params.vm_cap = cli_size(a->vm_cap, 0, "--vm-cap");
+		cfg.gmc.params.vm_cap = size_option(a->vm_cap, "--vm-cap");
 	if (a->vm_cap && strcmp(cfg.gmc.policy->name, "local-first") != 0)
 		cli_usage_error("--vm-cap is a setting of --policy local-first");
 	cfg.gmc.state_file = a->state;
@@ -248,6 +311,30 @@ static int run_serve(struct args *a)
 	int rc = gmc_server_run(&cfg, &stop_requested, &err);
 	tls_psk_close(cfg.tls);
 	return rc < 0 ? cli_report(&err) : MS_EXIT_OK;
+}
+
+/* A control socket named at start: a path that is there and no socket, or
+ * whose directory is missing, is a mistake said now; a socket not there yet
+ * is a daemon that may start later (the agent says so, and when it comes). */
+static void check_control_path(const char *path, const char *what)
+{
+	struct stat st;
+	if (!path)
+		return;
+	if (!*path)
+		cli_usage_error("%s: an empty path", what);
+	if (stat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			cli_usage_error("%s %s: not a socket (the daemon's --control socket)", what, path);
+		return;
+	}
+	char *dir = strdup(path), *slash = strrchr(dir, '/');
+	const char *parent = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+	bool missing_dir = stat(parent, &st) < 0 || !S_ISDIR(st.st_mode);
+	free(dir);
+	if (missing_dir)
+		cli_usage_error("%s %s: %s", what, path, strerror(ENOENT));
+	log_warn("%s %s: not there yet (is the daemon running?); used when it appears", what, path);
 }
 
 static int run_agent(struct args *a)
@@ -263,6 +350,8 @@ static int run_agent(struct args *a)
 		cli_usage_error("--domain %s: use 1 to %d of A-Z a-z 0-9 . _ : @ -", a->domain, MSG_NAME_MAX);
 	if (a->attach_size && !a->client_control)
 		cli_usage_error("--attach-size needs --client-control PATH (the client daemon that makes the devices)");
+	check_control_path(a->rswap_control, "--rswap-control");
+	check_control_path(a->client_control, "--client-control");
 	struct tls_psk *tls = open_keys(a, false);
 	check_plain_address(a->gmc, "--gmc", tls);
 	struct jsonl_writer out = {stdout, a->common.pretty};
@@ -276,7 +365,7 @@ static int run_agent(struct args *a)
 		.client_control = a->client_control,
 		.address = a->address,
 		.domain = a->domain,
-		.attach_size = a->attach_size ? cli_size(a->attach_size, 0, "--attach-size") : 0,
+		.attach_size = a->attach_size ? size_option(a->attach_size, "--attach-size") : 0,
 		.hypervisor = a->common.uri ? a->common.uri : getenv("MEMSHARE_URI"),
 		.interval_ns = duration_option(a->interval, "--interval", 5 * NS_PER_S),
 		.backoff_max_ns = 5 * NS_PER_S,
@@ -331,7 +420,7 @@ static int run_command(struct args *a, enum msg_type type)
 		json_object_set_new(req, "domain", json_string(a->domain));
 	}
 	if (type == MSG_ALLOC || type == MSG_RECLAIM) {
-		uint64_t size = cli_size(a->operands[0], 0, "SIZE");
+		uint64_t size = size_option(a->operands[0], "SIZE");
 		if (size == 0)
 			cli_usage_error("SIZE must be more than 0");
 		json_object_set_new(req, "size_bytes", json_integer((json_int_t)size));

@@ -69,6 +69,13 @@ int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_
 					ms_fail_prefix(err, "controller %s sent", gmc);
 				break;
 			}
+			if (m.type == MSG_REPLY && m.id == 0 && !json_is_true(json_object_get(m.obj, "ok"))) {
+				/* the controller refused the message itself and hangs up */
+				const char *why = msg_str(&m, "error");
+				ms_fail_input(err, "controller %s: %s", gmc, why ? why : "request refused");
+				msg_free(&m);
+				break;
+			}
 			if (m.type == MSG_REPLY && m.id == id) {
 				*reply = json_incref(m.obj);
 				msg_free(&m);

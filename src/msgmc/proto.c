@@ -80,6 +80,8 @@ static int check_field(json_t *obj, const char *key, char kind, bool optional, s
 	case 'p':
 		if (!json_is_integer(v) || json_integer_value(v) < (kind == 'p' ? 1 : 0))
 			return ms_fail_input(err, "\"%s\" is not an integer %s", key, kind == 'p' ? "> 0" : ">= 0");
+		if (strstr(key, "_bytes") && (uint64_t)json_integer_value(v) > MSG_BYTES_MAX)
+			return ms_fail_input(err, "\"%s\" is larger than 2^62 bytes", key);
 		return 0;
 	case 'b':
 		return json_is_boolean(v) ? 0 : ms_fail_input(err, "\"%s\" is not a boolean", key);

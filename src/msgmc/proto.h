@@ -20,6 +20,9 @@
  * leases of a large cluster in one message (the controller is no hostile
  * peer to its own commands, but a bound keeps a broken one from eating memory). */
 #define MSG_MAX_REPLY (256u << 20)
+/* The largest size (any *_bytes field) in a message, and that msgmc takes
+ * from its command line: beyond any machine, and room to add two. */
+#define MSG_BYTES_MAX (UINT64_C(1) << 62)
 /* Longest node, domain or export name. */
 #define MSG_NAME_MAX 63
 

@@ -231,6 +231,10 @@ static void peer_read(struct server *s, struct gmc_peer *p)
 				continue;
 			if (gmc_receive(s->gmc, p, line, len, monotonic_ns(), &err) < 0) {
 				log_warn("peer sent a bad message, dropped: %s", err.msg);
+				/* said to it too (best effort, id 0: the message's own may be
+				 * unreadable), so a command names the refusal, not the transport */
+				peer_send(s, p, msg_reply_error(0, "bad message: %s", err.msg));
+				peer_flush(s, p);
 				peer_kill(s, p, NULL);
 			}
 		}

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "gmc.h"
@@ -226,6 +227,52 @@ static void test_compaction(void)
 	free_peers(&p1, &c1, &cli);
 }
 
+/* Every provider refuses: the request tries the policy's next choice after
+ * each refusal, but not for ever (GMC_ALLOC_REFUSALS_MAX), and then fails. */
+static void test_refusals_bounded(void)
+{
+	enum { N = GMC_ALLOC_REFUSALS_MAX + 4 };
+	struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
+	struct gmc *g = NULL;
+	struct ms_err err = {0};
+	ok(gmc_new(&cfg, &io, &g, &err) == 0, "refusals: a controller");
+	static struct gmc_peer providers[N];
+	static char names[N][8];
+	struct gmc_peer c1, cli;
+	peer_init(&c1, "c1");
+	peer_init(&cli, "cli");
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "r%02d", i);
+		peer_init(&providers[i], names[i]);
+		join(g, &providers[i], names[i], true, (uint64_t)(100 + i) * MiB, NULL);
+	}
+	join(g, &c1, "c1", false, 0, NULL);
+	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":9,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 8 * MiB);
+	int orders = 0;
+	for (bool more = true; more;) {
+		more = false;
+		for (int i = 0; i < N; i++) {
+			json_t *m = last(&providers[i]);
+			if (strcmp(type_of(m), "lmc_alloc") != 0)
+				continue;
+			orders++;
+			more = true;
+			say(g, &providers[i], "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":false,\"error\":\"no room\"}", id_of(m));
+			json_array_append_new(providers[i].inbox, json_pack("{s:s}", "type", "seen"));
+		}
+	}
+	is_int(orders, 1 + GMC_ALLOC_REFUSALS_MAX, "refusals: the first choice and GMC_ALLOC_REFUSALS_MAX more, no further");
+	json_t *reply = last(&cli);
+	ok(json_is_false(json_object_get(reply, "ok")), "refusals: then the alloc fails");
+	like(json_string_value(json_object_get(reply, "error")), "no room", "refusals: with the provider's reason");
+	is_int(gmc_lease_count(g), 0, "refusals: no lease left behind");
+	gmc_free(g);
+	for (int i = 0; i < N; i++)
+		json_decref(providers[i].inbox);
+	json_decref(c1.inbox);
+	json_decref(cli.inbox);
+}
+
 int main(void)
 {
 	char state[] = "/tmp/test_msgmc_gmcXXXXXX";
@@ -280,15 +327,21 @@ int main(void)
 	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":6,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 80 * MiB);
 	order = last(&p2);
 	is_str(type_of(order), "lmc_alloc", "80M more goes to p2 (96M free)");
+	size_t replies = json_array_size(cli.inbox);
 	say(g, &p2, "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":false,\"error\":\"does not fit\"}", id_of(order));
+	json_t *retry = last(&p1);
+	is_str(type_of(retry), "lmc_alloc", "a provider's refusal: the part goes to the policy's next choice, p1");
+	is_int(json_integer_value(json_object_get(retry, "size_bytes")), 64 * MiB, "as much as p1 has");
+	is_int(json_array_size(cli.inbox), replies, "the command still waits");
+	say(g, &p1, "{\"v\":1,\"type\":\"reply\",\"id\":%lld,\"ok\":false,\"error\":\"serve down\"}", id_of(retry));
 	reply = last(&cli);
-	ok(json_is_false(json_object_get(reply, "ok")), "a provider's refusal fails the alloc");
-	like(json_string_value(json_object_get(reply, "error")), "does not fit", "with its reason");
+	ok(json_is_false(json_object_get(reply, "ok")), "every provider refused: the alloc fails");
+	like(json_string_value(json_object_get(reply, "error")), "serve down", "with the last reason");
 	is_int(gmc_lease_count(g), 1, "and leaves no lease behind");
 
 	say(g, &cli, "{\"v\":1,\"type\":\"alloc\",\"id\":7,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":%llu}", 1024 * MiB);
 	reply = last(&cli);
-	is_int(json_array_size(p1.inbox) + json_array_size(p2.inbox), 3 + 5, "1G: split between p2 and p1 (one lmc_alloc each)");
+	is_int(json_array_size(p1.inbox) + json_array_size(p2.inbox), 3 + 6, "1G: split between p2 and p1 (one lmc_alloc each)");
 	answer_ok(g, &p2, last(&p2), NULL);
 	answer_ok(g, &p1, last(&p1), NULL);
 	answer_ok(g, &c1, json_array_get(c1.inbox, json_array_size(c1.inbox) - 2), NULL);
@@ -381,6 +434,7 @@ int main(void)
 	json_decref(p2b.inbox);
 	json_decref(c1b.inbox);
 	test_group_commit();
+	test_refusals_bounded();
 	test_compaction();
 	test_attach_timeout();
 	return done_testing();

@@ -59,6 +59,10 @@ int main(void)
 		"\"size_bytes\" is not an integer", "a size as a string");
 	refused("{\"v\":1,\"type\":\"alloc\",\"id\":1,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":0}", "> 0",
 		"a zero size");
+	refused("{\"v\":1,\"type\":\"alloc\",\"id\":1,\"node\":\"c1\",\"domain\":\"vm1\",\"size_bytes\":4611686018427387905}",
+		"larger than 2^62", "a size above 2^62 bytes");
+	refused("{\"v\":1,\"type\":\"inform\",\"id\":1,\"reservoir_bytes\":9223372036854775807}", "larger than 2^62",
+		"a reservoir above 2^62 bytes");
 	refused("{\"v\":1,\"type\":\"alloc\",\"id\":1,\"node\":\"c 1\",\"domain\":\"vm1\",\"size_bytes\":1}", "not a name",
 		"a name with a space");
 	refused("{\"v\":1,\"type\":\"leave\",\"id\":1,\"node\":\"../../etc\"}", "not a name", "a name with slashes");
