@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +25,82 @@
 struct connection {
 	struct server *server;
 	struct tls_stream stream; /* the socket, plain or (after STARTTLS) TLS */
+	/* the handshake must end by this time (from accept, however the client
+	 * trickles its bytes); 0 once it has */
+	uint64_t handshake_deadline_ns;
+	bool handshake_expired;
+	ssize_t (*read)(void *ctx, void *buf, size_t len);       /* the stream's own */
+	int (*starttls)(void *ctx, struct ms_err *err);          /* the stream's own */
 };
 
-static void set_receive_timeout(int fd, int seconds)
+static void set_timeout_ms(int fd, int which, uint64_t ms)
 {
-	struct timeval tv = {.tv_sec = seconds};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, which, &tv, sizeof tv);
 }
 
-static void lift_handshake_timeout(void *ctx)
+static void set_receive_timeout_ms(int fd, uint64_t ms)
 {
-	struct tls_stream *stream = ctx;
-	set_receive_timeout(stream->fd, 0);
+	set_timeout_ms(fd, SO_RCVTIMEO, ms);
+}
+
+static struct connection *connection_of(void *stream)
+{
+	return (struct connection *)((char *)stream - offsetof(struct connection, stream));
+}
+
+/* Milliseconds left of the handshake (at least 1), 0 when it is over. */
+static uint64_t handshake_left_ms(struct connection *c)
+{
+	uint64_t now = monotonic_ns();
+	if (now >= c->handshake_deadline_ns) {
+		c->handshake_expired = true;
+		return 0;
+	}
+	return (c->handshake_deadline_ns - now + 999999) / 1000000;
+}
+
+/* A read during the handshake: it waits no longer than the deadline left. */
+static ssize_t handshake_read(void *ctx, void *buf, size_t len)
+{
+	struct connection *c = connection_of(ctx);
+	if (c->handshake_deadline_ns) {
+		uint64_t left = handshake_left_ms(c);
+		if (!left) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		set_receive_timeout_ms(c->stream.fd, left);
+	}
+	ssize_t n = c->read(ctx, buf, len);
+	if (n < 0 && c->handshake_deadline_ns && (errno == EAGAIN || errno == ETIMEDOUT) && !handshake_left_ms(c))
+		errno = ETIMEDOUT;
+	return n;
+}
+
+/* The TLS handshake gets what is left of the NBD handshake's time. */
+static int handshake_starttls(void *ctx, struct ms_err *err)
+{
+	struct connection *c = connection_of(ctx);
+	uint64_t left = handshake_left_ms(c);
+	if (!left) {
+		errno = ETIMEDOUT;
+		return ms_fail_errno(err, "TLS handshake");
+	}
+	set_receive_timeout_ms(c->stream.fd, left);
+	c->stream.handshake_timeout_ms = (unsigned)left;
+	int rc = c->starttls(ctx, err);
+	if (rc < 0)
+		handshake_left_ms(c); /* a TLS handshake cut short by the deadline is a timeout */
+	return rc;
+}
+
+static void end_handshake(void *ctx)
+{
+	struct connection *c = connection_of(ctx);
+	c->handshake_deadline_ns = 0;
+	set_receive_timeout_ms(c->stream.fd, 0);
+	set_timeout_ms(c->stream.fd, SO_SNDTIMEO, 0);
 }
 
 static void *connection_thread(void *arg)
@@ -46,16 +111,21 @@ static void *connection_thread(void *arg)
 		io.read = tls_stream_read;
 		io.read_nowait = tls_stream_read_nowait;
 		io.writev = tls_stream_writev;
-		io.starttls = tls_stream_starttls;
+		io.starttls = handshake_starttls;
+		c->starttls = tls_stream_starttls;
 	}
+	c->read = io.read;
+	io.read = handshake_read;
 	io.ctx = &c->stream; /* its first member is the fd, as nbd_fd_io_template wants */
-	io.negotiated = lift_handshake_timeout;
+	io.negotiated = end_handshake;
 	struct ms_err err = {0};
 	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0) {
 		if (*c->stream.peer.failure && !strstr(err.msg, c->stream.peer.failure))
 			ms_fail(&err, "%.300s (TLS: %.160s)", err.msg, c->stream.peer.failure);
+		if (c->handshake_expired)
+			log_info("client dropped: no handshake within %d s of connecting", HANDSHAKE_TIMEOUT_S);
 		/* a client that failed to authenticate is worth a warning; one that broke off later, a note */
-		if (c->server->tls && !c->stream.up)
+		else if (c->server->tls && !c->stream.up)
 			log_warn("client refused: %s", err.msg);
 		else
 			log_info("client dropped: %s", err.msg);
@@ -74,8 +144,9 @@ static void accept_client(struct server *s, int listen_fd)
 		return;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix sockets */
-	set_receive_timeout(fd, HANDSHAKE_TIMEOUT_S);
-	struct connection *c = malloc(sizeof *c);
+	/* a client that reads no replies must not hold the handshake past its time either */
+	set_timeout_ms(fd, SO_SNDTIMEO, HANDSHAKE_TIMEOUT_S * 1000);
+	struct connection *c = calloc(1, sizeof *c);
 	pthread_t thread;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -85,6 +156,7 @@ static void accept_client(struct server *s, int listen_fd)
 		return;
 	}
 	c->server = s;
+	c->handshake_deadline_ns = monotonic_ns() + HANDSHAKE_TIMEOUT_S * 1000000000ULL;
 	tls_stream_init(&c->stream, fd, s->tls, HANDSHAKE_TIMEOUT_S * 1000);
 	__atomic_fetch_add(&s->connections, 1, __ATOMIC_RELAXED);
 	if (pthread_create(&thread, &attr, connection_thread, c)) {
@@ -162,7 +234,7 @@ static void serve_control_client(struct server *s, int control_fd)
 	int fd = accept4(control_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	set_receive_timeout(fd, CONTROL_TIMEOUT_S);
+	set_receive_timeout_ms(fd, CONTROL_TIMEOUT_S * 1000);
 	char line[4096];
 	size_t used = 0;
 	while (used < sizeof line - 1) {

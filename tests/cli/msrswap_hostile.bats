@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# msrswap serve against hostile or careless NBD clients (issue 10 §2): raw
+# sockets (nbd_hostile.py) that send what libnbd would refuse to send, held
+# to what the NBD protocol says and what nbdkit does with the same clients.
+bats_require_minimum_version 1.5.0
+load helpers
+
+HOSTILE="python3 $BATS_TEST_DIRNAME/nbd_hostile.py"
+
+# serve ARGS...: start a provider on a unix socket; sets SOCK, CTL, SERVER_PID
+serve() {
+	SOCK=$BATS_TEST_TMPDIR/nbd.sock
+	CTL=$BATS_TEST_TMPDIR/ctl.sock
+	"$MSRSWAP" serve -v --listen "unix:$SOCK" --control "$CTL" "$@" 2> "$BATS_TEST_TMPDIR/serve.log" &
+	SERVER_PID=$!
+	until_true 10 test -S "$SOCK" -a -S "$CTL" || { cat "$BATS_TEST_TMPDIR/serve.log"; return 1; }
+}
+
+# nbdkit_memory SIZE: nbdkit's memory plugin on a unix socket; sets KIT_SOCK, KIT_PID
+nbdkit_memory() {
+	command -v nbdkit >/dev/null || skip "nbdkit is not installed"
+	KIT_SOCK=$BATS_TEST_TMPDIR/kit.sock
+	nbdkit --foreground --unix "$KIT_SOCK" memory "$1" 2> "$BATS_TEST_TMPDIR/nbdkit.log" &
+	KIT_PID=$!
+	until_true 10 test -S "$KIT_SOCK"
+}
+
+teardown() {
+	local pid
+	for pid in ${HOLDER_PID:-} ${SERVER_PID:-} ${KIT_PID:-}; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	HOLDER_PID= SERVER_PID= KIT_PID=
+	true
+}
+
+# export_stat NAME FIELD: a counter of `msrswap status` for one export
+export_stat() {
+	"$MSRSWAP" status --control "$CTL" | jq -r --arg e "$1" "select(.kind == \"export_stats\" and .export == \$e) | .$2"
+}
+
+# pool_stat FIELD
+pool_stat() {
+	"$MSRSWAP" status --control "$CTL" | jq -r "select(.kind == \"pool_stats\") | .$1"
+}
+
+# log_count_is N TEXT: serve.log has N lines with TEXT
+log_count_is() {
+	[ "$(grep -c "$2" "$BATS_TEST_TMPDIR/serve.log")" -eq "$1" ]
+}
+
+# --- F4: command flags ---
+
+# READ=0 WRITE=1 FLUSH=3 TRIM=4 WRITE_ZEROES=6; FUA=1 NO_HOLE=2 FAST_ZERO=0x10
+INVALID_REQUESTS=(1:0x8000:0:4096 0:2:0:4096 1:2:0:4096 4:2:0:4096 3:0:4096:0 3:0:0:1)
+VALID_REQUESTS=(1:1:0:4096 6:2:0:4096 6:1:4096:4096 0:0:0:4096 3:0:0:0 4:1:0:4096)
+
+@test "msrswap hostile: F4 flags a command may not carry and FLUSH with a range are EINVAL, as nbdkit answers" {
+	serve --capacity 64M --export a:1M
+	run $HOSTILE cmd "$SOCK" a "${INVALID_REQUESTS[@]}" 6:0x10:0:4096
+	[ "$status" -eq 0 ]
+	[ "$output" = "22 22 22 22 22 22 22" ]
+	run $HOSTILE cmd "$SOCK" a "${VALID_REQUESTS[@]}"
+	[ "$status" -eq 0 ]
+	[ "$output" = "0 0 0 0 0 0" ]
+	# the same requests to nbdkit's memory plugin (it advertises FAST_ZERO, so that one is left out)
+	nbdkit_memory 1M
+	run $HOSTILE cmd "$KIT_SOCK" "" "${INVALID_REQUESTS[@]}"
+	[ "$output" = "22 22 22 22 22 22" ]
+	run $HOSTILE cmd "$KIT_SOCK" "" "${VALID_REQUESTS[@]}"
+	[ "$output" = "0 0 0 0 0 0" ]
+}
+
+# --- F3: the handshake deadline ---
+
+@test "msrswap hostile: F3 a client trickling options or bytes is dropped 10 s after it connected, logged once as a timeout" {
+	serve --capacity 64M --export a:1M
+	$HOSTILE drip "$SOCK" options 3 > "$BATS_TEST_TMPDIR/options.out" &
+	local options_pid=$!
+	$HOSTILE drip "$SOCK" bytes 0.25 > "$BATS_TEST_TMPDIR/bytes.out" &
+	local bytes_pid=$!
+	wait "$options_pid" "$bytes_pid"
+	local options bytes
+	options=$(cat "$BATS_TEST_TMPDIR/options.out")
+	bytes=$(cat "$BATS_TEST_TMPDIR/bytes.out")
+	echo "options: ${options}s, bytes: ${bytes}s"
+	# the deadline is 10 s from accept; a second of slack for a loaded machine
+	awk -v t="$options" 'BEGIN { exit !(t >= 9.5 && t < 14) }'
+	awk -v t="$bytes" 'BEGIN { exit !(t >= 9.5 && t < 14) }'
+	until_true 10 log_count_is 2 'no handshake within 10 s'
+	cat "$BATS_TEST_TMPDIR/serve.log"
+	! grep -q 'Resource temporarily unavailable' "$BATS_TEST_TMPDIR/serve.log"
+	# a client that keeps to its time is served as before
+	run $HOSTILE cmd "$SOCK" a 1:0:0:4096
+	[ "$output" = "0" ]
+}
