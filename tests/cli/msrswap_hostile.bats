@@ -11,7 +11,9 @@ HOSTILE="python3 $BATS_TEST_DIRNAME/nbd_hostile.py"
 serve() {
 	SOCK=$BATS_TEST_TMPDIR/nbd.sock
 	CTL=$BATS_TEST_TMPDIR/ctl.sock
-	"$MSRSWAP" serve -v --listen "unix:$SOCK" --control "$CTL" "$@" 2> "$BATS_TEST_TMPDIR/serve.log" &
+	# SERVE_NOFILE: the server's descriptor limit (ulimit -n)
+	(ulimit -n "${SERVE_NOFILE:-$(ulimit -n)}" && exec "$MSRSWAP" serve -v --listen "unix:$SOCK" --control "$CTL" "$@") \
+		2> "$BATS_TEST_TMPDIR/serve.log" &
 	SERVER_PID=$!
 	until_true 10 test -S "$SOCK" -a -S "$CTL" || { cat "$BATS_TEST_TMPDIR/serve.log"; return 1; }
 }
@@ -47,6 +49,79 @@ pool_stat() {
 # log_count_is N TEXT: serve.log has N lines with TEXT
 log_count_is() {
 	[ "$(grep -c "$2" "$BATS_TEST_TMPDIR/serve.log")" -eq "$1" ]
+}
+
+# cpu_ticks PID: user + system clock ticks the process has used
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# hold N: N negotiated idle connections to export a from a background
+# holder; sets HOLDER_PID, HELD (how many the server took)
+hold() {
+	mkfifo "$BATS_TEST_TMPDIR/holder.in"
+	$HOSTILE hold "$SOCK" a "$1" < "$BATS_TEST_TMPDIR/holder.in" > "$BATS_TEST_TMPDIR/holder.out" &
+	HOLDER_PID=$!
+	exec 7> "$BATS_TEST_TMPDIR/holder.in" # the holder lets go when this closes
+	until_true 120 grep -q held "$BATS_TEST_TMPDIR/holder.out"
+	HELD=$(awk '{ print $2 }' "$BATS_TEST_TMPDIR/holder.out")
+	echo "held $HELD connections"
+}
+
+let_go() {
+	exec 7>&-
+	wait "$HOLDER_PID"
+	HOLDER_PID=
+}
+
+# idle_for SECONDS: the server used under a tenth of a CPU meanwhile (a spinning accept loop uses all of one)
+idle_for() {
+	local before after
+	before=$(cpu_ticks "$SERVER_PID")
+	sleep "$1"
+	after=$(cpu_ticks "$SERVER_PID")
+	echo "server CPU: $((after - before)) ticks in $1 s"
+	[ $((after - before)) -lt $(($1 * $(getconf CLK_TCK) / 10)) ]
+}
+
+# --- F1: out of descriptors ---
+
+@test "msrswap hostile: F1 out of descriptors the server logs it once, does not spin, answers its control socket, and recovers" {
+	SERVE_NOFILE=64 serve --capacity 64M --export a:1M --max-connections 1000
+	hold 100
+	[ "$HELD" -gt 30 ] && [ "$HELD" -lt 64 ]
+	# clients beyond the limit are waiting in the backlog now
+	run --separate-stderr $HOSTILE cmd "$SOCK" a 0:0:0:4096
+	[ "$status" -ne 0 ]
+	idle_for 3
+	run "$MSRSWAP" status --control "$CTL"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r 'select(.kind == "pool_stats") | .reserved_bytes' <<<"$output")" -eq 1048576 ]
+	cat "$BATS_TEST_TMPDIR/serve.log"
+	[ "$(grep -c 'accept: Too many open files' "$BATS_TEST_TMPDIR/serve.log")" -eq 1 ]
+	let_go
+	run $HOSTILE cmd "$SOCK" a 0:0:0:4096
+	[ "$output" = "0" ]
+}
+
+@test "msrswap hostile: F1 --max-connections defaults to ulimit -n less 16; beyond it clients wait, the server idles" {
+	run "$MSRSWAP" serve --max-connections 0
+	[ "$status" -eq 2 ]
+	[[ $output == *"--max-connections: '0' is less than 1"* ]]
+	run "$MSRSWAP" serve --max-connections lots
+	[ "$status" -eq 2 ]
+	SERVE_NOFILE=64 serve --capacity 64M --export a:1M
+	grep -q 'at most 48 NBD connections' "$BATS_TEST_TMPDIR/serve.log"
+	hold 60
+	[ "$HELD" -eq 48 ]
+	idle_for 3
+	run "$MSRSWAP" status --control "$CTL"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'the --max-connections limit' "$BATS_TEST_TMPDIR/serve.log")" -eq 1 ]
+	! grep -q 'Too many open files' "$BATS_TEST_TMPDIR/serve.log"
+	let_go
+	run $HOSTILE cmd "$SOCK" a 0:0:0:4096
+	[ "$output" = "0" ]
 }
 
 # --- F4: command flags ---
