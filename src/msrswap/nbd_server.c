@@ -378,8 +378,21 @@ static uint32_t validate(const struct request *r)
 	return 0;
 }
 
-/* Run one command against the backend; the NBD error code (0 on success). */
+static uint32_t execute_admitted(struct conn *c, const struct request *r);
+
+/* Run one command against the backend; the NBD error code (0 on success).
+ * An export revoked meanwhile (removed while we are connected) answers
+ * ESHUTDOWN: its backend is gone. */
 static uint32_t execute(struct conn *c, const struct request *r)
+{
+	struct nbd_export *e = c->export;
+	__atomic_add_fetch(&e->in_flight, 1, __ATOMIC_SEQ_CST);
+	uint32_t error = __atomic_load_n(&e->revoked, __ATOMIC_SEQ_CST) ? NBD_ESHUTDOWN : execute_admitted(c, r);
+	__atomic_sub_fetch(&e->in_flight, 1, __ATOMIC_SEQ_CST);
+	return error;
+}
+
+static uint32_t execute_admitted(struct conn *c, const struct request *r)
 {
 	struct nbd_export *e = c->export;
 	struct export_stats *s = &e->stats;

@@ -169,3 +169,32 @@ VALID_REQUESTS=(1:1:0:4096 6:2:0:4096 6:1:4096:4096 0:0:0:4096 3:0:0:0 4:1:0:409
 	run $HOSTILE cmd "$SOCK" a 1:0:0:4096
 	[ "$output" = "0" ]
 }
+
+# --- issue 11: an export removed under a connected client ---
+
+@test "msrswap hostile: export rm frees the export's memory at once; a client still connected gets ESHUTDOWN" {
+	serve --capacity 256M --export keep:16M
+	"$MSRSWAP" export add gone 64M --control "$CTL"
+	mkfifo "$BATS_TEST_TMPDIR/linger.in"
+	$HOSTILE linger "$SOCK" gone 8 < "$BATS_TEST_TMPDIR/linger.in" > "$BATS_TEST_TMPDIR/linger.out" &
+	HOLDER_PID=$!
+	exec 7> "$BATS_TEST_TMPDIR/linger.in"
+	until_true 30 grep -q written "$BATS_TEST_TMPDIR/linger.out"
+	[ "$(pool_stat reserved_bytes)" -eq $((80 << 20)) ]
+	[ "$(pool_stat used_bytes)" -eq $((8 << 20)) ]
+	"$MSRSWAP" export rm gone --control "$CTL"
+	# at once, with the client still connected: the controller's view and ours agree
+	[ "$(pool_stat reserved_bytes)" -eq $((16 << 20)) ]
+	[ "$(pool_stat used_bytes)" -eq 0 ]
+	kill -0 "$HOLDER_PID"
+	echo >&7
+	until_true 30 grep -q 'read' "$BATS_TEST_TMPDIR/linger.out"
+	grep -qx 'read 108 write 108' "$BATS_TEST_TMPDIR/linger.out"
+	exec 7>&-
+	wait "$HOLDER_PID"
+	HOLDER_PID=
+	# the name can be used again, and the memory is there for it
+	"$MSRSWAP" export add gone 240M --control "$CTL"
+	run $HOSTILE cmd "$SOCK" gone 1:0:0:4096
+	[ "$output" = "0" ]
+}

@@ -8,6 +8,10 @@ nothing between the test and the server validates anything.
   hold SOCK EXPORT N                           N negotiated idle connections;
                                                prints "held K", then waits
                                                for stdin to close
+  linger SOCK EXPORT MIB                       writes MIB MiB, prints "written",
+                                               waits for a line on stdin, then
+                                               prints the errors of a read and
+                                               a write
   drip SOCK (options SECONDS | bytes SECONDS)  a handshake that never ends:
                                                an unknown option, or one byte,
                                                every SECONDS; prints how long
@@ -87,6 +91,25 @@ def cmd(path, export, requests):
     print(" ".join(errors))
 
 
+def request(s, rtype, offset, length, payload=b""):
+    s.sendall(struct.pack(">IHHQQI", REQUEST_MAGIC, 0, rtype, 7, offset, length) + payload)
+    magic, error, _cookie = struct.unpack(">IIQ", recv_exact(s, 16))
+    assert magic == SIMPLE_REPLY, "bad reply"
+    if rtype == 0 and error == 0:
+        recv_exact(s, length)
+    return error
+
+
+def linger(path, export, mib):
+    """Write MIB MiB, say so, wait for a line on stdin, then read: print that error."""
+    s = negotiated(path, export)
+    for i in range(mib):
+        assert request(s, 1, i << 20, 1 << 20, b"\xaa" * (1 << 20)) == 0, "write failed"
+    print("written", flush=True)
+    sys.stdin.readline()
+    print("read %d write %d" % (request(s, 0, 0, 4096), request(s, 1, 0, 4096, bytes(4096))), flush=True)
+
+
 def hold(path, export, n):
     held = []
     for _ in range(n):
@@ -132,6 +155,8 @@ def main(argv):
         cmd(argv[2], argv[3], argv[4:])
     elif argv[1] == "hold":
         hold(argv[2], argv[3], int(argv[4]))
+    elif argv[1] == "linger":
+        linger(argv[2], argv[3], int(argv[4]))
     elif argv[1] == "drip":
         drip(argv[2], argv[3], float(argv[4]))
     else:
