@@ -359,7 +359,7 @@ _memshare_msballoon() {
 
 # Options that take a value (as a separate word, or after '=').
 _memshare_msrswap_takes_value=' -c --connect --listen --capacity --export --latency --control --stats
-	--tls-psk --busy-poll --ram --disk-dir --fuse --size --target --remote --socket --priority --timeout '
+	--tls-psk --busy-poll --max-connections --ram --disk-dir --fuse --size --target --remote --socket --priority --timeout '
 _memshare_msrswap_takes_value=${_memshare_msrswap_takes_value//[[:space:]]/ }
 
 # The options of a subcommand, as msrswap(1) lists them; all of them before one.
@@ -368,7 +368,7 @@ _memshare_msrswap_options() {
 	case $1 in
 	serve)
 		printf '%s\n' --listen --capacity --export --latency --dedup --mlock --control --stats \
-			--tls-psk --busy-poll "${common[@]}"
+			--tls-psk --busy-poll --max-connections "${common[@]}"
 		;;
 	export | status) printf '%s\n' --control --timeout "${common[@]}" ;;
 	client) printf '%s\n' --listen --ram --disk-dir --fuse --control --stats "${common[@]}" ;;
@@ -379,7 +379,7 @@ _memshare_msrswap_options() {
 	detach) printf '%s\n' -c --connect --host --control --timeout "${common[@]}" ;;
 	*)
 		printf '%s\n' -c --connect --listen --capacity --export --latency --dedup --mlock --control \
-			--stats --tls-psk --busy-poll --ram --disk-dir --fuse --size --target --remote --mkswap --socket \
+			--stats --tls-psk --busy-poll --max-connections --ram --disk-dir --fuse --size --target --remote --mkswap --socket \
 			--host --priority --timeout "${common[@]}"
 		;;
 	esac
@@ -430,6 +430,7 @@ _memshare_msrswap_values() {
 	--latency) printf '%s\n' 10us 50us 100us 1ms ;;
 	--busy-poll) printf '%s\n' 10us 20us 50us ;;
 	--timeout) printf '%s\n' 2s 10s 30s ;;
+	--max-connections) printf '%s\n' 64 256 1024 ;;
 	--stats) printf '%s\n' 1s 5s 10s 30s ;;
 	--remote) printf '%s\n' nbd:// nbd+unix:/// ;;
 	esac

@@ -37,6 +37,13 @@ struct nbd_export {
 	const struct backend_ops *ops;
 	void *self;
 	struct export_stats stats;
+	/* Revocation: a reservoir export removed while clients still use it
+	 * gives its memory back at once.  The NBD server counts each operation
+	 * in in_flight and refuses it (ESHUTDOWN) once revoked is set; the
+	 * remover sets revoked, waits for in_flight to drain, then frees the
+	 * backend.  Both atomic. */
+	bool revoked;
+	unsigned in_flight;
 };
 
 #endif

@@ -41,6 +41,7 @@ enum {
 	OPT_PRIORITY,
 	OPT_BUSY_POLL,
 	OPT_TIMEOUT,
+	OPT_MAX_CONNECTIONS,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
@@ -80,6 +81,7 @@ static void usage(void)
 {
 	printf("Usage: msrswap serve [--listen ADDR] [--capacity SIZE] [--export NAME:SIZE]... [--latency DUR]\n"
 	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR] [--tls-psk FILE] [--busy-poll DUR]\n"
+	       "                     [--max-connections N]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
 	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
@@ -99,6 +101,7 @@ static void usage(void)
 	       "      --stats DUR          print statistics records every DUR\n"
 	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
 	       "      --busy-poll DUR      poll for a client's next request this long before sleeping (e.g. 20us)\n"
+	       "      --max-connections N  NBD clients served at once; more wait (default RLIMIT_NOFILE less 16)\n"
 	       "  consumer (client, attach, detach):\n"
 	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
 	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
@@ -123,6 +126,17 @@ static void usage(void)
 	       "  nbdinfo --list nbd://127.0.0.1:10809     qemu-img info nbd+unix:///slab1?socket=PATH\n"
 	       "Exit status: 0 done, 1 failure, 2 bad usage or input.  See msrswap(1).\n",
 	       DEFAULT_CONTROL, DEFAULT_DISK_DIR, DEFAULT_CLIENT_SOCKET);
+}
+
+static int parse_max_connections(const char *text, unsigned long *out, struct ms_err *err)
+{
+	uint64_t value;
+	if (parse_count(text, 1000000, "--max-connections", &value, err) < 0)
+		return -1;
+	if (value == 0)
+		return ms_fail_input(err, "--max-connections: '%s' is less than 1", text);
+	*out = (unsigned long)value;
+	return 0;
 }
 
 /* One option of msrswap's own (the shared ones are cli.c's). */
@@ -172,6 +186,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 			control_set_timeout(timeout_ns);
 		break;
 	}
+	case OPT_MAX_CONNECTIONS: rc = parse_max_connections(arg, &a->serve.max_connections, &err); break;
 	default: cli_usage_error("invalid option");
 	}
 	if (rc < 0)
@@ -203,6 +218,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"priority", required_argument, NULL, OPT_PRIORITY},
 		{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);

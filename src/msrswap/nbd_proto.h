@@ -62,6 +62,9 @@
 #define NBD_CMD_WRITE_ZEROES 6
 #define NBD_CMD_FLAG_FUA (1u << 0)
 #define NBD_CMD_FLAG_NO_HOLE (1u << 1)
+#define NBD_CMD_FLAG_DF (1u << 2)
+#define NBD_CMD_FLAG_REQ_ONE (1u << 3)
+#define NBD_CMD_FLAG_FAST_ZERO (1u << 4)
 
 /* errors on the wire (Linux errno values, as the document fixes them) */
 #define NBD_EPERM 1

@@ -359,11 +359,46 @@ static void wait_until(uint64_t deadline_ns)
 		;
 }
 
-/* Run one command against the backend; the NBD error code (0 on success). */
+/* The flags each command may carry (the protocol's "Request message flags"):
+ * FUA on any command (NBD_FLAG_SEND_FUA is advertised), NO_HOLE on
+ * WRITE_ZEROES only.  FAST_ZERO is not advertised, DF and REQ_ONE need
+ * negotiations this server does not offer: all refused, as nbdkit does. */
+static uint16_t allowed_flags(uint16_t type)
+{
+	return type == NBD_CMD_WRITE_ZEROES ? NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE : NBD_CMD_FLAG_FUA;
+}
+
+/* EINVAL for a request the protocol forbids; 0 if it may run. */
+static uint32_t validate(const struct request *r)
+{
+	if (r->flags & ~allowed_flags(r->type))
+		return NBD_EINVAL;
+	if (r->type == NBD_CMD_FLUSH && (r->offset || r->length))
+		return NBD_EINVAL; /* "the client MUST send offset and length 0" */
+	return 0;
+}
+
+static uint32_t execute_admitted(struct conn *c, const struct request *r);
+
+/* Run one command against the backend; the NBD error code (0 on success).
+ * An export revoked meanwhile (removed while we are connected) answers
+ * ESHUTDOWN: its backend is gone. */
 static uint32_t execute(struct conn *c, const struct request *r)
 {
 	struct nbd_export *e = c->export;
+	__atomic_add_fetch(&e->in_flight, 1, __ATOMIC_SEQ_CST);
+	uint32_t error = __atomic_load_n(&e->revoked, __ATOMIC_SEQ_CST) ? NBD_ESHUTDOWN : execute_admitted(c, r);
+	__atomic_sub_fetch(&e->in_flight, 1, __ATOMIC_SEQ_CST);
+	return error;
+}
+
+static uint32_t execute_admitted(struct conn *c, const struct request *r)
+{
+	struct nbd_export *e = c->export;
 	struct export_stats *s = &e->stats;
+	uint32_t invalid = validate(r);
+	if (invalid)
+		return invalid;
 	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES;
 	if (writes && e->read_only)
 		return NBD_EPERM;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jsonl.h"
 
@@ -19,7 +20,8 @@ int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, 
 
 static void entry_free(struct registry_entry *e)
 {
-	e->free_self(e->export.self);
+	if (e->free_self)
+		e->free_self(e->export.self);
 	free(e->export.name);
 	free(e->export.description);
 	free(e);
@@ -155,6 +157,24 @@ void *registry_backend(struct registry *r, const char *name)
 	return e ? e->export.self : NULL;
 }
 
+/* Free a reservoir export's memory now, though connections may still hold
+ * the entry: they get ESHUTDOWN from then on (backend.h, revocation).  The
+ * controller that removed the export counts its memory as free again at
+ * once, and so must we. */
+static void revoke(struct registry *r, struct registry_entry *e)
+{
+	__atomic_store_n(&e->export.revoked, true, __ATOMIC_SEQ_CST);
+	const struct timespec pause = {0, 100000};
+	while (__atomic_load_n(&e->export.in_flight, __ATOMIC_SEQ_CST))
+		nanosleep(&pause, NULL); /* an operation on RAM: microseconds */
+	e->free_self(e->export.self);
+	e->free_self = NULL;
+	pthread_mutex_lock(&r->lock);
+	r->reserved -= e->reserved;
+	e->reserved = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
 int registry_remove(struct registry *r, const char *name, struct ms_err *err)
 {
 	pthread_mutex_lock(&r->lock);
@@ -164,10 +184,18 @@ int registry_remove(struct registry *r, const char *name, struct ms_err *err)
 			if (r->entries[i] == e)
 				r->entries[i] = r->entries[--r->count];
 		e->removed = true;
-		entry_put(r, e); /* its memory stays reserved until the last client leaves */
 	}
 	pthread_mutex_unlock(&r->lock);
-	return e ? 0 : ms_fail_input(err, "no export '%s'", name);
+	if (!e)
+		return ms_fail_input(err, "no export '%s'", name);
+	/* A reservoir export is revoked; any other backend (a consumer's device)
+	 * lives on until its last connection leaves. */
+	if (e->reserved)
+		revoke(r, e);
+	pthread_mutex_lock(&r->lock);
+	entry_put(r, e); /* the list's reference, held until here */
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 static struct nbd_export *registry_acquire(void *ctx, const char *name)

@@ -1,6 +1,6 @@
 /* The provider's exports, by name: created at start (--export) or at run
- * time through the control socket, removed when no connection uses them
- * any more.  It is the export_source the NBD server looks exports up in. */
+ * time through the control socket, removed through it (a reservoir
+ * export's memory is freed at once, whoever is still connected).  It is the export_source the NBD server looks exports up in. */
 #ifndef MSRSWAP_REGISTRY_H
 #define MSRSWAP_REGISTRY_H
 
@@ -18,7 +18,7 @@ struct registry_entry {
 	void (*free_self)(void *self); /* releases the backend */
 	uint64_t reserved;              /* reservoir bytes held for it (RAM exports) */
 	unsigned refs;  /* connections using it, plus one while it is listed */
-	bool removed;   /* dropped: freed when the last connection leaves */
+	bool removed;   /* unlisted: the entry is freed when the last connection leaves */
 };
 
 struct registry {
@@ -41,6 +41,9 @@ int registry_add_backend(struct registry *r, const char *name, uint64_t size, co
 			 void *self, void (*free_self)(void *self), struct ms_err *err);
 /* The backend of an export, for operations other than I/O (NULL: none); not kept alive. */
 void *registry_backend(struct registry *r, const char *name);
+/* Unlist an export.  A reservoir export's memory and reservation are freed
+ * at once, connections still using it get ESHUTDOWN; any other backend is
+ * freed when its last connection leaves. */
 int registry_remove(struct registry *r, const char *name, struct ms_err *err);
 /* {"kind":"export_stats", ...} records, one per export, plus the pool. */
 json_t *registry_stats(struct registry *r);

@@ -1,12 +1,15 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,22 +23,90 @@
 
 #define HANDSHAKE_TIMEOUT_S 10  /* a client that does not finish the handshake in time is dropped */
 #define CONTROL_TIMEOUT_S 2
+/* a connection holds one descriptor; these are left for the listeners, the
+ * control client, the reserve, stdio, logs and the libraries */
+#define SPARE_DESCRIPTORS 16
+#define MAX_CONNECTIONS_CAP 65536ul
 
 struct connection {
 	struct server *server;
 	struct tls_stream stream; /* the socket, plain or (after STARTTLS) TLS */
+	/* the handshake must end by this time (from accept, however the client
+	 * trickles its bytes); 0 once it has */
+	uint64_t handshake_deadline_ns;
+	bool handshake_expired;
+	ssize_t (*read)(void *ctx, void *buf, size_t len);       /* the stream's own */
+	int (*starttls)(void *ctx, struct ms_err *err);          /* the stream's own */
 };
 
-static void set_receive_timeout(int fd, int seconds)
+static void set_timeout_ms(int fd, int which, uint64_t ms)
 {
-	struct timeval tv = {.tv_sec = seconds};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, which, &tv, sizeof tv);
 }
 
-static void lift_handshake_timeout(void *ctx)
+static void set_receive_timeout_ms(int fd, uint64_t ms)
 {
-	struct tls_stream *stream = ctx;
-	set_receive_timeout(stream->fd, 0);
+	set_timeout_ms(fd, SO_RCVTIMEO, ms);
+}
+
+static struct connection *connection_of(void *stream)
+{
+	return (struct connection *)((char *)stream - offsetof(struct connection, stream));
+}
+
+/* Milliseconds left of the handshake (at least 1), 0 when it is over. */
+static uint64_t handshake_left_ms(struct connection *c)
+{
+	uint64_t now = monotonic_ns();
+	if (now >= c->handshake_deadline_ns) {
+		c->handshake_expired = true;
+		return 0;
+	}
+	return (c->handshake_deadline_ns - now + 999999) / 1000000;
+}
+
+/* A read during the handshake: it waits no longer than the deadline left. */
+static ssize_t handshake_read(void *ctx, void *buf, size_t len)
+{
+	struct connection *c = connection_of(ctx);
+	if (c->handshake_deadline_ns) {
+		uint64_t left = handshake_left_ms(c);
+		if (!left) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		set_receive_timeout_ms(c->stream.fd, left);
+	}
+	ssize_t n = c->read(ctx, buf, len);
+	if (n < 0 && c->handshake_deadline_ns && (errno == EAGAIN || errno == ETIMEDOUT) && !handshake_left_ms(c))
+		errno = ETIMEDOUT;
+	return n;
+}
+
+/* The TLS handshake gets what is left of the NBD handshake's time. */
+static int handshake_starttls(void *ctx, struct ms_err *err)
+{
+	struct connection *c = connection_of(ctx);
+	uint64_t left = handshake_left_ms(c);
+	if (!left) {
+		errno = ETIMEDOUT;
+		return ms_fail_errno(err, "TLS handshake");
+	}
+	set_receive_timeout_ms(c->stream.fd, left);
+	c->stream.handshake_timeout_ms = (unsigned)left;
+	int rc = c->starttls(ctx, err);
+	if (rc < 0)
+		handshake_left_ms(c); /* a TLS handshake cut short by the deadline is a timeout */
+	return rc;
+}
+
+static void end_handshake(void *ctx)
+{
+	struct connection *c = connection_of(ctx);
+	c->handshake_deadline_ns = 0;
+	set_receive_timeout_ms(c->stream.fd, 0);
+	set_timeout_ms(c->stream.fd, SO_SNDTIMEO, 0);
 }
 
 static void *connection_thread(void *arg)
@@ -46,16 +117,21 @@ static void *connection_thread(void *arg)
 		io.read = tls_stream_read;
 		io.read_nowait = tls_stream_read_nowait;
 		io.writev = tls_stream_writev;
-		io.starttls = tls_stream_starttls;
+		io.starttls = handshake_starttls;
+		c->starttls = tls_stream_starttls;
 	}
+	c->read = io.read;
+	io.read = handshake_read;
 	io.ctx = &c->stream; /* its first member is the fd, as nbd_fd_io_template wants */
-	io.negotiated = lift_handshake_timeout;
+	io.negotiated = end_handshake;
 	struct ms_err err = {0};
 	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0) {
 		if (*c->stream.peer.failure && !strstr(err.msg, c->stream.peer.failure))
 			ms_fail(&err, "%.300s (TLS: %.160s)", err.msg, c->stream.peer.failure);
+		if (c->handshake_expired)
+			log_info("client dropped: no handshake within %d s of connecting", HANDSHAKE_TIMEOUT_S);
 		/* a client that failed to authenticate is worth a warning; one that broke off later, a note */
-		if (c->server->tls && !c->stream.up)
+		else if (c->server->tls && !c->stream.up)
 			log_warn("client refused: %s", err.msg);
 		else
 			log_info("client dropped: %s", err.msg);
@@ -67,24 +143,29 @@ static void *connection_thread(void *arg)
 	return NULL;
 }
 
-static void accept_client(struct server *s, int listen_fd)
+/* Accept one client and start its thread.  Returns 0, or the errno of a
+ * failed accept (EMFILE: out of descriptors). */
+static int accept_client(struct server *s, int listen_fd)
 {
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
-		return;
+		return errno;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix sockets */
-	set_receive_timeout(fd, HANDSHAKE_TIMEOUT_S);
-	struct connection *c = malloc(sizeof *c);
+	/* a client that reads no replies must not hold the handshake past its time either */
+	set_timeout_ms(fd, SO_SNDTIMEO, HANDSHAKE_TIMEOUT_S * 1000);
+	struct connection *c = calloc(1, sizeof *c);
 	pthread_t thread;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (!c) {
 		close(fd);
-		return;
+		pthread_attr_destroy(&attr);
+		return 0;
 	}
 	c->server = s;
+	c->handshake_deadline_ns = monotonic_ns() + HANDSHAKE_TIMEOUT_S * 1000000000ULL;
 	tls_stream_init(&c->stream, fd, s->tls, HANDSHAKE_TIMEOUT_S * 1000);
 	__atomic_fetch_add(&s->connections, 1, __ATOMIC_RELAXED);
 	if (pthread_create(&thread, &attr, connection_thread, c)) {
@@ -93,6 +174,57 @@ static void accept_client(struct server *s, int listen_fd)
 		free(c);
 	}
 	pthread_attr_destroy(&attr);
+	return 0;
+}
+
+/* ---- the listener when descriptors or connection slots run out ---- */
+
+#define LISTEN_PAUSE_NS 1000000000ULL   /* after EMFILE, retry accept at most this often */
+#define LIMIT_LOG_INTERVAL_NS 60000000000ULL
+
+struct listener_state {
+	uint64_t paused_until;       /* don't poll the listener before (monotonic ns) */
+	unsigned long paused_at;     /* ... or until fewer connections than this remain */
+	uint64_t next_log;           /* rate limit of the warnings below */
+	int reserve_fd;              /* a spare descriptor, given up to answer the control socket */
+};
+
+/* Log a limit at most once a minute: a full server must not flood its log. */
+static void warn_limited(struct listener_state *l, const char *fmt, unsigned long value)
+{
+	uint64_t now = monotonic_ns();
+	if (now < l->next_log)
+		return;
+	l->next_log = now + LIMIT_LOG_INTERVAL_NS;
+	log_warn(fmt, value);
+}
+
+/* Should the listener be polled now?  Not while at --max-connections, nor
+ * for a while after accept ran out of descriptors (it would report the
+ * listener readable for ever: a spinning loop serving nobody). */
+static bool listener_open(struct server *s, struct listener_state *l)
+{
+	unsigned long live = __atomic_load_n(&s->connections, __ATOMIC_RELAXED);
+	if (live >= s->max_connections) {
+		warn_limited(l, "%lu connections, the --max-connections limit: new clients wait until one leaves", live);
+		return false;
+	}
+	if (l->paused_until && live >= l->paused_at && monotonic_ns() < l->paused_until)
+		return false;
+	l->paused_until = 0;
+	return true;
+}
+
+static void accept_failed(struct server *s, struct listener_state *l, int error)
+{
+	if (error != EMFILE && error != ENFILE && error != ENOBUFS && error != ENOMEM)
+		return; /* the client left before we took it (ECONNABORTED), a signal: nothing to wait for */
+	l->paused_until = monotonic_ns() + LISTEN_PAUSE_NS;
+	l->paused_at = __atomic_load_n(&s->connections, __ATOMIC_RELAXED);
+	char msg[200];
+	snprintf(msg, sizeof msg, "accept: %s (%%lu connections): new clients wait; lower --max-connections or raise ulimit -n",
+		 strerror(error));
+	warn_limited(l, msg, l->paused_at);
 }
 
 /* ---- control socket: one JSON request line, JSON reply lines ---- */
@@ -157,12 +289,24 @@ static json_t *control_execute(struct server *s, json_t *req)
 	return reply ? reply : reply_error("unknown \"cmd\"");
 }
 
-static void serve_control_client(struct server *s, int control_fd)
+/* Accept on the control socket; out of descriptors, the reserve one is given
+ * up for it (and taken back afterwards), so the operator always gets an answer. */
+static int accept_control(int control_fd, int *reserve_fd)
 {
 	int fd = accept4(control_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0 || (errno != EMFILE && errno != ENFILE) || *reserve_fd < 0)
+		return fd;
+	close(*reserve_fd);
+	fd = accept4(control_fd, NULL, NULL, SOCK_CLOEXEC);
+	return fd;
+}
+
+static void serve_control_client(struct server *s, int control_fd, int *reserve_fd)
+{
+	int fd = accept_control(control_fd, reserve_fd);
 	if (fd < 0)
 		return;
-	set_receive_timeout(fd, CONTROL_TIMEOUT_S);
+	set_receive_timeout_ms(fd, CONTROL_TIMEOUT_S * 1000);
 	char line[4096];
 	size_t used = 0;
 	while (used < sizeof line - 1) {
@@ -187,6 +331,8 @@ static void serve_control_client(struct server *s, int control_fd)
 	json_decref(reply);
 	json_decref(req);
 	close(fd);
+	if (*reserve_fd < 0 || fcntl(*reserve_fd, F_GETFD) < 0)
+		*reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 static int emit_stats(struct server *s, struct jsonl_writer *out, struct ms_err *err)
@@ -215,6 +361,7 @@ int server_init(struct server *s, struct ram_pool *pool, uint64_t capacity, stru
 	if (registry_init(&s->registry, pool, capacity, err) < 0)
 		return -1;
 	registry_source(&s->registry, &s->source);
+	s->max_connections = default_max_connections();
 	return 0;
 }
 
@@ -234,15 +381,20 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 		return ms_fail_prefix(err, "control socket");
 	}
 	log_info("serving NBD on %s, control on %s", listen, control);
+	log_info("at most %lu NBD connections at once", s->max_connections);
 	uint64_t next_stats = stats_interval_ns ? monotonic_ns() + stats_interval_ns : 0;
+	struct listener_state listener = {.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)};
 	int rc = 0;
 	while (!*stop && rc == 0) {
-		struct pollfd fds[2] = {{listen_fd, POLLIN, 0}, {control_fd, POLLIN, 0}};
-		if (poll(fds, 2, 200) > 0) {
+		/* the control socket first: it answers even when the listener is paused */
+		struct pollfd fds[2] = {{control_fd, POLLIN, 0}, {listen_fd, POLLIN, 0}};
+		nfds_t count = listener_open(s, &listener) ? 2 : 1;
+		if (poll(fds, count, 200) > 0) {
 			if (fds[0].revents & POLLIN)
-				accept_client(s, listen_fd);
-			if (fds[1].revents & POLLIN)
-				serve_control_client(s, control_fd);
+				serve_control_client(s, control_fd, &listener.reserve_fd);
+			int error = count == 2 && (fds[1].revents & POLLIN) ? accept_client(s, listen_fd) : 0;
+			if (error)
+				accept_failed(s, &listener, error);
 		}
 		if (next_stats && monotonic_ns() >= next_stats) {
 			rc = emit_stats(s, out, err);
@@ -251,10 +403,20 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 	}
 	close(listen_fd);
 	close(control_fd);
+	if (listener.reserve_fd >= 0)
+		close(listener.reserve_fd);
 	unlink(control);
 	if (strncmp(listen, "unix:", 5) == 0)
 		unlink(listen + 5);
 	return rc;
+}
+
+unsigned long default_max_connections(void)
+{
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > MAX_CONNECTIONS_CAP)
+		return MAX_CONNECTIONS_CAP;
+	return lim.rlim_cur > SPARE_DESCRIPTORS ? (unsigned long)(lim.rlim_cur - SPARE_DESCRIPTORS) : 1;
 }
 
 int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err)
@@ -282,6 +444,8 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 	s.registry.tls_required = tls != NULL; /* msgmc's agent hands out nbds:// URIs then */
 	s.options.latency_ns = cfg->latency_ns;
 	s.options.busy_poll_ns = cfg->busy_poll_ns;
+	if (cfg->max_connections)
+		s.max_connections = cfg->max_connections;
 	s.control = provider_control;
 	s.stats = provider_stats;
 	log_info("reservoir of %llu bytes", (unsigned long long)cfg->capacity);

@@ -30,8 +30,12 @@ struct serve_config {
 	uint64_t busy_poll_ns;        /* poll this long for a client's next request before sleeping; 0 never */
 	uint64_t stats_interval_ns;   /* 0: no periodic statistics */
 	const char *tls_psk_file;     /* NULL: no TLS; else a PSK file (username:hexkey lines) */
+	unsigned long max_connections; /* NBD clients at once; 0: default_max_connections() */
 	struct jsonl_writer *out;
 };
+
+/* RLIMIT_NOFILE less the descriptors the server needs besides its clients. */
+unsigned long default_max_connections(void);
 
 int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err *err);
 
@@ -43,6 +47,7 @@ struct server {
 	struct nbd_server_options options;
 	struct tls_psk *tls;       /* NULL: no TLS; else TLS with these keys is required */
 	unsigned long connections; /* live, atomic */
+	unsigned long max_connections; /* beyond it the listener is not polled: clients wait in its backlog */
 	/* the role's own control commands ("list" and "stats" are common); NULL: unknown command */
 	json_t *(*control)(struct server *s, const char *cmd, json_t *request);
 	json_t *(*stats)(struct server *s); /* an array of records */

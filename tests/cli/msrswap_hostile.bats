@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# msrswap serve against hostile or careless NBD clients (issue 10 §2): raw
+# sockets (nbd_hostile.py) that send what libnbd would refuse to send, held
+# to what the NBD protocol says and what nbdkit does with the same clients.
+bats_require_minimum_version 1.5.0
+load helpers
+
+HOSTILE="python3 $BATS_TEST_DIRNAME/nbd_hostile.py"
+
+# serve ARGS...: start a provider on a unix socket; sets SOCK, CTL, SERVER_PID
+serve() {
+	SOCK=$BATS_TEST_TMPDIR/nbd.sock
+	CTL=$BATS_TEST_TMPDIR/ctl.sock
+	# SERVE_NOFILE: the server's descriptor limit (ulimit -n)
+	(ulimit -n "${SERVE_NOFILE:-$(ulimit -n)}" && exec "$MSRSWAP" serve -v --listen "unix:$SOCK" --control "$CTL" "$@") \
+		2> "$BATS_TEST_TMPDIR/serve.log" &
+	SERVER_PID=$!
+	until_true 10 test -S "$SOCK" -a -S "$CTL" || { cat "$BATS_TEST_TMPDIR/serve.log"; return 1; }
+}
+
+# nbdkit_memory SIZE: nbdkit's memory plugin on a unix socket; sets KIT_SOCK, KIT_PID
+nbdkit_memory() {
+	command -v nbdkit >/dev/null || skip "nbdkit is not installed"
+	KIT_SOCK=$BATS_TEST_TMPDIR/kit.sock
+	nbdkit --foreground --unix "$KIT_SOCK" memory "$1" 2> "$BATS_TEST_TMPDIR/nbdkit.log" &
+	KIT_PID=$!
+	until_true 10 test -S "$KIT_SOCK"
+}
+
+teardown() {
+	local pid
+	for pid in ${HOLDER_PID:-} ${SERVER_PID:-} ${KIT_PID:-}; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	HOLDER_PID= SERVER_PID= KIT_PID=
+	true
+}
+
+# export_stat NAME FIELD: a counter of `msrswap status` for one export
+export_stat() {
+	"$MSRSWAP" status --control "$CTL" | jq -r --arg e "$1" "select(.kind == \"export_stats\" and .export == \$e) | .$2"
+}
+
+# pool_stat FIELD
+pool_stat() {
+	"$MSRSWAP" status --control "$CTL" | jq -r "select(.kind == \"pool_stats\") | .$1"
+}
+
+# log_count_is N TEXT: serve.log has N lines with TEXT
+log_count_is() {
+	[ "$(grep -c "$2" "$BATS_TEST_TMPDIR/serve.log")" -eq "$1" ]
+}
+
+# cpu_ticks PID: user + system clock ticks the process has used
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# hold N: N negotiated idle connections to export a from a background
+# holder; sets HOLDER_PID, HELD (how many the server took)
+hold() {
+	mkfifo "$BATS_TEST_TMPDIR/holder.in"
+	$HOSTILE hold "$SOCK" a "$1" < "$BATS_TEST_TMPDIR/holder.in" > "$BATS_TEST_TMPDIR/holder.out" &
+	HOLDER_PID=$!
+	exec 7> "$BATS_TEST_TMPDIR/holder.in" # the holder lets go when this closes
+	until_true 120 grep -q held "$BATS_TEST_TMPDIR/holder.out"
+	HELD=$(awk '{ print $2 }' "$BATS_TEST_TMPDIR/holder.out")
+	echo "held $HELD connections"
+}
+
+let_go() {
+	exec 7>&-
+	wait "$HOLDER_PID"
+	HOLDER_PID=
+}
+
+# idle_for SECONDS: the server used under a tenth of a CPU meanwhile (a spinning accept loop uses all of one)
+idle_for() {
+	local before after
+	before=$(cpu_ticks "$SERVER_PID")
+	sleep "$1"
+	after=$(cpu_ticks "$SERVER_PID")
+	echo "server CPU: $((after - before)) ticks in $1 s"
+	[ $((after - before)) -lt $(($1 * $(getconf CLK_TCK) / 10)) ]
+}
+
+# --- F1: out of descriptors ---
+
+@test "msrswap hostile: F1 out of descriptors the server logs it once, does not spin, answers its control socket, and recovers" {
+	SERVE_NOFILE=64 serve --capacity 64M --export a:1M --max-connections 1000
+	hold 100
+	[ "$HELD" -gt 30 ] && [ "$HELD" -lt 64 ]
+	# clients beyond the limit are waiting in the backlog now
+	run --separate-stderr $HOSTILE cmd "$SOCK" a 0:0:0:4096
+	[ "$status" -ne 0 ]
+	idle_for 3
+	run "$MSRSWAP" status --control "$CTL"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r 'select(.kind == "pool_stats") | .reserved_bytes' <<<"$output")" -eq 1048576 ]
+	cat "$BATS_TEST_TMPDIR/serve.log"
+	[ "$(grep -c 'accept: Too many open files' "$BATS_TEST_TMPDIR/serve.log")" -eq 1 ]
+	let_go
+	run $HOSTILE cmd "$SOCK" a 0:0:0:4096
+	[ "$output" = "0" ]
+}
+
+@test "msrswap hostile: F1 --max-connections defaults to ulimit -n less 16; beyond it clients wait, the server idles" {
+	run "$MSRSWAP" serve --max-connections 0
+	[ "$status" -eq 2 ]
+	[[ $output == *"--max-connections: '0' is less than 1"* ]]
+	run "$MSRSWAP" serve --max-connections lots
+	[ "$status" -eq 2 ]
+	SERVE_NOFILE=64 serve --capacity 64M --export a:1M
+	grep -q 'at most 48 NBD connections' "$BATS_TEST_TMPDIR/serve.log"
+	hold 60
+	[ "$HELD" -eq 48 ]
+	idle_for 3
+	run "$MSRSWAP" status --control "$CTL"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'the --max-connections limit' "$BATS_TEST_TMPDIR/serve.log")" -eq 1 ]
+	! grep -q 'Too many open files' "$BATS_TEST_TMPDIR/serve.log"
+	let_go
+	run $HOSTILE cmd "$SOCK" a 0:0:0:4096
+	[ "$output" = "0" ]
+}
+
+# --- F4: command flags ---
+
+# READ=0 WRITE=1 FLUSH=3 TRIM=4 WRITE_ZEROES=6; FUA=1 NO_HOLE=2 FAST_ZERO=0x10
+INVALID_REQUESTS=(1:0x8000:0:4096 0:2:0:4096 1:2:0:4096 4:2:0:4096 3:0:4096:0 3:0:0:1)
+VALID_REQUESTS=(1:1:0:4096 6:2:0:4096 6:1:4096:4096 0:0:0:4096 3:0:0:0 4:1:0:4096)
+
+@test "msrswap hostile: F4 flags a command may not carry and FLUSH with a range are EINVAL, as nbdkit answers" {
+	serve --capacity 64M --export a:1M
+	run $HOSTILE cmd "$SOCK" a "${INVALID_REQUESTS[@]}" 6:0x10:0:4096
+	[ "$status" -eq 0 ]
+	[ "$output" = "22 22 22 22 22 22 22" ]
+	run $HOSTILE cmd "$SOCK" a "${VALID_REQUESTS[@]}"
+	[ "$status" -eq 0 ]
+	[ "$output" = "0 0 0 0 0 0" ]
+	# the same requests to nbdkit's memory plugin (it advertises FAST_ZERO, so that one is left out)
+	nbdkit_memory 1M
+	run $HOSTILE cmd "$KIT_SOCK" "" "${INVALID_REQUESTS[@]}"
+	[ "$output" = "22 22 22 22 22 22" ]
+	run $HOSTILE cmd "$KIT_SOCK" "" "${VALID_REQUESTS[@]}"
+	[ "$output" = "0 0 0 0 0 0" ]
+}
+
+# --- F3: the handshake deadline ---
+
+@test "msrswap hostile: F3 a client trickling options or bytes is dropped 10 s after it connected, logged once as a timeout" {
+	serve --capacity 64M --export a:1M
+	$HOSTILE drip "$SOCK" options 3 > "$BATS_TEST_TMPDIR/options.out" &
+	local options_pid=$!
+	$HOSTILE drip "$SOCK" bytes 0.25 > "$BATS_TEST_TMPDIR/bytes.out" &
+	local bytes_pid=$!
+	wait "$options_pid" "$bytes_pid"
+	local options bytes
+	options=$(cat "$BATS_TEST_TMPDIR/options.out")
+	bytes=$(cat "$BATS_TEST_TMPDIR/bytes.out")
+	echo "options: ${options}s, bytes: ${bytes}s"
+	# the deadline is 10 s from accept; a second of slack for a loaded machine
+	awk -v t="$options" 'BEGIN { exit !(t >= 9.5 && t < 14) }'
+	awk -v t="$bytes" 'BEGIN { exit !(t >= 9.5 && t < 14) }'
+	until_true 10 log_count_is 2 'no handshake within 10 s'
+	cat "$BATS_TEST_TMPDIR/serve.log"
+	! grep -q 'Resource temporarily unavailable' "$BATS_TEST_TMPDIR/serve.log"
+	# a client that keeps to its time is served as before
+	run $HOSTILE cmd "$SOCK" a 1:0:0:4096
+	[ "$output" = "0" ]
+}
+
+# --- issue 11: an export removed under a connected client ---
+
+@test "msrswap hostile: export rm frees the export's memory at once; a client still connected gets ESHUTDOWN" {
+	serve --capacity 256M --export keep:16M
+	"$MSRSWAP" export add gone 64M --control "$CTL"
+	mkfifo "$BATS_TEST_TMPDIR/linger.in"
+	$HOSTILE linger "$SOCK" gone 8 < "$BATS_TEST_TMPDIR/linger.in" > "$BATS_TEST_TMPDIR/linger.out" &
+	HOLDER_PID=$!
+	exec 7> "$BATS_TEST_TMPDIR/linger.in"
+	until_true 30 grep -q written "$BATS_TEST_TMPDIR/linger.out"
+	[ "$(pool_stat reserved_bytes)" -eq $((80 << 20)) ]
+	[ "$(pool_stat used_bytes)" -eq $((8 << 20)) ]
+	"$MSRSWAP" export rm gone --control "$CTL"
+	# at once, with the client still connected: the controller's view and ours agree
+	[ "$(pool_stat reserved_bytes)" -eq $((16 << 20)) ]
+	[ "$(pool_stat used_bytes)" -eq 0 ]
+	kill -0 "$HOLDER_PID"
+	echo >&7
+	until_true 30 grep -q 'read' "$BATS_TEST_TMPDIR/linger.out"
+	grep -qx 'read 108 write 108' "$BATS_TEST_TMPDIR/linger.out"
+	exec 7>&-
+	wait "$HOLDER_PID"
+	HOLDER_PID=
+	# the name can be used again, and the memory is there for it
+	"$MSRSWAP" export add gone 240M --control "$CTL"
+	run $HOSTILE cmd "$SOCK" gone 1:0:0:4096
+	[ "$output" = "0" ]
+}
