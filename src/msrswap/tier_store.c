@@ -22,7 +22,10 @@
  *    thread at a time), a slot allocator per remote, and the state ALIVE /
  *    DEAD / RELEASED.  Requests run asynchronously under a deadline, so a
  *    hung provider fails like a dead one.  A remote that leaves ALIVE is
- *    "swept": its blocks become DISK blocks, whose content the mirror holds.
+ *    "swept": its blocks become DISK blocks, whose content the mirror holds;
+ *    then its connections are closed, so that the provider sees us go and
+ *    can free the export (a handle is closed under its connection's lock and
+ *    left NULL: a request that chose the remote before it left finds it so).
  *
  * Lock order: a stripe, then one at a time: a remote connection, a remote's
  * slot allocator, the RAM store's own locks, the mirror queue, the admin lock
@@ -99,7 +102,8 @@ struct remote {
 	uint64_t size, nslots;
 	bool can_trim;
 	unsigned nconns;
-	struct remote_conn conns[MAX_CONNECTIONS]; /* all locks initialised, nconns handles */
+	struct remote_conn conns[MAX_CONNECTIONS]; /* all locks initialised, nconns handles until disconnected */
+	atomic_uint connected;    /* handles still open */
 	_Atomic int state;        /* enum tier_remote_state; changed under the admin lock */
 	atomic_bool full;         /* the provider said ENOSPC: no new slots until we free one */
 	bool reported;            /* admin lock */
@@ -273,6 +277,11 @@ static int remote_io(struct tier_store *ts, struct remote *r, enum remote_op op,
 	char why[256] = "";
 	int rc = 0;
 	pthread_mutex_lock(&c->lock);
+	/* The remote may have left ALIVE (and lost its handles) while we waited for the lock. */
+	if (!c->h || !remote_alive(r)) {
+		pthread_mutex_unlock(&c->lock);
+		return EIO;
+	}
 	int64_t cookie = -1;
 	switch (op) {
 	case R_READ: cookie = nbd_aio_pread(c->h, buf, n, off, NBD_NULL_COMPLETION, 0); break;
@@ -343,6 +352,24 @@ static void remote_free(struct remote *r)
 	free(r->free_slots);
 	free(r->uri);
 	free(r);
+}
+
+/* Close the connections of a remote that left ALIVE: the provider sees us
+ * go (a server keeps an export's memory while a client holds it).  Waits for
+ * a request still running on a connection; with no other lock held. */
+static void remote_disconnect(struct remote *r)
+{
+	for (unsigned i = 0; i < r->nconns && atomic_load(&r->connected); i++) {
+		struct remote_conn *c = &r->conns[i];
+		pthread_mutex_lock(&c->lock);
+		struct nbd_handle *h = c->h;
+		c->h = NULL;
+		pthread_mutex_unlock(&c->lock);
+		if (h) {
+			nbd_close(h); /* the server takes the end of the stream as the end of the client */
+			atomic_fetch_sub(&r->connected, 1);
+		}
+	}
 }
 
 /* The value of query parameter key in uri, %XX decoded, into out; false if absent. */
@@ -446,6 +473,7 @@ static int remote_connect(struct tier_store *ts, const char *uri, struct remote 
 			break;
 	}
 	r->nconns = n;
+	atomic_init(&r->connected, n);
 	atomic_init(&r->state, TIER_REMOTE_ALIVE);
 	*out = r;
 	return 0;
@@ -817,11 +845,13 @@ static void sweep(struct tier_store *ts, bool force)
 		word_now(ts, b);
 		pthread_mutex_unlock(&s->lock);
 	}
-	if (!ts->on_remote_dead)
-		return;
 	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
 	for (size_t i = 0; i < n; i++) {
 		struct remote *r = ts->remotes[i];
+		if (remote_alive(r))
+			continue;
+		/* no block is on it any more: nothing needs its connections */
+		remote_disconnect(r);
 		char reason[sizeof r->reason];
 		bool report = false;
 		pthread_mutex_lock(&ts->admin_lock);
@@ -830,7 +860,7 @@ static void sweep(struct tier_store *ts, bool force)
 			memcpy(reason, r->reason, sizeof reason);
 		}
 		pthread_mutex_unlock(&ts->admin_lock);
-		if (report)
+		if (report && ts->on_remote_dead)
 			ts->on_remote_dead(ts->callback_ctx, r->uri, reason);
 	}
 }
@@ -1125,9 +1155,18 @@ int tier_store_release_remote(struct tier_store *ts, size_t index, struct ms_err
 	struct remote *r = remote_get(ts, (unsigned)index);
 	if (!r)
 		return ms_fail_input(err, "no remote %zu", index);
+	if (!remote_alive(r))
+		return ms_fail_input(err, "remote %s is not in use any more", r->uri);
+	/* From now on the disk copy is the only one of the remote's blocks: it
+	 * must hold them all.  Copies queued later are of writes that the mirror
+	 * has in the queue too. */
+	if (mirror_drain(ts) != 0)
+		return ms_fail(err, "the disk copy %s is incomplete (%s): remote %s keeps the device's blocks",
+			       ts->disk_path, strerror(atomic_load(&ts->mirror.error)), r->uri);
 	remote_set_state(ts, r, TIER_REMOTE_RELEASED, "released");
 	/* Every block is off the remote when the sweep returns: the ones it finds,
-	 * and the ones placed meanwhile, demoted by their writer (put_locked). */
+	 * and the ones placed meanwhile, demoted by their writer (put_locked).
+	 * Then the sweep closes its connections. */
 	sweep(ts, true);
 	return 0;
 }
@@ -1196,7 +1235,7 @@ size_t tier_store_get_remotes(struct tier_store *ts, struct tier_remote_info *ou
 			.state = atomic_load(&r->state),
 			.size_bytes = r->size,
 			.used_bytes = atomic_load_explicit(&r->used, RELAXED) * BLOCK,
-			.connections = r->nconns,
+			.connections = atomic_load(&r->connected),
 		};
 		snprintf(out[i].uri, sizeof out[i].uri, "%s", r->uri);
 	}

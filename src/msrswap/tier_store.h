@@ -30,8 +30,8 @@
  * Failover: an I/O error, a closed connection or a request that exceeds the
  * timeout on a remote marks it dead for good: its blocks are served from the
  * disk copy (or the queue) and count as disk blocks from then on; new puts
- * skip it.  The `on_remote_dead` callback reports it once.  Nothing is lost
- * as long as the disk file can be written.
+ * skip it, and its connections are closed.  The `on_remote_dead` callback
+ * reports it once.  Nothing is lost as long as the disk file can be written.
  *
  * Operations (tier_store_ops, `self` = the struct tier_store) return 0 or a
  * positive errno: EINVAL for a range outside the device, EIO when the disk
@@ -104,11 +104,11 @@ struct tier_remote_info {
 	char uri[512];
 	enum tier_remote_state state;
 	uint64_t size_bytes, used_bytes; /* used: blocks of this device stored there now */
-	unsigned connections;
+	unsigned connections; /* open now: 0 once the remote has left ALIVE */
 };
 
 int tier_store_open(const struct tier_store_config *cfg, struct tier_store **out, struct ms_err *err);
-/* Drains the mirror, then frees everything (the disk file stays).  No
+/* Drains the mirror, then frees everything and removes the disk file.  No
  * operation may be running or start afterwards. */
 void tier_store_close(struct tier_store *ts);
 
@@ -124,8 +124,11 @@ int tier_store_add_remote(struct tier_store *ts, const char *uri, struct ms_err 
 
 /* Stop using remote `index` (the provider wants its memory back, GMC
  * reclaim): its blocks are served from the disk copy from now on, as after a
- * failure but without counting one.  Once it returns, the provider may drop
- * the export. */
+ * failure but without counting one.  It first waits until the mirror has
+ * written every queued copy to the disk file (a held mirror makes it wait),
+ * and fails, keeping the remote in use, if the file has failed: the remote
+ * may hold the only copy of some blocks.  Before it returns, the remote's
+ * connections are closed: the provider may drop the export and its memory. */
 int tier_store_release_remote(struct tier_store *ts, size_t index, struct ms_err *err);
 
 void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out);

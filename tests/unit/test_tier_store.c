@@ -2,8 +2,9 @@
  * buffer with RAM only, disk only and RAM + remote; Tmem accounting (targets,
  * failed puts, flushes); the disk mirror (the file equals the device after
  * FLUSH, reads served from the queue); failover when a provider is killed
- * with SIGKILL, release of a remote, a remote added at run time; concurrent
- * use, with a provider killed in the middle.  Remotes are `msrswap serve`
+ * with SIGKILL, release of a remote (its connections closed, refused while
+ * the disk file fails), a remote added at run time; concurrent use, with a
+ * provider killed or released in the middle.  Remotes are `msrswap serve`
  * children on unix sockets (skipped when bin/msrswap is not built); nbdkit
  * when installed.  TIER_STORE_STRESS_OPS sets the operations per stress
  * thread (fewer under ThreadSanitizer). */
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -200,6 +202,7 @@ static int random_ops(struct tier_store *ts, unsigned char *ref, uint64_t size, 
 struct provider {
 	pid_t pid;
 	char sock[300], uri[400];
+	char ctl[320]; /* msrswap serve's control socket; "" for other servers */
 };
 
 static bool socket_ready(const char *path)
@@ -251,12 +254,48 @@ static bool provider_start(struct provider *p, const char *name, const char *exp
 	snprintf(p->sock, sizeof p->sock, "%s/%s.sock", tmpdir, name);
 	snprintf(listen, sizeof listen, "unix:%s", p->sock);
 	snprintf(control, sizeof control, "%s/%s.ctl", tmpdir, name);
+	snprintf(p->ctl, sizeof p->ctl, "%s", control);
 	snprintf(capacity, sizeof capacity, "%s", export_size);
 	snprintf(export, sizeof export, "slab:%s", export_size);
 	snprintf(p->uri, sizeof p->uri, "nbd+unix:///slab?socket=%s", p->sock);
 	char *argv[] = {msrswap_bin, "serve", "-q", "--listen", listen, "--control", control,
 			"--capacity", capacity, "--export", export, NULL};
 	return provider_spawn(p, argv);
+}
+
+/* The NBD connections the provider has open (its control socket's "stats"
+ * reply), or -1. */
+static int provider_connections(const struct provider *p)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", p->ctl);
+	static const char request[] = "{\"cmd\":\"stats\"}\n";
+	char reply[16384];
+	size_t used = 0;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    write(fd, request, sizeof request - 1) == (ssize_t)(sizeof request - 1)) {
+		ssize_t n;
+		while (used < sizeof reply - 1 && (n = read(fd, reply + used, sizeof reply - 1 - used)) > 0)
+			used += (size_t)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	reply[used] = '\0';
+	const char *at = strstr(reply, "\"connections\":");
+	return at ? atoi(at + strlen("\"connections\":")) : -1;
+}
+
+/* Wait up to 10 s for the provider to have `want` connections (it sees a
+ * client go when its thread reads the end of the stream); the last count. */
+static int provider_connections_become(const struct provider *p, int want)
+{
+	int n = provider_connections(p);
+	for (int i = 0; i < 1000 && n != want; i++) {
+		usleep(10000);
+		n = provider_connections(p);
+	}
+	return n;
 }
 
 static void provider_kill(struct provider *p, int sig)
@@ -642,17 +681,73 @@ static void test_release(void)
 	uint64_t seed = 8;
 	put_blocks(ts, ref, &seed, 0, nblocks);
 	is_int(stats(ts).remote_bytes, size, "every block is remote");
+	struct tier_remote_info info;
+	tier_store_get_remotes(ts, &info, 1);
+	/* (wait_socket's probe may still count for a moment) */
+	is_int(provider_connections_become(&p, (int)info.connections), (int)info.connections,
+	       "the provider sees the store's connections");
+	ok(info.connections >= 1, "(%u)", info.connections);
 	struct ms_err err = {0};
 	is_int(tier_store_release_remote(ts, 0, &err), 0, "release the remote");
 	is_int(tier_store_release_remote(ts, 5, &err), -1, "releasing a remote that does not exist fails");
+	is_int(tier_store_release_remote(ts, 0, &err), -1, "releasing it again fails");
+	like(err.msg, "not in use", "it is not in use any more");
 	struct tier_stats st = stats(ts);
 	is_int(st.remotes_released, 1, "remotes_released = 1");
 	is_int(st.failovers, 0, "a release is not a failover");
 	is_int(st.remote_bytes, 0, "no block is remote");
 	is_int(st.disk_bytes, size, "they are disk blocks");
+	tier_store_get_remotes(ts, &info, 1);
+	is_int(info.connections, 0, "the store closed its connections to the remote");
+	is_int(provider_connections_become(&p, 0), 0, "the provider sees none any more");
+	ok(device_equals(ts, ref, size), "every block reads back from the disk copy");
 	provider_kill(&p, SIGKILL);
 	ok(device_equals(ts, ref, size), "every block reads back once the provider is gone");
 	tier_store_close(ts);
+	free(ref);
+}
+
+/* A release needs a complete disk copy: while the disk file fails (its file
+ * system is full), the remote holds the only copy of some blocks and stays. */
+static void test_release_disk_failed(void)
+{
+	char dir[300], path[340];
+	snprintf(dir, sizeof dir, "%s/small-fs", tmpdir);
+	if (mkdir(dir, 0700) != 0 || mount("memshare-test", dir, "tmpfs", 0, "size=64k") != 0) {
+		printf("# cannot mount a small tmpfs: %s\n", strerror(errno));
+		skip("release while the disk file fails: cannot mount a small tmpfs (needs root)");
+		rmdir(dir);
+		return;
+	}
+	struct provider p;
+	if (!provider_start(&p, "release-full", "4M"))
+		bail("provider", "cannot start msrswap serve");
+	const uint64_t size = MIB(1), nblocks = size / BS;
+	snprintf(path, sizeof path, "%s/device.disk", dir);
+	const char *uris[] = {p.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 12;
+	put_blocks(ts, ref, &seed, 0, nblocks);
+	is_int(tier_store_ops.flush(ts), EIO, "FLUSH reports that the 64 KiB file system cannot hold the disk copy");
+	ok(stats(ts).mirror_errors > 0, "mirror errors counted");
+	struct ms_err err = {0};
+	is_int(tier_store_release_remote(ts, 0, &err), -1, "releasing the remote is refused");
+	like(err.msg, "incomplete", "the disk copy is incomplete");
+	printf("# %s\n", err.msg);
+	struct tier_stats st = stats(ts);
+	ok(st.remotes_alive == 1 && st.remotes_released == 0, "the remote stays in use");
+	is_int(st.remote_bytes, size, "with every block");
+	struct tier_remote_info info;
+	tier_store_get_remotes(ts, &info, 1);
+	ok(info.connections >= 1, "and its connections");
+	ok(device_equals(ts, ref, size), "every block reads back from the remote");
+	tier_store_close(ts);
+	provider_kill(&p, SIGTERM);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
 	free(ref);
 }
 
@@ -723,7 +818,9 @@ static void *target_main(void *arg)
 	return NULL;
 }
 
-static void test_concurrent(struct provider *p)
+/* p NULL: RAM and disk only; else p's export is a remote, and the provider is
+ * killed midway, or (release) the remote released midway. */
+static void test_concurrent(struct provider *p, bool release)
 {
 	const uint64_t size = MIB(4);
 	char path[300];
@@ -743,11 +840,16 @@ static void test_concurrent(struct provider *p)
 		w[t] = (struct worker){ts, ref, size / BS, t, stress_ops, 0};
 		pthread_create(&tid[t], NULL, worker_main, &w[t]);
 	}
-	if (p) { /* kill the provider in the middle of it all */
+	if (p) { /* kill the provider, or release it, in the middle of it all */
 		while (atomic_load(&progress) < THREADS * stress_ops / 3)
 			usleep(1000);
-		provider_kill(p, SIGKILL);
-		printf("# provider killed after %d operations\n", atomic_load(&progress));
+		if (release) {
+			struct ms_err err = {0};
+			is_int(tier_store_release_remote(ts, 0, &err), 0, "release the remote while 4 threads use it");
+		} else {
+			provider_kill(p, SIGKILL);
+		}
+		printf("# provider %s after %d operations\n", release ? "released" : "killed", atomic_load(&progress));
 	}
 	int bad = 0;
 	for (int t = 0; t < THREADS; t++) {
@@ -756,13 +858,18 @@ static void test_concurrent(struct provider *p)
 	}
 	atomic_store(&c.stop, 1);
 	pthread_join(changer, NULL);
-	const char *label = p ? "with the provider killed midway" : "RAM and disk";
+	const char *label = !p ? "RAM and disk" : release ? "with the remote released midway" : "with the provider killed midway";
 	ok(bad == 0, "%d threads x %d operations, %s: every read matched", THREADS, stress_ops, label);
 	ok(device_equals(ts, ref, size), "%s: the whole device matches", label);
 	struct tier_stats st = stats(ts);
 	if (p) {
-		is_int(st.remotes_dead, 1, "the remote is dead");
+		is_int(release ? st.remotes_released : st.remotes_dead, 1, release ? "the remote is released" : "the remote is dead");
 		is_int(st.remote_bytes, 0, "no block counts as remote");
+		struct tier_remote_info info;
+		tier_store_get_remotes(ts, &info, 1);
+		is_int(info.connections, 0, "its connections are closed");
+		if (release)
+			is_int(provider_connections_become(p, 0), 0, "the provider sees none");
 	}
 	is_int(st.ram_bytes + st.remote_bytes, st.tier_used_bytes, "tier use = RAM + remote");
 	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
@@ -777,6 +884,7 @@ static void test_nbdkit(const char *nbdkit)
 {
 	struct provider p;
 	snprintf(p.sock, sizeof p.sock, "%s/nbdkit.sock", tmpdir);
+	p.ctl[0] = '\0';
 	snprintf(p.uri, sizeof p.uri, "nbd+unix://?socket=%s", p.sock);
 	char *argv[] = {(char *)nbdkit, "-f", "-U", p.sock, "memory", "16M", NULL};
 	if (!provider_spawn(&p, argv)) {
@@ -815,8 +923,12 @@ static void test_hung_provider(void)
 	ok(memcmp(buf, ref + 5 * BS, BS) == 0, "from the disk copy");
 	ok(waited >= 0.29 && waited < 3, "after the 300 ms timeout (%.3f s)", waited);
 	is_int(stats(ts).remotes_dead, 1, "the remote is dead");
+	struct tier_remote_info info;
+	tier_store_get_remotes(ts, &info, 1);
+	is_int(info.connections, 0, "its connections are closed");
 	ok(device_equals(ts, ref, size), "every block reads back");
 	kill(p.pid, SIGCONT);
+	is_int(provider_connections_become(&p, 0), 0, "the provider, going on, sees no connection of ours");
 	provider_kill(&p, SIGKILL);
 	tier_store_close(ts);
 	free(ref);
@@ -911,14 +1023,16 @@ int main(void)
 	test_ram_only();
 	test_disk_only();
 	test_targets();
-	test_concurrent(NULL);
+	test_concurrent(NULL, false);
 	if (access(msrswap_bin, X_OK) != 0) {
 		skip("RAM + remote: bin/msrswap is not built");
 		skip("two remotes: bin/msrswap is not built");
 		skip("failover: bin/msrswap is not built");
 		skip("release: bin/msrswap is not built");
+		skip("release while the disk file fails: bin/msrswap is not built");
 		skip("hung provider: bin/msrswap is not built");
 		skip("concurrent use with a provider killed: bin/msrswap is not built");
+		skip("concurrent use with a remote released: bin/msrswap is not built");
 	} else {
 		struct provider p;
 		if (!provider_start(&p, "remote", "32M"))
@@ -929,10 +1043,15 @@ int main(void)
 		test_failover(false);
 		test_failover(true);
 		test_release();
+		test_release_disk_failed();
 		test_hung_provider();
 		if (!provider_start(&p, "stress", "32M"))
 			bail("provider", "cannot start msrswap serve");
-		test_concurrent(&p);
+		test_concurrent(&p, false);
+		if (!provider_start(&p, "stress-release", "32M"))
+			bail("provider", "cannot start msrswap serve");
+		test_concurrent(&p, true);
+		provider_kill(&p, SIGTERM);
 	}
 	const char *nbdkit = access("/usr/sbin/nbdkit", X_OK) == 0 ? "/usr/sbin/nbdkit" : "/usr/bin/nbdkit";
 	if (access(nbdkit, X_OK) == 0) {
