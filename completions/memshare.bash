@@ -255,9 +255,9 @@ _memshare_msballoon_options() {
 	plan)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
 			--remote-cap --tier-total --tier-control --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle "${common[@]}"
+			--host-memory --wait --settle --strict "${common[@]}"
 		;;
-	apply) printf '%s\n' -c --connect --min --wait --settle "${common[@]}" ;;
+	apply) printf '%s\n' -c --connect --min --wait --settle --strict "${common[@]}" ;;
 	sim)
 		printf '%s\n' --policy --headroom -P --step --threshold --remote-cap --min --scenario \
 			--table "${common[@]}"
@@ -265,7 +265,7 @@ _memshare_msballoon_options() {
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
 			--remote-cap --tier-total --tier-control --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --scenario --table --list-policies "${common[@]}"
+			--host-memory --wait --settle --strict --scenario --table --list-policies "${common[@]}"
 		;;
 	esac
 }

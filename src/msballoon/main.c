@@ -82,7 +82,7 @@ static void usage(void)
 	       "      --host-memory SIZE   the host's memory (default: what the driver reports)\n"
 	       "      --wait DUR           how long to wait for a balloon to reach its target (default 10s)\n"
 	       "      --settle DUR         plan, apply: an interval ends after DUR without input (default 500ms)\n"
-	       "      --strict             plan, apply: a bad input line ends the run (default: skipped with a warning)\n"
+	       "      --strict             plan, apply: stop at the first bad input line (else: skipped with a warning)\n"
 	       "      --scenario FILE      sim: the simulated node and its workloads\n"
 	       "      --table              sim: a human table instead of JSON records\n"
 	       "      --list-policies      print the policy names and exit\n"

@@ -479,16 +479,16 @@ read_by() {
 # "required" (jsonl_get_*: an error when missing) or "optional".
 read_fields() {
 	local body required
-	body=$(sed -n "/^static int take_$1(/,/^}/p" "$SRCB/observe.c")
+	body=$(sed -n "/^static int parse_$1(/,/^}/p" "$SRCB/observe.c")
 	[ -n "$body" ] || return 1
 	required=$( {
-		sed -n '/^int observer_add(/,/^}/p' "$SRCB/observe.c" | grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, record, "[a-z0-9_]+"'
-		grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, rec, "[a-z0-9_]+"' <<<"$body"
+		sed -n '/^int observation_parse(/,/^}/p' "$SRCB/observe.c" | grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, record, "[a-z0-9_]+"'
+		grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, rec, "[a-z0-9_]+"|record_size\([a-z]+, rec, "[a-z0-9_]+", true' <<<"$body"
 	} | grep -oE '"[a-z0-9_]+"' | tr -d '"' | sort -u)
 	if [ "$2" = required ]; then
 		echo "$required"
 	else
-		grep -oE 'optional_size\([a-z]+, rec, "[a-z0-9_]+"|json_object_get\(rec, "[a-z0-9_]+"' <<<"$body" |
+		grep -oE 'record_size\([a-z]+, rec, "[a-z0-9_]+", false|json_object_get\(rec, "[a-z0-9_]+"' <<<"$body" |
 			grep -oE '"[a-z0-9_]+"' | tr -d '"' | sort -u | comm -23 - <(echo "$required")
 	fi
 }
@@ -516,7 +516,8 @@ read_fields() {
 		same_lists "$(read_fields "$kind" optional)" "$(record_tags "$kind" Optional)"
 	done
 	# target: what `msballoon apply` takes (plan.c)
-	required=$(sed -n '/^static int batch_add(/,/^}/p' "$SRCB/plan.c" | grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, rec, "[a-z0-9_]+"' |
+	required=$(sed -n '/^static int batch_add(/,/^}/p' "$SRCB/plan.c" |
+		grep -oE 'jsonl_get_[a-z0-9]+\([a-z]+, rec, "[a-z0-9_]+"|record_size\([a-z]+, rec, "[a-z0-9_]+", true' |
 		grep -oE '"[a-z0-9_]+"' | tr -d '"' | sort -u)
 	[ "$(tr '\n' ' ' <<<"$required")" = "balloon_bytes domain " ]
 	same_lists "$required" "$(read_by target Required)"
