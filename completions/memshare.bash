@@ -21,7 +21,7 @@
 # mshash(1) lists them); SOURCE of scan and watch: pid:N, domain:NAME (the
 # guests of a libvirt URI) and, for scan, files; *.msh files for stats,
 # diff and query; block sizes, --degree modes, -c URIs.
-# The other tools complete their shared options only until they exist.
+# msgmc: the command first, then the options msgmc(1) gives it.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
 _memshare_policies_builtin=(wss greedy static reconf-static smart-alloc tlp bid)
