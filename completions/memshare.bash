@@ -21,7 +21,7 @@
 # mshash(1) lists them); SOURCE of scan and watch: pid:N, domain:NAME (the
 # guests of a libvirt URI) and, for scan, files; *.msh files for stats,
 # diff and query; block sizes, --degree modes, -c URIs.
-# The other tools complete their shared options only until they exist.
+# msgmc: the command first, then the options msgmc(1) gives it.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
 _memshare_policies_builtin=(wss greedy static reconf-static smart-alloc tlp bid)
@@ -242,7 +242,7 @@ _memshare_mswss() {
 
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
-	--tier-total --tier-control --min --max-step --deadband --host-reserve --host-memory --wait --settle
+	--tier-total --tier-control --timeout --min --max-step --deadband --host-reserve --host-memory --wait --settle
 	--scenario '
 # one space between words, so that *" $word "* finds each
 _memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
@@ -254,7 +254,7 @@ _memshare_msballoon_options() {
 	set) printf '%s\n' -c --connect --min --wait "${common[@]}" ;;
 	plan)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
-			--remote-cap --tier-total --tier-control --min --max-step --deadband --host-reserve \
+			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
 			--host-memory --wait --settle --strict "${common[@]}"
 		;;
 	apply) printf '%s\n' -c --connect --min --wait --settle --strict "${common[@]}" ;;
@@ -264,7 +264,7 @@ _memshare_msballoon_options() {
 		;;
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
-			--remote-cap --tier-total --tier-control --min --max-step --deadband --host-reserve \
+			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
 			--host-memory --wait --settle --strict --scenario --table --list-policies "${common[@]}"
 		;;
 	esac
@@ -293,6 +293,7 @@ _memshare_msballoon_values() {
 	--policy) _memshare_policies ;;
 	--scenario) _memshare_paths "$2" '*.json' ;;
 	--tier-control) _memshare_paths "$2" ;;
+	--timeout) printf '%s\n' 2s 10s 30s ;;
 	--headroom) printf '%s\n' 0% 5% 10% 25% 50% ;;
 	-P | --step) printf '%s\n' 0.5% 0.75% 1% 2% 4% 6% ;;
 	--host-reserve) printf '%s\n' 5% 10% 20% ;;

@@ -7,6 +7,7 @@
 
 #include "apply.h"
 #include "cli.h"
+#include "control.h"
 #include "driver.h"
 #include "jsonl.h"
 #include "log.h"
@@ -37,6 +38,7 @@ enum {
 	OPT_LIST_POLICIES,
 	OPT_TIER_CONTROL,
 	OPT_STRICT,
+	OPT_TIMEOUT,
 };
 
 struct args {
@@ -75,6 +77,7 @@ static void usage(void)
 	       "      --remote-cap SIZE    wss: most remote memory one domain may ask for (default: no cap)\n"
 	       "      --tier-total SIZE    size of the second-tier pool (default: from msrswap tier records)\n"
 	       "      --tier-control PATH  plan --apply: send tier targets to the msrswap client at this control socket\n"
+	       "      --timeout DUR        plan --apply: how long to wait for that daemon's answer (default 10s)\n"
 	       "      --min SIZE           floor of every balloon target (default 384M)\n"
 	       "      --max-step SIZE      largest change of a balloon per interval (default 1G)\n"
 	       "      --deadband SIZE      smaller changes are not sent (default 4M)\n"
@@ -130,6 +133,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_SETTLE: rc = parse_duration_ns(arg, "--settle", &a->settle_ns, &err); break;
 	case OPT_SCENARIO: a->scenario = arg; break;
 	case OPT_TIER_CONTROL: a->tier_control = arg; break;
+	case OPT_TIMEOUT: {
+		uint64_t timeout_ns = 0;
+		if ((rc = parse_duration_ns(arg, "--timeout", &timeout_ns, &err)) == 0)
+			control_set_timeout(timeout_ns);
+		break;
+	}
 	case OPT_LIST_POLICIES:
 		for (size_t i = 0; balloon_policies[i]; i++)
 			puts(balloon_policies[i]->name);
@@ -164,6 +173,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"list-policies", no_argument, NULL, OPT_LIST_POLICIES},
 		{"tier-control", required_argument, NULL, OPT_TIER_CONTROL},
 		{"strict", no_argument, NULL, OPT_STRICT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, "P:", longopts, &a->common, parse_tool_option, a, usage);

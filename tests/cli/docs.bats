@@ -336,6 +336,7 @@ page_options_of() {
 		--host-memory|(default: what the driver reports)|Default: what the driver reports
 		--wait|(default 10s)|Default 10s.
 		--settle|(default 500ms)|Default 500ms.
+		--timeout|(default 10s)|Default 10s.
 	EOF
 	# ... and no default of an option in --help is left out of that list
 	[ "$defaults" -eq "$(grep -o '(default' <<<"$lines" | wc -l)" ]
