@@ -326,7 +326,7 @@ random_active_lease() { gmc_cli leases | jq -r 'select(.state == "active") | .le
 
 fault_step() {
 	local r=$((RANDOM % 100)) p=p$((RANDOM % 3 + 1)) c=c$((RANDOM % 2 + 1)) out status
-	if [ "$r" -lt 35 ]; then
+	if [ "$r" -lt 45 ]; then
 		local size=$(((RANDOM % 12 + 1) * 4))M
 		[ $((RANDOM % 4)) = 0 ] && size=$(((RANDOM % 64 + 1) * 4))K
 		echo "alloc $c $size"
@@ -334,15 +334,15 @@ fault_step() {
 		out=$(gmc_cli alloc --node "$c" --domain "vm$((RANDOM % 3))" "$size" 2>&1) || status=$?
 		# a refusal is an answer (no room); a usage error or a hang is not
 		[ "$status" -le 1 ] || { echo "$out"; return 1; }
-	elif [ "$r" -lt 55 ]; then
+	elif [ "$r" -lt 58 ]; then
 		local lease
 		lease=$(random_active_lease)
 		echo "release ${lease:-none}"
 		[ -z "$lease" ] || gmc_cli release "$lease" >/dev/null 2>&1 || true # it may have ended meanwhile
-	elif [ "$r" -lt 63 ]; then
+	elif [ "$r" -lt 64 ]; then
 		echo "reclaim $p"
 		gmc_cli reclaim --node "$p" 8M >/dev/null 2>&1 || true
-	elif [ "$r" -lt 75 ]; then
+	elif [ "$r" -lt 74 ]; then
 		echo "kill -9 serve $p and restart it"
 		kill -9 "$(eval echo "\$${p}_SERVE")" 2>/dev/null || true
 		wait "$(eval echo "\$${p}_SERVE")" 2>/dev/null || true
@@ -404,6 +404,6 @@ fault_step() {
 		until_true 20 settled || { echo "seed $seed step $step ($what): not settled"; lease_table; for p in $FAULT_PROVIDERS; do echo "$p: $(exports_of "$p" | tr '\n' ' ')"; done; false; }
 		check_always || { echo "seed $seed step $step ($what)"; false; }
 	done
-	echo "# fault test: seed $seed, $step steps ($kills with kill -9), $(wc -l < "$T/seen") lease ids, $(wc -l < "$T/ended") ended" >&3
+	echo "# fault test: seed $seed, $step steps ($kills with kill -9), $(wc -l < "$T/seen") lease ids, $(wc -l < "$T/ended") ended, $(lease_table | wc -l) active at the end" >&3
 	[ "$step" -ge 5 ]
 }
