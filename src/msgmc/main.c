@@ -315,7 +315,7 @@ static int run_serve(struct args *a)
 
 /* A control socket named at start: a path that is there and no socket, or
  * whose directory is missing, is a mistake said now; a socket not there yet
- * is a daemon that may start later (the agent says so, and when it comes). */
+ * is a daemon that may start later (the agent says so, and when it answers). */
 static void check_control_path(const char *path, const char *what)
 {
 	struct stat st;
@@ -334,7 +334,6 @@ static void check_control_path(const char *path, const char *what)
 	free(dir);
 	if (missing_dir)
 		cli_usage_error("%s %s: %s", what, path, strerror(ENOENT));
-	log_warn("%s %s: not there yet (is the daemon running?); used when it appears", what, path);
 }
 
 static int run_agent(struct args *a)

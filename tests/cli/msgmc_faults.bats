@@ -229,6 +229,10 @@ leased_out_is() { gmc_cli nodes | jq -s -e --arg n "$1" --argjson b "$2" 'map(se
 	run "$MSGMC" agent --node x --rswap-control "$T/nodir/p.ctl"
 	[ "$status" -eq 2 ]
 	[[ $output == *"--rswap-control $T/nodir/p.ctl: No such file or directory"* ]]
+	# a control socket not there yet is said at start, at the default level, controller or not
+	"$MSGMC" agent --gmc "127.0.0.1:$((port + 1))" --node p9 --rswap-control "$T/later.ctl" </dev/null > "$T/p9.out" 2> "$T/p9.err" 3>&- &
+	PIDS="$PIDS $!"
+	until_true 5 grep -q "msrswap serve $T/later.ctl: not running" "$T/p9.err"
 	# sizes above 2^62 are refused before anything is sent; a negative operand is an operand
 	run "$MSGMC" --gmc "127.0.0.1:$port" alloc --node c9 --domain vm 8E
 	[ "$status" -eq 2 ]
