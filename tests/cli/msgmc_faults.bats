@@ -411,3 +411,35 @@ fault_step() {
 	echo "# fault test: seed $seed, $step steps ($kills with kill -9), $(wc -l < "$T/seen") lease ids, $(wc -l < "$T/ended") ended, $(lease_table | wc -l) active at the end" >&3
 	[ "$step" -ge 5 ]
 }
+
+mirror_done() { "$MSRSWAP" status --control "$T/c.ctl" | jq -s -e 'map(select(.domain == "vm1")) | .[0].mirror_pending_bytes == 0 and .[0].remote_bytes > 0'; }
+remote_gone() { "$MSRSWAP" status --control "$T/c.ctl" | jq -s -e 'map(select(.domain == "vm1")) | .[0].remotes_alive == 0'; }
+
+@test "msgmc V1 with a real consumer: the lost lease's device serves its blocks from the disk copy, nothing is lost" {
+	command -v qemu-io >/dev/null || skip "qemu-io (qemu-utils) is not installed"
+	command -v socat >/dev/null || skip "socat is not installed"
+	controller
+	provider p1 64M
+	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --ram 4K --disk-dir "$T/disks"
+	until_true 10 test -S "$T/c.ctl"
+	echo '{"cmd":"device-add","name":"vm1","size":33554432}' | socat - "UNIX-CONNECT:$T/c.ctl" | jq -e .ok
+	bg c1-agent "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$T/c.ctl" --interval 1s -v
+	until_true 10 nodes_ready 2
+	gmc_cli alloc --node c1 --domain vm1 32M > "$T/lease.jsonl"
+	jq -e '.provider == "p1" and .attached' "$T/lease.jsonl"
+	# 8 MiB of a pattern: on the remote (and its disk copy, once the mirror has caught up)
+	qemu-io -f raw -c "write -P 7 0 8M" "nbd+unix:///vm1?socket=$T/c.sock" | grep -v failed >/dev/null
+	until_true 20 mirror_done
+	kill -9 "$p1_SERVE"
+	wait "$p1_SERVE" 2>/dev/null || true
+	serve p1
+	# the lease ends; the consumer's device no longer uses the export
+	until_true 15 no_leases_on p1
+	until_true 10 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
+	until_true 10 remote_gone
+	[ -z "$(exports_of p1)" ]
+	# every block reads back, from the disk copy
+	qemu-io -f raw -r -c "read -P 7 0 8M" "nbd+unix:///vm1?socket=$T/c.sock" > "$T/read.out"
+	! grep -q -i 'fail\|mismatch' "$T/read.out"
+	"$MSRSWAP" status --control "$T/c.ctl" | jq -s -e 'map(select(.domain == "vm1")) | .[0].mirror_errors == 0'
+}
