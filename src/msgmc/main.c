@@ -97,7 +97,7 @@ static void usage(void)
 	       "                           (default: this host's address toward the controller, port 10809)\n"
 	       "      --domain NAME        agent: the domain its grant_any and shortfall requests are for\n"
 	       "                           (default: the node name); alloc: the consumer's domain\n"
-	       "      --interval DUR       agent: statistics (inform) period (default 5s)\n"
+	       "      --interval DUR       agent: statistics (inform) and export check period (default 5s)\n"
 	       "      --invalidate         agent: this host restarted uncleanly; every lease it served or used ends\n"
 	       "      --attach-size SIZE   agent: a lease for a domain with no device yet makes one this large\n"
 	       "                           (msrswap attach: host swap, or with -c a libvirt guest's hot-plugged disk)\n"
