@@ -806,6 +806,8 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 	a.invalidate_pending = cfg->invalidate;
 	a.serve_up = -1;
 	learn_exports(&a);
+	if (cfg->rswap_control && serve_pid(cfg->rswap_control) == 0) /* said now, not at the first inform */
+		note_serve_state(&a, false, "not running (no one serves its control socket)");
 	struct jsonl_reader reader;
 	jsonl_reader_init(&reader, stdin, "<stdin>");
 	/* unbuffered: poll on the descriptor then sees every line that arrived */

@@ -97,7 +97,7 @@ static void usage(void)
 	       "                           (default: this host's address toward the controller, port 10809)\n"
 	       "      --domain NAME        agent: the domain its grant_any and shortfall requests are for\n"
 	       "                           (default: the node name); alloc: the consumer's domain\n"
-	       "      --interval DUR       agent: statistics (inform) period (default 5s)\n"
+	       "      --interval DUR       agent: statistics (inform) and export check period (default 5s)\n"
 	       "      --invalidate         agent: this host restarted uncleanly; every lease it served or used ends\n"
 	       "      --attach-size SIZE   agent: a lease for a domain with no device yet makes one this large\n"
 	       "                           (msrswap attach: host swap, or with -c a libvirt guest's hot-plugged disk)\n"
@@ -315,7 +315,7 @@ static int run_serve(struct args *a)
 
 /* A control socket named at start: a path that is there and no socket, or
  * whose directory is missing, is a mistake said now; a socket not there yet
- * is a daemon that may start later (the agent says so, and when it comes). */
+ * is a daemon that may start later (the agent says so, and when it answers). */
 static void check_control_path(const char *path, const char *what)
 {
 	struct stat st;
@@ -334,7 +334,6 @@ static void check_control_path(const char *path, const char *what)
 	free(dir);
 	if (missing_dir)
 		cli_usage_error("%s %s: %s", what, path, strerror(ENOENT));
-	log_warn("%s %s: not there yet (is the daemon running?); used when it appears", what, path);
 }
 
 static int run_agent(struct args *a)
