@@ -247,7 +247,7 @@ static int block_alloc(struct ram_pool *pool, unsigned char **out)
 		if (c)
 			chunk_list_push(pool, c);
 		else
-			rc = ENOMEM;
+			rc = ENOSPC; /* the host has no memory for it: to the client, as full as a full pool */
 	}
 	if (rc == 0) {
 		unsigned char *b = c->free_list;

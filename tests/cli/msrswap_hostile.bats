@@ -124,6 +124,19 @@ idle_for() {
 	[ "$output" = "0" ]
 }
 
+# --- F2: capacity the host cannot back ---
+
+@test "msrswap hostile: F2 a capacity or export beyond MemAvailable + SwapFree is refused unless --overcommit" {
+	run "$MSRSWAP" serve --listen "unix:$BATS_TEST_TMPDIR/x.sock" --control "$BATS_TEST_TMPDIR/x.ctl" \
+		--capacity 1T --export a:1T
+	[ "$status" -eq 2 ]
+	[[ $output == *"--capacity 1099511627776 bytes: more than this host can back"*"--overcommit allows it"* ]]
+	# with --overcommit it starts, and export add takes what the reservoir has
+	serve --capacity 1T --export a:512G --overcommit
+	"$MSRSWAP" export add b 256G --control "$CTL"
+	[ "$(pool_stat reserved_bytes)" -eq $((768 << 30)) ]
+}
+
 # --- F4: command flags ---
 
 # READ=0 WRITE=1 FLUSH=3 TRIM=4 WRITE_ZEROES=6; FUA=1 NO_HOLE=2 FAST_ZERO=0x10
