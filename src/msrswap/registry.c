@@ -322,6 +322,7 @@ json_t *registry_stats(struct registry *r)
 		COUNTER(flushes);
 		COUNTER(trims);
 		COUNTER(zeroes);
+		COUNTER(block_statuses);
 		COUNTER(errors);
 #undef COUNTER
 		json_object_set_new(rec, "latency_us", latency_histogram(s));
