@@ -368,7 +368,7 @@ _memshare_msrswap_options() {
 	local common=(-p --pretty -v --verbose -q --quiet -h --help --version)
 	case $1 in
 	serve)
-		printf '%s\n' --listen --capacity --export --latency --dedup --mlock --control --stats \
+		printf '%s\n' --listen --capacity --export --latency --dedup --mlock --overcommit --control --stats \
 			--tls-psk --busy-poll --max-connections "${common[@]}"
 		;;
 	export | status) printf '%s\n' --control --timeout "${common[@]}" ;;
@@ -379,7 +379,7 @@ _memshare_msrswap_options() {
 		;;
 	detach) printf '%s\n' -c --connect --host --control --timeout "${common[@]}" ;;
 	*)
-		printf '%s\n' -c --connect --listen --capacity --export --latency --dedup --mlock --control \
+		printf '%s\n' -c --connect --listen --capacity --export --latency --dedup --mlock --overcommit --control \
 			--stats --tls-psk --busy-poll --max-connections --ram --disk-dir --fuse --size --target --remote --mkswap --socket \
 			--host --priority --timeout "${common[@]}"
 		;;

@@ -18,12 +18,16 @@ struct backend_ops {
 	/* Forget the range: it reads back as zeros (RAM is freed: a Tmem flush). */
 	int (*trim)(void *self, uint32_t len, uint64_t offset);
 	int (*write_zeroes)(void *self, uint32_t len, uint64_t offset);
+	/* NULL, or the extent at offset (for NBD block status): how many of
+	 * the len bytes from there are alike, *extent_len (> 0), and whether
+	 * they hold data (false: a hole, which reads as zeros). */
+	int (*extent)(void *self, uint32_t len, uint64_t offset, uint32_t *extent_len, bool *data);
 };
 
 /* Per-export counters, updated by the NBD server (atomics). */
 struct export_stats {
-	uint64_t reads, writes, flushes, trims, zeroes;
-	uint64_t read_bytes, write_bytes;
+	uint64_t reads, writes, flushes, trims, zeroes, block_statuses;
+	uint64_t read_bytes, write_bytes; /* read_bytes: of data; a read answered with a hole counts none */
 	uint64_t errors;
 	/* request service time histogram: bucket i counts requests that took < 2^i µs (last: the rest) */
 	uint64_t latency_us_log2[24];

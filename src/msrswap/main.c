@@ -42,6 +42,7 @@ enum {
 	OPT_BUSY_POLL,
 	OPT_TIMEOUT,
 	OPT_MAX_CONNECTIONS,
+	OPT_OVERCOMMIT,
 };
 
 #define DEFAULT_CONTROL "/run/msrswap.ctl"
@@ -81,7 +82,7 @@ static void usage(void)
 {
 	printf("Usage: msrswap serve [--listen ADDR] [--capacity SIZE] [--export NAME:SIZE]... [--latency DUR]\n"
 	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR] [--tls-psk FILE] [--busy-poll DUR]\n"
-	       "                     [--max-connections N]\n"
+	       "                     [--max-connections N] [--overcommit]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
 	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
@@ -97,6 +98,7 @@ static void usage(void)
 	       "      --latency DUR        delay added to every request, to emulate far memory (e.g. 50us)\n"
 	       "      --dedup              store identical 4 KiB blocks once (content-based sharing)\n"
 	       "      --mlock              lock the reservoir's memory (never swapped out)\n"
+	       "      --overcommit         allow a capacity and exports beyond MemAvailable + SwapFree\n"
 	       "      --control PATH       control socket for export/status (default %s)\n"
 	       "      --stats DUR          print statistics records every DUR\n"
 	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
@@ -159,6 +161,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_LATENCY: rc = parse_duration_ns(arg, "--latency", &a->serve.latency_ns, &err); break;
 	case OPT_DEDUP: a->serve.dedup = true; break;
 	case OPT_MLOCK: a->serve.mlock = true; break;
+	case OPT_OVERCOMMIT: a->serve.overcommit = true; break;
 	case OPT_CONTROL: a->serve.control = arg; a->control_given = true; break;
 	case OPT_RAM: a->ram = arg; break;
 	case OPT_DISK_DIR: a->client.disk_dir = arg; break;
@@ -203,6 +206,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"latency", required_argument, NULL, OPT_LATENCY},
 		{"dedup", no_argument, NULL, OPT_DEDUP},
 		{"mlock", no_argument, NULL, OPT_MLOCK},
+		{"overcommit", no_argument, NULL, OPT_OVERCOMMIT},
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"stats", required_argument, NULL, OPT_STATS},
 		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},

@@ -1,5 +1,6 @@
-/* The NBD protocol, fixed-newstyle handshake and simple replies: the values
- * of the protocol document (doc/proto.md of the NBD project). */
+/* The NBD protocol, fixed-newstyle handshake, simple and structured
+ * replies, the base:allocation meta context: the values of the protocol
+ * document (doc/proto.md of the NBD project). */
 #ifndef MSRSWAP_NBD_PROTO_H
 #define MSRSWAP_NBD_PROTO_H
 
@@ -10,6 +11,7 @@
 #define NBD_REP_MAGIC 0x0003e889045565a9ULL
 #define NBD_REQUEST_MAGIC 0x25609513u
 #define NBD_SIMPLE_REPLY_MAGIC 0x67446698u
+#define NBD_STRUCTURED_REPLY_MAGIC 0x668e33efu
 
 /* handshake flags (server) and client flags */
 #define NBD_FLAG_FIXED_NEWSTYLE (1u << 0)
@@ -25,11 +27,14 @@
 #define NBD_OPT_INFO 6
 #define NBD_OPT_GO 7
 #define NBD_OPT_STRUCTURED_REPLY 8
+#define NBD_OPT_LIST_META_CONTEXT 9
+#define NBD_OPT_SET_META_CONTEXT 10
 
 /* option replies */
 #define NBD_REP_ACK 1u
 #define NBD_REP_SERVER 2u
 #define NBD_REP_INFO 3u
+#define NBD_REP_META_CONTEXT 4u
 #define NBD_REP_FLAG_ERROR (1u << 31)
 #define NBD_REP_ERR_UNSUP (NBD_REP_FLAG_ERROR | 1)
 #define NBD_REP_ERR_POLICY (NBD_REP_FLAG_ERROR | 2)
@@ -51,6 +56,7 @@
 #define NBD_FLAG_SEND_FUA (1u << 3)
 #define NBD_FLAG_SEND_TRIM (1u << 5)
 #define NBD_FLAG_SEND_WRITE_ZEROES (1u << 6)
+#define NBD_FLAG_SEND_DF (1u << 7)
 #define NBD_FLAG_CAN_MULTI_CONN (1u << 8)
 
 /* commands and their flags */
@@ -60,11 +66,26 @@
 #define NBD_CMD_FLUSH 3
 #define NBD_CMD_TRIM 4
 #define NBD_CMD_WRITE_ZEROES 6
+#define NBD_CMD_BLOCK_STATUS 7
 #define NBD_CMD_FLAG_FUA (1u << 0)
 #define NBD_CMD_FLAG_NO_HOLE (1u << 1)
 #define NBD_CMD_FLAG_DF (1u << 2)
 #define NBD_CMD_FLAG_REQ_ONE (1u << 3)
 #define NBD_CMD_FLAG_FAST_ZERO (1u << 4)
+
+/* structured reply chunks */
+#define NBD_REPLY_FLAG_DONE (1u << 0)
+#define NBD_REPLY_TYPE_NONE 0
+#define NBD_REPLY_TYPE_OFFSET_DATA 1
+#define NBD_REPLY_TYPE_OFFSET_HOLE 2
+#define NBD_REPLY_TYPE_BLOCK_STATUS 5
+#define NBD_REPLY_TYPE_ERROR ((1u << 15) + 1)
+
+/* the base:allocation meta context */
+#define NBD_META_BASE_ALLOCATION "base:allocation"
+#define NBD_META_ID_BASE_ALLOCATION 1u /* the id this server gives it */
+#define NBD_STATE_HOLE (1u << 0)
+#define NBD_STATE_ZERO (1u << 1)
 
 /* errors on the wire (Linux errno values, as the document fixes them) */
 #define NBD_EPERM 1
@@ -83,5 +104,6 @@
 #define NBD_MAX_OPTION_LEN 65536u     /* longer option data: the client is not speaking NBD */
 #define NBD_MAX_OPTIONS 1024u         /* option rounds before we give up on a client */
 #define NBD_MAX_NAME 4096u
+#define NBD_MAX_EXTENTS 1024u         /* block status descriptors in one reply */
 
 #endif

@@ -23,8 +23,16 @@ struct conn {
 	bool tls_begun;            /* STARTTLS acknowledged: the handshake was tried */
 	bool tls_active;           /* and it succeeded: options and transmission go through TLS */
 	bool tls_refused;          /* an option was answered NBD_REP_ERR_TLS_REQD */
+	bool structured;           /* NBD_OPT_STRUCTURED_REPLY acknowledged */
+	/* NBD_OPT_SET_META_CONTEXT chose base:allocation for the export named
+	 * meta_export; block status is served if GO then picks that export */
+	bool meta_set;
+	bool meta_active;          /* ... and it did: NBD_CMD_BLOCK_STATUS is served */
+	char meta_export[NBD_MAX_NAME + 1];
 	uint32_t max_payload;
 	void *buf;                 /* request payload, max_payload bytes */
+	uint32_t reply_len;        /* bytes of buf a reply carries */
+	bool reply_hole;           /* a structured READ answered with one hole chunk */
 };
 
 static int read_exact(struct conn *c, void *buf, size_t len, struct ms_err *err)
@@ -67,9 +75,11 @@ static int send_error_reply(struct conn *c, uint32_t option, uint32_t type, cons
 	return send_option_reply(c, option, type, text, (uint32_t)strlen(text), err);
 }
 
-static uint16_t transmission_flags(const struct nbd_export *e)
+static uint16_t transmission_flags(const struct conn *c, const struct nbd_export *e)
 {
 	uint16_t flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN;
+	if (c->structured)
+		flags |= NBD_FLAG_SEND_DF; /* a read is always one chunk */
 	if (e->read_only)
 		flags |= NBD_FLAG_READ_ONLY;
 	else
@@ -86,7 +96,7 @@ static int send_info(struct conn *c, uint32_t option, uint16_t type, const struc
 	switch (type) {
 	case NBD_INFO_EXPORT: {
 		uint64_t size = htobe64(e->size);
-		uint16_t flags = htobe16(transmission_flags(e));
+		uint16_t flags = htobe16(transmission_flags(c, e));
 		memcpy(info + 2, &size, 8);
 		memcpy(info + 10, &flags, 2);
 		len = 12;
@@ -156,6 +166,7 @@ static int handle_info_go(struct conn *c, uint32_t option, const unsigned char *
 		rc = send_option_reply(c, option, NBD_REP_ACK, NULL, 0, err);
 	if (rc == 0 && option == NBD_OPT_GO) {
 		c->export = e;
+		c->meta_active = c->meta_set && strcmp(c->meta_export, name) == 0;
 		return 1;
 	}
 	c->src->release(c->src->ctx, e);
@@ -191,7 +202,7 @@ static int handle_export_name(struct conn *c, const unsigned char *data, uint32_
 	struct __attribute__((packed)) {
 		uint64_t size;
 		uint16_t flags;
-	} reply = {htobe64(e->size), htobe16(transmission_flags(e))};
+	} reply = {htobe64(e->size), htobe16(transmission_flags(c, e))};
 	static const char zeroes[124];
 	struct iovec iov[2] = {{&reply, sizeof reply}, {(void *)zeroes, sizeof zeroes}};
 	if (write_all(c, iov, c->no_zeroes ? 1 : 2, err) < 0) {
@@ -199,6 +210,7 @@ static int handle_export_name(struct conn *c, const unsigned char *data, uint32_
 		return -1;
 	}
 	c->export = e;
+	c->meta_active = c->meta_set && strcmp(c->meta_export, name) == 0;
 	return 1;
 }
 
@@ -218,6 +230,8 @@ static int handle_starttls(struct conn *c, uint32_t len, struct ms_err *err)
 	if (c->io->starttls(c->io->ctx, err) < 0)
 		return -1;
 	c->tls_active = true;
+	/* what was negotiated in the clear is forgotten (the protocol's STARTTLS rules) */
+	c->structured = c->meta_set = false;
 	return 0;
 }
 
@@ -233,6 +247,87 @@ static int refuse_without_tls(struct conn *c, uint32_t option, struct ms_err *er
 	return send_error_reply(c, option, NBD_REP_ERR_TLS_REQD, "TLS is required: send NBD_OPT_STARTTLS first", err) < 0
 		       ? -1
 		       : 1;
+}
+
+/* ---- structured replies and meta contexts ---- */
+
+static int handle_structured_reply(struct conn *c, uint32_t len, struct ms_err *err)
+{
+	if (len)
+		return send_error_reply(c, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ERR_INVALID,
+					"NBD_OPT_STRUCTURED_REPLY takes no data", err);
+	c->structured = true;
+	return send_option_reply(c, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK, NULL, 0, err);
+}
+
+/* Does a query name base:allocation?  LIST also takes the namespace "base:". */
+static bool query_matches(uint32_t option, const unsigned char *query, uint32_t len)
+{
+	static const char full[] = NBD_META_BASE_ALLOCATION;
+	if (len == sizeof full - 1 && memcmp(query, full, len) == 0)
+		return true;
+	return option == NBD_OPT_LIST_META_CONTEXT && len == 5 && memcmp(query, "base:", 5) == 0;
+}
+
+static int send_meta_context(struct conn *c, uint32_t option, struct ms_err *err)
+{
+	unsigned char reply[4 + sizeof NBD_META_BASE_ALLOCATION];
+	/* LIST may give id 0; SET gives the id block status replies will carry */
+	uint32_t id = htobe32(option == NBD_OPT_SET_META_CONTEXT ? NBD_META_ID_BASE_ALLOCATION : 0);
+	memcpy(reply, &id, 4);
+	memcpy(reply + 4, NBD_META_BASE_ALLOCATION, sizeof NBD_META_BASE_ALLOCATION - 1);
+	return send_option_reply(c, option, NBD_REP_META_CONTEXT, reply, sizeof reply - 1, err);
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+/* NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT: export name, then
+ * queries; this server knows one context, base:allocation. */
+static int handle_meta_context(struct conn *c, uint32_t option, const unsigned char *data, uint32_t len,
+			       struct ms_err *err)
+{
+	if (option == NBD_OPT_SET_META_CONTEXT) {
+		c->meta_set = false; /* each SET replaces the last one, even a failed one */
+		if (!c->structured)
+			return send_error_reply(c, option, NBD_REP_ERR_INVALID, "negotiate structured replies first", err);
+	}
+	if (len < 8)
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "option too short", err);
+	uint32_t name_len = get_be32(data);
+	if (name_len > NBD_MAX_NAME || (uint64_t)name_len + 8 > len)
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "bad export name length", err);
+	char name[NBD_MAX_NAME + 1];
+	memcpy(name, data + 4, name_len);
+	name[name_len] = '\0';
+	if (memchr(name, '\0', name_len))
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "export name contains NUL", err);
+	uint32_t nqueries = get_be32(data + 4 + name_len), pos = 8 + name_len;
+	bool wanted = option == NBD_OPT_LIST_META_CONTEXT && nqueries == 0; /* LIST of nothing: all contexts */
+	for (uint32_t i = 0; i < nqueries; i++) {
+		if (len - pos < 4 || get_be32(data + pos) > len - pos - 4)
+			return send_error_reply(c, option, NBD_REP_ERR_INVALID, "bad query length", err);
+		uint32_t qlen = get_be32(data + pos);
+		wanted |= query_matches(option, data + pos + 4, qlen);
+		pos += 4 + qlen;
+	}
+	if (pos != len)
+		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "bad query count", err);
+	struct nbd_export *e = c->src->acquire(c->src->ctx, name);
+	if (!e)
+		return send_error_reply(c, option, NBD_REP_ERR_UNKNOWN, "no such export", err);
+	c->src->release(c->src->ctx, e);
+	if (wanted && send_meta_context(c, option, err) < 0)
+		return -1;
+	if (wanted && option == NBD_OPT_SET_META_CONTEXT) {
+		c->meta_set = true;
+		memcpy(c->meta_export, name, name_len + 1);
+	}
+	return send_option_reply(c, option, NBD_REP_ACK, NULL, 0, err);
 }
 
 static int negotiate_options(struct conn *c, struct ms_err *err);
@@ -315,8 +410,15 @@ static int negotiate_options(struct conn *c, struct ms_err *err)
 		case NBD_OPT_STARTTLS:
 			rc = handle_starttls(c, len, err);
 			break;
+		case NBD_OPT_STRUCTURED_REPLY:
+			rc = handle_structured_reply(c, len, err);
+			break;
+		case NBD_OPT_LIST_META_CONTEXT:
+		case NBD_OPT_SET_META_CONTEXT:
+			rc = handle_meta_context(c, option, data, len, err);
+			break;
 		default:
-			/* structured replies, meta contexts, extended headers: this server sends simple replies only */
+			/* extended headers and the rest: not offered */
 			rc = send_error_reply(c, option, NBD_REP_ERR_UNSUP, "option not supported", err);
 		}
 		if (rc < 0)
@@ -343,6 +445,51 @@ static int send_reply(struct conn *c, uint64_t cookie, uint32_t error, const voi
 	return write_all(c, iov, error || !len ? 1 : 2, err);
 }
 
+/* One structured reply chunk, the last of its reply: header, then up to two payload pieces. */
+static int send_chunk(struct conn *c, uint64_t cookie, uint16_t type, const void *a, uint32_t alen, const void *b,
+		      uint32_t blen, struct ms_err *err)
+{
+	struct __attribute__((packed)) {
+		uint32_t magic;
+		uint16_t flags, type;
+		uint64_t cookie;
+		uint32_t length;
+	} head = {htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE), htobe16(type), cookie,
+		  htobe32(alen + blen)};
+	struct iovec iov[3] = {{&head, sizeof head}, {(void *)a, alen}, {(void *)b, blen}};
+	return write_all(c, iov, blen ? 3 : alen ? 2 : 1, err);
+}
+
+/* The reply to a command: structured for READ and BLOCK_STATUS when
+ * structured replies are on (a READ is one chunk: data, or a hole), simple
+ * otherwise, as the protocol allows. */
+static int send_command_reply(struct conn *c, const struct request *r, uint32_t error, struct ms_err *err)
+{
+	bool structured = c->structured && (r->type == NBD_CMD_READ || r->type == NBD_CMD_BLOCK_STATUS);
+	if (!structured)
+		return send_reply(c, r->cookie, error, c->buf, r->type == NBD_CMD_READ ? r->length : 0, err);
+	if (error) {
+		struct __attribute__((packed)) {
+			uint32_t error;
+			uint16_t message_len;
+		} body = {htobe32(error), 0};
+		return send_chunk(c, r->cookie, NBD_REPLY_TYPE_ERROR, &body, sizeof body, NULL, 0, err);
+	}
+	if (r->type == NBD_CMD_BLOCK_STATUS)
+		return send_chunk(c, r->cookie, NBD_REPLY_TYPE_BLOCK_STATUS, c->buf, c->reply_len, NULL, 0, err);
+	if (r->length == 0)
+		return send_chunk(c, r->cookie, NBD_REPLY_TYPE_NONE, NULL, 0, NULL, 0, err);
+	uint64_t offset = htobe64(r->offset);
+	if (c->reply_hole) {
+		struct __attribute__((packed)) {
+			uint64_t offset;
+			uint32_t size;
+		} hole = {offset, htobe32(r->length)};
+		return send_chunk(c, r->cookie, NBD_REPLY_TYPE_OFFSET_HOLE, &hole, sizeof hole, NULL, 0, err);
+	}
+	return send_chunk(c, r->cookie, NBD_REPLY_TYPE_OFFSET_DATA, &offset, 8, c->buf, r->length, err);
+}
+
 static void record_latency(struct export_stats *s, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
@@ -361,20 +508,27 @@ static void wait_until(uint64_t deadline_ns)
 
 /* The flags each command may carry (the protocol's "Request message flags"):
  * FUA on any command (NBD_FLAG_SEND_FUA is advertised), NO_HOLE on
- * WRITE_ZEROES only.  FAST_ZERO is not advertised, DF and REQ_ONE need
- * negotiations this server does not offer: all refused, as nbdkit does. */
-static uint16_t allowed_flags(uint16_t type)
+ * WRITE_ZEROES, DF on READ once structured replies are on, REQ_ONE on
+ * BLOCK_STATUS.  FAST_ZERO is not advertised: refused, as nbdkit does. */
+static uint16_t allowed_flags(const struct conn *c, uint16_t type)
 {
-	return type == NBD_CMD_WRITE_ZEROES ? NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE : NBD_CMD_FLAG_FUA;
+	switch (type) {
+	case NBD_CMD_WRITE_ZEROES: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
+	case NBD_CMD_READ: return NBD_CMD_FLAG_FUA | (c->structured ? NBD_CMD_FLAG_DF : 0);
+	case NBD_CMD_BLOCK_STATUS: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_REQ_ONE;
+	default: return NBD_CMD_FLAG_FUA;
+	}
 }
 
 /* EINVAL for a request the protocol forbids; 0 if it may run. */
-static uint32_t validate(const struct request *r)
+static uint32_t validate(const struct conn *c, const struct request *r)
 {
-	if (r->flags & ~allowed_flags(r->type))
+	if (r->flags & ~allowed_flags(c, r->type))
 		return NBD_EINVAL;
 	if (r->type == NBD_CMD_FLUSH && (r->offset || r->length))
 		return NBD_EINVAL; /* "the client MUST send offset and length 0" */
+	if (r->type == NBD_CMD_BLOCK_STATUS && (!c->meta_active || r->length == 0))
+		return NBD_EINVAL; /* no context chosen, or nothing to describe */
 	return 0;
 }
 
@@ -392,11 +546,52 @@ static uint32_t execute(struct conn *c, const struct request *r)
 	return error;
 }
 
+/* Is the whole range of a read a hole?  Then a structured reply says so in
+ * 12 bytes instead of sending the zeros. */
+static bool all_hole(const struct nbd_export *e, const struct request *r)
+{
+	uint32_t len;
+	bool data;
+	return e->ops->extent && r->length && e->ops->extent(e->self, r->length, r->offset, &len, &data) == 0 && !data &&
+	       len == r->length;
+}
+
+/* NBD_CMD_BLOCK_STATUS for base:allocation: the reply's payload (context
+ * id, then length and flags per extent) in c->buf.  With REQ_ONE, one
+ * extent; without, as many as fit, which may cover less than asked. */
+static int describe_extents(struct conn *c, const struct request *r)
+{
+	const struct nbd_export *e = c->export;
+	unsigned char *out = c->buf;
+	uint32_t id = htobe32(NBD_META_ID_BASE_ALLOCATION), max = (c->max_payload - 4) / 8, n = 0;
+	if (max > NBD_MAX_EXTENTS)
+		max = NBD_MAX_EXTENTS;
+	if (r->flags & NBD_CMD_FLAG_REQ_ONE)
+		max = 1;
+	memcpy(out, &id, 4);
+	uint64_t offset = r->offset, end = r->offset + r->length;
+	while (offset < end && n < max) {
+		uint32_t len = (uint32_t)(end - offset);
+		bool data = true;
+		if (e->ops->extent) {
+			int rc = e->ops->extent(e->self, len, offset, &len, &data);
+			if (rc)
+				return rc;
+		}
+		uint32_t desc[2] = {htobe32(len), htobe32(data ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO)};
+		memcpy(out + 4 + 8 * n, desc, 8);
+		n++;
+		offset += len;
+	}
+	c->reply_len = 4 + 8 * n;
+	return 0;
+}
+
 static uint32_t execute_admitted(struct conn *c, const struct request *r)
 {
 	struct nbd_export *e = c->export;
 	struct export_stats *s = &e->stats;
-	uint32_t invalid = validate(r);
+	uint32_t invalid = validate(c, r);
 	if (invalid)
 		return invalid;
 	bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES;
@@ -407,9 +602,11 @@ static uint32_t execute_admitted(struct conn *c, const struct request *r)
 	int rc;
 	switch (r->type) {
 	case NBD_CMD_READ:
-		rc = e->ops->read(e->self, c->buf, r->length, r->offset);
+		c->reply_hole = c->structured && all_hole(e, r);
+		rc = c->reply_hole ? 0 : e->ops->read(e->self, c->buf, r->length, r->offset);
+		c->reply_len = r->length;
 		__atomic_fetch_add(&s->reads, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&s->read_bytes, r->length, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->read_bytes, c->reply_hole ? 0 : r->length, __ATOMIC_RELAXED);
 		break;
 	case NBD_CMD_WRITE:
 		rc = e->ops->write(e->self, c->buf, r->length, r->offset);
@@ -429,6 +626,10 @@ static uint32_t execute_admitted(struct conn *c, const struct request *r)
 	case NBD_CMD_WRITE_ZEROES:
 		rc = e->ops->write_zeroes(e->self, r->length, r->offset);
 		__atomic_fetch_add(&s->zeroes, 1, __ATOMIC_RELAXED);
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		rc = describe_extents(c, r);
+		__atomic_fetch_add(&s->block_statuses, 1, __ATOMIC_RELAXED);
 		break;
 	default:
 		return NBD_EINVAL;
@@ -495,6 +696,7 @@ static int transmit(struct conn *c, struct ms_err *err)
 			return 0;
 		uint64_t start = monotonic_ns();
 		uint32_t error = 0;
+		c->reply_hole = false;
 		bool payload_ok = r.length <= c->max_payload;
 		if (r.type == NBD_CMD_WRITE) {
 			/* the payload follows whatever we decide; one we cannot buffer means the stream is lost */
@@ -510,7 +712,7 @@ static int transmit(struct conn *c, struct ms_err *err)
 		if (c->opt->latency_ns)
 			wait_until(start + c->opt->latency_ns);
 		record_latency(&c->export->stats, monotonic_ns() - start);
-		if (send_reply(c, r.cookie, error, c->buf, r.type == NBD_CMD_READ ? r.length : 0, err) < 0)
+		if (send_command_reply(c, &r, error, err) < 0)
 			return -1;
 	}
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "jsonl.h"
+#include "procfs.h"
 
 int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, struct ms_err *err)
 {
@@ -123,10 +124,41 @@ static int check_name_size(const char *name, uint64_t size, struct ms_err *err)
 	return 0;
 }
 
+uint64_t host_backable_bytes(void)
+{
+	char buf[8192];
+	if (read_small_file("/proc/meminfo", buf, sizeof buf, NULL) < 0)
+		return 0;
+	int64_t available = text_lookup_i64(buf, "MemAvailable"), swap = text_lookup_i64(buf, "SwapFree");
+	if (available < 0)
+		return 0;
+	return ((uint64_t)available + (uint64_t)(swap > 0 ? swap : 0)) * 1024;
+}
+
+/* Can the host back a new export of size bytes, on top of what the others
+ * were promised and have not used yet?  (Skipped with --overcommit.) */
+static int check_host_backs(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
+{
+	uint64_t backable = host_backable_bytes();
+	if (r->overcommit || !backable)
+		return 0;
+	struct ram_pool_stats ps;
+	ram_pool_get_stats(r->pool, &ps);
+	pthread_mutex_lock(&r->lock);
+	uint64_t promised = r->reserved > ps.used_bytes ? r->reserved - ps.used_bytes : 0;
+	pthread_mutex_unlock(&r->lock);
+	if (size <= backable && promised <= backable - size)
+		return 0;
+	return ms_fail_input(err, "export '%s' (%llu bytes) is more than this host can back: %llu bytes "
+			     "(MemAvailable + SwapFree), %llu of them promised to the other exports (serve --overcommit allows it)",
+			     name, (unsigned long long)size, (unsigned long long)backable, (unsigned long long)promised);
+}
+
 int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
 {
 	struct ram_export *store;
-	if (check_name_size(name, size, err) < 0 || ram_export_new(r->pool, size, &store, err) < 0)
+	if (check_name_size(name, size, err) < 0 || check_host_backs(r, name, size, err) < 0 ||
+	    ram_export_new(r->pool, size, &store, err) < 0)
 		return -1;
 	struct registry_entry *e = entry_new(name, size, &ram_store_ops, store, free_ram_export, err);
 	if (!e)
@@ -290,6 +322,7 @@ json_t *registry_stats(struct registry *r)
 		COUNTER(flushes);
 		COUNTER(trims);
 		COUNTER(zeroes);
+		COUNTER(block_statuses);
 		COUNTER(errors);
 #undef COUNTER
 		json_object_set_new(rec, "latency_us", latency_histogram(s));

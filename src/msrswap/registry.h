@@ -29,11 +29,17 @@ struct registry {
 	uint64_t capacity;  /* the reservoir */
 	uint64_t reserved;  /* sum of the export sizes: never above capacity, so no write can fail for space */
 	bool tls_required;  /* clients must use TLS (reported in pool_stats) */
+	bool overcommit;    /* RAM exports may promise more than the host can back */
 };
+
+/* What this host can back now: MemAvailable + SwapFree, in bytes (0: unknown). */
+uint64_t host_backable_bytes(void);
 
 int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, struct ms_err *err);
 void registry_destroy(struct registry *r);
-/* A new RAM export; names are unique, sizes a positive multiple of 4096. */
+/* A new RAM export; names are unique, sizes a positive multiple of 4096.
+ * Unless r->overcommit, refused when the host cannot back it besides what
+ * the other exports were promised and have not used yet. */
 int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err);
 /* An export backed by any backend (a consumer's tier store); on failure the
  * backend is freed with free_self. */

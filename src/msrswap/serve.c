@@ -411,6 +411,18 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 	return rc;
 }
 
+/* A reservoir the host cannot back would fail its clients' writes later, in
+ * a swapping guest: refuse it now, unless the operator says otherwise. */
+static int check_capacity(const struct serve_config *cfg, struct ms_err *err)
+{
+	uint64_t backable = host_backable_bytes();
+	if (cfg->overcommit || !backable || cfg->capacity <= backable)
+		return 0;
+	return ms_fail_input(err, "--capacity %llu bytes: more than this host can back, %llu bytes (MemAvailable + SwapFree); "
+			     "--overcommit allows it",
+			     (unsigned long long)cfg->capacity, (unsigned long long)backable);
+}
+
 unsigned long default_max_connections(void)
 {
 	struct rlimit lim;
@@ -431,10 +443,12 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 		if (warning)
 			log_warn("--tls-psk %s: %s", cfg->tls_psk_file, warning);
 	}
-	if (ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0 || server_init(&s, pool, cfg->capacity, err) < 0) {
+	if (check_capacity(cfg, err) < 0 || ram_pool_new(cfg->capacity, cfg->dedup, cfg->mlock, &pool, err) < 0 ||
+	    server_init(&s, pool, cfg->capacity, err) < 0) {
 		tls_psk_close(tls);
 		return -1;
 	}
+	s.registry.overcommit = cfg->overcommit;
 	for (size_t i = 0; i < cfg->export_count; i++)
 		if (registry_add(&s.registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0) {
 			tls_psk_close(tls);

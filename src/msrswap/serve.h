@@ -24,6 +24,7 @@ struct serve_config {
 	const char *control;          /* unix socket path for msrswap export/status */
 	uint64_t capacity;            /* reservoir bytes, never over-committed */
 	bool dedup, mlock;
+	bool overcommit;              /* allow a capacity and exports beyond MemAvailable + SwapFree */
 	struct export_spec *exports;  /* created at start */
 	size_t export_count;
 	uint64_t latency_ns;          /* added to every request */

@@ -247,7 +247,7 @@ static int block_alloc(struct ram_pool *pool, unsigned char **out)
 		if (c)
 			chunk_list_push(pool, c);
 		else
-			rc = ENOMEM;
+			rc = ENOSPC; /* the host has no memory for it: to the client, as full as a full pool */
 	}
 	if (rc == 0) {
 		unsigned char *b = c->free_list;
@@ -668,7 +668,24 @@ static int ram_zero(void *self, uint32_t len, uint64_t offset)
 	return 0;
 }
 
+/* Blocks never written (or trimmed) are holes; the rest is data. */
+static int ram_extent(void *self, uint32_t len, uint64_t offset, uint32_t *extent_len, bool *data)
+{
+	struct ram_export *x = self;
+	if (!in_bounds(x, len, offset) || len == 0)
+		return EINVAL;
+	uint64_t b = offset >> BLOCK_SHIFT, end = offset + len;
+	bool mapped = atomic_load_explicit(&x->slots[b], RELAXED) != 0;
+	uint64_t next = (b + 1) << BLOCK_SHIFT;
+	while (next < end && (atomic_load_explicit(&x->slots[next >> BLOCK_SHIFT], RELAXED) != 0) == mapped)
+		next += BLOCK;
+	*extent_len = (uint32_t)((next < end ? next : end) - offset);
+	*data = mapped;
+	return 0;
+}
+
 const struct backend_ops ram_store_ops = {
+	.extent = ram_extent,
 	.read = ram_read,
 	.write = ram_write,
 	.flush = ram_flush,

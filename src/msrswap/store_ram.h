@@ -8,11 +8,13 @@
  *
  * Operations (ram_store_ops) return 0 or a positive errno value:
  *   EINVAL  the range lies outside the export (or offset + len overflows);
- *   ENOSPC  the pool is full: the write stored nothing in the block that
- *           failed (blocks before it in the same request were written).
- *           With dedup, overwriting a shared block needs a new block, so it
- *           can fail too, and so can a trim or zeroing of part of one;
- *   ENOMEM  the system refused memory for a new chunk of the pool.
+ *   ENOSPC  no block could be allocated: the pool is full, or the system
+ *           refused memory for a new chunk of it (the NBD protocol wants
+ *           ENOSPC for both, and servers SHOULD NOT send ENOMEM).  The write
+ *           stored nothing in the block that failed (blocks before it in the
+ *           same request were written).  With dedup, overwriting a shared
+ *           block needs a new block, so it can fail too, and so can a trim or
+ *           zeroing of part of one.
  * Reads never fail inside the bounds.  Every operation is safe to call from
  * several threads on the same export; each 4 KiB block is read or written
  * atomically (a request that spans blocks is not atomic as a whole). */

@@ -124,6 +124,19 @@ idle_for() {
 	[ "$output" = "0" ]
 }
 
+# --- F2: capacity the host cannot back ---
+
+@test "msrswap hostile: F2 a capacity or export beyond MemAvailable + SwapFree is refused unless --overcommit" {
+	run "$MSRSWAP" serve --listen "unix:$BATS_TEST_TMPDIR/x.sock" --control "$BATS_TEST_TMPDIR/x.ctl" \
+		--capacity 1T --export a:1T
+	[ "$status" -eq 2 ]
+	[[ $output == *"--capacity 1099511627776 bytes: more than this host can back"*"--overcommit allows it"* ]]
+	# with --overcommit it starts, and export add takes what the reservoir has
+	serve --capacity 1T --export a:512G --overcommit
+	"$MSRSWAP" export add b 256G --control "$CTL"
+	[ "$(pool_stat reserved_bytes)" -eq $((768 << 30)) ]
+}
+
 # --- F4: command flags ---
 
 # READ=0 WRITE=1 FLUSH=3 TRIM=4 WRITE_ZEROES=6; FUA=1 NO_HOLE=2 FAST_ZERO=0x10
@@ -197,4 +210,64 @@ VALID_REQUESTS=(1:1:0:4096 6:2:0:4096 6:1:4096:4096 0:0:0:4096 3:0:0:0 4:1:0:409
 	"$MSRSWAP" export add gone 240M --control "$CTL"
 	run $HOSTILE cmd "$SOCK" gone 1:0:0:4096
 	[ "$output" = "0" ]
+}
+
+# --- structured replies and base:allocation ---
+
+require_clients() {
+	command -v nbdinfo >/dev/null || skip "nbdinfo (libnbd-bin) is not installed"
+	command -v nbdcopy >/dev/null || skip "nbdcopy (libnbd-bin) is not installed"
+	command -v qemu-io >/dev/null || skip "qemu-io (qemu-utils) is not installed"
+}
+
+uri() { echo "nbd+unix:///$1?socket=$SOCK"; }
+
+@test "msrswap hostile: structured replies and base:allocation; nbdcopy of 1 GiB holding 8 MiB reads only the data" {
+	require_clients
+	serve --capacity 2G --export a:1G
+	run nbdinfo "$(uri a)"
+	[ "$status" -eq 0 ]
+	[[ $output == *"using structured packets"* ]]
+	[[ $output == *"contexts:"*"base:allocation"* ]]
+	[[ $output == *"can_df: true"* ]]
+	qemu-io -f raw -c 'write -P 0xaa 0 4M' -c 'write -P 0x55 512M 4M' "$(uri a)" >/dev/null
+	run nbdinfo --map "$(uri a)"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(awk '{ print $1, $2, $3 }' <<<"$output" | tr '\n' ,)" = "0 4194304 0,4194304 532676608 3,536870912 4194304 0,541065216 532676608 3," ]
+	local before after
+	before=$(export_stat a read_bytes)
+	nbdcopy "$(uri a)" "$BATS_TEST_TMPDIR/copy.img"
+	after=$(export_stat a read_bytes)
+	echo "nbdcopy of 1 GiB with 8 MiB of data: the server read $((after - before)) bytes"
+	[ $((after - before)) -eq $((8 << 20)) ]
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/copy.img")" -eq $((1 << 30)) ]
+	cmp -n $((4 << 20)) "$BATS_TEST_TMPDIR/copy.img" <(head -c 4M /dev/zero | tr '\0' '\252')
+	cmp -i $((512 << 20)):0 -n $((4 << 20)) "$BATS_TEST_TMPDIR/copy.img" <(head -c 4M /dev/zero | tr '\0' 'U')
+	cmp -i $((4 << 20)):0 -n $((508 << 20)) "$BATS_TEST_TMPDIR/copy.img" /dev/zero
+	# a read of a hole is answered with one hole chunk: no data counted
+	before=$(export_stat a read_bytes)
+	qemu-io -f raw -c 'read -P 0 100M 1M' "$(uri a)" >/dev/null
+	[ "$(export_stat a read_bytes)" -eq "$before" ]
+	# clients that negotiate nothing (the kernel's) still get simple replies, data included
+	run $HOSTILE cmd "$SOCK" a 0:0:0:4096 7:0:0:4096
+	[ "$output" = "0 22" ]
+}
+
+@test "msrswap hostile: structured replies and block status over TLS" {
+	require_clients
+	command -v psktool >/dev/null || skip "psktool (gnutls-bin) is not installed"
+	psktool -u alice -p "$BATS_TEST_TMPDIR/keys.psk" >/dev/null
+	serve --capacity 256M --export a:64M --tls-psk "$BATS_TEST_TMPDIR/keys.psk"
+	local tls="nbds+unix://alice@/a?socket=$SOCK&tls-psk-file=$BATS_TEST_TMPDIR/keys.psk"
+	# QEMU's PSK credentials read DIR/keys.psk
+	qemu-io --object "tls-creds-psk,id=tls0,endpoint=client,username=alice,dir=$BATS_TEST_TMPDIR" \
+		--image-opts "driver=nbd,path=$SOCK,export=a,tls-creds=tls0" -c 'write -P 0xaa 1M 1M' >/dev/null
+	run nbdinfo "$tls"
+	[[ $output == *"TLS, using structured packets"* ]]
+	run nbdinfo --map "$tls"
+	[ "$status" -eq 0 ]
+	[ "$(awk '{ print $1, $2, $3 }' <<<"$output" | tr '\n' ,)" = "0 1048576 3,1048576 1048576 0,2097152 65011712 3," ]
+	nbdcopy "$tls" "$BATS_TEST_TMPDIR/copy.img"
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/copy.img")" -eq $((64 << 20)) ]
 }

@@ -7,7 +7,11 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store_ram.h"
 #include "tap.h"
@@ -599,6 +603,45 @@ static void test_dedup_race(void)
 	ram_pool_free(pool);
 }
 
+/* The system refusing memory for the pool (here RLIMIT_AS) is ENOSPC to
+ * the writer, as a full pool is: never ENOMEM, which NBD servers should not
+ * send.  In a child, so the limit stays there. */
+static void test_host_out_of_memory(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	skip("a sanitizer's shadow memory does not fit under RLIMIT_AS");
+	return;
+#endif
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct ram_pool *pool;
+		struct ram_export *e;
+		struct ms_err err = {0};
+		static unsigned char block[BS];
+		memset(block, 0xa5, sizeof block);
+		if (ram_pool_new(KIB(1024 * 1024), false, false, &pool, &err) < 0 ||
+		    ram_export_new(pool, KIB(1024 * 1024), &e, &err) < 0)
+			_exit(100);
+		unsigned long pages = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		if (!f || fscanf(f, "%lu", &pages) != 1)
+			_exit(101);
+		fclose(f);
+		struct rlimit lim = {.rlim_cur = pages * 4096 + (64u << 20), .rlim_max = RLIM_INFINITY};
+		setrlimit(RLIMIT_AS, &lim);
+		for (uint64_t off = 0; off < KIB(1024 * 1024); off += BS) {
+			int rc = ram_store_ops.write(e, block, BS, off);
+			if (rc)
+				_exit(rc);
+		}
+		_exit(0);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	ok(code == ENOSPC, "a write the system has no memory for fails with ENOSPC (got %d, ENOMEM is %d)", code, ENOMEM);
+}
+
 int main(void)
 {
 	const char *env = getenv("STORE_RAM_STRESS_OPS");
@@ -613,6 +656,7 @@ int main(void)
 	test_dedup();
 	test_dedup_index_churn();
 	test_export_removal_and_lock();
+	test_host_out_of_memory();
 	test_dedup_race();
 	test_stress(false, NBLOCKS, ops);
 	test_stress(true, NBLOCKS, ops);
