@@ -1,10 +1,12 @@
 #include "cli.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "units.h"
@@ -15,12 +17,56 @@ void cli_init(const char *argv0)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* "-5M", "-1", "-.5": a negative number. */
+static bool is_negative_number(const char *word)
+{
+	return word[0] == '-' && (isdigit((unsigned char)word[1]) || (word[1] == '.' && isdigit((unsigned char)word[2])));
+}
+
+/* Does the option word take the next word as its value ("--size", "-c",
+ * "-pc"), as getopt_long reads it? */
+static bool takes_next_word(const char *word, const char *shortopts, const struct option *longopts)
+{
+	if (word[0] != '-' || word[1] == '\0')
+		return false;
+	if (word[1] == '-') {
+		if (strchr(word, '='))
+			return false;
+		size_t n = strlen(word + 2);
+		for (const struct option *o = longopts; n && o->name; o++)
+			if (strncmp(o->name, word + 2, n) == 0) /* getopt_long takes unambiguous prefixes */
+				return o->has_arg == required_argument;
+		return false;
+	}
+	for (const char *p = word + 1; *p; p++) { /* a cluster: the first that takes a value takes the rest */
+		const char *s = strchr(shortopts, *p);
+		if (!s || *p == ':')
+			return false;
+		if (s[1] == ':')
+			return p[1] == '\0';
+	}
+	return false;
+}
+
+/* getopt would read an operand "-5M" as the options -5 and -M: no size,
+ * count or duration may be negative, so say that instead. */
+static void refuse_negative_operands(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (takes_next_word(argv[i], shortopts, longopts))
+			i++;
+		else if (is_negative_number(argv[i]))
+			cli_usage_error("argument %d '%s': a negative number is not accepted here", i, argv[i]);
+	}
+}
+
 int cli_parse_options(int argc, char **argv, const char *tool_shortopts, const struct option *longopts,
 		      struct cli_common *common, void (*tool_option)(int opt, const char *arg, void *ctx), void *ctx,
 		      void (*usage)(void))
 {
 	char shortopts[64];
 	snprintf(shortopts, sizeof shortopts, "%s%s", CLI_COMMON_SHORTOPTS, tool_shortopts ? tool_shortopts : "");
+	refuse_negative_operands(argc, argv, shortopts, longopts);
 	int opt;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (opt == '?')

@@ -3,12 +3,15 @@
 #ifndef MS_SOCKETS_H
 #define MS_SOCKETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
 
 /* A listening socket for addr; for unix sockets a stale socket file is replaced. */
 int listen_on(const char *addr, struct ms_err *err);
+/* unix:PATH, 127.0.0.0/8, [::1] and localhost: traffic that never leaves the host. */
+bool address_is_loopback(const char *addr);
 /* A connected socket to addr (same syntax). */
 int connect_to(const char *addr, struct ms_err *err);
 /* Write all n bytes to fd (a socket, a pipe, a file), retrying after EINTR
