@@ -32,7 +32,8 @@ bool cli_common_option(int opt, const char *arg, struct cli_common *common);
 /* The whole option loop (getopt_long; options may come before or after the
  * subcommand and its operands): the shared options go into *common, every
  * other one to tool_option(opt, optarg, ctx); an unknown one is a usage
- * error; --help prints usage() and exits 0.  Returns optind. */
+ * error, and so is an operand that is a negative number (getopt would read
+ * "-5M" as options); --help prints usage() and exits 0.  Returns optind. */
 struct option;
 int cli_parse_options(int argc, char **argv, const char *tool_shortopts, const struct option *longopts,
 		      struct cli_common *common, void (*tool_option)(int opt, const char *arg, void *ctx), void *ctx,

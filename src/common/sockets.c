@@ -189,3 +189,16 @@ int write_all_fd(int fd, const void *buf, size_t n)
 	}
 	return 0;
 }
+
+bool address_is_loopback(const char *addr)
+{
+	if (strncmp(addr, "unix:", 5) == 0)
+		return true;
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+	if (n == 0)
+		return false; /* ":PORT" is every address */
+	if ((n == 5 && strncmp(addr, "[::1]", 5) == 0) || (n == 9 && strncmp(addr, "localhost", 9) == 0))
+		return true;
+	return strncmp(addr, "127.", 4) == 0;
+}

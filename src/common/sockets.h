@@ -3,6 +3,7 @@
 #ifndef MS_SOCKETS_H
 #define MS_SOCKETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,8 @@
 
 /* A listening socket for addr; for unix sockets a stale socket file is replaced. */
 int listen_on(const char *addr, struct ms_err *err);
+/* unix:PATH, 127.0.0.0/8, [::1] and localhost: traffic that never leaves the host. */
+bool address_is_loopback(const char *addr);
 /* A connected socket to addr (same syntax). */
 int connect_to(const char *addr, struct ms_err *err);
 /* The same, failing when the connection is not made within timeout_ms

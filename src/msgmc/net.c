@@ -9,19 +9,6 @@
 #include "sockets.h"
 #include "units.h"
 
-bool address_is_loopback(const char *addr)
-{
-	if (strncmp(addr, "unix:", 5) == 0)
-		return true;
-	const char *colon = strrchr(addr, ':');
-	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
-	if (n == 0)
-		return false; /* ":PORT" is every address */
-	if ((n == 5 && strncmp(addr, "[::1]", 5) == 0) || (n == 9 && strncmp(addr, "localhost", 9) == 0))
-		return true;
-	return strncmp(addr, "127.", 4) == 0;
-}
-
 int refuse_without_tls(const char *addr, const char *what, struct ms_err *err)
 {
 	return ms_fail_input(err,

@@ -7,10 +7,9 @@
 #include <stdbool.h>
 
 #include "error.h"
+#include "sockets.h" /* address_is_loopback */
 #include "tls_psk.h"
 
-/* unix:PATH, 127.0.0.0/8, [::1] and localhost: traffic that never leaves the host. */
-bool address_is_loopback(const char *addr);
 /* The refusal of a plain-text address outside loopback (TLS-PSK is required there). */
 int refuse_without_tls(const char *addr, const char *what, struct ms_err *err);
 

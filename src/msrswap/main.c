@@ -3,6 +3,7 @@
  * attach, detach) gives each guest a tiered swap disk. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "serve.h"
+#include "sockets.h"
 #include "units.h"
 
 enum {
@@ -88,24 +90,30 @@ static void usage(void)
 	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
 	       "                      [--stats DUR]\n"
 	       "       msrswap attach [-c URI] DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]\n"
+	       "                      [--socket PATH] [--control PATH]\n"
 	       "       msrswap attach --host NAME --size SIZE [--target SIZE] [--remote NBD-URI]... [--priority N]\n"
-	       "       msrswap detach [-c URI] DOMAIN | --host NAME\n"
+	       "                      [--control PATH]\n"
+	       "       msrswap detach [-c URI] DOMAIN | --host NAME   [--control PATH]\n"
 	       "Serve a host's spare RAM as remote swap: named exports (slabs) over the NBD protocol.\n"
 	       "\n"
-	       "      --listen ADDR        HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH (default 127.0.0.1:10809)\n"
+	       "      --listen ADDR        HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH (default 127.0.0.1:10809);\n"
+	       "                           outside loopback without --tls-psk: a warning\n"
 	       "      --capacity SIZE      reservoir size, never over-committed; N%% of host memory (default 25%%)\n"
 	       "      --export NAME:SIZE   an export to create at start (repeatable)\n"
 	       "      --latency DUR        delay added to every request, to emulate far memory (e.g. 50us)\n"
 	       "      --dedup              store identical 4 KiB blocks once (content-based sharing)\n"
 	       "      --mlock              lock the reservoir's memory (never swapped out)\n"
 	       "      --overcommit         allow a capacity and exports beyond MemAvailable + SwapFree\n"
-	       "      --control PATH       control socket for export/status (default %s)\n"
+	       "      --control PATH       serve, export, status: the provider's control socket (default %s)\n"
 	       "      --stats DUR          print statistics records every DUR\n"
 	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
 	       "      --busy-poll DUR      poll for a client's next request this long before sleeping (e.g. 20us)\n"
 	       "      --max-connections N  NBD clients served at once; more wait (default RLIMIT_NOFILE less 16)\n"
 	       "  consumer (client, attach, detach):\n"
 	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
+	       "      --listen ADDR        client: unix:PATH, where QEMU connects (default unix:%s)\n"
+	       "      --control PATH       client, attach, detach: the client daemon's control socket\n"
+	       "                           (default %s)\n"
 	       "      --ram SIZE           client: host RAM for the devices' first tier; N%% of host memory (default 10%%)\n"
 	       "      --disk-dir DIR       client: where each device's disk tier lives (default %s)\n"
 	       "      --fuse DIR           client: also show each device as the file DIR/NAME (FUSE), for --host\n"
@@ -127,7 +135,7 @@ static void usage(void)
 	       "Clients: any NBD client (qemu, nbdinfo, nbdcopy, qemu-img, the kernel nbd driver):\n"
 	       "  nbdinfo --list nbd://127.0.0.1:10809     qemu-img info nbd+unix:///slab1?socket=PATH\n"
 	       "Exit status: 0 done, 1 failure, 2 bad usage or input.  See msrswap(1).\n",
-	       DEFAULT_CONTROL, DEFAULT_DISK_DIR, DEFAULT_CLIENT_SOCKET);
+	       DEFAULT_CONTROL, DEFAULT_CLIENT_SOCKET, DEFAULT_CLIENT_CONTROL, DEFAULT_DISK_DIR, DEFAULT_CLIENT_SOCKET);
 }
 
 static int parse_max_connections(const char *text, unsigned long *out, struct ms_err *err)
@@ -230,6 +238,17 @@ static void parse_args(int argc, char **argv, struct args *a)
 		       &a->operand_count);
 }
 
+/* NBD has no authentication of its own: an address other hosts reach,
+ * without TLS, lets them read and write every export.  (msgmc refuses it;
+ * for a provider on a trusted network a warning is enough.) */
+static void warn_if_open_without_tls(const struct serve_config *cfg)
+{
+	if (!cfg->tls_psk_file && !address_is_loopback(cfg->listen))
+		log_warn("--listen %s is not a loopback address and there is no --tls-psk: any host that reaches it "
+			 "can read and write every export",
+			 cfg->listen);
+}
+
 static int run_serve(struct args *a, struct jsonl_writer *out)
 {
 	if (a->operand_count)
@@ -254,6 +273,7 @@ static int run_serve(struct args *a, struct jsonl_writer *out)
 	struct sigaction sa = {.sa_handler = on_stop_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	warn_if_open_without_tls(cfg);
 	struct ms_err err = {0};
 	int rc = serve_run(cfg, &stop_requested, &err);
 	for (size_t i = 0; specs && i < a->export_count; i++)
@@ -270,11 +290,24 @@ static int run_control(struct args *a, json_t *request, struct jsonl_writer *out
 	return rc < 0 ? cli_report(&err) : 0;
 }
 
+/* The size of a new export or device, as the daemons take it (a positive
+ * multiple of 4096, within a JSON integer), or a usage error naming the
+ * operand or option the user typed (`what`). */
+static uint64_t block_size(const char *text, const char *what)
+{
+	uint64_t size = cli_size(text, 0, what);
+	if (size == 0 || size % 4096)
+		cli_usage_error("%s '%s': must be a positive multiple of 4096 (4K)", what, text);
+	if (size > INT64_MAX)
+		cli_usage_error("%s '%s' is too large", what, text);
+	return size;
+}
+
 static int run_export(struct args *a, struct jsonl_writer *out)
 {
 	const char *verb = a->operand_count ? a->operands[0] : "";
 	if (strcmp(verb, "add") == 0 && a->operand_count == 3) {
-		uint64_t size = cli_size(a->operands[2], 0, "SIZE");
+		uint64_t size = block_size(a->operands[2], "export add: SIZE");
 		return run_control(a, json_pack("{s:s, s:s, s:I}", "cmd", "add", "name", a->operands[1], "size", (json_int_t)size), out);
 	}
 	if (strcmp(verb, "rm") == 0 && a->operand_count == 2)
@@ -446,7 +479,7 @@ static int run_attach(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count != 1 || !a->size)
 		cli_usage_error("attach DOMAIN|--host NAME --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]");
 	const char *name = a->operands[0];
-	uint64_t size = cli_size(a->size, 0, "--size");
+	uint64_t size = block_size(a->size, "attach: --size");
 	json_t *remotes = json_array();
 	for (size_t i = 0; i < a->remote_count; i++)
 		json_array_append_new(remotes, json_string(a->remotes[i]));
@@ -456,7 +489,7 @@ static int run_attach(struct args *a, struct jsonl_writer *out)
 	json_t *req = json_pack("{s:s, s:s, s:I, s:o, s:b}", "cmd", "device-add", "name", name, "size", (json_int_t)size,
 				"remotes", remotes, "mkswap", a->mkswap);
 	if (a->target)
-		json_object_set_new(req, "target", json_integer((json_int_t)cli_size(a->target, size, "--target")));
+		json_object_set_new(req, "target", json_integer((json_int_t)cli_size(a->target, size, "attach: --target")));
 	return a->host ? attach_host(a, name, req, size, out) : attach_domain(a, name, req, size, out);
 }
 

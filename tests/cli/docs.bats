@@ -749,6 +749,44 @@ rendered_option() {
 	[[ $options == *"serve default: $listen"* ]]
 }
 
+# "SUBCOMMAND OPTION" for every option that synopsis lines (one per line) name.
+synopsis_pairs() {
+	awk '{ line = $0; sub(/^ *(Usage: )?msrswap /, "", line); sub(/^\[-c URI\] /, "", line); split(line, w, " "); s = w[1]
+	       line = $0; while (match(line, /\[(-[a-z]|--[a-z-]+)/)) { print s, substr(line, RSTART + 1, RLENGTH - 1); line = substr(line, RSTART + RLENGTH) }
+	       line = $0; while (match(line, / --[a-z-]+ [A-Z]/)) { print s, substr(line, RSTART + 1, RLENGTH - 3); line = substr(line, RSTART + RLENGTH) } }' | sort -u
+}
+
+@test "docs: msrswap --help and msrswap(1) give each subcommand the same synopsis and each control socket its users" {
+	need_msrswap
+	command -v man >/dev/null || skip "man (man-db) is not installed"
+	# the usage lines of --help and the SYNOPSIS of the page, one line per synopsis
+	help_synopses=$("$MSRSWAP" --help | awk 'NR > 1 && !/^ +(msrswap|\[)/ { exit } /^ +\[/ { l = l " " $0; next } { if (l != "") print l; l = $0 } END { print l }')
+	page_synopses=$(LC_ALL=C MANWIDTH=1000 man -l "$MAN1R" 2>/dev/null | col -bx | sed -n '/^SYNOPSIS$/,/^DESCRIPTION$/p' | grep '^ *msrswap ')
+	[ "$(wc -l <<<"$page_synopses")" -ge 10 ]
+	help_pairs=$(synopsis_pairs <<<"$help_synopses")
+	[ "$(wc -l <<<"$help_pairs")" -ge 25 ]
+	grep -qx 'attach --socket' <<<"$help_pairs"
+	same_lists "$(synopsis_pairs <<<"$page_synopses")" "$help_pairs"
+	# Every file of FILES that some subcommands use is the default --help gives
+	# on the line of their option, with those subcommands, and only there.
+	files=$(LC_ALL=C MANWIDTH=1000 man -l "$MAN1R" 2>/dev/null | col -bx | sed -n '/^FILES$/,/^EXAMPLES$/p' |
+		awk '/^       [^ ]/ { f = $1; next } /^              / && f != "" && match($0, /\(([a-z]+, )+[a-z]+\)\.?$/) { print f "\t" substr($0, RSTART + 1, RLENGTH - (substr($0, RSTART + RLENGTH - 1) == "." ? 3 : 2)) }')
+	[ "$(wc -l <<<"$files")" -ge 2 ]
+	lines=$(help_option_lines "$MSRSWAP")
+	while IFS=$'\t' read -r file subs; do
+		entry=$(grep -F "(default $file)" <<<"$lines") || { echo "--help does not give $file as a default"; return 1; }
+		[ "$(wc -l <<<"$entry")" -eq 1 ] || { echo "--help gives $file as the default of several options: $entry"; return 1; }
+		[[ $(cut -f2 <<<"$entry") == "$subs: "* ]] || { echo "--help: $file is the default of $subs (FILES), not: $entry"; return 1; }
+	done <<<"$files"
+	# the disk file has one fate: removed with its device, left only by a daemon killed outright
+	tiers=$(rendered "$MAN1R" | sed -n '/^TIERS AND TARGETS$/,/^FAILOVER$/p' | tr -s ' \n' ' ')
+	options=$(rendered "$MAN1R" | sed -n '/^OPTIONS$/,/^PROTOCOL$/p' | tr -s ' \n' ' ')
+	for text in "$tiers" "$options"; do
+		[[ $text == *"removed with the device"* ]] || { echo "msrswap(1) does not say the disk file is removed with the device"; return 1; }
+		[[ $text != *"left in place"* ]] || { echo "msrswap(1) says the disk file is left in place"; return 1; }
+	done
+}
+
 @test "docs: the examples of msrswap(1) name a subcommand and options the tools take" {
 	need_msrswap
 	need_msballoon

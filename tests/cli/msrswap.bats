@@ -22,6 +22,7 @@ uri() { echo "nbd+unix:///$1?socket=$SOCK"; }
 teardown() {
 	[ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
 	SERVER_PID=
+	[ ! -d "$BATS_TEST_TMPDIR/run" ] || stop_daemons "$BATS_TEST_TMPDIR/run" # other daemons' pid files
 	true
 }
 
@@ -223,4 +224,68 @@ require_clients() {
 	serve --capacity 8M # (the stale socket files exist already: wait for the new daemon's answer)
 	until_true 60 "$MSRSWAP" export list --control "$CTL"
 	"$MSRSWAP" export list --control "$CTL" | jq -e -s 'map(select(.kind == "export_stats")) | length == 0'
+}
+
+@test "msrswap export add, attach: a bad size or a negative operand is refused naming what the user typed" {
+	serve --capacity 16M
+	run -2 "$MSRSWAP" export add a 8E --control "$CTL"
+	[[ $output == *"msrswap: export add: SIZE"*"'8E'"* ]]
+	[[ $output != *'"size"'* ]]
+	run -2 "$MSRSWAP" export add a 0 --control "$CTL"
+	[[ $output == *"msrswap: export add: SIZE '0': must be a positive multiple of 4096"* ]]
+	run -2 "$MSRSWAP" export add a 1000 --control "$CTL"
+	[[ $output == *"export add: SIZE '1000': must be a positive multiple of 4096"* ]]
+	run -2 "$MSRSWAP" export add a -5M --control "$CTL"
+	[[ $output == *"argument 4 '-5M': a negative number is not accepted here"* ]]
+	# nothing reached the provider
+	"$MSRSWAP" export list --control "$CTL" | jq -s -e 'map(select(.kind == "export_stats")) | length == 0'
+
+	C=$BATS_TEST_TMPDIR
+	mkdir -p "$C/run"
+	"$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 4K --disk-dir "$C/disks" 2> "$C/c.log" &
+	echo $! > "$C/run/client.pid"
+	until_true 10 test -S "$C/c.ctl"
+	run -2 "$MSRSWAP" attach --host h1 --size 0 --control "$C/c.ctl"
+	[[ $output == *"msrswap: attach: --size '0': must be a positive multiple of 4096"* ]]
+	[[ $output != *'"size"'* ]]
+	run -2 "$MSRSWAP" attach --host h1 --size 8E --control "$C/c.ctl"
+	[[ $output == *"attach: --size"*"'8E'"* ]]
+	run -2 "$MSRSWAP" detach -1
+	[[ $output == *"argument 2 '-1': a negative number is not accepted here"* ]]
+	# no device was made
+	[ -z "$("$MSRSWAP" status --control "$C/c.ctl")" ]
+}
+
+# serve_on ADDR ARGS...: a provider listening on ADDR (its log in $BATS_TEST_TMPDIR/on.log); sets ON_PID
+serve_on() {
+	rm -f "$BATS_TEST_TMPDIR/on.ctl"
+	mkdir -p "$BATS_TEST_TMPDIR/run"
+	"$MSRSWAP" serve --listen "$1" --control "$BATS_TEST_TMPDIR/on.ctl" --capacity 8M "${@:2}" 2> "$BATS_TEST_TMPDIR/on.log" &
+	ON_PID=$!
+	echo "$ON_PID" > "$BATS_TEST_TMPDIR/run/on.pid"
+	until_true 10 test -S "$BATS_TEST_TMPDIR/on.ctl" || { cat "$BATS_TEST_TMPDIR/on.log"; return 1; }
+}
+
+stop_on() { kill "$ON_PID"; wait "$ON_PID" || true; rm -f "$BATS_TEST_TMPDIR/run/on.pid"; }
+
+@test "msrswap serve: listening outside loopback without --tls-psk warns once at start" {
+	warning="is not a loopback address and there is no --tls-psk"
+	for _ in 1 2 3 4 5; do # a port another test holds: try another
+		port=$((20000 + RANDOM % 20000))
+		serve_on "0.0.0.0:$port" && break
+	done
+	[ "$(grep -c -- "$warning" "$BATS_TEST_TMPDIR/on.log")" -eq 1 ]
+	grep -q -- "--listen 0.0.0.0:$port" "$BATS_TEST_TMPDIR/on.log"
+	stop_on
+	serve_on "127.0.0.1:$port"
+	stop_on
+	serve_on "unix:$BATS_TEST_TMPDIR/on.sock"
+	stop_on
+	! grep -q -- "$warning" "$BATS_TEST_TMPDIR/on.log"
+	if command -v psktool >/dev/null; then
+		psktool -u alice -p "$BATS_TEST_TMPDIR/keys.psk" >/dev/null
+		serve_on ":$port" --tls-psk "$BATS_TEST_TMPDIR/keys.psk"
+		stop_on
+		! grep -q -- "$warning" "$BATS_TEST_TMPDIR/on.log"
+	fi
 }
