@@ -43,11 +43,15 @@ static int64_t limit_step(const struct safety_limits *limits, const struct vm_vi
 		return t;
 	int64_t up = sat_add(vm->alloc_bytes, limits->max_step_bytes), down = sat_sub(vm->alloc_bytes, limits->max_step_bytes);
 	int64_t floor = floor_of(limits, vm->max_bytes), ceiling = ceiling_of(vm->max_bytes);
-	if (t > up && up >= floor) {
+	if (t > up) {
+		if (up < floor)
+			return floor; /* out of bounds: to the floor at once, the step counts from there */
 		note(d, "step limited to +%s", limits->max_step_bytes);
 		return up;
 	}
-	if (t < down && down <= ceiling) {
+	if (t < down) {
+		if (down > ceiling)
+			return ceiling;
 		note(d, "step limited to -%s", limits->max_step_bytes);
 		return down;
 	}

@@ -2,11 +2,14 @@
  * policy.  `plan` applies all of them; `apply` and `set`, which carry out
  * targets decided elsewhere, check the floor and the maximum (clamp_target);
  * `sim` applies them without deadband and step limit:
- *   - never below the floor (--min), never above the domain's maximum;
+ *   - never below the floor (--min), never above the domain's maximum (MS_SIZE_MAX
+ *     when unknown, so that no target means "unlimited");
  *   - at most --max-step of change per interval;
  *   - changes smaller than --deadband are not sent (the target stays the allocation);
  *   - never more in total than the host can give (host memory minus --host-reserve):
- *     increases are scaled down until the sum fits.
+ *     increases are scaled down until the sum fits, but not below the floor.
+ * They hold on the final numbers: the step limit and the deadband never keep a
+ * domain outside [floor, maximum], and every sum saturates or is 128-bit. 
  * The order in which targets are applied — decreases first, then increases —
  * is apply.c's job. */
 #ifndef MSBALLOON_SAFETY_H

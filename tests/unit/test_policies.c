@@ -396,6 +396,14 @@ static void test_split_exact(void)
 	int64_t zero[2] = { 0, 0 }, o2[2];
 	split_exact(10, zero, 2, o2);
 	ok(o2[0] == 0 && o2[1] == 0, "split_exact: zero weights give zero");
+	/* weights that add up to more than INT64_MAX (UBSan caught the sum) */
+	int64_t huge[4] = {(int64_t)MS_SIZE_MAX, (int64_t)MS_SIZE_MAX, (int64_t)MS_SIZE_MAX, (int64_t)MS_SIZE_MAX};
+	int64_t o4[4];
+	split_exact(4 * GiB, huge, 4, o4);
+	ok(o4[0] + o4[1] + o4[2] + o4[3] == 4 * GiB && o4[0] == GiB && o4[3] == GiB, "split_exact: 4 x 4E weights, equal parts");
+	is_int(sat_add(INT64_MAX - 1, 5), INT64_MAX, "sat_add saturates up");
+	is_int(sat_sub(INT64_MIN + 1, 5), INT64_MIN, "sat_sub saturates down");
+	is_int(size_from_double(1e30), (int64_t)MS_SIZE_MAX, "a computed size saturates at 4E");
 }
 
 int main(void)

@@ -5,6 +5,7 @@
 #include "apply.h"
 #include "safety.h"
 #include "tap.h"
+#include "units.h"
 
 #define MIB (1024LL * 1024)
 
@@ -93,6 +94,59 @@ static void test_host_capacity(void)
 	ok(d[0].balloon_bytes == 1000 * MIB && d[1].balloon_bytes == 1000 * MIB, "with no room, no domain grows");
 }
 
+/* The invariants hold on the final numbers (issue 11): the step limit and the
+ * deadband never hold a domain outside [floor, maximum], the host check never
+ * cuts below the floor, and extreme sizes neither overflow nor lift a limit. */
+static void test_final_numbers(void)
+{
+	struct safety_limits l = limits();
+	l.max_step_bytes = 128 * MIB;
+	is_int(enforce_one(l, vm("a", 100 * MIB, 2048 * MIB), 200 * MIB), 384 * MIB,
+	       "a domain below the floor is raised to it at once, whatever --max-step");
+	is_int(enforce_one(l, vm("a", 4096 * MIB, 2048 * MIB), 1500 * MIB), 2048 * MIB,
+	       "a domain above its maximum comes down to it at once");
+	l.max_step_bytes = -1;
+	is_int(enforce_one(l, vm("a", 382 * MIB, 2048 * MIB), 384 * MIB), 384 * MIB,
+	       "the deadband does not keep an allocation below the floor");
+
+	/* --max-step 4E, the largest size: no overflow (UBSan) and the target goes down */
+	l.max_step_bytes = (int64_t)MS_SIZE_MAX;
+	is_int(enforce_one(l, vm("a", (int64_t)MS_SIZE_MAX, -1), 0), 384 * MIB, "--max-step 4E from a 4E allocation: to the floor");
+	is_int(enforce_one(l, vm("a", 1024 * MIB, -1), 64 * MIB), 384 * MIB, "--max-step 4E: a 1G domain goes down to the floor");
+	is_int(enforce_one(l, vm("a", 1024 * MIB, -1), INT64_MAX), (int64_t)MS_SIZE_MAX,
+	       "a domain whose maximum is unknown is capped at 4E, never 'unlimited'");
+
+	/* the host is short, a domain below the floor grows to it but no further */
+	l = limits();
+	l.host_bytes = 1000 * MIB;
+	struct vm_view vms[2] = {vm("a", 100 * MIB, 4096 * MIB), vm("b", 900 * MIB, 4096 * MIB)};
+	struct node_view node = {.host_bytes = l.host_bytes, .count = 2, .vms = vms};
+	struct vm_decision d[2];
+	vm_decision_init(&d[0]);
+	vm_decision_init(&d[1]);
+	d[0].balloon_bytes = 800 * MIB;
+	d[1].balloon_bytes = 900 * MIB;
+	enforce_invariants(&l, &node, d);
+	is_int(d[0].balloon_bytes, 384 * MIB, "host short: an increase is cut, but not below the floor");
+
+	/* many domains of 4E: the sums do not wrap and the targets fit in the host */
+	struct vm_view big[8];
+	struct vm_decision bd[8];
+	for (int i = 0; i < 8; i++) {
+		big[i] = vm("x", 1024 * MIB, -1);
+		vm_decision_init(&bd[i]);
+		bd[i].balloon_bytes = (int64_t)MS_SIZE_MAX;
+	}
+	l.host_bytes = 64 * 1024 * MIB;
+	struct node_view bn = {.host_bytes = l.host_bytes, .count = 8, .vms = big};
+	enforce_invariants(&l, &bn, bd);
+	__int128 sum = 0;
+	for (int i = 0; i < 8; i++)
+		sum += bd[i].balloon_bytes;
+	ok(sum <= l.host_bytes && bd[0].balloon_bytes > 1024 * MIB, "8 domains asking 4E each share a 64G host (%lld MiB each)",
+	   (long long)(bd[0].balloon_bytes / MIB));
+}
+
 /* A fake driver that records the order of set_alloc calls. */
 static char calls[256];
 static int64_t allocs[2] = {1000 * MIB, 1000 * MIB};
@@ -133,6 +187,7 @@ int main(void)
 {
 	test_bounds();
 	test_host_capacity();
+	test_final_numbers();
 	test_apply_order();
 	return done_testing();
 }
