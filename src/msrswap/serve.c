@@ -128,11 +128,12 @@ static void *connection_thread(void *arg)
 	if (nbd_serve(&io, &c->server->source, &c->server->options, &err) < 0) {
 		if (*c->stream.peer.failure && !strstr(err.msg, c->stream.peer.failure))
 			ms_fail(&err, "%.300s (TLS: %.160s)", err.msg, c->stream.peer.failure);
-		if (c->handshake_expired)
-			log_info("client dropped: no handshake within %d s of connecting", HANDSHAKE_TIMEOUT_S);
-		/* a client that failed to authenticate is worth a warning; one that broke off later, a note */
-		else if (c->server->tls && !c->stream.up)
+		/* a client that failed to authenticate (in time or not) is worth a
+		 * warning; one that broke off later, or never finished, a note */
+		if (c->server->tls && !c->stream.up)
 			log_warn("client refused: %s", err.msg);
+		else if (c->handshake_expired)
+			log_info("client dropped: no handshake within %d s of connecting", HANDSHAKE_TIMEOUT_S);
 		else
 			log_info("client dropped: %s", err.msg);
 	}

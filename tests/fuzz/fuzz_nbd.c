@@ -5,7 +5,11 @@
  * that passes bytes through, so the fuzzer reaches the options and requests
  * after STARTTLS; bit 1: that stand-in's handshake fails.  Bits 2-3: the
  * stream hands out at most 1, 5 or 100 bytes a read (0: all it has), as a
- * socket may.  Bit 4: busy polling between requests.  `make fuzz` runs it. */
+ * socket may.  Bit 4: busy polling between requests.  Bit 5: the export
+ * has no extent operation (block status reports it all as data).  The
+ * export's extents are its 4 KiB blocks, all-zero ones holes, so structured
+ * reads (data and hole chunks) and block status replies both occur.
+ * `make fuzz` runs it. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +24,27 @@ static int mem_read(void *self, void *buf, uint32_t len, uint64_t off) { memcpy(
 static int mem_write(void *self, const void *buf, uint32_t len, uint64_t off) { memcpy(disk + off, buf, len); return 0; }
 static int mem_flush(void *self) { return 0; }
 static int mem_trim(void *self, uint32_t len, uint64_t off) { memset(disk + off, 0, len); return 0; }
-static const struct backend_ops mem_ops = {mem_read, mem_write, mem_flush, mem_trim, mem_trim};
+static bool block_is_zero(uint64_t block)
+{
+	static const unsigned char zeros[4096];
+	return memcmp(disk + block * 4096, zeros, 4096) == 0;
+}
+
+static int mem_extent(void *self, uint32_t len, uint64_t off, uint32_t *extent_len, bool *data)
+{
+	if (off > EXPORT_SIZE || len > EXPORT_SIZE - off || len == 0)
+		abort(); /* the engine checks bounds before asking */
+	bool hole = block_is_zero(off / 4096);
+	uint64_t next = (off / 4096 + 1) * 4096, end = off + len;
+	while (next < end && block_is_zero(next / 4096) == hole)
+		next += 4096;
+	*extent_len = (uint32_t)((next < end ? next : end) - off);
+	*data = !hole;
+	return 0;
+}
+
+static const struct backend_ops mem_ops = {mem_read, mem_write, mem_flush, mem_trim, mem_trim, mem_extent};
+static const struct backend_ops mem_ops_no_extent = {mem_read, mem_write, mem_flush, mem_trim, mem_trim, NULL};
 static struct nbd_export export = {.name = "slab", .description = "fuzz", .size = EXPORT_SIZE, .ops = &mem_ops};
 
 static struct nbd_export *acquire(void *ctx, const char *name)
@@ -82,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		io.read_nowait = in_read; /* never "nothing yet": the poll ends at once */
 		opt.busy_poll_ns = 1000;
 	}
+	export.ops = mode & 32 ? &mem_ops_no_extent : &mem_ops;
 	struct ms_err err;
 	nbd_serve(&io, &src, &opt, &err);
 	return 0;
