@@ -71,3 +71,51 @@ pool_field() {
 	nbdcopy "$DEVICE" - | head -c 8M | cmp - "$C/data"
 	! grep -i "dropped\|error" "$C/p.log"
 }
+
+MSGMC=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msgmc
+
+# bg NAME CMD...: a daemon of this test, output in $C/NAME.out/.err, pid in $C/run
+bg() {
+	local name=$1
+	shift
+	"$@" </dev/null >"$C/$name.out" 2>"$C/$name.err" 3>&- &
+	echo $! > "$C/run/$name.pid"
+}
+
+gmc() { "$MSGMC" --gmc "$GMC" "$@"; }
+
+nodes_active() { [ "$(gmc nodes | jq -s 'map(select(.state == "active")) | length')" = "$1" ]; }
+
+@test "msgmc release: the provider's memory is free again, as the controller believes: the same alloc fits again" {
+	[ -x "$MSGMC" ] || skip "$MSGMC is not built (run make)"
+	# ports of our own, below the ephemeral range
+	base=$((20000 + (RANDOM % 1200) * 10))
+	GMC=127.0.0.1:$base
+	bg gmc "$MSGMC" serve --listen "$GMC" --state "$C/state" --node-timeout 2s
+	until_true 5 gmc status
+	bg p1-serve "$MSRSWAP" serve --listen "127.0.0.1:$((base + 1))" --capacity 32M --control "$C/p.ctl"
+	until_true 10 test -S "$C/p.ctl"
+	bg p1-agent "$MSGMC" agent --gmc "$GMC" --node p1 --rswap-control "$C/p.ctl" --address "127.0.0.1:$((base + 1))" --interval 1s
+	bg client "$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 4K --disk-dir "$C/disks"
+	until_true 10 test -S "$C/c.ctl"
+	ctl "$C/c.ctl" '{"cmd":"device-add","name":"vm1","size":67108864}' | jq -e .ok
+	bg c1-agent "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$C/c.ctl" --interval 1s
+	until_true 10 nodes_active 2
+
+	# the whole reservoir, lent to the device, which writes to it
+	gmc alloc --node c1 --domain vm1 32M > "$C/lease.jsonl"
+	jq -e '.provider == "p1" and .attached' "$C/lease.jsonl"
+	lease=$(jq -r .lease "$C/lease.jsonl")
+	head -c 8M /dev/urandom > "$C/data"
+	nbdcopy "$C/data" "nbd+unix:///vm1?socket=$C/c.sock"
+	"$MSRSWAP" status --control "$C/c.ctl" | jq -e '.remote_bytes > 8000000'
+	provider_connections_are 2
+
+	# GMC_release: the device lets go, the export goes, and its memory with it
+	gmc release "$lease" | jq -e '.event == "released"'
+	until_true 10 provider_connections_are 0
+	[ "$(pool_field reserved_bytes)" = 0 ]
+	# what the controller believes free is free: the same alloc again
+	gmc alloc --node c1 --domain vm1 32M | jq -e '.provider == "p1" and .attached'
+	nbdcopy "nbd+unix:///vm1?socket=$C/c.sock" - | head -c 8M | cmp - "$C/data"
+}
