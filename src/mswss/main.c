@@ -46,12 +46,12 @@ static void usage(void)
 	for (size_t i = 0; wss_estimators[i]; i++)
 		printf("                             %-8s %s\n", wss_estimators[i]->name, wss_estimators[i]->summary);
 	printf("  -i, --interval DUR       time between records (default 5s); runs until stopped\n"
-	       "  -w, --window DUR         access-tracking window inside each interval (default: the interval)\n"
+	       "  -w, --window DUR         access-tracking window inside each interval (default: the whole interval)\n"
 	       "  -n, --count N            stop after N intervals (default 1 unless --interval is given)\n"
 	       "      --sample-pages N     pages invalidated per window by 'sample' (default 1000)\n"
 	       "      --refault-threshold PCT  'more' (short of memory) when evicted pages come back faster\n"
 	       "                           than PCT of the allocation per second (default 0.1%%, at least 64K/s)\n"
-	       "      --seed N             random seed for 'sample' (default or 0: from the clock)\n"
+	       "      --seed N             random seed for 'sample' (default: from the clock, as with 0)\n"
 	       "      --list-methods       print the estimator names and exit\n"
 	       "  -p, --pretty             indented JSON for humans\n"
 	       "  -v, --verbose            more diagnostics on stderr\n"
