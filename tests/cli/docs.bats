@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The documentation against the code: man pages render cleanly, name every
-# option of --help, every policy and every field the records can carry, and
+# policy and every field the records can carry (every option of --help, with
+# its default and meaning: docs_options.bats), and
 # every field a tool reads; the shell completions offer what the tool
 # accepts.  Every list taken from the code is checked to be non-trivial
 # first, so that an extraction that finds nothing fails instead of passing.
@@ -101,49 +102,12 @@ render_warnings() {
 	done
 }
 
-@test "docs: the options of mswss(1) are exactly those of mswss --help" {
-	need_mswss
-	help=$("$MSWSS" --help)
-	help_long=$(long_options <<<"$help")
-	help_short=$(short_options <<<"$help")
-	# the extraction itself works: 15 long options, 9 short ones, known names among them
-	[ "$(wc -l <<<"$help_long")" -ge 15 ]
-	[ "$(wc -l <<<"$help_short")" -ge 9 ]
-	grep -qx -- --refault-threshold <<<"$help_long"
-	grep -qx -- --quiet <<<"$help_long"
-	grep -qx -- --version <<<"$help_long"
-	grep -qx -- -q <<<"$help_short"
-
-	tags=$(roff_section "$MAN1" OPTIONS | tp_tags | plain_roff)
-	same_lists "$help_long" "$(long_options <<<"$tags")"
-	same_lists "$help_short" "$(short_options <<<"$tags")"
-}
-
-@test "docs: mswss(1) describes every method of --list-methods and the defaults of --help" {
+@test "docs: mswss(1) describes every method of --list-methods" {
 	need_mswss
 	methods=$("$MSWSS" --list-methods | sort)
 	[ "$(wc -l <<<"$methods")" -ge 5 ]
 	tags=$(roff_section "$MAN1" METHODS | tp_tags | plain_roff | sed 's/^\.B //' | sort)
 	same_lists "$methods" "$tags"
-	# each default --help states, and the same default in the page's OPTIONS
-	help=$("$MSWSS" --help | tr -s ' \n' ' ')
-	command -v man >/dev/null || skip "man (man-db) is not installed"
-	options=$(rendered "$MAN1" | sed -n '/^OPTIONS$/,/^METHODS$/p' | tr -s ' \n' ' ')
-	[ -n "$options" ]
-	while IFS='|' read -r in_help in_page; do
-		[[ $help == *"$in_help"* ]] || { echo "--help no longer says '$in_help'"; return 1; }
-		[[ $options == *"$in_page"* ]] || { echo "mswss(1) OPTIONS do not say '$in_page'"; return 1; }
-	done <<-'EOF'
-		estimator (default auto)|auto (the default)
-		(default 5s)|Default 5s.
-		(default: the interval)|Default: the whole interval.
-		(default 1 unless --interval is given)|Default: 1, unless --interval is given
-		(default 1000)|default 1000)
-		(default 0.1%, at least 64K/s)|Default 0.1%.
-		(default 0.1%, at least 64K/s)|never below 64 KiB per second
-		(default or 0: from the clock)|Default (and 0): taken from the clock.
-		(default: $MEMSHARE_URI, then cgroup:///)|Default: the value of MEMSHARE_URI, then cgroup:///.
-	EOF
 }
 
 # Fields the "wss" record can carry, from the code: "always" ones set
@@ -228,27 +192,6 @@ help_option_lines() {
 		awk '/^--/ { if (e != "") print e; e = $0; next } /^ +\(/ && e != "" { sub(/^ +/, " "); e = e $0; next } { if (e != "") print e; e = "" } END { if (e != "") print e }'
 }
 
-# The .TP entries of OPTIONS in PAGE (default msballoon(1)):
-# "TAG<TAB>SUBCOMMANDS<TAB>POLICIES", from the lines "Subcommands: ..." and
-# "Policies: ..." of each entry ("-": none).
-option_entries() {
-	roff_section "${1:-$MAN1B}" OPTIONS | plain_roff | awk '
-		function flush() { if (tag != "") print tag "\t" subs "\t" pols; tag = "" }
-		/^\.TP/ { flush(); getline tag; subs = "-"; pols = "-"; next }
-		/^\.(PP|SH)/ { flush(); next }
-		/^Subcommands: / { subs = substr($0, 14); sub(/\.$/, "", subs) }
-		/^Policies: / { pols = substr($0, 11); sub(/\.$/, "", pols) }
-		END { flush() }'
-}
-
-# The options PAGE (default msballoon(1)) gives subcommand $1 (-h, --help,
-# --version always).
-page_options_of() {
-	option_entries "${2:-$MAN1B}" | sub=$1 awk -F '\t' '
-		{ n = split($2, s, /, */); for (i = 1; i <= n; i++) if (s[i] == ENVIRON["sub"] || s[i] == "all") print $1 }' |
-		{ cat; echo '-h --help --version'; } | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; }
-}
-
 @test "docs: msballoon(1) renders without warnings, within 80 columns, with its sections" {
 	command -v man >/dev/null || command -v groff >/dev/null || skip "neither man (man-db) nor groff (groff-base) is installed"
 	render_warnings "$MAN1B"
@@ -263,20 +206,12 @@ page_options_of() {
 	done
 }
 
-@test "docs: the options of msballoon(1) are exactly those of msballoon --help, with their subcommands and defaults" {
+# (That the options, defaults, values and subcommands of --help are those of
+# the page, docs_options.bats checks for every tool.)
+@test "docs: every option of msballoon(1) names its subcommands and policies, which exist" {
 	need_msballoon
-	help=$("$MSBALLOON" --help)
-	help_long=$(long_options <<<"$help")
-	help_short=$(short_options <<<"$help")
-	[ "$(wc -l <<<"$help_long")" -ge 24 ]
-	[ "$(wc -l <<<"$help_short")" -ge 6 ]
-	grep -qx -- --host-reserve <<<"$help_long"
-	grep -qx -- --list-policies <<<"$help_long"
-	grep -qx -- -P <<<"$help_short"
-	entries=$(option_entries)
-	same_lists "$help_long" "$(cut -f1 <<<"$entries" | long_options)"
-	same_lists "$help_short" "$(cut -f1 <<<"$entries" | short_options)"
-
+	entries=$(option_entries "$MAN1B")
+	[ "$(wc -l <<<"$entries")" -ge 24 ]
 	# Every option names the subcommands that use it, but those that exit at once.
 	without=$(awk -F '\t' '$2 == "-" { print $1 }' <<<"$entries" | long_options | tr '\n' ' ')
 	[ "$without" = "--help --list-policies --version " ] || { echo "no 'Subcommands:' line: $without"; return 1; }
@@ -287,59 +222,10 @@ page_options_of() {
 	[ -z "$bad" ] || { echo "not subcommands: $bad"; return 1; }
 	bad=$(cut -f3 <<<"$entries" | tr ', ' '\n\n' | grep . | grep -vxF -e - -f <(echo "$policies")) || :
 	[ -z "$bad" ] || { echo "not policies: $bad"; return 1; }
-
-	# What --help says an option is for ("plan, apply: ...", "wss: ...") the page says too.
-	lines=$(help_option_lines)
-	[ "$(wc -l <<<"$lines")" -ge 24 ]
-	prefixed=0
-	while IFS=$'\t' read -r opt desc; do
-		[[ $desc =~ ^([a-z-]+(,\ [a-z-]+)*):\  ]] || continue
-		prefixed=$((prefixed + 1))
-		entry=$(awk -F '\t' -v o="$opt" '{ n = split($1, w, /[^-a-z]+/); for (i = 1; i <= n; i++) if (w[i] == o) print }' <<<"$entries")
-		[ -n "$entry" ]
-		for word in ${BASH_REMATCH[1]//,/ }; do
-			if grep -qxF -- "$word" <<<"$subcommands"; then
-				[[ ", $(cut -f2 <<<"$entry"), " == *", $word, "* ]] || { echo "$opt: --help says $word, msballoon(1) does not"; return 1; }
-			elif grep -qxF -- "$word" <<<"$policies"; then
-				[[ ", $(cut -f3 <<<"$entry"), " == *", $word, "* ]] || { echo "$opt: --help says policy $word, msballoon(1) does not"; return 1; }
-				[[ ", $(cut -f2 <<<"$entry"), " == *", plan, "* ]] || { echo "$opt: a policy's option, but not for plan"; return 1; }
-			else
-				echo "$opt: --help names '$word', neither a subcommand nor a policy"
-				return 1
-			fi
-		done
-	done <<<"$lines"
-	[ "$prefixed" -ge 9 ]
-
-	# Every default --help states is in the option's entry of the page.
-	command -v man >/dev/null || skip "man (man-db) is not installed: defaults not checked"
-	options=$(rendered "$MAN1B" | sed -n '/^OPTIONS$/,/^POLICIES$/p')
-	defaults=0
-	while IFS='|' read -r opt in_help in_page; do
-		awk -F '\t' -v o="$opt" '$1 == o { print $2 }' <<<"$lines" | grep -qF -- "$in_help" ||
-			{ echo "--help no longer says '$in_help' for $opt"; return 1; }
-		# the entry: from its tag line to the next tag line
-		entry=$(awk -v o="$opt" '/^       -/ { f = index($0, o " ") || index($0, o ",") || substr($0, length($0) - length(o) + 1) == o } f' <<<"$options" | tr -s ' \n' ' ')
-		[[ $entry == *"$in_page"* ]] || { echo "msballoon(1) $opt does not say '$in_page'"; return 1; }
-		defaults=$((defaults + 1))
-	done <<-'EOF'
-		--connect|(default: $MEMSHARE_URI, then cgroup:///)|Default: the value of MEMSHARE_URI, then cgroup:///.
-		--headroom|(default 10%)|Default 10%.
-		--step|(default 0.75%)|Default 0.75%
-		--threshold|(default 8M)|Default 8M.
-		--remote-cap|(default: no cap)|Default: no cap.
-		--tier-total|(default: from msrswap tier records)|Default: the pool_bytes of the last tier record
-		--min|(default 384M)|Default 384M
-		--max-step|(default 1G)|Default 1G.
-		--deadband|(default 4M)|Default 4M.
-		--host-reserve|(default 10%)|Default 10%.
-		--host-memory|(default: what the driver reports)|Default: what the driver reports
-		--wait|(default 10s)|Default 10s.
-		--settle|(default 500ms)|Default 500ms.
-		--timeout|(default 10s)|Default 10s.
-	EOF
-	# ... and no default of an option in --help is left out of that list
-	[ "$defaults" -eq "$(grep -o '(default' <<<"$lines" | wc -l)" ]
+	# an option of policies is one of plan (and sim)
+	[ "$(awk -F '\t' '$3 != "-"' <<<"$entries" | wc -l)" -ge 4 ]
+	bad=$(awk -F '\t' '$3 != "-" && (", " $2 ", ") !~ /, plan, / { print $1 }' <<<"$entries")
+	[ -z "$bad" ] || { echo "options of policies, not for plan: $bad"; return 1; }
 }
 
 @test "docs: msballoon(1) describes every policy of --list-policies, with its source and its kind of target" {
@@ -604,11 +490,6 @@ page_subcommands() {
 	roff_section "$MAN1R" SUBCOMMANDS | tp_tags | plain_roff | sed -E 's/^\.BI? "?([a-z]+).*/\1/' | sort -u
 }
 
-# An entry of OPTIONS of the rendered page: from its tag line to the next tag line.
-rendered_option() {
-	awk -v o="$2" '/^       -/ { f = index($0, o " ") || index($0, o ",") || substr($0, length($0) - length(o) + 1) == o } f' <<<"$1" | tr -s ' \n' ' '
-}
-
 @test "docs: msrswap(1) renders without warnings, within 80 columns, with its sections" {
 	command -v man >/dev/null || command -v groff >/dev/null || skip "neither man (man-db) nor groff (groff-base) is installed"
 	render_warnings "$MAN1R"
@@ -648,22 +529,15 @@ rendered_option() {
 	done
 }
 
-@test "docs: msrswap(1) has every option of msrswap --help, with the subcommands --help gives it and its default" {
+# (That the options, defaults, values and subcommands of --help are those of
+# the page, docs_options.bats checks for every tool.)
+@test "docs: every option of msrswap(1) is one msrswap takes, for the subcommands of its usage lines and groups" {
 	need_msrswap
-	help=$(msrswap_help)
-	[[ $help == *"--version"* ]]
-	help_long=$(long_options <<<"$help")
-	help_short=$(short_options <<<"$help")
-	[ "$(wc -l <<<"$help_long")" -ge 20 ]
-	[ "$(wc -l <<<"$help_short")" -ge 5 ]
-	for o in --disk-dir --tls-psk --mkswap --socket --version; do grep -qx -- "$o" <<<"$help_long"; done
-	grep -qx -- -c <<<"$help_short"
 	entries=$(option_entries "$MAN1R")
 	page_long=$(cut -f1 <<<"$entries" | long_options)
-	missing=$(comm -23 <(echo "$help_long") <(echo "$page_long"))
-	[ -z "$missing" ] || { echo "in --help, not in msrswap(1) OPTIONS: $missing"; return 1; }
-	same_lists "$help_short" "$(cut -f1 <<<"$entries" | short_options)"
-	# what the page has beyond --help, the tool accepts (an unknown option is exit status 2)
+	[ "$(wc -l <<<"$page_long")" -ge 20 ]
+	for o in --disk-dir --tls-psk --mkswap --socket --version; do grep -qx -- "$o" <<<"$page_long"; done
+	# every option the page has, the tool accepts (an unknown option is exit status 2)
 	run "$MSRSWAP" --no-such-option --help
 	[ "$status" -eq 2 ]
 	# (a tag set with .BI names an option with a value: "1" is a size, a duration, an address)
@@ -701,32 +575,6 @@ rendered_option() {
 	for opt in $group; do
 		[[ ", $(page_subs "$opt"), " == *", serve, "* ]] || { echo "$opt: in serve's group of --help, not for serve in msrswap(1)"; return 1; }
 	done
-	lines=$(help_option_lines "$MSRSWAP")
-	prefixed=0
-	while IFS=$'\t' read -r opt desc; do
-		[[ $desc =~ ^([a-z-]+(,\ [a-z-]+)*):\  ]] || continue
-		prefixed=$((prefixed + 1))
-		for word in ${BASH_REMATCH[1]//,/ }; do
-			grep -qxF -- "$word" <<<"$subcommands" || { echo "$opt: --help names '$word', not a subcommand"; return 1; }
-			[[ ", $(page_subs "$opt"), " == *", $word, "* ]] || { echo "$opt: --help says $word, msrswap(1) does not"; return 1; }
-		done
-	done <<<"$lines"
-	[ "$prefixed" -ge 7 ]
-
-	# Every default --help states is in the option's entry of the page.
-	command -v man >/dev/null || skip "man (man-db) is not installed: defaults not checked"
-	options=$(rendered "$MAN1R" | sed -n '/^OPTIONS$/,/^PROTOCOL$/p')
-	defaults=0
-	while IFS=$'\t' read -r opt desc; do
-		[[ $desc =~ \(default\ ([^\)]+)\) ]] || continue
-		value=${BASH_REMATCH[1]}
-		entry=$(rendered_option "$options" "$opt")
-		[ -n "$entry" ]
-		[[ $entry == *"$value"* ]] || { echo "msrswap(1) $opt does not say its default $value"; return 1; }
-		defaults=$((defaults + 1))
-	done <<<"$lines"
-	[ "$defaults" -ge 6 ]
-	[ "$defaults" -eq "$(grep -o '(default' <<<"$lines" | wc -l)" ]
 }
 
 @test "docs: msrswap(1) FILES and OPTIONS give the defaults of main.c" {
@@ -1116,7 +964,7 @@ complete_line() {
 	same_lists "$(short_options <<<"$help")" "$(grep -vx -- '--.*' <<<"$offered")"
 	# after one: the options msballoon(1) says the subcommand uses
 	for sub in $subcommands; do
-		want=$(page_options_of "$sub")
+		want=$(page_options_of "$sub" "$MAN1B")
 		[ "$(wc -l <<<"$want")" -ge 10 ]
 		got=$(complete_words msballoon -c test:///default "$sub" -)
 		same_lists "$(grep -- '^--' <<<"$want")" "$(grep -- '^--' <<<"$got")"
@@ -1331,7 +1179,7 @@ complete_line() {
 	same_lists "$(long_options <<<"$help")" "$(grep -- '^--' <<<"$names")"
 	same_lists "$(short_options <<<"$help")" "$(grep -vx -- '--.*' <<<"$names")"
 	for sub in $(help_subcommands); do
-		want=$(page_options_of "$sub")
+		want=$(page_options_of "$sub" "$MAN1B")
 		[ "$(wc -l <<<"$want")" -ge 10 ]
 		same_lists "$want" "$(zsh_specs msballoon -c test:///default "$sub")"
 		same_lists "$want" "$(zsh_specs msballoon "$sub" --min 1G)"

@@ -132,13 +132,18 @@ ROFF_TEXT_AWK='
 
 # man_options PAGE: the .TP entries of the OPTIONS section of PAGE, one a
 # line: "ROFF_TAG<TAB>TAG<TAB>SUBCOMMANDS<TAB>POLICIES<TAB>TEXT".  ROFF_TAG is
-# the tag's source line, TAG its text ("-c URI, --connect URI"),
+# the tag's source line as plain_roff gives it (".BI -c ..."), TAG its text
+# ("-c URI, --connect URI"),
 # SUBCOMMANDS and POLICIES the lists of the entry's "Subcommands: ..." and
 # "Policies: ..." lines ("-": none), TEXT the entry's text on one line.
 man_options() {
 	roff_section "$1" OPTIONS | awk "$ROFF_TEXT_AWK"'
 		function flush() {
-			if (roff != "") { gsub(/  +/, " ", text); sub(/^ /, "", text); sub(/ $/, "", text); print roff "\t" tag "\t" subs "\t" pols "\t" text }
+			if (roff != "") {
+				gsub(/\\-/, "-", roff); gsub(/\\f[BIRP]|\\&/, "", roff)
+				gsub(/  +/, " ", text); sub(/^ /, "", text); sub(/ $/, "", text)
+				print roff "\t" tag "\t" subs "\t" pols "\t" text
+			}
 			roff = ""
 		}
 		/^\.TP/ { flush(); getline roff; tag = roff_text(roff); subs = "-"; pols = "-"; text = ""; next }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # mshash's documentation against its code: mshash(1) renders cleanly and
-# has exactly the options and subcommands of --help, its file format is the
-# one of msh_format.h, memshare(7) documents every field of every record
-# mshash writes, and the bash and zsh completions offer what mshash(1) lists.
+# has the subcommands of --help (its options against --help: see
+# docs_options.bats), its file format is the one of msh_format.h,
+# memshare(7) documents every field of every record mshash writes, and the
+# bash and zsh completions offer what mshash(1) lists.
 
 bats_require_minimum_version 1.5.0
 load docs_helpers
@@ -19,20 +20,6 @@ setup() {
 
 need_mshash() { [ -x "$MSHASH" ] || skip "$MSHASH is not built (run make)"; }
 
-# The .TP entries of OPTIONS: "TAG<TAB>SUBCOMMANDS" ("-": no Subcommands: line).
-option_entries() {
-	roff_section "$MAN1" OPTIONS | plain_roff | awk '
-		function flush() { if (tag != "") print tag "\t" subs; tag = "" }
-		/^\.TP/ { flush(); getline tag; subs = "-"; next }
-		/^\.(PP|SH)/ { flush(); next }
-		/^Subcommands: / { subs = substr($0, 14); sub(/\.$/, "", subs) }
-		END { flush() }'
-}
-# The options mshash(1) gives subcommand $1 (and -h, --help, --version).
-page_options_of() {
-	option_entries | sub=$1 awk -F '\t' '{ n = split($2, s, /, */); for (i = 1; i <= n; i++) if (s[i] == ENVIRON["sub"] || s[i] == "all") print $1 }' |
-		{ cat; echo '-h --help --version'; } | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; }
-}
 help_subcommands() { "$MSHASH" --help | sed -nE 's/^(Usage:| +or:) +mshash \[OPTION\]\.\.\. ([a-z]+) .*/\2/p' | sort -u; }
 
 @test "mshash(1) renders without warnings, within 80 columns, with its sections and version" {
@@ -56,29 +43,15 @@ help_subcommands() { "$MSHASH" --help | sed -nE 's/^(Usage:| +or:) +mshash \[OPT
 	grep -q "^\.TH MSHASH 1 .* \"memshare $version\" " "$MAN1"
 }
 
-@test "mshash(1) has exactly the options of --help, each with the subcommands --help gives it" {
+# (That the options, defaults, values and subcommands of --help are those of
+# the page, docs_options.bats checks for every tool.)
+@test "every option of mshash(1) names its subcommands, and mshash takes it" {
 	need_mshash
-	help=$("$MSHASH" --help)
-	help_long=$(long_options <<<"$help")
-	help_short=$(short_options <<<"$help")
-	[ "$(wc -l <<<"$help_long")" -ge 19 ]
-	[ "$(wc -l <<<"$help_short")" -ge 10 ]
-	grep -qx -- --max-overhead <<<"$help_long"
-	grep -qx -- -j <<<"$help_short"
-	entries=$(option_entries)
-	same_lists "$help_long" "$(cut -f1 <<<"$entries" | long_options)"
-	same_lists "$help_short" "$(cut -f1 <<<"$entries" | short_options)"
+	entries=$(option_entries "$MAN1")
+	[ "$(wc -l <<<"$entries")" -ge 19 ]
 	# every option names its subcommands, but those that exit at once
 	without=$(awk -F '\t' '$2 == "-" { print $1 }' <<<"$entries" | long_options | tr '\n' ' ')
 	[ "$without" = "--help --version " ] || { echo "no 'Subcommands:' line: $without"; return 1; }
-	# "scan, watch: ..." in --help: the same subcommands in the page
-	prefixed=0
-	while IFS=$'\t' read -r opt subs; do
-		prefixed=$((prefixed + 1))
-		page=$(awk -F '\t' -v o="$opt" '{ n = split($1, w, /[^-a-z]+/); for (i = 1; i <= n; i++) if (w[i] == o) print $2 }' <<<"$entries")
-		[ "$page" = "$subs" ] || { echo "$opt: --help says '$subs', mshash(1) '$page'"; return 1; }
-	done < <(sed -nE 's/^ +(-[a-z], )?(--[a-z-]+)( [A-Z/]+)? +([a-z]+(, [a-z]+)*): .*/\2\t\4/p' <<<"$help")
-	[ "$prefixed" -ge 14 ]
 	# every option the page documents, mshash accepts (an unknown one is exit status 2 before --help)
 	run "$MSHASH" --no-such-option --help
 	[ "$status" -eq 2 ]
@@ -190,11 +163,11 @@ help_subcommands() { "$MSHASH" --help | sed -nE 's/^(Usage:| +or:) +mshash \[OPT
 	[ "$(tr '\n' ' ' <<<"$subcommands")" = "diff query scan stats watch " ]
 	same_lists "$subcommands" "$(complete_words mshash '')"
 	same_lists "$subcommands" "$(complete_words mshash -c qemu:///system -b 512 '')"
-	all=$(option_entries | cut -f1 | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; } | sort)
+	all=$(option_entries "$MAN1" | cut -f1 | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; } | sort)
 	[ "$(wc -l <<<"$all")" -ge 29 ]
 	same_lists "$all" "$(complete_words mshash - | sort)"
 	for sub in $subcommands; do
-		want=$(page_options_of "$sub" | sort)
+		want=$(page_options_of "$sub" "$MAN1" | sort)
 		same_lists "$want" "$(complete_words mshash "$sub" - | sort)" || { echo "for $sub"; return 1; }
 	done
 	[ "$(complete_words mshash scan -b '' | tr '\n' ' ')" = "1024 128 2048 256 4096 512 " ]
@@ -221,10 +194,10 @@ help_subcommands() { "$MSHASH" --help | sed -nE 's/^(Usage:| +or:) +mshash \[OPT
 	command -v zsh >/dev/null || skip "zsh is not installed"
 	run zsh -n "$ZSHCOMP"
 	[ "$status" -eq 0 ]
-	all=$(option_entries | cut -f1 | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; } | sort -u)
+	all=$(option_entries "$MAN1" | cut -f1 | { t=$(cat); long_options <<<"$t"; short_options <<<"$t"; } | sort -u)
 	same_lists "$all" "$(zsh_specs mshash)"
 	for sub in diff query scan stats watch; do
-		same_lists "$(page_options_of "$sub" | sort -u)" "$(zsh_specs mshash -c test:///default "$sub")" || { echo "for $sub"; return 1; }
-		same_lists "$(page_options_of "$sub" | sort -u)" "$(zsh_specs mshash "$sub" -b 512)" || { echo "for $sub -b"; return 1; }
+		same_lists "$(page_options_of "$sub" "$MAN1" | sort -u)" "$(zsh_specs mshash -c test:///default "$sub")" || { echo "for $sub"; return 1; }
+		same_lists "$(page_options_of "$sub" "$MAN1" | sort -u)" "$(zsh_specs mshash "$sub" -b 512)" || { echo "for $sub -b"; return 1; }
 	done
 }
