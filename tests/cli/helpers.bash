@@ -204,3 +204,16 @@ hog() {
 	cgroup_limit "$CG_BASE/$1" "$2"
 	sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" -r 0 -t "$4" "$3"' sh "$MEMROOT$CG_BASE/$1" "$MEMHOG" "$3" "$4" 2>&1
 }
+
+# jq -e FILTER that fails on empty input.  jq 1.6 exits 0 when its input is
+# empty, so `cmd | jq -e FILTER` passes when cmd printed nothing: a test that
+# cannot fail.
+jq_true() {
+	local input
+	input=$(cat) || return 1
+	if [ -z "$input" ]; then
+		echo "jq_true: no input for: $*" >&2
+		return 1
+	fi
+	jq -e "$@" <<<"$input"
+}

@@ -69,7 +69,7 @@ Try 'msballoon --help'." ]
 	a3=$(printf '%s\n' "${lines[@]}" | jq -s '[.[] | select(.domain == "a")][2] | .balloon_bytes, .prev_balloon_bytes' | tr '\n' ' ')
 	within 1 "${a3%% *}" $((512 * MIB * 11 / 10))
 	[ "${a3#* }" = "1181116006 " ]
-	printf '%s\n' "${lines[@]}" | jq -e -s 'all(.[] | select(.kind == "target"); (.reason | length) > 0 and .policy == "wss")'
+	printf '%s\n' "${lines[@]}" | jq_true -s 'all(.[] | select(.kind == "target"); (.reason | length) > 0 and .policy == "wss")'
 }
 
 @test "msballoon plan: the host's capacity is never exceeded and --max-step/--deadband hold" {
@@ -123,7 +123,7 @@ Try 'msballoon --help'." ]
 	[ "${#lines[@]}" -eq 2 ]
 	[ "$(cgroup_limit_of "$CG_BASE/a")" -eq $((64 * MIB)) ]
 	[ "$(cgroup_limit_of "$CG_BASE/b")" -eq $((128 * MIB)) ]
-	printf '%s\n' "${lines[@]}" | jq -e -s 'all(.applied and .reached)'
+	printf '%s\n' "${lines[@]}" | jq_true -s 'all(.applied and .reached)'
 	# the floor holds in apply too
 	run --separate-stderr "$MSBALLOON" -c cgroup:/// apply --min 48M <<<"{\"kind\":\"target\",\"domain\":\"$CG_BASE/a\",\"balloon_bytes\":$((16 * MIB))}"
 	[ "$(cgroup_limit_of "$CG_BASE/a")" -eq $((48 * MIB)) ]

@@ -422,7 +422,7 @@ remote_gone() { "$MSRSWAP" status --control "$T/c.ctl" | jq -s -e 'map(select(.d
 	provider p1 64M
 	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --ram 4K --disk-dir "$T/disks"
 	until_true 10 test -S "$T/c.ctl"
-	echo '{"cmd":"device-add","name":"vm1","size":33554432}' | socat - "UNIX-CONNECT:$T/c.ctl" | jq -e .ok
+	echo '{"cmd":"device-add","name":"vm1","size":33554432}' | socat - "UNIX-CONNECT:$T/c.ctl" | jq_true .ok
 	bg c1-agent "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$T/c.ctl" --interval 1s -v
 	until_true 10 nodes_ready 2
 	gmc_cli alloc --node c1 --domain vm1 32M > "$T/lease.jsonl"
