@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "units.h"
 
 #define MSG_VERSION 1
 /* Longest accepted message line (without its newline). */
@@ -22,7 +23,7 @@
 #define MSG_MAX_REPLY (256u << 20)
 /* The largest size (any *_bytes field) in a message, and that msgmc takes
  * from its command line: beyond any machine, and room to add two. */
-#define MSG_BYTES_MAX (UINT64_C(1) << 62)
+#define MSG_BYTES_MAX MS_SIZE_MAX
 /* Longest node, domain or export name. */
 #define MSG_NAME_MAX 63
 

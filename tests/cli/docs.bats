@@ -816,7 +816,7 @@ rs_emitted() {
 		failover=$(grep '"kind":"failover"' "$D/client.jsonl")
 		[ -n "$failover" ]
 		jq -e --arg uri "nbd+unix:///docs?socket=$D/p.sock" '.uri == $uri and (.reason | length) > 0' <<<"$failover"
-		"$MSRSWAP" status --control "$D/c.ctl" | jq -e '.remotes_dead == 1 and .failovers == 1 and .remote_bytes == 0'
+		"$MSRSWAP" status --control "$D/c.ctl" | jq_true '.remotes_dead == 1 and .failovers == 1 and .remote_bytes == 0'
 	fi
 	# the daemons' periodic records (every 200 ms) are part of what is checked
 	until_true 60 grep -q '"kind":"export_stats"' "$D/serve.jsonl"
@@ -839,7 +839,7 @@ rs_emitted() {
 	last=$(jq -c 'select(.kind == "target" and .domain == "docs-vm")' "$D/plan.jsonl" | tail -n 1)
 	jq -e '.tier_applied == true and (.tier_bytes | type) == "number" and .tier_bytes != 12288' <<<"$last" ||
 		{ cat "$D/plan.jsonl" "$D/plan.log"; return 1; }
-	"$MSRSWAP" status --control "$D/c.ctl" | jq -e --argjson b "$(jq .tier_bytes <<<"$last")" '.tier_target_bytes == $b'
+	"$MSRSWAP" status --control "$D/c.ctl" | jq_true --argjson b "$(jq .tier_bytes <<<"$last")" '.tier_target_bytes == $b'
 	# stopped, the daemon exits 0 and removes its sockets (FILES)
 	kill "$CPID"
 	wait "$CPID"

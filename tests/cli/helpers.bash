@@ -68,12 +68,16 @@ remove_cgroups() {
 	find "$MEMROOT$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 }
 
-# Make sure at least 1 GiB of swap is free; a swap file made here is removed by remove_swap.
+# Make sure at least 1 GiB of swap is free; a swap file made here is removed
+# by remove_swap.  Another test's swap file or loop device (of this run or another
+# checkout's) does not count: it goes away when that test ends, and a cgroup
+# at its limit whose pages are in it is then OOM-killed by that swapoff
+# unless there is other swap to take them.
 ensure_swap() {
 	local have
-	have=$(awk 'NR > 1 {s += $3 - $4} END {print s + 0}' /proc/swaps)
+	have=$(awk 'NR > 1 && $1 !~ /^(\/var\/tmp\/memshare-test-swap\.|\/dev\/loop)/ {s += $3 - $4} END {print s + 0}' /proc/swaps)
 	[ "$have" -ge 1000000 ] && return 0
-	SWAPFILE=/var/tmp/memshare-test-swap.$$
+	SWAPFILE=/var/tmp/memshare-test-swap.$$.${BATS_TEST_NUMBER:-0}
 	fallocate -l 1G "$SWAPFILE" && chmod 600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE" ||
 		{ rm -f "$SWAPFILE"; SWAPFILE=; skip "cannot enable swap on this machine"; }
 }
@@ -199,4 +203,17 @@ hog() {
 	mkdir -p "$MEMROOT$CG_BASE/$1"
 	cgroup_limit "$CG_BASE/$1" "$2"
 	sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" -r 0 -t "$4" "$3"' sh "$MEMROOT$CG_BASE/$1" "$MEMHOG" "$3" "$4" 2>&1
+}
+
+# jq -e FILTER that fails on empty input.  jq 1.6 exits 0 when its input is
+# empty, so `cmd | jq -e FILTER` passes when cmd printed nothing: a test that
+# cannot fail.
+jq_true() {
+	local input
+	input=$(cat) || return 1
+	if [ -z "$input" ]; then
+		echo "jq_true: no input for: $*" >&2
+		return 1
+	fi
+	jq -e "$@" <<<"$input"
 }

@@ -125,7 +125,7 @@ leases_on() {
 	[[ $output == *"controller 127.0.0.1:1"* ]]
 }
 
-node_connected() { gmc_cli nodes | jq -e -s --arg n "$1" 'map(select(.node == $n and .connected and .state == "active")) | length == 1'; }
+node_connected() { gmc_cli nodes | jq_true -s --arg n "$1" 'map(select(.node == $n and .connected and .state == "active")) | length == 1'; }
 
 # keys FILE USER...: a psktool key file with a fresh key per user
 keys() {
@@ -184,8 +184,8 @@ keys() {
 	bg p2-agent "$MSGMC" agent --gmc "$GMC" --node p2 --interval 1s -v
 	until_true 60 node_connected p1
 	# commands: with either identity of the file, yes; in plain text, with another key or user, no
-	gmc_cli status | jq -e '.kind == "gmc_status"'
-	gmc_cli --tls-username bob nodes | jq -e -s 'length == 1'
+	gmc_cli status | jq_true '.kind == "gmc_status"'
+	gmc_cli --tls-username bob nodes | jq_true -s 'length == 1'
 	run "$MSGMC" --gmc "$GMC" status
 	[ "$status" -eq 1 ]
 	[[ $output == *"answered in TLS: it requires --tls-psk FILE"* ]]
@@ -199,7 +199,7 @@ keys() {
 	grep -q "peer refused: TLS handshake failed: unknown PSK username 'mallory'" "$T/gmc.err"
 	# the plain agent is told why and never registers
 	until_true 60 grep -q "it answered in TLS: it requires --tls-psk FILE" "$T/p2-agent.err"
-	gmc_cli nodes | jq -e -s 'map(.node) == ["p1"]'
+	gmc_cli nodes | jq_true -s 'map(.node) == ["p1"]'
 	# the silent client is dropped after the handshake timeout (10 s); alice's agent is still there
 	until_true 60 grep -q "did not complete it in time" "$T/gmc.err"
 	exec 5>&- 6>&-
@@ -208,7 +208,7 @@ keys() {
 	# the file is read at every handshake: a key taken out of it no longer opens
 	grep '^bob:' "$T/keys.psk" > "$T/bob.psk"
 	chmod 600 "$T/bob.psk"
-	"$MSGMC" --gmc "$GMC" --tls-psk "$T/bob.psk" status | jq -e '.kind == "gmc_status"'
+	"$MSGMC" --gmc "$GMC" --tls-psk "$T/bob.psk" status | jq_true '.kind == "gmc_status"'
 	grep -v '^bob:' "$T/keys.psk" > "$T/keys.new" && cat "$T/keys.new" > "$T/keys.psk"
 	run "$MSGMC" --gmc "$GMC" --tls-psk "$T/bob.psk" status
 	[ "$status" -eq 1 ]
@@ -231,8 +231,8 @@ keys() {
 	# the consumer agent was told (it has no client daemon here: granted, not attached)
 	until_true 30 grep -q '"event":"granted"' "$T/c1-agent.out"
 	# p2 has 96M free now, p1 64M: 80M goes to p2 again, then 64M to p1
-	gmc_cli alloc --node c1 --domain vm1 80M | jq -e '.provider == "p2"'
-	gmc_cli alloc --node c1 --domain vm2 40M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm1 80M | jq_true '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm2 40M | jq_true '.provider == "p1"'
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# more than anyone has: a partial grant across both (no reserve), or a refusal
@@ -244,12 +244,12 @@ keys() {
 	[ "$status" -eq 1 ]
 	[[ $output == *"no node can serve"* ]]
 	# release: the export goes
-	gmc_cli release "$lease" | jq -e '.event == "released"'
+	gmc_cli release "$lease" | jq_true '.event == "released"'
 	! exports_of p2 | grep -q "^msgmc-$lease "
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	run gmc_cli release "$lease"
 	[ "$status" -eq 1 ]
-	gmc_cli status | jq -e '.leases == 4 and .decisions >= 5'
+	gmc_cli status | jq_true '.leases == 4 and .decisions >= 5'
 }
 
 @test "msgmc: a peer that sends garbage is dropped; the others are unharmed" {
@@ -272,7 +272,7 @@ keys() {
 	grep -q "unknown message type 'rm_rf'" "$T/gmc.err"
 	# the agents are still connected and the controller serves
 	gmc_cli nodes | jq -s -e 'length == 3 and all(.connected)'
-	gmc_cli alloc --node c1 --domain vm2 8M | jq -e '.kind == "lease"'
+	gmc_cli alloc --node c1 --domain vm2 8M | jq_true '.kind == "lease"'
 	kill -0 "$GMC_PID"
 }
 
@@ -347,9 +347,9 @@ keys() {
 
 @test "msgmc: leave drains a provider; reclaim takes leases back from one" {
 	cluster
-	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
-	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
-	gmc_cli alloc --node c1 --domain vm2 100M | jq -e '.provider == "p1" or .provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq_true '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq_true '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm2 100M | jq_true '.provider == "p1" or .provider == "p2"'
 	# reclaim 16M from p2: the newest lease there goes
 	gmc_cli reclaim --node p2 16M | jq -s -e 'length == 1 and .[0].event == "released"'
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
@@ -362,21 +362,21 @@ keys() {
 	until_true 30 grep -q '"event":"left"' "$T/p2-agent.out"
 	wait "$p2_AGENT"
 	# an inactive node serves nobody: new leases go to p1 only
-	gmc_cli alloc --node c1 --domain vm3 4M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm3 4M | jq_true '.provider == "p1"'
 	run gmc_cli leave --node p2
 	[ "$status" -eq 1 ]
 }
 
 @test "msgmc: a provider that dies has its leases revoked; the consumer is told to fail over" {
 	cluster
-	gmc_cli alloc --node c1 --domain vm1 32M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 32M | jq_true '.provider == "p2"'
 	kill -9 "$p2_SERVE" "$p2_AGENT"
 	# --node-timeout 2s: then Recovery, revocation, and the node is inactive
 	until_true 60 no_leases
 	until_true 30 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
 	grep -q 'node p2 away' "$T/gmc.err"
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "inactive" and (.[0].connected | not)'
-	gmc_cli alloc --node c1 --domain vm1 8M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm1 8M | jq_true '.provider == "p1"'
 }
 
 @test "msgmc: the agent takes msballoon's records from stdin (reservoir, grant_any)" {
@@ -400,8 +400,8 @@ keys() {
 
 @test "msgmc agent --invalidate: an unclean restart ends every lease of the node (Recovery, Invalidate-Notify)" {
 	cluster
-	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
-	gmc_cli alloc --node p2 --domain vm2 8M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq_true '.provider == "p2"'
+	gmc_cli alloc --node p2 --domain vm2 8M | jq_true '.provider == "p1"'
 	kill "$p2_AGENT"
 	wait "$p2_AGENT" || true
 	bg p2-agent2 "$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
@@ -414,7 +414,7 @@ keys() {
 	[ -z "$(exports_of p1)" ]
 	grep -q 'node p2 is recovery' "$T/gmc.err"
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].state == "active" and .[0].connected'
-	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p2"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq_true '.provider == "p2"'
 }
 
 @test "msgmc serve --policy local-first: a provider whose own domains lack memory serves nobody; per-domain cap" {
@@ -432,15 +432,15 @@ keys() {
 	consumer
 	until_true 60 nodes_ready 3
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].local_need_bytes == 4194304 and .[0].free_bytes == 134217728'
-	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1"'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq_true '.provider == "p1"'
 	# the cap: 24M per domain, 16M held: 16M more is cut to 8M, then nothing is left
-	gmc_cli alloc --node c1 --domain vm1 16M | jq -e '.provider == "p1" and .size_bytes == 8388608'
+	gmc_cli alloc --node c1 --domain vm1 16M | jq_true '.provider == "p1" and .size_bytes == 8388608'
 	run gmc_cli alloc --node c1 --domain vm1 4K
 	[ "$status" -eq 1 ]
 	[[ $output == *"cap"* ]]
 	# another domain has its own cap
-	gmc_cli alloc --node c1 --domain vm2 4M | jq -e '.provider == "p1"'
-	gmc_cli status | jq -e '.policy == "local-first" and .vm_cap_bytes == 25165824'
+	gmc_cli alloc --node c1 --domain vm2 4M | jq_true '.provider == "p1"'
+	gmc_cli status | jq_true '.policy == "local-first" and .vm_cap_bytes == 25165824'
 	# p2's own shortfall was asked for, and served by p1
 	until_true 30 lease_on_consumer p2
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
@@ -463,7 +463,7 @@ need_is() { gmc_cli nodes | jq -s -e --argjson n "$1" 'map(select(.node == "c1")
 	until_true 30 lease_count_is 1
 	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":0,"domains":1}' > "$T/lmc.fifo"
 	until_true 30 need_is 0
-	gmc_cli leases | jq -e '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
+	gmc_cli leases | jq_true '.consumer == "c1" and .domain == "c1" and .size_bytes == 4194304'
 }
 
 remote_holds() {
@@ -500,8 +500,8 @@ host_swap_consumer() {
 	gmc_cli alloc --node c1 --domain hs1 128M > "$T/lease.jsonl"
 	cat "$T/lease.jsonl"
 	jq -e '.provider == "p2" and .attached' "$T/lease.jsonl"
-	grep '"event":"granted"' "$T/c1-agent.out" | jq -e '.attached and .device_created'
-	"$MSRSWAP" status --control "$T/c.ctl" | jq -e -s 'map(select(.kind == "tier" and .domain == "hs1")) | .[0].size_bytes == 268435456 and .[0].remotes_alive == 1'
+	grep '"event":"granted"' "$T/c1-agent.out" | jq_true '.attached and .device_created'
+	"$MSRSWAP" status --control "$T/c.ctl" | jq_true -s 'map(select(.kind == "tier" and .domain == "hs1")) | .[0].size_bytes == 268435456 and .[0].remotes_alive == 1'
 	grep -q "^$(readlink -f "$(losetup -j "$T/fuse/hs1" | cut -d: -f1)") " /proc/swaps
 	lease=$(jq -r .lease "$T/lease.jsonl")
 	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
@@ -514,7 +514,7 @@ host_swap_consumer() {
 	sleep 1
 	remote_holds 16777216
 	controller
-	gmc_cli leases | jq -e --argjson l "$lease" '.lease == $l and .provider == "p2"'
+	gmc_cli leases | jq_true --argjson l "$lease" '.lease == $l and .provider == "p2"'
 	until_true 60 nodes_ready 3
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# then the provider dies: the device fails over to its disk copy, the lease is revoked
@@ -542,11 +542,11 @@ host_swap_consumer() {
 	hog_pid=$!
 	until_true 60 remote_holds 16777216
 	# GMC_reclaim from p2: the newest lease; the consumer releases the remote before the export goes
-	gmc_cli reclaim --node p2 64M | jq -e --argjson l "$second" '.lease == $l and .event == "released"'
+	gmc_cli reclaim --node p2 64M | jq_true --argjson l "$second" '.lease == $l and .event == "released"'
 	grep -q "\"event\":\"reclaimed\",\"lease\":$second,.*\"detached\":true" "$T/c1-agent.out"
 	[ "$(exports_of p2)" = "msgmc-$first 67108864" ]
 	# GMC_release of the other one
-	gmc_cli release "$first" | jq -e '.event == "released"'
+	gmc_cli release "$first" | jq_true '.event == "released"'
 	[ -z "$(exports_of p2)" ]
 	wait "$hog_pid"
 	cat "$T/hog.out"
@@ -643,7 +643,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	lease=$(jq -r .lease "$T/lease.jsonl")
 	[ "$(exports_of p2)" = "msgmc-$lease 134217728" ]
 	# 64M more: p1 (96M free) now has more than p2 (64M)
-	gmc_cli alloc --node c1 --domain hs1 64M | jq -e '.provider == "p1" and .attached'
+	gmc_cli alloc --node c1 --domain hs1 64M | jq_true '.provider == "p1" and .attached'
 	rx0=$(rx_bytes "$NS_P2" "$TAG-p2")
 	# a 64M cgroup writes 256M of checksummed pages: most go to swap, over the veths
 	hog h1 64M 256 10 > "$T/hog.out" &
@@ -661,7 +661,7 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 	[ "$(leases_on p2)" = "$(exports_of p2)" ]
 	# leave drains p1 while the workload runs: the device lets go of its export first
-	gmc_cli leave --node p1 | jq -e '.event == "released"'
+	gmc_cli leave --node p1 | jq_true '.event == "released"'
 	[ -z "$(exports_of p1)" ]
 	# p2 dies (kill -9 of its daemon and agent): the device fails over to disk, the lease is revoked
 	kill -9 "$p2_SERVE" "$p2_AGENT"

@@ -236,13 +236,13 @@ leased_out_is() { gmc_cli nodes | jq -s -e --arg n "$1" --argjson b "$2" 'map(se
 	# sizes above 2^62 are refused before anything is sent; a negative operand is an operand
 	run "$MSGMC" --gmc "127.0.0.1:$port" alloc --node c9 --domain vm 8E
 	[ "$status" -eq 2 ]
-	[[ $output == *"SIZE 8E: larger than msgmc's maximum, 4E (2^62 bytes)"* && $output != *TLS* ]]
+	[[ $output == *"'8E' is too large (the largest size is 4E"* && $output != *TLS* ]]
 	run "$MSGMC" --gmc "127.0.0.1:$port" release -1
 	[ "$status" -eq 2 ]
 	[[ $output == *"LEASE -1: a lease number"* ]]
 	run "$MSGMC" --gmc "127.0.0.1:$port" reclaim --node c9 -5M
 	[ "$status" -eq 2 ]
-	[[ $output == *"SIZE: '-5M' is not a size"* ]]
+	[[ $output == *"SIZE: '-5M': a size cannot be negative"* ]]
 	run "$MSGMC" serve --reserve 5E
 	[ "$status" -eq 2 ]
 	# a message the controller refuses is answered (id 0) before it hangs up, not left to look like TLS
@@ -422,7 +422,7 @@ remote_gone() { "$MSRSWAP" status --control "$T/c.ctl" | jq -s -e 'map(select(.d
 	provider p1 64M
 	bg client "$MSRSWAP" client --listen "unix:$T/c.sock" --control "$T/c.ctl" --ram 4K --disk-dir "$T/disks"
 	until_true 10 test -S "$T/c.ctl"
-	echo '{"cmd":"device-add","name":"vm1","size":33554432}' | socat - "UNIX-CONNECT:$T/c.ctl" | jq -e .ok
+	echo '{"cmd":"device-add","name":"vm1","size":33554432}' | socat - "UNIX-CONNECT:$T/c.ctl" | jq_true .ok
 	bg c1-agent "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$T/c.ctl" --interval 1s -v
 	until_true 10 nodes_ready 2
 	gmc_cli alloc --node c1 --domain vm1 32M > "$T/lease.jsonl"

@@ -48,13 +48,13 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 	until_true 30 test -S "$RS/c.ctl"
 	daemon c1-agent "$MSGMC" agent --gmc "127.0.0.1:$PORT" --node c1 --client-control "$RS/c.ctl" \
 		--attach-size 384M -c qemu:///system --interval 1s -v
-	until_true 60 eval 'gmc nodes | jq -e -s "length == 2 and all(.connected)"'
+	until_true 60 eval 'gmc nodes | jq_true -s "length == 2 and all(.connected)"'
 	[ -z "$(lab_memshare_disk "$VM")" ]
 	run --separate-stderr gmc alloc --node c1 --domain "$VM" 192M --timeout 150s
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	jq -e '.provider == "p1" and .attached' <<<"$output"
-	grep '"event":"granted"' "$RS/c1-agent.out" | jq -e '.attached and .device_created'
+	grep '"event":"granted"' "$RS/c1-agent.out" | jq_true '.attached and .device_created'
 	lab_swapon_memshare_disk "$VM"
 }
 
@@ -67,7 +67,7 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 	until_true 60 jq -s -e '[.[] | select(.kind == "tier")][-1] | .puts_total > 0 and .remote_bytes > 0
 	       and .remotes_alive == 1' "$RS/client.out" ||
 		{ jq -s -c '[.[] | select(.kind == "tier")][-1]' "$RS/client.out"; false; }
-	"$MSRSWAP" export list --control "$RS/p1.ctl" | jq -e -s 'map(select(.kind == "export_stats" and .used_bytes > 0)) | length == 1'
+	"$MSRSWAP" export list --control "$RS/p1.ctl" | jq_true -s 'map(select(.kind == "export_stats" and .used_bytes > 0)) | length == 1'
 }
 
 @test "the guest lets go of the disk: swapoff, msrswap detach, the lease released" {
@@ -78,6 +78,6 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 	[ "$status" -eq 0 ]
 	lab_wait_memshare_disk "$VM" absent
 	lease=$(gmc leases | jq -r .lease)
-	gmc release "$lease" | jq -e '.event == "released"'
+	gmc release "$lease" | jq_true '.event == "released"'
 	[ -z "$(gmc leases)" ]
 }

@@ -91,7 +91,7 @@ set_record() {
 		done | jq -sc '[map(.total_blocks), map(.zero_blocks), map(.intra_distinct), map(.inter_distinct), map(.inter_reducible_bytes)] | map(add)')
 		[ "$sum" = "$whole" ] || { echo "N=$n: $sum, whole $whole"; return 1; }
 	done
-	"$MSHASH" stats --partition 1/4 "$T/a.msh" | jq -e 'select(.scope == "set") | .part_index == 1 and .part_count == 4'
+	"$MSHASH" stats --partition 1/4 "$T/a.msh" | jq_true 'select(.scope == "set") | .part_index == 1 and .part_count == 4'
 	# each machine scans its range only: the indexes of range I hold no positions, and add up as well
 	for i in 0 1 2; do
 		for x in a b c; do "$MSHASH" scan -b 1024 --partition "$i/3" "$T/$x.img" -o "$T/$x.$i.msh" >/dev/null; done
@@ -168,13 +168,13 @@ set_record() {
 	jq -e '.total_blocks == 1024 and .inter_distinct == 512 and .zero_blocks == 0' <<<"$rec"
 	# the hash of block 7 is what xxhsum -H2 says of those bytes
 	h=$(dd if="$T/r.img" bs=2048 skip=7 count=1 status=none | xxhsum -H2 | awk '{print $1}')
-	"$MSHASH" query --copies "$h" "$T/rr4.msh" | jq -e '.copies == 2'
+	"$MSHASH" query --copies "$h" "$T/rr4.msh" | jq_true '.copies == 2'
 	# 5000 bytes at 4096: a second block of 904 bytes and zeros
 	head -c 5000 "$T/r.img" >"$T/odd.img"
-	"$MSHASH" scan "$T/odd.img" -o "$T/odd.msh" | jq -e '.blocks == 2 and .scanned_bytes == 5000'
+	"$MSHASH" scan "$T/odd.img" -o "$T/odd.msh" | jq_true '.blocks == 2 and .scanned_bytes == 5000'
 	{ tail -c +4097 "$T/odd.img"; head -c 3192 /dev/zero; } >"$T/tail.blk"
 	h=$(xxhsum -H2 "$T/tail.blk" | awk '{print $1}')
-	"$MSHASH" query --copies "$h" "$T/odd.msh" | jq -e '.copies == 1'
+	"$MSHASH" query --copies "$h" "$T/odd.msh" | jq_true '.copies == 1'
 }
 
 @test "mshash scan of an ELF core: PT_LOAD segments at their addresses, p_memsz beyond p_filesz as zeros" {
@@ -182,8 +182,8 @@ set_record() {
 	[ "$status" -eq 0 ]
 	# two segments: 0x0 (2 KiB in the file of 4 KiB) and 0x100000 (1 KiB); 1 KiB of pattern, then zeros
 	jq -e '.source == "elf:'"$CORPUS"'/msh_elf/core64.elf" and .blocks == 5 and .zero_blocks == 3 and .distinct == 2' <<<"$output"
-	"$MSHASH" scan -b 1024 "$CORPUS/msh_elf/core64x.elf" -o "$T/x.msh" | jq -e '.blocks == 2'
-	"$MSHASH" scan -b 1024 "$CORPUS/msh_elf/core32.elf" -o "$T/32.msh" | jq -e '.blocks == 1 and .distinct == 1'
+	"$MSHASH" scan -b 1024 "$CORPUS/msh_elf/core64x.elf" -o "$T/x.msh" | jq_true '.blocks == 2'
+	"$MSHASH" scan -b 1024 "$CORPUS/msh_elf/core32.elf" -o "$T/32.msh" | jq_true '.blocks == 1 and .distinct == 1'
 	# a core cut short: an input error naming the file and the offset of the segment's header
 	head -c 1500 "$CORPUS/msh_elf/core64.elf" >"$T/cut.elf"
 	run "$MSHASH" scan "$T/cut.elf" -o "$T/cut.msh"
@@ -250,8 +250,8 @@ set_record() {
 	[[ $output == *"cannot create $T/no/such/dir/x.msh"* ]]
 	# an empty image is an empty snapshot
 	: >"$T/empty.img"
-	"$MSHASH" scan "$T/empty.img" -o "$T/empty.msh" | jq -e '.blocks == 0'
-	set_record "$T/empty.msh" | jq -e '.total_blocks == 0 and (has("intra_ratio") | not)'
+	"$MSHASH" scan "$T/empty.img" -o "$T/empty.msh" | jq_true '.blocks == 0'
+	set_record "$T/empty.msh" | jq_true '.total_blocks == 0 and (has("intra_ratio") | not)'
 }
 
 @test "mshash scan pid:N: a live process's identical pages, with and without --freeze" {
@@ -272,7 +272,7 @@ set_record() {
 	[ "$status" -eq 0 ]
 	echo "$output"
 	jq -e --arg p "pid:$pid" '.source == $p and .present_blocks >= 16384 and .blocks > .present_blocks and .frozen == false' <<<"$output"
-	"$MSHASH" query --copies "$h" "$T/p.msh" | jq -e '.copies >= 16384 and .copies < 16400'
+	"$MSHASH" query --copies "$h" "$T/p.msh" | jq_true '.copies >= 16384 and .copies < 16400'
 	# frozen: the same, and the process runs on afterwards
 	run "$MSHASH" scan --freeze -j 2 -b 512 "pid:$pid" -o "$T/f.msh"
 	[ "$status" -eq 0 ]
@@ -280,7 +280,7 @@ set_record() {
 	state=$(awk '{print $3}' "/proc/$pid/stat")
 	[ "$state" != T ]
 	# the stats of a process: its 64 MiB of one content make most of it reducible
-	set_record "$T/p.msh" | jq -e '.intra_reducible_bytes >= 16383 * 4096'
+	set_record "$T/p.msh" | jq_true '.intra_reducible_bytes >= 16383 * 4096'
 }
 
 @test "mshash watch pid:N: per-round records, rehashing what changed, an interval that adapts" {
@@ -307,7 +307,7 @@ set_record() {
 		jq -se '.[1:] | map(.reused_blocks > 0) | all' <<<"$output"
 	fi
 	# the index of the last round
-	set_record "$T/w.msh" | jq -e '.total_blocks > 8192'
+	set_record "$T/w.msh" | jq_true '.total_blocks > 8192'
 	# a tiny CPU budget stretches the interval: 1.1 x round CPU / max-overhead
 	run --separate-stderr "$MSHASH" watch -n 2 -i 10ms --max-overhead 20% --full "pid:$pid"
 	[ "$status" -eq 0 ]

@@ -26,15 +26,15 @@ ctl() { echo "$2" | socat - "UNIX-CONNECT:$1"; }
 	PIDS="$PROVIDER $!"
 	wait_for "$C/p.ctl" && wait_for "$C/c.ctl"
 	remote="nbd+unix:///r1?socket=$C/p.sock"
-	ctl "$C/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"vm1\",\"size\":16777216,\"remotes\":[\"$remote\"]}" | jq -e .ok
+	ctl "$C/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"vm1\",\"size\":16777216,\"remotes\":[\"$remote\"]}" | jq_true .ok
 	# 8 MiB of a pattern: one block in RAM, the rest on the remote
 	qemu-io -f raw -c "write -P 7 0 8M" "nbd+unix:///vm1?socket=$C/c.sock" | grep -v failed >/dev/null
-	"$MSRSWAP" status --control "$C/c.ctl" | jq -e '.remote_bytes == 8384512 and .remotes_alive == 1'
+	"$MSRSWAP" status --control "$C/c.ctl" | jq_true '.remote_bytes == 8384512 and .remotes_alive == 1'
 	run ctl "$C/c.ctl" '{"cmd":"remote-release","name":"vm1","uri":"nbd://elsewhere:10809/x"}'
 	[[ $output == *'"ok":false'*"no alive remote of that URI"* ]]
 	run ctl "$C/c.ctl" "{\"cmd\":\"remote-release\",\"name\":\"nothere\",\"uri\":\"$remote\"}"
 	[[ $output == *"no such device 'nothere'"* ]]
-	ctl "$C/c.ctl" "{\"cmd\":\"remote-release\",\"name\":\"vm1\",\"uri\":\"$remote\"}" | jq -e .ok
+	ctl "$C/c.ctl" "{\"cmd\":\"remote-release\",\"name\":\"vm1\",\"uri\":\"$remote\"}" | jq_true .ok
 	"$MSRSWAP" status --control "$C/c.ctl" > "$C/status.jsonl"
 	cat "$C/status.jsonl"
 	jq -e '.remote_bytes == 0 and .remotes_alive == 0 and .remotes_released == 1 and .failovers == 0

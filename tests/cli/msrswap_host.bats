@@ -54,7 +54,7 @@ teardown() {
 @test "msrswap client --fuse: each device is a file of its size; reads, writes and hole punching reach the tiers" {
 	client --ram 16M --fuse "$C/fuse"
 	[ -z "$(ls -A "$C/fuse")" ]
-	printf '{"cmd":"device-add","name":"d1","size":8388608}\n' | socat - "UNIX-CONNECT:$C/c.ctl" | jq -e .ok
+	printf '{"cmd":"device-add","name":"d1","size":8388608}\n' | socat - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
 	[ "$(stat -c %s "$C/fuse/d1")" = 8388608 ]
 	[ "$(ls "$C/fuse")" = d1 ]
 	# direct I/O both ways, bit-exact
@@ -76,7 +76,7 @@ teardown() {
 	run dd if=/dev/zero of="$C/fuse/d1" bs=4096 seek=2048 count=1 oflag=direct conv=notrunc status=none
 	[ "$status" -ne 0 ]
 	# a removed device disappears from the directory
-	printf '{"cmd":"device-rm","name":"d1"}\n' | socat - "UNIX-CONNECT:$C/c.ctl" | jq -e .ok
+	printf '{"cmd":"device-rm","name":"d1"}\n' | socat - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
 	[ ! -e "$C/fuse/d1" ]
 	# stopping the daemon unmounts
 	kill "$CLIENT_PID"

@@ -127,7 +127,7 @@ idle_for() {
 # --- F2: capacity the host cannot back ---
 
 @test "msrswap hostile: F2 a capacity or export beyond MemAvailable + SwapFree is refused unless --overcommit" {
-	run "$MSRSWAP" serve --listen "unix:$BATS_TEST_TMPDIR/x.sock" --control "$BATS_TEST_TMPDIR/x.ctl" \
+	run timeout 10 "$MSRSWAP" serve --listen "unix:$BATS_TEST_TMPDIR/x.sock" --control "$BATS_TEST_TMPDIR/x.ctl" \
 		--capacity 1T --export a:1T
 	[ "$status" -eq 2 ]
 	[[ $output == *"--capacity 1099511627776 bytes: more than this host can back"*"--overcommit allows it"* ]]

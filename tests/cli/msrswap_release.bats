@@ -35,7 +35,7 @@ start_pair() {
 
 # The provider's open NBD connections, from its control socket.
 provider_connections() {
-	ctl "$C/p.ctl" '{"cmd":"stats"}' | jq -e .connections
+	ctl "$C/p.ctl" '{"cmd":"stats"}' | jq_true .connections
 }
 
 provider_connections_are() {
@@ -49,14 +49,14 @@ pool_field() {
 
 @test "msrswap client remote-release: the connections to the export close; export rm frees the provider's memory; nothing is lost" {
 	start_pair
-	ctl "$C/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"vm1\",\"size\":16777216,\"remotes\":[\"$REMOTE\"]}" | jq -e .ok
+	ctl "$C/c.ctl" "{\"cmd\":\"device-add\",\"name\":\"vm1\",\"size\":16777216,\"remotes\":[\"$REMOTE\"]}" | jq_true .ok
 	head -c 8M /dev/urandom > "$C/data"
 	nbdcopy "$C/data" "$DEVICE"
-	"$MSRSWAP" status --control "$C/c.ctl" | jq -e '.remote_bytes > 8000000 and .remotes_alive == 1'
+	"$MSRSWAP" status --control "$C/c.ctl" | jq_true '.remote_bytes > 8000000 and .remotes_alive == 1'
 	provider_connections_are 2
 	[ "$(pool_field reserved_bytes)" = 33554432 ]
 
-	ctl "$C/c.ctl" "{\"cmd\":\"remote-release\",\"name\":\"vm1\",\"uri\":\"$REMOTE\"}" | jq -e .ok
+	ctl "$C/c.ctl" "{\"cmd\":\"remote-release\",\"name\":\"vm1\",\"uri\":\"$REMOTE\"}" | jq_true .ok
 	# the consumer has let go: the provider sees no client any more
 	until_true 10 provider_connections_are 0
 	"$MSRSWAP" status --control "$C/c.ctl" |
@@ -98,7 +98,7 @@ nodes_active() { [ "$(gmc nodes | jq -s 'map(select(.state == "active")) | lengt
 	bg p1-agent "$MSGMC" agent --gmc "$GMC" --node p1 --rswap-control "$C/p.ctl" --address "127.0.0.1:$((base + 1))" --interval 1s
 	bg client "$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 4K --disk-dir "$C/disks"
 	until_true 10 test -S "$C/c.ctl"
-	ctl "$C/c.ctl" '{"cmd":"device-add","name":"vm1","size":67108864}' | jq -e .ok
+	ctl "$C/c.ctl" '{"cmd":"device-add","name":"vm1","size":67108864}' | jq_true .ok
 	bg c1-agent "$MSGMC" agent --gmc "$GMC" --node c1 --client-control "$C/c.ctl" --interval 1s
 	until_true 10 nodes_active 2
 
@@ -108,14 +108,14 @@ nodes_active() { [ "$(gmc nodes | jq -s 'map(select(.state == "active")) | lengt
 	lease=$(jq -r .lease "$C/lease.jsonl")
 	head -c 8M /dev/urandom > "$C/data"
 	nbdcopy "$C/data" "nbd+unix:///vm1?socket=$C/c.sock"
-	"$MSRSWAP" status --control "$C/c.ctl" | jq -e '.remote_bytes > 8000000'
+	"$MSRSWAP" status --control "$C/c.ctl" | jq_true '.remote_bytes > 8000000'
 	provider_connections_are 2
 
 	# GMC_release: the device lets go, the export goes, and its memory with it
-	gmc release "$lease" | jq -e '.event == "released"'
+	gmc release "$lease" | jq_true '.event == "released"'
 	until_true 10 provider_connections_are 0
 	[ "$(pool_field reserved_bytes)" = 0 ]
 	# what the controller believes free is free: the same alloc again
-	gmc alloc --node c1 --domain vm1 32M | jq -e '.provider == "p1" and .attached'
+	gmc alloc --node c1 --domain vm1 32M | jq_true '.provider == "p1" and .attached'
 	nbdcopy "nbd+unix:///vm1?socket=$C/c.sock" - | head -c 8M | cmp - "$C/data"
 }

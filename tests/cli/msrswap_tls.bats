@@ -228,7 +228,7 @@ EOF
 	jq -e '.ok == false and (.error | test("TLS|tls"))' <<<"$reply"
 	# the username as a query parameter (which libnbd before 1.16 ignores, and the tier store does not)
 	printf '{"cmd":"device-add","name":"vm1","size":16777216,"target":16777216,"remotes":["%s"]}\n' \
-		"nbds://127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&tls-username=alice" | socat - "UNIX-CONNECT:$C/c.ctl" | jq -e .ok
+		"nbds://127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&tls-username=alice" | socat - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
 	# 8 MiB written: 1 MiB fits the host RAM pool, the rest goes to the remote over TLS
 	run qemu-io -f raw -c "write -P 6 0 8M" -c "read -P 6 0 8M" "nbd+unix:///vm1?socket=$C/c.sock"
 	[ "$status" -eq 0 ]

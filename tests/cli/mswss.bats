@@ -139,7 +139,7 @@ MIB=1048576
 	[ "$(sed -n 1p "$out" | jq -r .state)" = less ]
 	[ "$before" -le 4 ]
 	# one of the two windows that start after the change says "more", with a WSS above the allocation
-	sed -n "$((before + 2)),$((before + 3))p" "$out" | jq -e -s 'any(.state == "more" and .estimator == "refault" and .wss_bytes > .alloc_bytes)'
+	sed -n "$((before + 2)),$((before + 3))p" "$out" | jq_true -s 'any(.state == "more" and .estimator == "refault" and .wss_bytes > .alloc_bytes)'
 	# and it stays short of memory while the limit holds, its WSS within 15 % of W
 	# (the larger of the last two: a thrashing workload covers more or less of it per window)
 	n=$(wc -l < "$out")

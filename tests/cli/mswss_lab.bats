@@ -22,7 +22,7 @@ MIB=1048576
 
 # wss_of METHOD WINDOW: the guest's wss_bytes
 wss_of() {
-	"$MSWSS" -c qemu:///system --method "$1" --window "$2" "$VM" | jq -e .wss_bytes
+	"$MSWSS" -c qemu:///system --method "$1" --window "$2" "$VM" | jq_true .wss_bytes
 }
 
 @test "mswss --all over qemu:///system reports the guest with its allocation" {
