@@ -4,6 +4,7 @@
 # actual exports are the ground truth every lease is checked against.
 bats_require_minimum_version 1.5.0
 load helpers
+load msgmc_helpers
 
 MSGMC=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msgmc
 
@@ -17,13 +18,8 @@ setup() {
 }
 
 teardown() {
-	local dev f
-	# a failed test shows the daemons' last words
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${T:-}" ]; then
-		for f in "$T"/*.err; do
-			[ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
-		done
-	fi
+	local dev
+	show_daemon_logs
 	for dev in $(awk 'NR > 1 {print $1}' /proc/swaps); do
 		[[ $(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) == "${T:-/nonexistent}"/* ]] || continue
 		until_true 60 swapoff "$dev" || true
@@ -40,14 +36,6 @@ teardown() {
 }
 
 # bg NAME CMD...: run CMD in the background, output in $T/NAME.out/.err; sets LAST_PID
-bg() {
-	local name=$1
-	shift
-	"$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" 3>&- &
-	LAST_PID=$!
-	PIDS="$PIDS $LAST_PID"
-}
-
 controller() {
 	bg gmc "$MSGMC" serve --listen "$GMC" --state "$T/state" --node-timeout 2s -v "$@"
 	GMC_PID=$LAST_PID
@@ -76,11 +64,6 @@ gmc_cli() {
 	${GMC_NS:+nsenter "--net=/run/netns/$GMC_NS"} "$MSGMC" --gmc "$GMC" ${GMC_KEYS:+--tls-psk "$GMC_KEYS"} "$@"
 }
 
-nodes_ready() {
-	gmc_cli nodes | jq -s -e --argjson n "$1" \
-		'map(select(.state == "active" and .connected and (.provider | not) or (.reservoir_bytes > 0))) | length == $n'
-}
-
 cluster() {
 	controller "$@"
 	provider p1 $((BASE + 1)) 64M
@@ -92,16 +75,6 @@ cluster() {
 no_leases() { [ -z "$(gmc_cli leases)" ]; }
 lease_count_is() { [ "$(gmc_cli leases | wc -l)" = "$1" ]; }
 no_exports_on() { [ -z "$(exports_of "$1")" ]; }
-
-# The exports named msgmc-* a provider really has, "NAME SIZE" sorted.
-exports_of() {
-	"$MSRSWAP" export list --control "$T/$1.ctl" | jq -r 'select(.kind == "export_stats" and (.export | startswith("msgmc-"))) | "\(.export) \(.size_bytes)"' | sort
-}
-
-# The leases the controller has on a provider, in the same form.
-leases_on() {
-	gmc_cli leases | jq -r --arg p "$1" 'select(.provider == $p) | "\(.export) \(.size_bytes)"' | sort
-}
 
 @test "msgmc: --help names every command; bad usage exits 2" {
 	run "$MSGMC" --help

@@ -5,6 +5,7 @@
 # The providers' actual exports are the ground truth every lease is held to.
 bats_require_minimum_version 1.5.0
 load helpers
+load msgmc_helpers
 
 MSGMC=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msgmc
 
@@ -12,31 +13,18 @@ setup() {
 	[ -x "$MSGMC" ] || skip "$MSGMC is not built (run make)"
 	T=$BATS_TEST_TMPDIR
 	# ports of our own, below the ephemeral range (32768-) that outgoing connections draw from
-	BASE=$((20000 + (RANDOM % 1200) * 10))
+	BASE=$(random_port 10) # BASE .. BASE+9: a controller, providers
 	GMC=127.0.0.1:$BASE
 	PIDS=""
 }
 
 teardown() {
-	local f p
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${T:-}" ]; then
-		for f in "$T"/*.err; do
-			[ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
-		done
-		[ -f "$T/steps" ] && { echo "--- the fault test's steps"; tail -n 30 "$T/steps"; }
-	fi
+	local p
+	show_daemon_logs
+	[ -z "${BATS_TEST_COMPLETED:-}" ] && [ -f "${T:-/nonexistent}/steps" ] && { echo "--- the fault test's steps"; tail -n 30 "$T/steps"; }
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	true
-}
-
-# bg NAME CMD...: run CMD in the background, output in $T/NAME.out/.err (appended); sets LAST_PID
-bg() {
-	local name=$1
-	shift
-	"$@" </dev/null >>"$T/$name.out" 2>>"$T/$name.err" 3>&- &
-	LAST_PID=$!
-	PIDS="$PIDS $LAST_PID"
 }
 
 gmc_cli() { "$MSGMC" --gmc "$GMC" --timeout 20s "$@"; }
@@ -79,19 +67,6 @@ consumer() {
 	bg "$1-agent" "$MSGMC" agent --gmc "$GMC" --node "$1" --interval 1s -v
 }
 
-nodes_ready() {
-	gmc_cli nodes | jq -s -e --argjson n "$1" \
-		'map(select(.state == "active" and .connected and ((.provider | not) or .reservoir_bytes > 0))) | length == $n'
-}
-
-# The exports named msgmc-* a provider really has, "NAME SIZE" sorted.
-exports_of() {
-	"$MSRSWAP" export list --control "$T/$1.ctl" | jq -r 'select(.kind == "export_stats" and (.export | startswith("msgmc-"))) | "\(.export) \(.size_bytes)"' | sort
-}
-# The active leases the controller has on a provider, in the same form.
-leases_on() {
-	gmc_cli leases | jq -r --arg p "$1" 'select(.provider == $p and .state == "active") | "\(.export) \(.size_bytes)"' | sort
-}
 leases_match() { [ "$(leases_on "$1")" = "$(exports_of "$1")" ]; }
 no_leases_on() { [ -z "$(gmc_cli leases | jq -r --arg p "$1" 'select(.provider == $p)')" ]; }
 requests_in_flight() { gmc_cli status | jq -s -e --argjson n "$1" 'length == 1 and .[0].requests_in_flight == $n'; }
