@@ -130,7 +130,11 @@ int control_call(const char *control, json_t *request, json_t **records, struct 
 	int rc = 0;
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		const char *msg = json_string_value(json_object_get(reply, "error"));
-		rc = ms_fail_input(err, "%s", msg ? msg : "request refused");
+		/* "failed": the daemon took the request and the operation failed (exit 1) */
+		if (json_is_true(json_object_get(reply, "failed")))
+			rc = ms_fail(err, "%s", msg ? msg : "request failed");
+		else
+			rc = ms_fail_input(err, "%s", msg ? msg : "request refused");
 	} else if (records) {
 		json_t *list = json_object_get(reply, "records");
 		*records = json_is_array(list) ? json_incref(list) : json_array();

@@ -69,6 +69,27 @@ static void free_ram_export(void *self)
 	ram_export_free(self);
 }
 
+static int fail_insert(bool exists, const char *name, uint64_t reserved, uint64_t free_bytes, uint64_t capacity,
+		       struct ms_err *err)
+{
+	return exists ? ms_fail_input(err, "export '%s' exists already", name)
+		      : ms_fail_input(err, "export '%s' (%llu bytes) does not fit: %llu of the reservoir's %llu bytes are free",
+				      name, (unsigned long long)reserved, (unsigned long long)free_bytes,
+				      (unsigned long long)capacity);
+}
+
+/* Would an export of this name and reservation be inserted now?  Checked
+ * before its store is made too, so that a locked pool does not lock memory
+ * for an export refused anyway (insert checks again). */
+static int check_insert(struct registry *r, const char *name, uint64_t reserved, struct ms_err *err)
+{
+	pthread_mutex_lock(&r->lock);
+	bool exists = find_locked(r, name) != NULL;
+	uint64_t free_bytes = r->capacity - r->reserved;
+	pthread_mutex_unlock(&r->lock);
+	return exists || reserved > free_bytes ? fail_insert(exists, name, reserved, free_bytes, r->capacity, err) : 0;
+}
+
 /* Insert e unless its name is taken or its reservation does not fit. */
 static int insert(struct registry *r, struct registry_entry *e, struct ms_err *err)
 {
@@ -86,11 +107,8 @@ static int insert(struct registry *r, struct registry_entry *e, struct ms_err *e
 	pthread_mutex_unlock(&r->lock);
 	if (grown)
 		return 0;
-	int rc = exists ? ms_fail_input(err, "export '%s' exists already", name)
-		 : !fits ? ms_fail_input(err, "export '%s' (%llu bytes) does not fit: %llu of the reservoir's %llu bytes are free",
-					 name, (unsigned long long)e->reserved, (unsigned long long)free_bytes,
-					 (unsigned long long)r->capacity)
-			 : ms_fail(err, "out of memory");
+	int rc = exists || !fits ? fail_insert(exists, name, e->reserved, free_bytes, r->capacity, err)
+				 : ms_fail(err, "out of memory");
 	entry_free(e);
 	return rc;
 }
@@ -157,9 +175,11 @@ static int check_host_backs(struct registry *r, const char *name, uint64_t size,
 int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
 {
 	struct ram_export *store;
-	if (check_name_size(name, size, err) < 0 || check_host_backs(r, name, size, err) < 0 ||
-	    ram_export_new(r->pool, size, &store, err) < 0)
+	if (check_name_size(name, size, err) < 0 || check_insert(r, name, size, err) < 0 ||
+	    check_host_backs(r, name, size, err) < 0)
 		return -1;
+	if (ram_export_new(r->pool, size, &store, err) < 0)
+		return ms_fail_prefix(err, "export '%s' (%llu bytes)", name, (unsigned long long)size);
 	struct registry_entry *e = entry_new(name, size, &ram_store_ops, store, free_ram_export, err);
 	if (!e)
 		return -1;

@@ -240,6 +240,16 @@ static json_t *reply_error(const char *msg)
 	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 }
 
+/* A failed command: "failed" tells the caller the request was good and the
+ * operation failed (exit status 1), not that the request was refused (2). */
+static json_t *reply_failure(const struct ms_err *err)
+{
+	json_t *reply = reply_error(err->msg);
+	if (!err->usage)
+		json_object_set_new(reply, "failed", json_true());
+	return reply;
+}
+
 json_t *control_reply_ok(void)
 {
 	return reply_ok();
@@ -260,7 +270,7 @@ static json_t *provider_control(struct server *s, const char *cmd, json_t *req)
 		if (!name || !json_is_integer(size) || json_integer_value(size) <= 0)
 			return reply_error("add needs \"name\" and a positive integer \"size\"");
 		if (registry_add(&s->registry, name, (uint64_t)json_integer_value(size), &err) < 0)
-			return reply_error(err.msg);
+			return reply_failure(&err);
 		log_info("export '%s' added (%lld bytes)", name, (long long)json_integer_value(size));
 		return reply_ok();
 	}

@@ -4,7 +4,11 @@
  *    system, aligned to their size so that a block finds its chunk by masking
  *    its address.  Block 0 of a chunk is its header.  A chunk is unmapped (its
  *    memory goes back to the system) when all its blocks are free, except one
- *    spare kept against map/unmap ping-pong.  Why not malloc: glibc's
+ *    spare kept against map/unmap ping-pong.  A locked pool (--mlock) maps
+ *    and locks, when an export is created, the chunks that back it fully (its
+ *    reservation), so that a failure to lock reaches the operator then and
+ *    not a swapping guest later; empty chunks stay mapped on the idle list
+ *    while the reservations of the live exports need them.  Why not malloc: glibc's
  *    posix_memalign(4096, 4096) takes twice the memory (alignment padding
  *    between blocks, measured); and per-block mmap costs a system call per
  *    new block.  The allocator lock also guards
@@ -27,11 +31,13 @@
 #include "store_ram.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <xxhash.h>
 /* xxHash installs this header only when libxxhash was built with run-time
  * selection of AVX2/AVX-512 (upstream `make DISPATCH=1`, Debian): it then
@@ -47,6 +53,7 @@
 #define BLOCK_SHIFT 12
 #define CHUNK_BYTES ((size_t)2 << 20)
 #define CHUNK_BLOCKS (CHUNK_BYTES / BLOCK) /* block 0 is the header */
+#define CHUNK_USABLE (CHUNK_BLOCKS - 1)
 #define STRIPES 256
 #define SHARDS 64
 #define SHARD_SHIFT 58 /* 64 - log2(SHARDS): shards take the top bits of high64 */
@@ -63,7 +70,7 @@ struct block_meta {
 };
 
 struct chunk {
-	struct chunk *prev, *next; /* the pool's list of chunks with free blocks */
+	struct chunk *prev, *next; /* the pool's list of chunks with free blocks, or its idle list (next only) */
 	unsigned char *free_list;  /* freed blocks, linked through their first bytes */
 	uint32_t fresh;            /* first block never handed out: untouched pages stay unfaulted */
 	uint32_t nfree;
@@ -89,7 +96,14 @@ struct ram_pool {
 	atomic_bool locked;
 	pthread_mutex_t alloc_lock;
 	struct chunk *partial; /* chunks with a free block */
-	struct chunk *spare;   /* an empty chunk kept mapped */
+	struct chunk *idle;    /* empty chunks kept mapped: one spare, or a locked pool's reservation */
+	uint64_t idle_count;
+	/* Locked pools: chunks that back the live exports fully (sum over them,
+	 * under the allocator lock), and the most the capacity can use. */
+	uint64_t reserved_chunks, capacity_chunks;
+	/* Serializes the reservation changes of export creation and removal:
+	 * a creation counts on the idle chunks it sees until it has mapped the rest. */
+	pthread_mutex_t reserve_lock;
 	/* written on every allocation: kept off the lines the fields above share */
 	_Atomic uint64_t used_blocks __attribute__((aligned(CACHELINE)));
 	_Atomic uint64_t mapped_chunks, logical_blocks, shared_blocks;
@@ -109,6 +123,7 @@ struct ram_export {
 	/* written when blocks come and go: off the line every operation reads */
 	_Atomic uint64_t logical_blocks __attribute__((aligned(CACHELINE)));
 	_Atomic uint64_t charged_blocks;
+	uint64_t reserved_chunks; /* its share of the pool's reservation (locked pools) */
 	struct stripe stripes[STRIPES];
 };
 
@@ -189,10 +204,14 @@ static void chunk_list_remove(struct ram_pool *pool, struct chunk *c)
 	c->prev = c->next = NULL;
 }
 
-static int lock_memory(void *addr, size_t len)
+static int lock_memory(void *addr, size_t len, bool populate)
 {
-	/* ONFAULT: lock pages as blocks are first touched, so that locking does
-	 * not make the whole chunk resident at once. */
+	/* ONFAULT (chunks mapped beyond the reservation): lock pages as blocks
+	 * are first touched, so that locking does not make the whole chunk
+	 * resident at once.  A reserved chunk is populated: it is what makes the
+	 * promise to the export true. */
+	if (populate)
+		return mlock(addr, len);
 	if (mlock2(addr, len, MLOCK_ONFAULT) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
@@ -200,13 +219,18 @@ static int lock_memory(void *addr, size_t len)
 	return mlock(addr, len);
 }
 
-/* Called with the allocator lock held (or before the pool is shared). */
-static struct chunk *chunk_map(struct ram_pool *pool)
+/* Map a chunk; 0 or an errno value.  `reserved`: for a locked pool's
+ * reservation, which must be locked (populated) or not be at all.  Otherwise
+ * a locked pool locks it on fault, best effort: after one failure the pool is
+ * reported unlocked and stops paying for the system call.  Called with the
+ * allocator lock held, or without it for a reservation (the chunk is not
+ * shared until it joins the idle list). */
+static int chunk_map(struct ram_pool *pool, bool reserved, struct chunk **out)
 {
 	size_t span = 2 * CHUNK_BYTES;
 	unsigned char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)
-		return NULL;
+		return errno;
 	uintptr_t base = ((uintptr_t)raw + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1);
 	size_t head = base - (uintptr_t)raw, tail = span - head - CHUNK_BYTES;
 	if (head)
@@ -214,17 +238,22 @@ static struct chunk *chunk_map(struct ram_pool *pool)
 	if (tail)
 		munmap((unsigned char *)base + CHUNK_BYTES, tail);
 	struct chunk *c = (struct chunk *)base;
+	if (reserved && lock_memory(c, CHUNK_BYTES, true) != 0) {
+		int e = errno;
+		munmap(c, CHUNK_BYTES);
+		return e;
+	}
 	if (pool->dedup && !(c->meta = calloc(CHUNK_BLOCKS, sizeof *c->meta))) {
 		munmap(c, CHUNK_BYTES);
-		return NULL;
+		return ENOMEM;
 	}
 	c->fresh = 1;
-	c->nfree = CHUNK_BLOCKS - 1;
-	/* After one failure the pool is reported unlocked: stop paying for the system call. */
-	if (atomic_load_explicit(&pool->locked, RELAXED) && lock_memory(c, CHUNK_BYTES) != 0)
+	c->nfree = CHUNK_USABLE;
+	if (!reserved && atomic_load_explicit(&pool->locked, RELAXED) && lock_memory(c, CHUNK_BYTES, false) != 0)
 		atomic_store_explicit(&pool->locked, false, RELAXED);
 	atomic_fetch_add_explicit(&pool->mapped_chunks, 1, RELAXED);
-	return c;
+	*out = c;
+	return 0;
 }
 
 static void chunk_unmap(struct ram_pool *pool, struct chunk *c)
@@ -232,6 +261,58 @@ static void chunk_unmap(struct ram_pool *pool, struct chunk *c)
 	free(c->meta);
 	munmap(c, CHUNK_BYTES);
 	atomic_fetch_sub_explicit(&pool->mapped_chunks, 1, RELAXED);
+}
+
+/* The chunks a locked pool keeps mapped for its live exports.  With the
+ * allocator lock held. */
+static uint64_t reservation(const struct ram_pool *pool)
+{
+	return pool->reserved_chunks < pool->capacity_chunks ? pool->reserved_chunks : pool->capacity_chunks;
+}
+
+/* With the allocator lock held. */
+static void idle_push(struct ram_pool *pool, struct chunk *c)
+{
+	c->prev = NULL;
+	c->next = pool->idle;
+	pool->idle = c;
+	pool->idle_count++;
+}
+
+static struct chunk *idle_pop(struct ram_pool *pool)
+{
+	struct chunk *c = pool->idle;
+	if (c) {
+		pool->idle = c->next;
+		c->next = NULL;
+		pool->idle_count--;
+	}
+	return c;
+}
+
+/* Take off the idle list the chunks the reservation no longer needs (one
+ * spare stays); the caller unmaps them, without the allocator lock.  With
+ * the allocator lock held. */
+static struct chunk *idle_trim(struct ram_pool *pool)
+{
+	struct chunk *excess = NULL;
+	uint64_t mapped = atomic_load_explicit(&pool->mapped_chunks, RELAXED);
+	while (pool->idle_count > 1 && mapped > reservation(pool)) {
+		struct chunk *c = idle_pop(pool);
+		c->next = excess;
+		excess = c;
+		mapped--;
+	}
+	return excess;
+}
+
+static void chunks_unmap(struct ram_pool *pool, struct chunk *list)
+{
+	while (list) {
+		struct chunk *next = list->next;
+		chunk_unmap(pool, list);
+		list = next;
+	}
 }
 
 static int block_alloc(struct ram_pool *pool, unsigned char **out)
@@ -242,9 +323,8 @@ static int block_alloc(struct ram_pool *pool, unsigned char **out)
 	if (atomic_load_explicit(&pool->used_blocks, RELAXED) >= pool->capacity_blocks) {
 		rc = ENOSPC;
 	} else if (!c) {
-		c = pool->spare ? pool->spare : chunk_map(pool);
-		pool->spare = NULL;
-		if (c)
+		c = idle_pop(pool);
+		if (c || chunk_map(pool, false, &c) == 0)
 			chunk_list_push(pool, c);
 		else
 			rc = ENOSPC; /* the host has no memory for it: to the client, as full as a full pool */
@@ -272,14 +352,14 @@ static void block_free(struct ram_pool *pool, unsigned char *b)
 	c->free_list = b;
 	if (c->nfree++ == 0)
 		chunk_list_push(pool, c);
-	if (c->nfree == CHUNK_BLOCKS - 1) {
+	if (c->nfree == CHUNK_USABLE) {
 		chunk_list_remove(pool, c);
 		c->free_list = NULL;
 		c->fresh = 1;
-		if (pool->spare)
-			unmap = c;
+		if (pool->idle_count == 0 || atomic_load_explicit(&pool->mapped_chunks, RELAXED) <= reservation(pool))
+			idle_push(pool, c);
 		else
-			pool->spare = c;
+			unmap = c;
 	}
 	atomic_fetch_sub_explicit(&pool->used_blocks, 1, RELAXED);
 	pthread_mutex_unlock(&pool->alloc_lock);
@@ -705,19 +785,22 @@ int ram_pool_new(uint64_t capacity, bool dedup, bool lock, struct ram_pool **out
 		return ms_fail_errno(err, "cannot allocate a RAM pool");
 	memset(pool, 0, sizeof *pool);
 	pool->capacity_blocks = capacity / BLOCK;
+	pool->capacity_chunks = (pool->capacity_blocks + CHUNK_USABLE - 1) / CHUNK_USABLE;
 	pool->dedup = dedup;
 	pool->want_lock = lock;
 	atomic_init(&pool->locked, lock);
 	mutex_init(&pool->alloc_lock);
+	mutex_init(&pool->reserve_lock);
 	for (size_t i = 0; i < SHARDS; i++)
 		mutex_init(&pool->shards[i].lock);
 	if (lock) {
-		/* Map the first chunk now, so that the caller learns at once whether locking works. */
-		pool->spare = chunk_map(pool);
-		if (!pool->spare) {
-			ram_pool_free(pool);
-			return ms_fail_errno(err, "cannot map memory for a RAM pool");
-		}
+		/* Map and lock the first chunk now, so that the caller learns at
+		 * once whether locking works (the exports say why, if it does not). */
+		struct chunk *c;
+		if (chunk_map(pool, true, &c) == 0)
+			idle_push(pool, c);
+		else
+			atomic_store_explicit(&pool->locked, false, RELAXED);
 	}
 	*out = pool;
 	return 0;
@@ -727,14 +810,14 @@ void ram_pool_free(struct ram_pool *pool)
 {
 	if (!pool)
 		return;
-	/* With every export freed, every chunk is empty: unmapped already, or the spare. */
-	if (pool->spare)
-		chunk_unmap(pool, pool->spare);
+	/* With every export freed, every chunk is empty: unmapped already, or idle. */
+	chunks_unmap(pool, pool->idle);
 	for (size_t i = 0; i < SHARDS; i++) {
 		free(pool->shards[i].slots);
 		pthread_mutex_destroy(&pool->shards[i].lock);
 	}
 	pthread_mutex_destroy(&pool->alloc_lock);
+	pthread_mutex_destroy(&pool->reserve_lock);
 	free(pool);
 }
 
@@ -756,6 +839,69 @@ void ram_pool_get_stats(struct ram_pool *pool, struct ram_pool_stats *out)
 	};
 }
 
+/* Why `bytes` could not be locked: errno value e, and what to raise. */
+static int fail_lock(uint64_t bytes, int e, struct ms_err *err)
+{
+	struct rlimit lim;
+	bool limited = getrlimit(RLIMIT_MEMLOCK, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY;
+	if ((e == ENOMEM || e == EPERM) && limited)
+		return ms_fail(err, "cannot lock %" PRIu64 " bytes of memory to back it (--mlock): %s; the locked-memory "
+			       "limit (RLIMIT_MEMLOCK, ulimit -l) is %llu bytes: raise it, or give msrswap CAP_IPC_LOCK",
+			       bytes, strerror(e), (unsigned long long)lim.rlim_cur);
+	return ms_fail(err, "cannot lock %" PRIu64 " bytes of memory to back it (--mlock): %s", bytes, strerror(e));
+}
+
+/* Locked pools: add `need` chunks to the reservation and map and lock what
+ * the idle chunks do not cover; on failure the pool is left as it was.
+ * With the reservation lock held. */
+static int reserve_chunks(struct ram_pool *pool, uint64_t need, struct ms_err *err)
+{
+	pthread_mutex_lock(&pool->alloc_lock);
+	uint64_t before = reservation(pool);
+	pool->reserved_chunks += need;
+	uint64_t grows = reservation(pool) - before;
+	/* idle chunks the other exports' reservations do not count on */
+	uint64_t in_use = atomic_load_explicit(&pool->mapped_chunks, RELAXED) - pool->idle_count;
+	uint64_t promised_idle = before > in_use ? before - in_use : 0;
+	uint64_t spare_idle = pool->idle_count > promised_idle ? pool->idle_count - promised_idle : 0;
+	uint64_t to_map = grows > spare_idle ? grows - spare_idle : 0;
+	pthread_mutex_unlock(&pool->alloc_lock);
+
+	/* Mapping and locking populate memory: not under the allocator lock. */
+	struct chunk *mapped = NULL, *c;
+	int e = 0;
+	for (uint64_t i = 0; i < to_map && e == 0; i++)
+		if ((e = chunk_map(pool, true, &c)) == 0) {
+			c->next = mapped;
+			mapped = c;
+		}
+	pthread_mutex_lock(&pool->alloc_lock);
+	if (e)
+		pool->reserved_chunks -= need;
+	else
+		while ((c = mapped)) {
+			mapped = c->next;
+			idle_push(pool, c);
+		}
+	struct chunk *excess = e ? idle_trim(pool) : NULL;
+	pthread_mutex_unlock(&pool->alloc_lock);
+	chunks_unmap(pool, mapped);
+	chunks_unmap(pool, excess);
+	return e ? fail_lock(to_map * CHUNK_BYTES, e, err) : 0;
+}
+
+/* Give back an export's reservation, and the idle chunks only it needed. */
+static void unreserve_chunks(struct ram_pool *pool, uint64_t chunks)
+{
+	pthread_mutex_lock(&pool->reserve_lock);
+	pthread_mutex_lock(&pool->alloc_lock);
+	pool->reserved_chunks -= chunks;
+	struct chunk *excess = idle_trim(pool);
+	pthread_mutex_unlock(&pool->alloc_lock);
+	pthread_mutex_unlock(&pool->reserve_lock);
+	chunks_unmap(pool, excess);
+}
+
 int ram_export_new(struct ram_pool *pool, uint64_t size, struct ram_export **out, struct ms_err *err)
 {
 	if (size == 0)
@@ -774,6 +920,17 @@ int ram_export_new(struct ram_pool *pool, uint64_t size, struct ram_export **out
 		return ms_fail_errno(err, "cannot allocate the block table of a %llu-byte export",
 				     (unsigned long long)size);
 	}
+	if (pool->want_lock) {
+		x->reserved_chunks = (nblocks + CHUNK_USABLE - 1) / CHUNK_USABLE;
+		pthread_mutex_lock(&pool->reserve_lock);
+		int rc = reserve_chunks(pool, x->reserved_chunks, err);
+		pthread_mutex_unlock(&pool->reserve_lock);
+		if (rc < 0) {
+			free((void *)x->slots);
+			free(x);
+			return -1;
+		}
+	}
 	x->pool = pool;
 	x->size = size;
 	x->nblocks = nblocks;
@@ -789,6 +946,8 @@ void ram_export_free(struct ram_export *x)
 		return;
 	for (uint64_t b = 0; b < x->nblocks; b++)
 		slot_clear(x, b);
+	if (x->reserved_chunks)
+		unreserve_chunks(x->pool, x->reserved_chunks);
 	for (size_t i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&x->stripes[i].lock);
 	free((void *)x->slots);

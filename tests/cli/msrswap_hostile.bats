@@ -12,7 +12,9 @@ serve() {
 	SOCK=$BATS_TEST_TMPDIR/nbd.sock
 	CTL=$BATS_TEST_TMPDIR/ctl.sock
 	# SERVE_NOFILE: the server's descriptor limit (ulimit -n)
-	(ulimit -n "${SERVE_NOFILE:-$(ulimit -n)}" && exec "$MSRSWAP" serve -v --listen "unix:$SOCK" --control "$CTL" "$@") \
+	# SERVE_MEMLOCK_KIB: its locked-memory limit (ulimit -l); SERVE_WRAP: a command it runs under
+	(ulimit -n "${SERVE_NOFILE:-$(ulimit -n)}" && { [ -z "${SERVE_MEMLOCK_KIB:-}" ] || ulimit -l "$SERVE_MEMLOCK_KIB"; } &&
+		exec ${SERVE_WRAP:-} "$MSRSWAP" serve -v --listen "unix:$SOCK" --control "$CTL" "$@") \
 		2> "$BATS_TEST_TMPDIR/serve.log" &
 	SERVER_PID=$!
 	until_true 10 test -S "$SOCK" -a -S "$CTL" || { cat "$BATS_TEST_TMPDIR/serve.log"; return 1; }
@@ -135,6 +137,49 @@ idle_for() {
 	serve --capacity 1T --export a:512G --overcommit
 	"$MSRSWAP" export add b 256G --control "$CTL"
 	[ "$(pool_stat reserved_bytes)" -eq $((768 << 30)) ]
+}
+
+# vm_locked_kib PID: the process's locked memory (VmLck), in KiB
+vm_locked_kib() {
+	awk '$1 == "VmLck:" { print $2 }' "/proc/$1/status"
+}
+
+# the pool and the exports of `msrswap status`, without the time stamps
+pool_and_exports() {
+	"$MSRSWAP" status --control "$CTL" | jq -c 'select(.kind == "pool_stats" or .kind == "export_stats") | del(.ts, .time, .uptime_s)'
+}
+
+@test "msrswap hostile: F2 serve --mlock locks an export's memory when it is created, and refuses one it cannot lock then" {
+	# without CAP_IPC_LOCK, which would let root lock past ulimit -l
+	local drop="setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock"
+	command -v setpriv >/dev/null && $drop true || skip "setpriv cannot drop CAP_IPC_LOCK here"
+	(ulimit -l 8192) 2>/dev/null || skip "ulimit -l 8192 is not allowed here"
+	local cause="the locked-memory limit (RLIMIT_MEMLOCK, ulimit -l) is 8388608 bytes: raise it, or give msrswap CAP_IPC_LOCK"
+	# an --export too big to lock: exit 1 at start, naming the export, the bytes and the cause
+	run timeout 10 bash -c 'ulimit -l 8192 && exec $0 "$@"' $drop "$MSRSWAP" serve --mlock \
+		--listen "unix:$BATS_TEST_TMPDIR/x.sock" --control "$BATS_TEST_TMPDIR/x.ctl" --capacity 256M --export big:64M
+	[ "$status" -eq 1 ]
+	[[ $output == *"export 'big' (67108864 bytes): cannot lock "*" bytes of memory to back it (--mlock): "*"$cause"* ]]
+	# export add too big: refused with the same message, the pool unchanged
+	SERVE_MEMLOCK_KIB=8192 SERVE_WRAP=$drop serve --mlock --capacity 256M --export small:1M
+	[ "$(pool_stat locked)" = true ]
+	local before locked_before
+	before=$(pool_and_exports)
+	locked_before=$(vm_locked_kib "$SERVER_PID")
+	[ "$locked_before" -ge 2048 ]
+	run "$MSRSWAP" export add big 64M --control "$CTL"
+	[ "$status" -eq 1 ]
+	[[ $output == *"export 'big' (67108864 bytes): cannot lock "*"$cause"* ]]
+	[ "$(pool_and_exports)" = "$before" ]
+	[ "$(vm_locked_kib "$SERVER_PID")" -eq "$locked_before" ]
+	# one that fits: accepted, and locked before any write
+	"$MSRSWAP" export add more 2M --control "$CTL"
+	[ "$(vm_locked_kib "$SERVER_PID")" -ge $((locked_before + 2048)) ]
+	run $HOSTILE cmd "$SOCK" more 1:0:0:4096
+	[ "$output" = "0" ]
+	# removed: its locked memory goes back
+	"$MSRSWAP" export rm more --control "$CTL"
+	until_true 10 test "$(vm_locked_kib "$SERVER_PID")" -eq "$locked_before"
 }
 
 # --- F4: command flags ---

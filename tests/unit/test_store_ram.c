@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -642,6 +646,143 @@ static void test_host_out_of_memory(void)
 	ok(code == ENOSPC, "a write the system has no memory for fails with ENOSPC (got %d, ENOMEM is %d)", code, ENOMEM);
 }
 
+/* Drop CAP_IPC_LOCK, which lets root lock past RLIMIT_MEMLOCK.  False if it
+ * cannot be dropped. */
+static bool drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &head, data) != 0)
+		return false;
+	uint32_t bit = 1u << CAP_IPC_LOCK; /* CAP_IPC_LOCK < 32: in data[0] */
+	data[0].effective &= ~bit;
+	data[0].permitted &= ~bit;
+	data[0].inheritable &= ~bit;
+	return syscall(SYS_capset, &head, data) == 0;
+}
+
+/* VmLck of this process, in bytes (UINT64_MAX if unreadable). */
+static uint64_t vm_locked(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kib = 0;
+	bool found = false;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = sscanf(line, "VmLck: %llu kB", &kib) == 1;
+	if (f)
+		fclose(f);
+	return found ? kib * 1024 : UINT64_MAX;
+}
+
+/* What the child of test_mlock_at_export_creation saw. */
+struct mlock_probe {
+	int skip;                        /* 1: CAP_IPC_LOCK could not be dropped */
+	int pool_rc, big_rc, small_rc, write_rc;
+	char big_msg[512];
+	uint64_t mapped_before, mapped_after_refusal, mapped_written, mapped_trimmed, mapped_freed;
+	uint64_t locked_before, locked_after_refusal, locked_small, locked_written, locked_freed;
+};
+
+#define MLOCK_LIMIT (8u << 20)
+#define CHUNK (2u << 20)
+#define BIG_EXPORT (32u << 20)
+#define SMALL_EXPORT (4u << 20)
+
+static uint64_t mapped_of(struct ram_pool *pool)
+{
+	return pool_stats(pool).mapped_bytes;
+}
+
+/* In the child: a locked pool under an 8 MiB RLIMIT_MEMLOCK. */
+static void probe_mlock(struct mlock_probe *p)
+{
+	struct rlimit lim = {MLOCK_LIMIT, MLOCK_LIMIT};
+	if (!drop_ipc_lock() || setrlimit(RLIMIT_MEMLOCK, &lim) != 0) {
+		p->skip = 1;
+		return;
+	}
+	struct ram_pool *pool;
+	struct ram_export *big = NULL, *small = NULL;
+	struct ms_err err = {0};
+	if ((p->pool_rc = ram_pool_new(64u << 20, false, true, &pool, &err)) < 0)
+		return;
+	p->mapped_before = mapped_of(pool);
+	p->locked_before = vm_locked();
+	p->big_rc = ram_export_new(pool, BIG_EXPORT, &big, &err);
+	snprintf(p->big_msg, sizeof p->big_msg, "%s", err.msg);
+	p->mapped_after_refusal = mapped_of(pool);
+	p->locked_after_refusal = vm_locked();
+	if ((p->small_rc = ram_export_new(pool, SMALL_EXPORT, &small, &err)) < 0) {
+		snprintf(p->big_msg, sizeof p->big_msg, "%s", err.msg);
+		return;
+	}
+	p->locked_small = vm_locked();
+	for (uint64_t b = 0; b < SMALL_EXPORT / BS && !p->write_rc; b++)
+		p->write_rc = put_block(small, b, b + 1);
+	p->mapped_written = mapped_of(pool);
+	p->locked_written = vm_locked();
+	ram_store_ops.trim(small, SMALL_EXPORT, 0);
+	p->mapped_trimmed = mapped_of(pool);
+	ram_export_free(small);
+	p->mapped_freed = mapped_of(pool);
+	p->locked_freed = vm_locked();
+	ram_pool_free(pool);
+}
+
+/* A locked pool locks an export's memory when the export is created: one
+ * that cannot be locked is refused then, leaving the pool as it was; one that
+ * can has its memory locked before any write, kept while it lives, and given
+ * back when it is freed.  In a child, so the lowered limits stay there. */
+static void test_mlock_at_export_creation(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	skip("the sanitizers intercept mlock and lock nothing: VmLck and RLIMIT_MEMLOCK do not apply");
+	return;
+#endif
+	struct mlock_probe *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		ok(0, "mlock probe: mmap: %s", strerror(errno));
+		return;
+	}
+	memset(p, 0, sizeof *p);
+	pid_t pid = fork();
+	if (pid == 0) {
+		probe_mlock(p);
+		_exit(0);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (p->skip) {
+		skip("cannot drop CAP_IPC_LOCK or lower RLIMIT_MEMLOCK here: the limit would not apply");
+	} else if (!ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && p->pool_rc == 0, "mlock: a locked pool under an 8 MiB RLIMIT_MEMLOCK")) {
+		printf("#   %s\n", p->big_msg);
+	} else {
+		is_int(p->big_rc, -1, "mlock: a 32 MiB export that cannot be locked is refused at creation");
+		like(p->big_msg, "cannot lock 33554432 bytes", "mlock: the refusal names the bytes");
+		like(p->big_msg, "RLIMIT_MEMLOCK, ulimit -l) is 8388608 bytes: raise it, or give msrswap CAP_IPC_LOCK",
+		     "mlock: the refusal names the cause and what to raise");
+		ok(p->mapped_after_refusal == p->mapped_before && p->locked_after_refusal == p->locked_before,
+		   "mlock: the refusal leaves the pool as it was (mapped %llu -> %llu, VmLck %llu -> %llu)",
+		   (unsigned long long)p->mapped_before, (unsigned long long)p->mapped_after_refusal,
+		   (unsigned long long)p->locked_before, (unsigned long long)p->locked_after_refusal);
+		is_int(p->small_rc, 0, "mlock: a 4 MiB export that fits under the limit is created");
+		uint64_t grown = p->locked_small - p->locked_before;
+		ok(grown >= SMALL_EXPORT && grown <= SMALL_EXPORT + CHUNK,
+		   "mlock: VmLck grows by the export's size before any write (%llu bytes for %u)",
+		   (unsigned long long)grown, SMALL_EXPORT);
+		is_int(p->write_rc, 0, "mlock: every block of the export can be written");
+		ok(p->locked_written == p->locked_small && p->mapped_written == p->mapped_before + grown,
+		   "mlock: writing it takes the locked chunks, no new ones (VmLck %llu, mapped %llu)",
+		   (unsigned long long)p->locked_written, (unsigned long long)p->mapped_written);
+		is_int(p->mapped_trimmed, p->mapped_written, "mlock: chunks trimmed empty stay mapped while the export lives");
+		ok(p->locked_freed == p->locked_before && p->mapped_freed == p->mapped_before,
+		   "mlock: freeing the export gives its locked memory back (VmLck %llu, mapped %llu)",
+		   (unsigned long long)p->locked_freed, (unsigned long long)p->mapped_freed);
+	}
+	munmap(p, sizeof *p);
+}
+
 int main(void)
 {
 	const char *env = getenv("STORE_RAM_STRESS_OPS");
@@ -657,6 +798,7 @@ int main(void)
 	test_dedup_index_churn();
 	test_export_removal_and_lock();
 	test_host_out_of_memory();
+	test_mlock_at_export_creation();
 	test_dedup_race();
 	test_stress(false, NBLOCKS, ops);
 	test_stress(true, NBLOCKS, ops);
