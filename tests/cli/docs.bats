@@ -800,6 +800,8 @@ rs_emitted() {
 	"$MSRSWAP" status --control "$D/c.ctl" >>"$D/status.jsonl"
 	jq -e 'select(.kind == "tier") | .puts_total == 1 and .puts_succ == 1 and .tier_target_bytes == 12288 and .pool_bytes == 4096' \
 		"$D/status.jsonl"
+	# the provider's periodic records (every 200 ms) are part of what is checked: seen before it may be killed below
+	until_true 60 grep -q '"kind":"export_stats"' "$D/serve.jsonl"
 	failover=
 	if command -v nbdcopy >/dev/null; then
 		head -c 1M /dev/urandom >"$D/data"
@@ -818,8 +820,7 @@ rs_emitted() {
 		jq -e --arg uri "nbd+unix:///docs?socket=$D/p.sock" '.uri == $uri and (.reason | length) > 0' <<<"$failover"
 		"$MSRSWAP" status --control "$D/c.ctl" | jq_true '.remotes_dead == 1 and .failovers == 1 and .remote_bytes == 0'
 	fi
-	# the daemons' periodic records (every 200 ms) are part of what is checked
-	until_true 60 grep -q '"kind":"export_stats"' "$D/serve.jsonl"
+	# the client's periodic records too
 	until_true 60 grep -q '"kind":"tier"' "$D/client.jsonl"
 	# every key of every record is documented for its kind
 	keys=$(cat "$D/serve.jsonl" "$D/client.jsonl" "$D/status.jsonl" | jq -r '.kind as $k | keys[] | "\($k) \(.)"' | sort -u)
