@@ -154,6 +154,8 @@ pool_and_exports() {
 	local drop="setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock"
 	command -v setpriv >/dev/null && $drop true || skip "setpriv cannot drop CAP_IPC_LOCK here"
 	(ulimit -l 8192) 2>/dev/null || skip "ulimit -l 8192 is not allowed here"
+	# ASan intercepts mlock and locks nothing: neither VmLck nor RLIMIT_MEMLOCK applies to a sanitized build
+	! ldd "$MSRSWAP" 2>/dev/null | grep -q libasan || skip "a sanitized msrswap locks nothing (ASan makes mlock a no-op)"
 	local cause="the locked-memory limit (RLIMIT_MEMLOCK, ulimit -l) is 8388608 bytes: raise it, or give msrswap CAP_IPC_LOCK"
 	# an --export too big to lock: exit 1 at start, naming the export, the bytes and the cause
 	run timeout 10 bash -c 'ulimit -l 8192 && exec $0 "$@"' $drop "$MSRSWAP" serve --mlock \
