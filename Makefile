@@ -25,6 +25,16 @@ REQUIRED_LIBS := jansson libxxhash libnbd fuse3 gnutls
 CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags $(REQUIRED_LIBS))
 LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs $(REQUIRED_LIBS))
 
+# OpenBLAS (cblas_sgemm) for msballoon's neural networks, required.  Its own
+# pkg-config name, so that Debian's netlib reference cblas is never the one
+# linked; --as-needed, so that only the programs that call it load it (its
+# pthread build starts threads when loaded).
+ifneq ($(shell $(PKG_CONFIG) --exists openblas && echo yes),yes)
+  $(error OpenBLAS not found (pkg-config openblas): install libopenblas-dev, see scripts/install-deps)
+endif
+CFLAGS += $(shell $(PKG_CONFIG) --cflags openblas)
+LDLIBS += -Wl,--push-state,--as-needed $(shell $(PKG_CONFIG) --libs openblas) -Wl,--pop-state
+
 # Optional backends: compiled in when their library is present; otherwise the
 # driver reports at run time which dependency the build lacked.
 ifeq ($(shell $(PKG_CONFIG) --exists libvirt && echo yes),yes)
