@@ -53,6 +53,10 @@ const float *mlp_forward(struct mlp *m, const float *in, size_t batch);
  * adds the parameter gradients (summed over the batch) to the accumulated
  * ones; with dinput != NULL also writes dL/dinput [batch × inputs]. */
 void mlp_backward(struct mlp *m, const float *doutput, float *dinput);
+/* Only dL/dinput [batch × inputs] of the last forward; the parameter
+ * gradients are left as they are (the DDPG actor's update, through the
+ * critic, needs the critic's input gradient alone). */
+void mlp_backward_input(struct mlp *m, const float *doutput, float *dinput);
 /* One Adam step (β1 0.9, β2 0.999, ε 1e-8) with learning rate lr on the
  * accumulated gradients, which are then zeroed. */
 void mlp_adam_step(struct mlp *m, float lr);
