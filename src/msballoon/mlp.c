@@ -202,9 +202,10 @@ const float *mlp_grads(const struct mlp *m)
 }
 
 /* Four floats, and the mask of a comparison of them: GCC's portable vector
- * extensions (SSE on x86-64, NEON on arm64), vectorised without -O3.  ReLU and its derivative
- * are masks (x > 0 ? x : 0 as x & (x > 0)): a branch there mispredicts on
- * every other value, which cost more than the matrix products. */
+ * extensions (SSE on x86-64, NEON on arm64), vectorised at -O2.  ReLU and
+ * its derivative are masks (x > 0 ? x : 0 as x & (x > 0)): compiled as a
+ * branch, which mispredicts on every other value, they cost more than the
+ * matrix products. */
 typedef float f4 __attribute__((vector_size(16)));
 typedef int32_t i4 __attribute__((vector_size(16)));
 
