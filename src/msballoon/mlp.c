@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
 
 #define ADAM_BETA1 0.9f
 #define ADAM_BETA2 0.999f
@@ -221,6 +224,52 @@ static inline void store4(float *p, f4 v)
 	memcpy(p, &v, sizeof(v));
 }
 
+/* Denormal floats flushed to zero (MXCSR's FTZ and DAZ) while a pass runs,
+ * the caller's mode restored after: Adam's moments of a parameter whose
+ * gradient is (nearly) zero — a dead ReLU — decay through the denormal range
+ * over thousands of steps, and every operation on a denormal takes a
+ * microcode assist of ~100 cycles (measured: 35 % of a 5-64-64-1 step).
+ * Flushing is deterministic; values below 1e-38 carry nothing here. */
+#ifdef __SSE__
+#define MXCSR_FTZ_DAZ 0x8040u
+
+static inline unsigned denormals_off(void)
+{
+	unsigned csr = _mm_getcsr();
+	_mm_setcsr(csr | MXCSR_FTZ_DAZ);
+	return csr;
+}
+
+static inline void denormals_restore(unsigned csr)
+{
+	_mm_setcsr(csr);
+}
+#else
+static inline unsigned denormals_off(void)
+{
+	return 0;
+}
+
+static inline void denormals_restore(unsigned csr)
+{
+	(void)csr;
+}
+#endif
+
+#ifdef __SSE__
+static inline f4 sqrt4(f4 v)
+{
+	return (f4)_mm_sqrt_ps((__m128)v);
+}
+#else
+static inline f4 sqrt4(f4 v)
+{
+	for (int i = 0; i < 4; i++)
+		v[i] = sqrtf(v[i]);
+	return v;
+}
+#endif
+
 /* x where keep > 0, else 0, without a branch (scalar) */
 static inline float masked(float x, float keep)
 {
@@ -285,9 +334,11 @@ const float *mlp_forward(struct mlp *m, const float *in, size_t batch)
 	if (batch == 0 || reserve_batch(m, batch) < 0)
 		return NULL;
 	m->batch = batch;
+	unsigned mode = denormals_off();
 	memcpy(m->out[0], in, batch * m->width[0] * sizeof(float));
 	for (size_t i = 0; i < m->layers; i++)
 		forward_layer(m, i, m->out[i], m->out[i + 1], batch);
+	denormals_restore(mode);
 	return m->out[m->layers];
 }
 
@@ -343,28 +394,17 @@ static void backward(struct mlp *m, const float *doutput, float *dinput, int wit
 
 void mlp_backward(struct mlp *m, const float *doutput, float *dinput)
 {
+	unsigned mode = denormals_off();
 	backward(m, doutput, dinput, 1);
+	denormals_restore(mode);
 }
 
 void mlp_backward_input(struct mlp *m, const float *doutput, float *dinput)
 {
+	unsigned mode = denormals_off();
 	backward(m, doutput, dinput, 0);
+	denormals_restore(mode);
 }
-
-#ifdef __SSE__
-#include <xmmintrin.h>
-static inline f4 sqrt4(f4 v)
-{
-	return (f4)_mm_sqrt_ps((__m128)v);
-}
-#else
-static inline f4 sqrt4(f4 v)
-{
-	for (int i = 0; i < 4; i++)
-		v[i] = sqrtf(v[i]);
-	return v;
-}
-#endif
 
 /* Adam on n parameters, four at a time: its square root and division were
  * the largest single cost of a step done one float at a time.  The same
@@ -402,7 +442,9 @@ void mlp_adam_step(struct mlp *m, float lr)
 	 * m̂ = m/(1 − β1^t), v̂ = v/(1 − β2^t). */
 	float c1 = 1.0f / (1.0f - powf(ADAM_BETA1, (float)m->adam_t));
 	float c2 = 1.0f / (1.0f - powf(ADAM_BETA2, (float)m->adam_t));
+	unsigned mode = denormals_off();
 	adam(m->params, m->grads, m->adam_m, m->adam_v, m->count, lr, c1, c2);
+	denormals_restore(mode);
 }
 
 void mlp_zero_grad(struct mlp *m)
@@ -414,8 +456,10 @@ void mlp_soft_update(struct mlp *target, const struct mlp *source, float tau)
 {
 	float *restrict t = target->params;
 	const float *restrict s = source->params;
+	unsigned mode = denormals_off();
 	for (size_t k = 0; k < target->count; k++)
 		t[k] = tau * s[k] + (1.0f - tau) * t[k];
+	denormals_restore(mode);
 }
 
 float mlp_mse(const float *out, const float *want, size_t n, float *dout)

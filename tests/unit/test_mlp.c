@@ -363,6 +363,14 @@ static void test_errors_and_blas(void)
 	ok(mlp_forward(m, (float[5]){0}, 0) == NULL, "a forward of 0 rows returns NULL");
 	ok(strstr(openblas_get_config(), "OpenBLAS") != NULL, "linked with OpenBLAS (%s)", openblas_get_config());
 	is_int(openblas_get_num_threads(), 1, "OpenBLAS runs one thread");
+	/* mlp flushes denormals while it computes, and gives the mode back */
+	float x[5] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
+	mlp_forward(m, x, 1);
+	mlp_backward(m, (float[]){1}, NULL);
+	mlp_adam_step(m, 1e-3f);
+	volatile float tiny = 1e-38f;
+	float smaller = tiny / 1024;
+	ok(smaller > 0 && isless(smaller, 1e-40f), "the caller's denormals are left on (1e-38/1024 = %g)", smaller);
 	mlp_free(m);
 }
 
