@@ -307,14 +307,25 @@ static void tanh_derivative(float *d, const float *y, size_t n)
 		d[k] *= 1.0f - y[k] * y[k];
 }
 
-static void activate(enum mlp_activation act, float *x, size_t n)
+/* y ← act(y + b) for one row of n: the bias and the activation in one pass
+ * over the product. */
+static void bias_activate(enum mlp_activation act, float *y, const float *b, size_t n)
 {
-	if (act == MLP_RELU) {
-		relu_mask(x, x, n);
-	} else if (act == MLP_TANH) {
-		for (size_t k = 0; k < n; k++)
-			x[k] = tanhf(x[k]);
+	const f4 zero = {0};
+	size_t k = 0;
+	if (act == MLP_TANH) {
+		for (; k < n; k++)
+			y[k] = tanhf(y[k] + b[k]);
+		return;
 	}
+	for (; k + 4 <= n; k += 4) {
+		f4 v = load4(y + k) + load4(b + k);
+		if (act == MLP_RELU)
+			v = (f4)((i4)v & (v > zero));
+		store4(y + k, v);
+	}
+	for (; k < n; k++)
+		y[k] = act == MLP_RELU ? masked(y[k] + b[k], y[k] + b[k]) : y[k] + b[k];
 }
 
 /* y [batch × out] = act(x [batch × in] · Wᵀ + b) for layer i. */
@@ -322,11 +333,10 @@ static void forward_layer(struct mlp *m, size_t i, const float *x, float *y, siz
 {
 	size_t in = m->width[i], out = m->width[i + 1];
 	const float *b = m->params + m->biases_at[i];
-	for (size_t r = 0; r < batch; r++)
-		memcpy(y + r * out, b, out * sizeof(float));
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out, (int)in, 1.0f, x, (int)in,
-		    m->params + m->weights_at[i], (int)in, 1.0f, y, (int)out);
-	activate(m->act[i], y, batch * out);
+		    m->params + m->weights_at[i], (int)in, 0.0f, y, (int)out);
+	for (size_t r = 0; r < batch; r++)
+		bias_activate(m->act[i], y + r * out, b, out);
 }
 
 const float *mlp_forward(struct mlp *m, const float *in, size_t batch)
@@ -456,8 +466,11 @@ void mlp_soft_update(struct mlp *target, const struct mlp *source, float tau)
 {
 	float *restrict t = target->params;
 	const float *restrict s = source->params;
+	size_t n = target->count, k = 0;
 	unsigned mode = denormals_off();
-	for (size_t k = 0; k < target->count; k++)
+	for (; k + 4 <= n; k += 4)
+		store4(t + k, tau * load4(s + k) + (1.0f - tau) * load4(t + k));
+	for (; k < n; k++)
 		t[k] = tau * s[k] + (1.0f - tau) * t[k];
 	denormals_restore(mode);
 }
