@@ -53,16 +53,29 @@ static int check_config(const struct ddpg_config *c, size_t sd, size_t ad, struc
 static int alloc_batch(struct ddpg *d)
 {
 	size_t b = d->c.batch, cin = d->sd + d->ad;
-	d->s = malloc(b * d->sd * sizeof(float));
+	d->s = calloc(b * d->sd, sizeof(float));
 	d->a = malloc(b * d->ad * sizeof(float));
 	d->r = malloc(b * sizeof(float));
 	d->s2 = malloc(b * d->sd * sizeof(float));
 	d->done = malloc(b * sizeof(float));
-	d->critic_in = malloc(b * cin * sizeof(float));
+	d->critic_in = calloc(b * cin, sizeof(float));
 	d->dcritic_in = malloc(b * cin * sizeof(float));
 	d->y = malloc(b * sizeof(float));
 	d->dq = malloc(b * sizeof(float));
 	return d->s && d->a && d->r && d->s2 && d->done && d->critic_in && d->dcritic_in && d->y && d->dq ? 0 : -1;
+}
+
+/* One forward pass of a whole (zeroed) minibatch through every network:
+ * their work memory is then allocated once, here, and acting or training
+ * never allocates (nor fails). */
+static int reserve(struct ddpg *d)
+{
+	size_t b = d->c.batch;
+	if (!mlp_forward(d->actor, d->s, b) || !mlp_forward(d->actor_target, d->s, b))
+		return -1;
+	if (!mlp_forward(d->critic, d->critic_in, b) || !mlp_forward(d->critic_target, d->critic_in, b))
+		return -1;
+	return 0;
 }
 
 static int build(struct ddpg *d, struct rng *rng, struct ms_err *err)
@@ -77,7 +90,7 @@ static int build(struct ddpg *d, struct rng *rng, struct ms_err *err)
 	    !(d->actor_target = mlp_clone(d->actor, err)) || !(d->critic_target = mlp_clone(d->critic, err)) ||
 	    !(d->replay = replay_new(c->replay_capacity, d->sd, d->ad, err)))
 		return -1;
-	if (alloc_batch(d) < 0)
+	if (alloc_batch(d) < 0 || reserve(d) < 0)
 		return ms_fail(err, "no memory for a ddpg minibatch");
 	return 0;
 }

@@ -57,7 +57,7 @@ static int build(struct dql *q, struct rng *rng, struct ms_err *err)
 	if (!(q->net = mlp_new(3, widths, act, rng, err)) || !(q->target = mlp_clone(q->net, err)) ||
 	    !(q->replay = replay_new(q->c.replay_capacity, q->sd, 1, err)))
 		return -1;
-	q->s = malloc(b * q->sd * sizeof(float));
+	q->s = calloc(b * q->sd, sizeof(float));
 	q->a = malloc(b * sizeof(float));
 	q->r = malloc(b * sizeof(float));
 	q->s2 = malloc(b * q->sd * sizeof(float));
@@ -66,7 +66,10 @@ static int build(struct dql *q, struct rng *rng, struct ms_err *err)
 	q->q_taken = malloc(b * sizeof(float));
 	q->d_taken = malloc(b * sizeof(float));
 	q->dq = malloc(b * q->na * sizeof(float));
-	if (!q->s || !q->a || !q->r || !q->s2 || !q->done || !q->y || !q->q_taken || !q->d_taken || !q->dq)
+	/* a first forward of a whole (zeroed) minibatch allocates the networks'
+	 * work memory once: acting and training then never allocate */
+	if (!q->s || !q->a || !q->r || !q->s2 || !q->done || !q->y || !q->q_taken || !q->d_taken || !q->dq ||
+	    !mlp_forward(q->net, q->s, b) || !mlp_forward(q->target, q->s, b))
 		return ms_fail(err, "no memory for a dql minibatch");
 	return 0;
 }
