@@ -369,9 +369,14 @@ static void accumulate_grads(struct mlp *m, size_t i, const float *delta, size_t
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)batch, 1.0f, delta, (int)out,
 		    m->out[i], (int)in, 1.0f, m->grads + m->weights_at[i], (int)in);
 	float *db = m->grads + m->biases_at[i];
-	for (size_t r = 0; r < batch; r++)
-		for (size_t j = 0; j < out; j++)
-			db[j] += delta[r * out + j];
+	for (size_t r = 0; r < batch; r++) {
+		const float *row = delta + r * out;
+		size_t j = 0;
+		for (; j + 4 <= out; j += 4)
+			store4(db + j, load4(db + j) + load4(row + j));
+		for (; j < out; j++)
+			db[j] += row[j];
+	}
 }
 
 /* Backpropagation from dL/doutput; parameter gradients accumulated when
