@@ -176,6 +176,32 @@ static struct mlp *unit_net(enum mlp_activation a, float w, float b)
 	return m;
 }
 
+/* mlp_backward_input: the input gradient of mlp_backward, and no parameter gradient */
+static void test_backward_input(void)
+{
+	struct rng rng;
+	rng_seed(&rng, 21);
+	struct ms_err err;
+	struct mlp *m = mlp_new(3, (size_t[]){6, 64, 64, 1}, (enum mlp_activation[]){MLP_RELU, MLP_RELU, MLP_LINEAR},
+				&rng, &err);
+	float x[4 * 6], g[4] = {0.25f, -0.5f, 1, 2}, full[4 * 6], only[4 * 6];
+	for (int k = 0; k < 4 * 6; k++)
+		x[k] = (float)(2 * rng_uniform(&rng) - 1);
+	mlp_forward(m, x, 4);
+	mlp_backward(m, g, full);
+	mlp_zero_grad(m);
+	mlp_backward_input(m, g, only);
+	size_t n;
+	mlp_params(m, &n);
+	const float *grads = mlp_grads(m);
+	int untouched = 1;
+	for (size_t k = 0; k < n; k++)
+		untouched &= grads[k] == 0;
+	ok(memcmp(full, only, sizeof(full)) == 0, "mlp_backward_input: the same dL/dinput as mlp_backward");
+	ok(untouched, "mlp_backward_input leaves the parameter gradients at zero");
+	mlp_free(m);
+}
+
 static void test_activations(void)
 {
 	const float x[3] = {-2.0f, 0.0f, 0.5f};
@@ -277,7 +303,7 @@ static void test_soft_update_and_clone(void)
 	}
 	ok(memcmp(pf, pc, n * sizeof(float)) == 0, "a clone's Adam starts afresh: its step is a new network's");
 	mlp_free(fresh);
-	ok(memcmp(pa, pc, n * sizeof(float)) != 0, "training the clone leaves the original alone");
+	ok(memcmp(pa, pc, n * sizeof(float)) != 0, "the original, its moments kept, steps otherwise");
 	mlp_free(c);
 	free(before);
 	mlp_free(a);
@@ -377,6 +403,7 @@ static void test_errors_and_blas(void)
 int main(void)
 {
 	test_gradients();
+	test_backward_input();
 	test_activations();
 	test_adam();
 	test_soft_update_and_clone();
