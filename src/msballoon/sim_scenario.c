@@ -136,12 +136,10 @@ static int parse_points(const struct where *w, json_t *list, bool sizes, struct 
 	return 0;
 }
 
-/* A positive factor (scale, time_scale), 1 when absent. */
-static int field_factor(const struct where *w, json_t *obj, const char *key, double *out, struct ms_err *err)
+/* A factor (scale, time_scale) already read: more than 0 and at most 10^6. */
+static int check_factor(const struct where *w, const char *key, double factor, struct ms_err *err)
 {
-	if (field_number(w, obj, key, 1, out, err) < 0)
-		return -1;
-	if (*out <= 0 || *out > 1e6)
+	if (factor <= 0 || factor > 1e6)
 		return bad(w, key, err, "must be more than 0 and at most 1000000");
 	return 0;
 }
@@ -171,7 +169,9 @@ static int parse_trace_demand(const struct where *w, json_t *v, struct demand_sp
 	if (domain && (!json_is_string(domain) || !json_string_value(domain)[0]))
 		return bad(w, "domain", err, "expected a domain name (a string)");
 	opt.domain = domain ? json_string_value(domain) : NULL;
-	if (field_factor(w, v, "scale", &opt.scale, err) < 0 || field_factor(w, v, "time_scale", &opt.time_scale, err) < 0)
+	if (field_number(w, v, "scale", 1, &opt.scale, err) < 0 || check_factor(w, "scale", opt.scale, err) < 0 ||
+	    field_number(w, v, "time_scale", 1, &opt.time_scale, err) < 0 ||
+	    check_factor(w, "time_scale", opt.time_scale, err) < 0)
 		return -1;
 	if (repeat && (!json_is_integer(repeat) || json_integer_value(repeat) < 1 ||
 		       json_integer_value(repeat) > TRACE_MAX_REPEAT))
