@@ -165,6 +165,8 @@ static int read_records(FILE *f, const char *path, struct trace_read *tr, struct
 				       : ms_fail_input(err, "%s: no wss record", path);
 	if (tr->count == 1)
 		return ms_fail_input(err, "%s: only one wss record; a trace needs two or more to span time", path);
+	if (tr->points[tr->count - 1].t_s <= 0)
+		return ms_fail_input(err, "%s: every wss record has the same ts; a trace must span time", path);
 	return 0;
 }
 
@@ -190,21 +192,11 @@ static int shape(struct trace_read *tr, const char *path, struct ms_err *err)
 	return 0;
 }
 
-int trace_load(const char *path, const struct trace_options *opt, struct trace_point **points, size_t *npoints,
-	       struct ms_err *err)
+int trace_read(FILE *f, const char *name, const struct trace_options *opt, struct trace_point **points,
+	       size_t *npoints, struct ms_err *err)
 {
 	struct trace_read tr = { .opt = opt };
-	struct stat st;
-	int rc = -1;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		ms_fail_input(err, "%s: %s", path, strerror(errno));
-	else if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
-		ms_fail_input(err, "%s: is a directory, not a trace file", path);
-	else if (read_records(f, path, &tr, err) == 0 && shape(&tr, path, err) == 0)
-		rc = 0;
-	if (f)
-		fclose(f);
+	int rc = read_records(f, name, &tr, err) == 0 && shape(&tr, name, err) == 0 ? 0 : -1;
 	free(tr.domain);
 	if (rc < 0) {
 		free(tr.points);
@@ -213,4 +205,20 @@ int trace_load(const char *path, const struct trace_options *opt, struct trace_p
 	*points = tr.points;
 	*npoints = tr.count;
 	return 0;
+}
+
+int trace_load(const char *path, const struct trace_options *opt, struct trace_point **points, size_t *npoints,
+	       struct ms_err *err)
+{
+	struct stat st;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return ms_fail_input(err, "%s: %s", path, strerror(errno));
+	int rc = -1;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+		ms_fail_input(err, "%s: is a directory, not a trace file", path);
+	else
+		rc = trace_read(f, path, opt, points, npoints, err);
+	fclose(f);
+	return rc;
 }

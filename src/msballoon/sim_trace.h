@@ -6,6 +6,7 @@
 #define MSBALLOON_SIM_TRACE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "sim_scenario.h"
@@ -26,6 +27,10 @@ struct trace_options {
  * "traces/xz.jsonl:12: missing field \"wss_bytes\"". */
 int trace_load(const char *path, const struct trace_options *opt, struct trace_point **points, size_t *npoints,
 	       struct ms_err *err);
+
+/* The same from an open stream; `name` is the input's name in messages. */
+int trace_read(FILE *f, const char *name, const struct trace_options *opt, struct trace_point **points,
+	       size_t *npoints, struct ms_err *err);
 
 /* Seconds since 1970 of an RFC 3339 time ("2026-11-22T10:00:05.123Z",
  * "...+01:00"); -1 when `s` is not one. */

@@ -143,6 +143,8 @@ static void test_bad_traces(void)
 	write_file("blank.jsonl", "\n\n{\"kind\":\"tier\",\"ts\":\"2026-12-03T00:00:01Z\"}\n");
 	write_file("one.jsonl", "{\"kind\":\"wss\",\"ts\":\"2026-12-03T00:00:01Z\",\"domain\":\"x\",\"wss_bytes\":1}\n");
 	write_file("array.jsonl", "[1, 2]\n");
+	write_file("instant.jsonl", "{\"kind\":\"wss\",\"ts\":\"2026-12-03T00:00:01Z\",\"domain\":\"x\",\"wss_bytes\":1}\n"
+				    "{\"kind\":\"wss\",\"ts\":\"2026-12-03T00:00:01Z\",\"domain\":\"x\",\"wss_bytes\":2}\n");
 	char sub[128];
 	snprintf(sub, sizeof sub, "%s/adir.jsonl", dir);
 	mkdir(sub, 0700);
@@ -162,6 +164,7 @@ static void test_bad_traces(void)
 	    "nosuch.jsonl: No such file or directory");
 	BAD("s10.json", "{\"trace\":\"adir.jsonl\"}", "a directory", "adir.jsonl: is a directory");
 	BAD("s11.json", "{\"trace\":\"array.jsonl\"}", "not an object", "array.jsonl:1: expected a JSON object");
+	BAD("s18.json", "{\"trace\":\"instant.jsonl\"}", "no time spanned", "instant.jsonl: every wss record has the same ts");
 	BAD("s12.json", "{\"trace\":5}", "trace not a string", "s12.json: vms[0].demand.trace: expected the path");
 	BAD("s13.json", "{\"trace\":\"three.jsonl\",\"scale\":0}", "scale 0", "vms[0].demand.scale: must be more than 0");
 	BAD("s14.json", "{\"trace\":\"three.jsonl\",\"time_scale\":\"x\"}", "time_scale not a number",
