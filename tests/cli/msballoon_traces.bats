@@ -14,6 +14,8 @@ MIB=1048576
 teardown() {
 	stop_workloads
 	remove_cgroups
+	# record-trace removes its cgroup; a failed test may leave it behind
+	[ -z "${TRACE_CG:-}" ] || rmdir "$TRACE_CG" 2>/dev/null || true
 }
 
 # A scenario in the test's directory whose one VM has demand $2 (JSON); path on stdout.
@@ -122,6 +124,7 @@ bad_trace() {
 @test "record-trace: records a program's changing working set in /memshare/trace-NAME, removes the cgroup, and the trace runs in sim" {
 	require_cgroups
 	local name=bats$$ trace=$BATS_TEST_TMPDIR/usemem.jsonl
+	TRACE_CG=$MEMROOT/memshare/trace-$name
 	# 16 MiB touched for 3 s, then 96 MiB for 3 s (after one first touch of all 128)
 	run --separate-stderr "$RECORD_TRACE" -o "$trace" "$name" -- \
 		"$USEMEM" --schedule 16@3,96@3 --duration 6s --pass 100ms 128
@@ -142,6 +145,7 @@ bad_trace() {
 @test "record-trace: the command's exit status is the script's; its leftovers are killed and the cgroup removed" {
 	require_cgroups
 	local name=bats-status$$
+	TRACE_CG=$MEMROOT/memshare/trace-$name
 	run --separate-stderr "$RECORD_TRACE" -o "$BATS_TEST_TMPDIR/t.jsonl" "$name" -- \
 		sh -c 'sleep 600 & sleep 1.5; exit 3'
 	echo "status $status; stderr: $stderr"
