@@ -337,7 +337,7 @@ static int run_sim(struct args *a, struct jsonl_writer *out)
 	params.min_bytes = size_option(a->min, "384M", 0, "--min");
 	params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
 	struct ms_err err = {0};
-	return finish(sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0 ? -1 : 0, 0, &err);
+	return finish(sim_run(a->scenario, a->policy, &params, NULL, out, a->table, &err) < 0 ? -1 : 0, 0, &err);
 }
 
 int main(int argc, char **argv)
