@@ -53,18 +53,29 @@ int agent_new(const struct agent_ops *ops, const char *layout, uint64_t seed, st
 	return build(ops, &cfg, a, err);
 }
 
+int agent_from_model(const struct model *m, const char *name, const char *kind, const char *layout, struct agent *a,
+		     struct ms_err *err)
+{
+	int rc = 0;
+	memset(a, 0, sizeof *a);
+	if (kind && strcmp(m->cfg.kind, kind) != 0)
+		rc = ms_fail_input(err, "%s: a model of agent %s, not %s", name, m->cfg.kind, kind);
+	else if (layout && strcmp(m->cfg.layout, layout) != 0)
+		rc = ms_fail_input(err, "%s: a model for the %s state, not %s", name, m->cfg.layout, layout);
+	else if ((rc = build(agent_find(m->cfg.kind), &m->cfg, a, err)) < 0)
+		rc = ms_fail_prefix(err, "%s", name);
+	else if ((rc = a->ops->load(a, m, name, err)) < 0)
+		agent_free(a);
+	return rc;
+}
+
 int agent_load(const char *path, const char *kind, const char *layout, struct agent *a, struct ms_err *err)
 {
 	struct model m;
+	memset(a, 0, sizeof *a);
 	if (model_load(path, &m, err) < 0)
 		return -1;
-	int rc = 0;
-	if (kind && strcmp(m.cfg.kind, kind) != 0)
-		rc = ms_fail_input(err, "%s: a model of agent %s, not %s", path, m.cfg.kind, kind);
-	else if (layout && strcmp(m.cfg.layout, layout) != 0)
-		rc = ms_fail_input(err, "%s: a model for the %s state, not %s", path, m.cfg.layout, layout);
-	else if ((rc = build(agent_find(m.cfg.kind), &m.cfg, a, err)) == 0 && (rc = a->ops->load(a, &m, path, err)) < 0)
-		agent_free(a);
+	int rc = agent_from_model(&m, path, kind, layout, a, err);
 	model_free(&m);
 	return rc;
 }

@@ -105,6 +105,9 @@ int agent_new(const struct agent_ops *ops, const char *layout, uint64_t seed, st
 /* An agent from a model file; refused (input error naming the file) when it
  * was made by another kind than `kind` (NULL: any) or for another layout. */
 int agent_load(const char *path, const char *kind, const char *layout, struct agent *a, struct ms_err *err);
+/* The same from a parsed model; `name` names it in errors. */
+int agent_from_model(const struct model *m, const char *name, const char *kind, const char *layout, struct agent *a,
+		     struct ms_err *err);
 /* Save atomically (a temporary file renamed over path). */
 int agent_save(struct agent *a, const char *path, struct ms_err *err);
 void agent_free(struct agent *a);

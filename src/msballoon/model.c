@@ -176,9 +176,10 @@ static int check_config(const struct agent_config *c, const char *name, struct m
 	if (c->state_size != size)
 		return ms_fail_input(err, "%s: state layout %s has %zu variables, the file says %u", name, c->layout, size,
 				     c->state_size);
-	if (c->action_size < 1 || c->action_size > 16 || c->hidden[0] > 4096 || c->hidden[1] > 4096 || c->levels > 100)
-		return ms_fail_input(err, "%s: sizes out of range (actions %u, hidden %u×%u, levels %u)", name,
-				     c->action_size, c->hidden[0], c->hidden[1], c->levels);
+	if (c->action_size < 1 || c->action_size > 16 || c->hidden[0] > 1024 || c->hidden[1] > 1024 || c->levels > 100 ||
+	    c->replay > 1000000 || c->batch > 4096)
+		return ms_fail_input(err, "%s: sizes out of range (actions %u, hidden %u×%u, levels %u, replay %u, batch %u)",
+				     name, c->action_size, c->hidden[0], c->hidden[1], c->levels, c->replay, c->batch);
 	return 0;
 }
 
