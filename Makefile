@@ -25,6 +25,23 @@ REQUIRED_LIBS := jansson libxxhash libnbd fuse3 gnutls
 CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags $(REQUIRED_LIBS))
 LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs $(REQUIRED_LIBS))
 
+# OpenBLAS (cblas_sgemm) for msballoon's neural networks, required.  Its own
+# pkg-config name, so that Debian's netlib reference cblas is never the one
+# linked.  Debian's single-threaded build when it is installed
+# (libopenblas-serial-dev): the pthread build starts a thread pool as it is
+# loaded and spins it for about 0.1 s of CPU at every start of the program,
+# even when one thread is asked for; the run path makes the loader take the
+# serial build rather than the one the libopenblas.so.0 alternative names.
+# --as-needed: only the programs that call it load it.
+OPENBLAS_SERIAL_PC := /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-serial/pkgconfig
+OPENBLAS_PKG_CONFIG := env PKG_CONFIG_PATH=$(OPENBLAS_SERIAL_PC):$(PKG_CONFIG_PATH) $(PKG_CONFIG)
+ifneq ($(shell $(OPENBLAS_PKG_CONFIG) --exists openblas && echo yes),yes)
+  $(error OpenBLAS not found (pkg-config openblas): install libopenblas-dev, see scripts/install-deps)
+endif
+CFLAGS += $(shell $(OPENBLAS_PKG_CONFIG) --cflags openblas)
+LDLIBS += -Wl,--push-state,--as-needed $(shell $(OPENBLAS_PKG_CONFIG) --libs openblas) -Wl,--pop-state \
+          -Wl,-rpath,$(shell $(OPENBLAS_PKG_CONFIG) --variable=libdir openblas)
+
 # Optional backends: compiled in when their library is present; otherwise the
 # driver reports at run time which dependency the build lacked.
 ifeq ($(shell $(PKG_CONFIG) --exists libvirt && echo yes),yes)

@@ -41,13 +41,22 @@ enum mlp_activation mlp_act(const struct mlp *m, size_t layer);
  * biases [out].  Writable: a model loader fills it. */
 float *mlp_params(struct mlp *m, size_t *count);
 
+/* The accumulated gradients dL/dparameter, in mlp_params' order (tests,
+ * diagnostics). */
+const float *mlp_grads(const struct mlp *m);
+
 /* Forward pass of `batch` rows of input; returns the [batch × outputs]
- * output, valid until the next forward.  Keeps what backward needs. */
+ * output, valid until the next forward.  Keeps what backward needs.  NULL
+ * when batch is 0 or a batch larger than any before finds no memory. */
 const float *mlp_forward(struct mlp *m, const float *in, size_t batch);
 /* Backward pass from dL/doutput [batch × outputs] of the last forward:
  * adds the parameter gradients (summed over the batch) to the accumulated
  * ones; with dinput != NULL also writes dL/dinput [batch × inputs]. */
 void mlp_backward(struct mlp *m, const float *doutput, float *dinput);
+/* Only dL/dinput [batch × inputs] of the last forward; the parameter
+ * gradients are left as they are (the DDPG actor's update, through the
+ * critic, needs the critic's input gradient alone). */
+void mlp_backward_input(struct mlp *m, const float *doutput, float *dinput);
 /* One Adam step (β1 0.9, β2 0.999, ε 1e-8) with learning rate lr on the
  * accumulated gradients, which are then zeroed. */
 void mlp_adam_step(struct mlp *m, float lr);
