@@ -9,7 +9,7 @@
 #include "model.h"
 
 const struct agent_ops *const agent_kinds[] = {
-	&agent_ql, &agent_static, NULL,
+	&agent_ddpg, &agent_dql, &agent_ql, &agent_static, NULL,
 };
 
 const struct agent_ops *agent_find(const char *name)

@@ -324,6 +324,44 @@ static void test_model_files(const char *scenario_path)
 	free(b3);
 }
 
+/* ddpg and dql (thin wrappers over rl-nn's learners): same seed, same bytes;
+ * saved, loaded and saved again, the same bytes; the configuration kept. */
+static void test_network_models(const char *scenario_path)
+{
+	const struct agent_ops *kinds[] = {&agent_ddpg, &agent_dql};
+	for (size_t k = 0; k < 2; k++) {
+		const char *name = kinds[k]->name;
+		struct ms_err err = {0};
+		char *records = NULL, p1[300], p2[300], p3[300];
+		snprintf(p1, sizeof p1, "%s", path_in_dir("n1"));
+		snprintf(p2, sizeof p2, "%s", path_in_dir("n2"));
+		snprintf(p3, sizeof p3, "%s", path_in_dir("n3"));
+		ok(train(scenario_path, kinds[k], 2, 9, p1, &records, &err) == 0, "train %s 2 episodes: %s", name, err.msg);
+		free(records);
+		train(scenario_path, kinds[k], 2, 9, p2, &records, &err);
+		free(records);
+		size_t l1, l2, l3;
+		unsigned char *b1 = read_all(p1, &l1), *b2 = read_all(p2, &l2);
+		ok(b1 && b2 && l1 == l2 && memcmp(b1, b2, l1) == 0, "%s: same seed, the same model bytes (%zu)", name, l1);
+		struct agent a;
+		ok(agent_load(p1, name, "cavmem", &a, &err) == 0 && a.cfg.hidden[0] == 64 && a.cfg.hidden[1] == 64 &&
+			   a.cfg.replay == 10000 && a.cfg.batch == 64,
+		   "%s: loaded, 2 x 64 hidden, replay 10000, batch 64: %s", name, err.msg);
+		if (a.impl) {
+			agent_save(&a, p3, &err);
+			agent_free(&a);
+		}
+		unsigned char *b3 = read_all(p3, &l3);
+		ok(b3 && l3 == l1 && memcmp(b1, b3, l1) == 0, "%s: round trip, the same bytes", name);
+		memset(&err, 0, sizeof err);
+		ok(agent_load(p1, "ql", "cavmem", &a, &err) < 0 && err.usage && strstr(err.msg, "not ql"),
+		   "a %s model refused for ql: '%s'", name, err.msg);
+		free(b1);
+		free(b2);
+		free(b3);
+	}
+}
+
 static double mean_deviation(const char *records, size_t from, size_t to)
 {
 	double sum = 0;
@@ -374,6 +412,7 @@ int main(void)
 	test_static();
 	test_bid_analyzer(scenario_path);
 	test_model_files(scenario_path);
+	test_network_models(scenario_path);
 	test_learning(scenario_path);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
