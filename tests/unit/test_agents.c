@@ -392,6 +392,14 @@ static void test_learning(const char *scenario_path)
 	       split);
 	ok(last < first / 2, "ql learns: the last episodes' deviation is under half the first ones'");
 	ok(last < split, "ql ends below the equal split's deviation");
+	/* dql, on rl-nn's network: 150 episodes (about 2 s of CPU) */
+	char *dql = NULL;
+	train(scenario_path, &agent_dql, 150, 1, path_in_dir("learn.dql"), &dql, &err);
+	first = mean_deviation(dql, 0, 25);
+	last = mean_deviation(dql, 125, 150);
+	printf("# dql: mean |msr - msrTgt| %.4f over episodes 0-24, %.4f over 125-149\n", first, last);
+	ok(last < first / 2 && last < split, "dql learns: under half its first episodes' deviation, below the equal split");
+	free(dql);
 	free(ql);
 	free(equal);
 }
