@@ -118,6 +118,9 @@ install: all
 	install -m 644 completions/_memshare $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_memshare
 	install -d $(DESTDIR)$(PREFIX)/share/memshare/scenarios
 	install -m 644 src/msballoon/scenarios/*.json $(DESTDIR)$(PREFIX)/share/memshare/scenarios/
+	install -d $(DESTDIR)$(PREFIX)/share/memshare/scenarios/traces
+	install -m 644 src/msballoon/scenarios/traces/*.jsonl src/msballoon/scenarios/traces/README.md \
+	  $(DESTDIR)$(PREFIX)/share/memshare/scenarios/traces/
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1) \

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_trace.h"
 #include "units.h"
 
 /* Where we are in the file, for messages: "usemem.json: vms[2].demand". */
@@ -135,17 +136,73 @@ static int parse_points(const struct where *w, json_t *list, bool sizes, struct 
 	return 0;
 }
 
+/* A factor (scale, time_scale) already read: more than 0 and at most 10^6. */
+static int check_factor(const struct where *w, const char *key, double factor, struct ms_err *err)
+{
+	if (factor <= 0 || factor > 1e6)
+		return bad(w, key, err, "must be more than 0 and at most 1000000");
+	return 0;
+}
+
+/* The trace file's path: as given when absolute, else relative to the scenario file's directory. */
+static char *trace_path(const char *scenario_path, const char *trace)
+{
+	const char *slash = strrchr(scenario_path, '/');
+	if (trace[0] == '/' || !slash)
+		return strdup(trace);
+	int dir_len = (int)(slash - scenario_path);
+	size_t len = (size_t)dir_len + 1 + strlen(trace) + 1;
+	char *path = malloc(len);
+	if (path)
+		snprintf(path, len, "%.*s/%s", dir_len, scenario_path, trace);
+	return path;
+}
+
+/* {"trace": FILE, "domain": NAME, "scale": X, "time_scale": X, "repeat": N}: an mswss recording. */
+static int parse_trace_demand(const struct where *w, json_t *v, struct demand_spec *d, struct ms_err *err)
+{
+	struct trace_options opt = { .repeat = 1 };
+	json_t *trace = json_object_get(v, "trace"), *domain = json_object_get(v, "domain"),
+	       *repeat = json_object_get(v, "repeat");
+	if (!json_is_string(trace) || !json_string_value(trace)[0])
+		return bad(w, "trace", err, "expected the path of a file of mswss records (a string)");
+	if (domain && (!json_is_string(domain) || !json_string_value(domain)[0]))
+		return bad(w, "domain", err, "expected a domain name (a string)");
+	opt.domain = domain ? json_string_value(domain) : NULL;
+	if (field_number(w, v, "scale", 1, &opt.scale, err) < 0 || check_factor(w, "scale", opt.scale, err) < 0 ||
+	    field_number(w, v, "time_scale", 1, &opt.time_scale, err) < 0 ||
+	    check_factor(w, "time_scale", opt.time_scale, err) < 0)
+		return -1;
+	if (repeat && (!json_is_integer(repeat) || json_integer_value(repeat) < 1 ||
+		       json_integer_value(repeat) > TRACE_MAX_REPEAT))
+		return bad(w, "repeat", err, "must be a whole number from 1 to 10000");
+	if (repeat)
+		opt.repeat = (unsigned)json_integer_value(repeat);
+	char *path = trace_path(w->file, json_string_value(trace));
+	if (!path)
+		return ms_fail(err, "out of memory");
+	int rc = trace_load(path, &opt, &d->points, &d->npoints, err);
+	free(path);
+	if (rc < 0)
+		return ms_fail_prefix(err, "%s: %s.trace", w->file, w->path);
+	return 0;
+}
+
 static int parse_demand(const struct where *vmw, json_t *vm, struct demand_spec *d, struct ms_err *err)
 {
 	struct where w;
 	json_t *v = json_object_get(vm, "demand");
 	where_key(&w, vmw, "demand");
 	if (!v)
-		return bad(vmw, "demand", err, "missing (steps {\"step_bytes\",\"every_s\",\"max_bytes\"} or [[s, size], ...])");
+		return bad(vmw, "demand", err,
+			   "missing (steps {\"step_bytes\",\"every_s\",\"max_bytes\"}, [[s, size], ...] or {\"trace\": FILE})");
 	if (json_is_array(v))
 		return parse_points(&w, v, true, &d->points, &d->npoints, err);
 	if (!json_is_object(v))
-		return bad(vmw, "demand", err, "expected an object (usemem-like steps) or a list of [seconds, size] points");
+		return bad(vmw, "demand", err,
+			   "expected an object (usemem-like steps or {\"trace\": FILE}) or a list of [seconds, size] points");
+	if (json_object_get(v, "trace"))
+		return parse_trace_demand(&w, v, d, err);
 	d->usemem = true;
 	if (field_size(&w, v, "step_bytes", REQUIRED, &d->step_bytes, err) < 0 ||
 	    field_size(&w, v, "max_bytes", REQUIRED, &d->max_bytes, err) < 0 ||
@@ -314,13 +371,18 @@ int64_t workload_demand(const struct demand_spec *d, double since)
 		double bytes = (double)d->first_bytes + steps * (double)d->step_bytes;
 		return bytes > (double)d->max_bytes ? d->max_bytes : (int64_t)bytes;
 	}
-	if (workload_finished(d, since))
+	if (workload_finished(d, since) || since < d->points[0].t_s)
 		return 0;
-	size_t i = 0;
-	while (i + 1 < d->npoints && d->points[i + 1].t_s <= since)
-		i++;
-	if (since < d->points[0].t_s)
-		return 0;
+	/* The last point at or before `since` (a trace has thousands: train calls this every step). */
+	size_t lo = 0, hi = d->npoints - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+		if (d->points[mid].t_s <= since)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	size_t i = lo;
 	const struct trace_point *a = &d->points[i], *b = &d->points[i + 1 < d->npoints ? i + 1 : i];
 	if (b->t_s <= a->t_s)
 		return (int64_t)a->value;

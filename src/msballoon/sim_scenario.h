@@ -26,6 +26,12 @@
  *     "demand": {"first_bytes": "128M", "step_bytes": "128M", "every_s": 20, "max_bytes": "1G"}
  *             | [[0, "200M"], [30, "1.2G"], [90, "1.2G"]],  (seconds since start, linear in
  *               between; the workload ends at the last point and frees its memory)
+ *             | {"trace": "traces/xz.jsonl",   mswss wss records, read into points (sim_trace.h):
+ *                                              the path is relative to this file's directory
+ *                "domain": "/memshare/trace-xz",   optional: the domain whose records to take
+ *                "scale": 1,                   optional: factor on wss_bytes
+ *                "time_scale": 1,              optional: factor on seconds (5: 2 min last 10)
+ *                "repeat": 1},                 optional: play it N times in a row
  *     "bids": [[0, 0.2], [60, -0.1]]  optional: bid-policy input from that time (s since t=0)
  *   }]
  * }

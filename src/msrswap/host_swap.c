@@ -143,7 +143,7 @@ int host_swap_off(const char *file, char *dev, size_t dev_len, struct ms_err *er
 		return ms_fail_input(err, "no loop device is set up over %s: is that device attached to the host?", file);
 	if (swapoff(dev) < 0 && errno != EINVAL) /* EINVAL: not a swap area (any more) */
 		return ms_fail_errno(err, "swapoff %s%s", dev,
-				     errno == ENOMEM ? ": its pages do not fit in RAM any more" : "");
+				     errno == ENOMEM ? ": the pages on it fit neither in RAM nor in their cgroups' memory limits now" : "");
 	/* autoclear frees it once unused; clear it ourselves in case swap was never on */
 	int fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {

@@ -57,15 +57,13 @@ stopped_provider() {
 
 @test "common: control calls to a stopped daemon give up at --timeout and name its socket" {
 	stopped_provider
-	local t0=$SECONDS
-	run "$MSRSWAP" status --control "$CTL" --timeout 1s
+	# (before: they waited for ever; `timeout 60` turns that into status 124)
+	run timeout 60 "$MSRSWAP" status --control "$CTL" --timeout 1s
 	[ "$status" -eq 1 ]
 	[[ $output == *"the daemon at control socket $CTL did not answer within 1 s"* ]]
-	run "$MSRSWAP" export add slab1 1M --control "$CTL" --timeout 500ms
+	run timeout 60 "$MSRSWAP" export add slab1 1M --control "$CTL" --timeout 500ms
 	[ "$status" -eq 1 ]
 	[[ $output == *"control socket $CTL did not answer within 500 ms"* ]]
-	# two calls of at most 1.5 s in all, with room for a loaded machine
-	[ $((SECONDS - t0)) -lt 20 ]
 	# callers that gave up stay in the stopped daemon's backlog (64): once it is
 	# full, connect itself waits, and gives up at the deadline too
 	for _ in $(seq 1 70); do "$MSRSWAP" status --control "$CTL" --timeout 50ms >/dev/null 2>&1 || :; done

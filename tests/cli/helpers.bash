@@ -107,6 +107,14 @@ until_true() {
 	"$@"
 }
 
+# detach_host_swap DOMAIN CONTROL: `msrswap detach --host`, retried for up to
+# 120 s.  Swap devices are the whole host's: pages of another cgroup (another
+# test's, on a shared machine) may sit on this device, and swapoff is refused
+# (ENOMEM) while that cgroup is at its limit; it succeeds once they are freed.
+detach_host_swap() {
+	until_true 120 "$MSRSWAP" detach --host "$1" --control "$2"
+}
+
 # The daemons a test starts come up in well under a second on a quiet
 # machine; a loaded one with sanitizers can take many times that.
 DAEMON_START_TIMEOUT=${MEMSHARE_DAEMON_START_TIMEOUT:-60}

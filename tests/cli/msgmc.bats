@@ -498,7 +498,7 @@ host_swap_consumer() {
 	jq -s -e 'map(select(.kind == "tier")) | (map(.remote_bytes) | max) > 16777216' "$T/client.out"
 	until_true 60 no_leases
 	until_true 30 grep -q '"event":"reclaimed"' "$T/c1-agent.out"
-	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
+	detach_host_swap hs1 "$T/c.ctl"
 }
 
 @test "msgmc: reclaim and release while a cgroup swaps to the leases: the device lets go first, no page is lost" {
@@ -524,7 +524,7 @@ host_swap_consumer() {
 	wait "$hog_pid"
 	cat "$T/hog.out"
 	grep -q 'bad_pages=0' "$T/hog.out"
-	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
+	detach_host_swap hs1 "$T/c.ctl"
 }
 
 # ---- three hosts in network namespaces ------------------------------------
@@ -648,5 +648,5 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	until_true 60 no_leases
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p1" or .node == "p2")) | all(.state == "inactive")'
 	grep -q '"event":"reclaimed".*"detached":true' "$T/c1-agent.out"
-	"$MSRSWAP" detach --host hs1 --control "$T/c.ctl"
+	detach_host_swap hs1 "$T/c.ctl"
 }

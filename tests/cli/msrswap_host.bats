@@ -109,7 +109,7 @@ teardown() {
 		"$C/stats.jsonl"
 	# detach: swapoff brings the pages back, the loop device, the device and its disk file go
 	[ -f "$C/disks/hs1.disk" ]
-	"$MSRSWAP" detach --host hs1 --control "$C/c.ctl"
+	detach_host_swap hs1 "$C/c.ctl"
 	! grep -q "^$dev " /proc/swaps
 	[ ! -e "$C/fuse/hs1" ]
 	[ ! -e "$C/disks/hs1.disk" ]
@@ -131,7 +131,7 @@ teardown() {
 	grep -q 'bad_pages=0' "$C/hog.out"
 	jq -s -e 'map(select(.kind == "failover")) | length == 1 and .[0].domain == "hs1"' "$C/stats.jsonl"
 	grep -q 'failed' "$C/client.log"
-	"$MSRSWAP" detach --host hs1 --control "$C/c.ctl"
+	detach_host_swap hs1 "$C/c.ctl"
 }
 
 @test "msrswap attach --host: errors name the cause and leave nothing behind" {
