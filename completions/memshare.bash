@@ -243,7 +243,7 @@ _memshare_mswss() {
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
 	--tier-total --tier-control --timeout --min --max-step --deadband --host-reserve --host-memory --wait --settle
-	--scenario '
+	--scenario --model --agent --episodes --steps --explore-episodes --seed -o --output '
 # one space between words, so that *" $word "* finds each
 _memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
 
@@ -260,12 +260,17 @@ _memshare_msballoon_options() {
 	apply) printf '%s\n' -c --connect --min --wait --settle --strict "${common[@]}" ;;
 	sim)
 		printf '%s\n' --policy --headroom -P --step --threshold --remote-cap --min --scenario \
-			--table "${common[@]}"
+			--table --model "${common[@]}"
+		;;
+	train)
+		printf '%s\n' --scenario --agent --episodes --steps --explore-episodes --seed -o --output --min \
+			"${common[@]}"
 		;;
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
 			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --strict --scenario --table --list-policies "${common[@]}"
+			--host-memory --wait --settle --strict --scenario --table --model --agent --episodes --steps \
+			--explore-episodes --seed -o --output --list-policies "${common[@]}"
 		;;
 	esac
 }
@@ -292,6 +297,11 @@ _memshare_msballoon_values() {
 	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
 	--policy) _memshare_policies ;;
 	--scenario) _memshare_paths "$2" '*.json' ;;
+	--model | -o | --output) _memshare_paths "$2" ;;
+	--agent) printf '%s\n' ddpg dql ql static ;;
+	--episodes) printf '%s\n' 200 1000 2000 ;;
+	--steps) printf '%s\n' 100 ;;
+	--explore-episodes) printf '%s\n' 180 200 ;;
 	--tier-control) _memshare_paths "$2" ;;
 	--timeout) printf '%s\n' 2s 10s 30s ;;
 	--headroom) printf '%s\n' 0% 5% 10% 25% 50% ;;
@@ -326,7 +336,7 @@ _memshare_msballoon() {
 		elif [[ $word == -- ]]; then
 			opts_done=1
 		elif [[ $_memshare_msballoon_takes_value == *" $word "* ||
-			$word =~ ^-[pvqh]*[cP]$ ]]; then
+			$word =~ ^-[pvqh]*[cPo]$ ]]; then
 			i=$((i + 1)) # its value is the next word
 		fi
 	done
@@ -336,16 +346,16 @@ _memshare_msballoon() {
 		mapfile -t values < <(_memshare_msballoon_values "$opt" "${_ms_cur#*=}")
 		_memshare_reply "${values[@]/#/$opt=}"
 	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_msballoon_takes_value == *" $prev "* ||
-		$prev =~ ^-[pvqh]*([cP])$ ) ]]; then
+		$prev =~ ^-[pvqh]*([cPo])$ ) ]]; then
 		# -pc URI: the value of the last letter's option
-		[[ $prev =~ ^-[pvqh]+([cP])$ ]] && prev=-${BASH_REMATCH[1]}
+		[[ $prev =~ ^-[pvqh]+([cPo])$ ]] && prev=-${BASH_REMATCH[1]}
 		mapfile -t values < <(_memshare_msballoon_values "$prev" "$_ms_cur")
 		_memshare_reply "${values[@]}"
 	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
 		mapfile -t values < <(_memshare_msballoon_options "$sub")
 		_memshare_reply "${values[@]}"
 	elif [[ -z $sub ]]; then
-		_memshare_reply set plan apply sim
+		_memshare_reply set plan apply sim train
 	elif [[ $sub == set ]] && ((operands == 0)); then
 		mapfile -t values < <(_memshare_settable_domains)
 		_memshare_reply "${values[@]}"

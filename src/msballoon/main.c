@@ -1,10 +1,12 @@
 /* msballoon — compute and apply balloon targets and second-tier quotas by
- * policy.  Subcommands: set, plan, apply, sim. */
+ * policy.  Subcommands: set, plan, apply, sim, train. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "agent.h"
 #include "apply.h"
 #include "cli.h"
 #include "control.h"
@@ -16,6 +18,7 @@
 #include "policy.h"
 #include "procfs.h"
 #include "sim.h"
+#include "train.h"
 #include "units.h"
 
 enum {
@@ -39,6 +42,12 @@ enum {
 	OPT_TIER_CONTROL,
 	OPT_STRICT,
 	OPT_TIMEOUT,
+	OPT_AGENT,
+	OPT_EPISODES,
+	OPT_STEPS,
+	OPT_SEED,
+	OPT_EXPLORE,
+	OPT_MODEL,
 };
 
 struct args {
@@ -51,6 +60,10 @@ struct args {
 	uint64_t wait_ns, settle_ns;
 	const char *scenario;
 	const char *tier_control;
+	const struct agent_ops *learned;  /* --policy ddpg|dql|ql: a learned policy (needs --model) */
+	const struct agent_ops *agent;    /* train --agent */
+	uint64_t episodes, steps, seed, explore_episodes;
+	const char *output, *model;
 	char **operands;
 	int operand_count;
 };
@@ -61,7 +74,8 @@ static void usage(void)
 	printf("Usage: msballoon set [-c URI] DOMAIN SIZE\n"
 	       "       msballoon plan [-c URI] --policy NAME [OPTIONS] [--apply] < observations.jsonl\n"
 	       "       msballoon apply [-c URI] [OPTIONS] < plan.jsonl\n"
-	       "       msballoon sim --scenario FILE --policy NAME [OPTIONS] [--table]\n"
+	       "       msballoon sim --scenario FILE --policy NAME [--model MODEL] [OPTIONS] [--table]\n"
+	       "       msballoon train --scenario FILE --agent NAME [--episodes N] [--steps N] [--seed N] -o MODEL\n"
 	       "Compute balloon targets and second-tier quotas by policy, and move memory through the driver.\n"
 	       "\n"
 	       "  -c, --connect URI        qemu:///system, test:///default, xen:///, cgroup:///\n"
@@ -69,6 +83,8 @@ static void usage(void)
 	       "      --policy NAME        one of: %s\n", balloon_policy_names(names, sizeof names));
 	for (size_t i = 0; balloon_policies[i]; i++)
 		printf("                             %-14s %s\n", balloon_policies[i]->name, balloon_policies[i]->summary);
+	printf("                           sim: or a trained agent's model (--model): %s\n",
+	       agent_names(names, sizeof names, true));
 	printf("      --apply              plan: also apply each interval's targets\n"
 	       "      --once               plan: one decision on the whole input (cron), not one per interval\n"
 	       "      --headroom PCT       wss: target = WSS x (1 + PCT) (default 10%%)\n"
@@ -87,8 +103,17 @@ static void usage(void)
 	       "      --wait DUR           how long to wait for a balloon to reach its target (default 10s)\n"
 	       "      --settle DUR         plan, apply: an interval ends after DUR without input (default 500ms)\n"
 	       "      --strict             plan, apply: stop at the first bad input line (else: skipped with a warning)\n"
-	       "      --scenario FILE      sim: the simulated node and its workloads\n"
+	       "      --scenario FILE      sim, train: the simulated node and its workloads\n"
 	       "      --table              sim: a human table instead of JSON records\n"
+	       "      --model MODEL        sim: the model file of the agent --policy names (made by train)\n"
+	       "      --agent NAME         train: the learning agent, one of: %s\n", agent_names(names, sizeof names, false));
+	for (size_t i = 0; agent_kinds[i]; i++)
+		printf("                             %-14s %s\n", agent_kinds[i]->name, agent_kinds[i]->summary);
+	printf("      --episodes N         train: episodes on the simulated node (default 200)\n"
+	       "      --steps N            train: intervals per episode (default 100)\n"
+	       "      --explore-episodes N train: epsilon goes from 1 to 0.001 over N episodes (default 200)\n"
+	       "      --seed N             train: the seed of the weights and the exploration (default 1)\n"
+	       "  -o, --output MODEL       train: the model file to write (atomically)\n"
 	       "      --list-policies      print the policy names and exit\n"
 	       "  -p, --pretty             indented JSON for humans\n"
 	       "  -v, --verbose            more diagnostics on stderr\n"
@@ -104,6 +129,16 @@ static void usage(void)
 	       "See msballoon(1) and memshare(7).\n");
 }
 
+/* A count of at least 1 and at most max. */
+static int parse_positive(const char *arg, uint64_t max, const char *what, uint64_t *out, struct ms_err *err)
+{
+	if (parse_count(arg, max, what, out, err) < 0)
+		return -1;
+	if (*out == 0)
+		return ms_fail_input(err, "%s: must be at least 1", what);
+	return 0;
+}
+
 static void parse_tool_option(int opt, const char *arg, void *ctx)
 {
 	struct args *a = ctx;
@@ -111,11 +146,27 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	int rc = 0;
 	switch (opt) {
 	case OPT_POLICY:
-		if (!(a->policy = balloon_policy_find(arg))) {
-			char names[256];
-			cli_usage_error("--policy: unknown policy '%s' (policies: %s)", arg, balloon_policy_names(names, sizeof names));
+		a->learned = agent_find(arg);
+		if (a->learned && !a->learned->learns)
+			a->learned = NULL;
+		if (!(a->policy = balloon_policy_find(arg)) && !a->learned) {
+			char names[256], learned[128];
+			cli_usage_error("--policy: unknown policy '%s' (policies: %s; learned, with --model: %s)", arg,
+					balloon_policy_names(names, sizeof names), agent_names(learned, sizeof learned, true));
 		}
 		break;
+	case OPT_AGENT:
+		if (!(a->agent = agent_find(arg))) {
+			char names[128];
+			cli_usage_error("--agent: unknown agent '%s' (agents: %s)", arg, agent_names(names, sizeof names, false));
+		}
+		break;
+	case OPT_EPISODES: rc = parse_positive(arg, TRAIN_MAX_EPISODES, "--episodes", &a->episodes, &err); break;
+	case OPT_STEPS: rc = parse_positive(arg, TRAIN_MAX_STEPS, "--steps", &a->steps, &err); break;
+	case OPT_EXPLORE: rc = parse_count(arg, TRAIN_MAX_EPISODES, "--explore-episodes", &a->explore_episodes, &err); break;
+	case OPT_SEED: rc = parse_count(arg, UINT64_MAX, "--seed", &a->seed, &err); break;
+	case 'o': a->output = arg; break;
+	case OPT_MODEL: a->model = arg; break;
 	case OPT_APPLY: a->apply = true; break;
 	case OPT_ONCE: a->once = true; break;
 	case OPT_TABLE: a->table = true; break;
@@ -175,10 +226,17 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"tier-control", required_argument, NULL, OPT_TIER_CONTROL},
 		{"strict", no_argument, NULL, OPT_STRICT},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"agent", required_argument, NULL, OPT_AGENT},
+		{"episodes", required_argument, NULL, OPT_EPISODES},
+		{"steps", required_argument, NULL, OPT_STEPS},
+		{"explore-episodes", required_argument, NULL, OPT_EXPLORE},
+		{"seed", required_argument, NULL, OPT_SEED},
+		{"output", required_argument, NULL, 'o'},
+		{"model", required_argument, NULL, OPT_MODEL},
 		{NULL, 0, NULL, 0},
 	};
-	int first = cli_parse_options(argc, argv, "P:", longopts, &a->common, parse_tool_option, a, usage);
-	cli_subcommand(argc, argv, first, "set, plan, apply or sim", &a->command, &a->operands, &a->operand_count);
+	int first = cli_parse_options(argc, argv, "P:o:", longopts, &a->common, parse_tool_option, a, usage);
+	cli_subcommand(argc, argv, first, "set, plan, apply, sim or train", &a->command, &a->operands, &a->operand_count);
 }
 
 /* A size option, or its default; percentages refer to `of`. */
@@ -285,6 +343,9 @@ static int finish(int rc, unsigned long skipped, struct ms_err *err)
 
 static int run_plan(struct args *a, struct jsonl_writer *out)
 {
+	if (a->learned)
+		cli_usage_error("plan --policy %s: the learned policies run in sim (plan has no live CARLEMM loop yet)",
+				a->learned->name);
 	if (!a->policy)
 		cli_usage_error("plan needs --policy NAME (see --list-policies)");
 	if (a->operand_count)
@@ -330,14 +391,42 @@ static int run_sim(struct args *a, struct jsonl_writer *out)
 {
 	if (!a->scenario)
 		cli_usage_error("sim needs --scenario FILE");
-	if (!a->policy)
+	if (!a->policy && !a->learned)
 		cli_usage_error("sim needs --policy NAME (see --list-policies)");
+	if (a->learned && !a->model)
+		cli_usage_error("sim --policy %s needs --model MODEL (made by msballoon train --agent %s)", a->learned->name,
+				a->learned->name);
+	if (a->model && !a->learned)
+		cli_usage_error("--model goes with a learned --policy (%s), not %s", "ddpg, dql, ql", a->policy->name);
 	struct policy_params params = a->params;
 	params.threshold_bytes = size_option(a->threshold, "8M", 0, "--threshold");
 	params.min_bytes = size_option(a->min, "384M", 0, "--min");
 	params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
 	struct ms_err err = {0};
-	return finish(sim_run(a->scenario, a->policy, &params, out, a->table, &err) < 0 ? -1 : 0, 0, &err);
+	int rc = a->learned ? sim_run_agent(a->scenario, &params, a->learned->name, a->model, out, a->table, &err)
+			    : sim_run(a->scenario, a->policy, &params, NULL, out, a->table, &err);
+	return finish(rc < 0 ? -1 : 0, 0, &err);
+}
+
+static int run_train(struct args *a, struct jsonl_writer *out)
+{
+	if (!a->scenario)
+		cli_usage_error("train needs --scenario FILE");
+	if (!a->agent)
+		cli_usage_error("train needs --agent NAME");
+	if (!a->output)
+		cli_usage_error("train needs -o MODEL, the model file to write");
+	if (a->operand_count)
+		cli_usage_error("train takes no operands");
+	struct train_config cfg = {
+		.scenario_path = a->scenario, .model_path = a->output, .agent = a->agent,
+		.episodes = a->episodes, .steps = a->steps, .seed = a->seed,
+		.explore_episodes = (uint32_t)a->explore_episodes, .out = out, .progress = isatty(STDERR_FILENO),
+	};
+	cfg.params = a->params;
+	cfg.params.min_bytes = size_option(a->min, "384M", 0, "--min");
+	struct ms_err err = {0};
+	return finish(train_run(&cfg, &err) < 0 ? -1 : 0, 0, &err);
 }
 
 int main(int argc, char **argv)
@@ -347,6 +436,7 @@ int main(int argc, char **argv)
 		.params = {.headroom = 0.10, .step_fraction = 0.0075},
 		.wait_ns = 10 * NS_PER_S,
 		.settle_ns = 500 * NS_PER_MS,
+		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200,
 	};
 	cli_init(argv[0]);
 	parse_args(argc, argv, &a);
@@ -360,5 +450,7 @@ int main(int argc, char **argv)
 		return run_apply(&a, &out);
 	if (strcmp(a.command, "sim") == 0)
 		return run_sim(&a, &out);
-	cli_usage_error("unknown subcommand '%s' (set, plan, apply, sim)", a.command);
+	if (strcmp(a.command, "train") == 0)
+		return run_train(&a, &out);
+	cli_usage_error("unknown subcommand '%s' (set, plan, apply, sim, train)", a.command);
 }

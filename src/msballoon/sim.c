@@ -46,6 +46,7 @@ struct vm_state {
 	int64_t target;                          /* tier target in pages, UNLIMITED when none */
 	int64_t reput, fresh;                    /* this interval: puts after own gets, other puts */
 	int64_t i_gets, i_disk_reads, i_puts, i_succ;
+	int64_t i_touches;                       /* pages touched this interval (a learning agent's miss rate) */
 	int64_t puts_total, puts_succ, gets, disk_reads, disk_writes, failed_last;
 	bool ever_failed;
 	int64_t prev_tier_bytes, prev_balloon_bytes;
@@ -66,6 +67,9 @@ struct sim {
 	int64_t pool, local_pool, remote_left; /* pages */
 	long contended_n;
 	double t_s;
+	size_t next_interval, intervals;
+	const char *label; /* the policy's name in the records: an agent's, or the policy's */
+	double *bids; /* per VM: a bid set for this interval by the caller (sim_set_bid), NAN: none */
 };
 
 static int64_t pages(const struct sim *s, int64_t bytes)
@@ -159,6 +163,10 @@ static void build_view(struct sim *s, size_t i)
 	v->tier_used_bytes = vm->tier * page;
 	v->ever_failed_put = vm->ever_failed;
 	v->has_bid = bid_at(vm->spec, s->t_s, &v->bid);
+	if (!isnan(s->bids[i])) { /* a bid from the caller (an agent) replaces the scenario's */
+		v->has_bid = true;
+		v->bid = s->bids[i];
+	}
 	v->prev_balloon_bytes = vm->prev_balloon_bytes;
 	v->prev_tier_bytes = vm->prev_tier_bytes;
 }
@@ -246,9 +254,10 @@ static void change_demand(struct sim *s, struct vm_state *vm)
 static void touch(struct sim *s, struct vm_state *vm)
 {
 	int64_t spilled = vm->tier + vm->disk;
+	vm->i_touches = vm->active ? (int64_t)llround((double)vm->spec->access_bytes_per_s * s->sc->interval_s) / s->sc->page_bytes : 0;
 	if (!vm->active || spilled <= 0 || vm->demand <= 0)
 		return;
-	int64_t touches = (int64_t)llround((double)vm->spec->access_bytes_per_s * s->sc->interval_s) / s->sc->page_bytes;
+	int64_t touches = vm->i_touches;
 	int64_t misses = min64(share_of(touches, spilled, vm->demand), spilled);
 	int64_t gets = share_of(misses, vm->tier, spilled), reads = misses - gets;
 	vm->tier -= gets; /* read back and written to: the slot is flushed */
@@ -399,7 +408,7 @@ static int emit_interval(struct sim *s, struct jsonl_writer *out, struct ms_err 
 		const struct vm_decision *d = &s->decisions[i];
 		json_t *r = record_new("sim");
 		json_object_set_new(r, "scenario", json_string(s->sc->name));
-		json_object_set_new(r, "policy", json_string(s->policy->name));
+		json_object_set_new(r, "policy", json_string(s->label));
 		json_object_set_new(r, "t_s", json_real(s->t_s));
 		json_object_set_new(r, "domain", json_string(vm->spec->name));
 		json_object_set_new(r, "state", json_string(vm_state_name(vm)));
@@ -479,7 +488,7 @@ static int emit_summaries(const struct sim *s, const struct summary *sum, const 
 		const struct summary *m = &sum[i];
 		json_t *r = record_new("sim_summary");
 		json_object_set_new(r, "scenario", json_string(s->sc->name));
-		json_object_set_new(r, "policy", json_string(s->policy->name));
+		json_object_set_new(r, "policy", json_string(s->label));
 		json_object_set_new(r, "step_fraction", json_real(s->params->step_fraction));
 		json_object_set_new(r, "domain", json_string(vm->spec->name));
 		if (vm->started) {
@@ -516,7 +525,7 @@ static int print_table(const struct sim *s, const struct summary *sum, const str
 		       struct ms_err *err)
 {
 	char pool[24], local[24];
-	fprintf(out, "scenario %s, policy %s (P %.3g%%), tier %s", s->sc->name, s->policy->name,
+	fprintf(out, "scenario %s, policy %s (P %.3g%%), tier %s", s->sc->name, s->label,
 		s->params->step_fraction * 100, size_str(s->local_pool * s->sc->page_bytes, local, sizeof local));
 	if (s->pool != s->local_pool)
 		fprintf(out, " + %s granted", size_str((s->pool - s->local_pool) * s->sc->page_bytes, pool, sizeof pool));
@@ -546,24 +555,80 @@ static int print_table(const struct sim *s, const struct summary *sum, const str
 
 /* ---- the run ---- */
 
-static int run(struct sim *s, struct jsonl_writer *out, bool table, struct ms_err *err)
+bool sim_begin_interval(struct sim *s)
 {
-	size_t intervals = (size_t)llround(s->sc->duration_s / s->sc->interval_s);
-	for (size_t k = 0; k < intervals; k++) {
-		s->t_s = (double)k * s->sc->interval_s;
-		update_lifecycle(s);
-		if (all_stopped(s))
-			break;
-		for (size_t i = 0; i < s->sc->count; i++) {
-			struct vm_state *vm = &s->vms[i];
-			vm->reput = vm->fresh = vm->i_gets = vm->i_disk_reads = vm->i_puts = vm->i_succ = 0;
-		}
-		if (decide(s, err) < 0)
+	s->t_s = (double)s->next_interval * s->sc->interval_s;
+	if (s->next_interval >= s->intervals)
+		return false;
+	update_lifecycle(s);
+	if (all_stopped(s))
+		return false;
+	s->next_interval++;
+	for (size_t i = 0; i < s->sc->count; i++) {
+		struct vm_state *vm = &s->vms[i];
+		vm->reput = vm->fresh = vm->i_gets = vm->i_disk_reads = vm->i_puts = vm->i_succ = vm->i_touches = 0;
+	}
+	return true;
+}
+
+void sim_set_bid(struct sim *s, size_t vm, double bid)
+{
+	s->bids[vm] = bid;
+}
+
+int sim_finish_interval(struct sim *s, struct ms_err *err)
+{
+	if (decide(s, err) < 0)
+		return -1;
+	step(s);
+	for (size_t i = 0; i < s->sc->count; i++)
+		s->bids[i] = NAN;
+	return 0;
+}
+
+void sim_vm_sample(const struct sim *s, size_t i, struct sim_vm_sample *out)
+{
+	const struct vm_state *vm = &s->vms[i];
+	out->name = vm->spec->name;
+	out->active = vm->active;
+	out->ram_bytes = vm->ram * s->sc->page_bytes;
+	out->touches = vm->i_touches;
+	out->misses = vm->i_gets + vm->i_disk_reads;
+	out->reason = s->decisions[i].reason;
+}
+
+size_t sim_vm_count(const struct sim *s)
+{
+	return s->sc->count;
+}
+
+int64_t sim_host_bytes(const struct sim *s)
+{
+	return s->sc->host_bytes;
+}
+
+double sim_interval_s(const struct sim *s)
+{
+	return s->sc->interval_s;
+}
+
+double sim_time_s(const struct sim *s)
+{
+	return s->t_s;
+}
+
+static int run(struct sim *s, const struct sim_bidder *bidder, struct jsonl_writer *out, bool table, struct ms_err *err)
+{
+	while (sim_begin_interval(s)) {
+		if (bidder && bidder->before(bidder->ctx, s, err) < 0)
 			return -1;
-		step(s);
+		if (sim_finish_interval(s, err) < 0)
+			return -1;
+		if (bidder && bidder->after(bidder->ctx, s, err) < 0)
+			return -1;
 		if (!table && emit_interval(s, out, err) < 0)
 			return -1;
-		s->t_s = (double)(k + 1) * s->sc->interval_s;
+		s->t_s = (double)s->next_interval * s->sc->interval_s;
 	}
 	struct summary sum[SCENARIO_MAX_VMS];
 	struct fairness f;
@@ -571,16 +636,17 @@ static int run(struct sim *s, struct jsonl_writer *out, bool table, struct ms_er
 	return table ? print_table(s, sum, &f, out->out, err) : emit_summaries(s, sum, &f, out, err);
 }
 
-static int sim_init(struct sim *s, const struct scenario *sc, struct ms_err *err)
+void sim_reset(struct sim *s)
 {
-	s->sc = sc;
-	s->vms = calloc(sc->count, sizeof *s->vms);
-	s->views = calloc(sc->count, sizeof *s->views);
-	s->decisions = calloc(sc->count, sizeof *s->decisions);
-	if (!s->vms || !s->views || !s->decisions)
-		return ms_fail(err, "out of memory");
+	const struct scenario *sc = s->sc;
+	memset(s->vms, 0, sc->count * sizeof *s->vms);
 	s->pool = s->local_pool = pages(s, sc->tier_total_bytes);
 	s->remote_left = pages(s, sc->remote_tier_bytes);
+	s->contended_n = 0;
+	s->t_s = 0;
+	s->next_interval = 0;
+	s->intervals = (size_t)llround(sc->duration_s / sc->interval_s);
+	node_decision_init(&s->node_decision);
 	for (size_t i = 0; i < sc->count; i++) {
 		struct vm_state *vm = &s->vms[i];
 		vm->spec = &sc->vms[i];
@@ -590,23 +656,56 @@ static int sim_init(struct sim *s, const struct scenario *sc, struct ms_err *err
 		vm->disk = vm->demand - vm->resident; /* a guest bigger than its RAM boots swapped */
 		vm->target = UNLIMITED;
 		vm->prev_tier_bytes = vm->prev_balloon_bytes = -1;
+		s->bids[i] = NAN;
+		vm_decision_init(&s->decisions[i]);
 	}
-	return 0;
+}
+
+void sim_free(struct sim *s)
+{
+	if (!s)
+		return;
+	free(s->vms);
+	free(s->views);
+	free(s->decisions);
+	free(s->bids);
+	free(s);
+}
+
+struct sim *sim_new(const struct scenario *sc, const struct balloon_policy *policy, const struct policy_params *params,
+		    struct ms_err *err)
+{
+	struct sim *s = calloc(1, sizeof *s);
+	if (s) {
+		s->sc = sc;
+		s->policy = policy;
+		s->params = params;
+		s->label = policy->name;
+		s->vms = calloc(sc->count, sizeof *s->vms);
+		s->views = calloc(sc->count, sizeof *s->views);
+		s->decisions = calloc(sc->count, sizeof *s->decisions);
+		s->bids = calloc(sc->count, sizeof *s->bids);
+	}
+	if (!s || !s->vms || !s->views || !s->decisions || !s->bids) {
+		sim_free(s);
+		ms_fail(err, "out of memory");
+		return NULL;
+	}
+	sim_reset(s);
+	return s;
 }
 
 int sim_run(const char *scenario_path, const struct balloon_policy *policy, const struct policy_params *params,
-	    struct jsonl_writer *out, bool table, struct ms_err *err)
+	    const struct sim_bidder *bidder, struct jsonl_writer *out, bool table, struct ms_err *err)
 {
 	struct scenario sc;
 	if (scenario_load(scenario_path, &sc, err) < 0)
 		return -1;
-	struct sim s = { .policy = policy, .params = params };
-	int rc = sim_init(&s, &sc, err);
-	if (rc == 0)
-		rc = run(&s, out, table, err);
-	free(s.vms);
-	free(s.views);
-	free(s.decisions);
+	struct sim *s = sim_new(&sc, policy, params, err);
+	if (s && bidder)
+		s->label = bidder->name;
+	int rc = s ? run(s, bidder, out, table, err) : -1;
+	sim_free(s);
 	scenario_free(&sc);
 	return rc;
 }

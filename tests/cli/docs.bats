@@ -216,7 +216,7 @@ help_option_lines() {
 	without=$(awk -F '\t' '$2 == "-" { print $1 }' <<<"$entries" | long_options | tr '\n' ' ')
 	[ "$without" = "--help --list-policies --version " ] || { echo "no 'Subcommands:' line: $without"; return 1; }
 	subcommands=$(help_subcommands | sort)
-	[ "$(tr '\n' ' ' <<<"$subcommands")" = "apply plan set sim " ]
+	[ "$(tr '\n' ' ' <<<"$subcommands")" = "apply plan set sim train " ]
 	policies=$("$MSBALLOON" --list-policies)
 	bad=$(cut -f2 <<<"$entries" | tr ', ' '\n\n' | grep . | grep -vxF -e - -e all -f <(echo "$subcommands")) || :
 	[ -z "$bad" ] || { echo "not subcommands: $bad"; return 1; }
@@ -943,11 +943,12 @@ complete_line() {
 @test "bash completion: msballoon offers the subcommands first, then the options msballoon(1) gives each" {
 	need_msballoon
 	subcommands=$(help_subcommands | sort)
-	[ "$(wc -l <<<"$subcommands")" -eq 4 ]
+	[ "$(wc -l <<<"$subcommands")" -eq 5 ]
 	# the subcommands of --help are those of the page
 	same_lists "$subcommands" "$(roff_section "$MAN1B" SUBCOMMANDS | tp_tags | plain_roff | sed -E 's/^\.BI? ([a-z]+).*/\1/' | sort)"
 	same_lists "$subcommands" "$(complete_words msballoon '')"
 	[ "$(complete_words msballoon s | tr '\n' ' ')" = "set sim " ]
+	[ "$(complete_words msballoon train --agent '' | tr '\n' ' ')" = "ddpg dql ql static " ]
 	# after options, with their values, it is still the subcommand's turn
 	same_lists "$subcommands" "$(complete_words msballoon -c test:///default --min 1G -v '')"
 	same_lists "$subcommands" "$(complete_line 'msballoon -c qemu:///system --policy=wss ')"

@@ -20,7 +20,7 @@ MIB=1048576
 	[ "$output" = "$(printf 'wss\ngreedy\nstatic\nreconf-static\nsmart-alloc\ntlp\nbid')" ]
 	run "$MSBALLOON" plan --policy nosuch
 	[ "$status" -eq 2 ]
-	[ "$output" = "msballoon: --policy: unknown policy 'nosuch' (policies: wss, greedy, static, reconf-static, smart-alloc, tlp, bid)
+	[ "$output" = "msballoon: --policy: unknown policy 'nosuch' (policies: wss, greedy, static, reconf-static, smart-alloc, tlp, bid; learned, with --model: ddpg, dql, ql)
 Try 'msballoon --help'." ]
 	run "$MSBALLOON"
 	[ "$status" -eq 2 ]

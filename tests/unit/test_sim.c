@@ -118,7 +118,7 @@ static void simulate(struct result *res, const char *path, const char *policy, d
 	memset(res, 0, sizeof *res);
 	FILE *f = open_memstream(&res->text, &len);
 	struct jsonl_writer w = { .out = f };
-	res->rc = sim_run(path, balloon_policy_find(policy), &params, &w, table, &res->err);
+	res->rc = sim_run(path, balloon_policy_find(policy), &params, NULL, &w, table, &res->err);
 	fclose(f);
 	parse_output(res);
 }
