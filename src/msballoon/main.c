@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_state.h"
 #include "apply.h"
 #include "cli.h"
 #include "control.h"
@@ -48,6 +49,8 @@ enum {
 	OPT_SEED,
 	OPT_EXPLORE,
 	OPT_MODEL,
+	OPT_STATE,
+	OPT_HAL,
 };
 
 struct args {
@@ -64,6 +67,8 @@ struct args {
 	const struct agent_ops *agent;    /* train --agent */
 	uint64_t episodes, steps, seed, explore_episodes;
 	const char *output, *model;
+	const char *state;                /* train --state: cavmem or carlemm */
+	bool hal;                         /* plan --hal */
 	char **operands;
 	int operand_count;
 };
@@ -167,6 +172,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_SEED: rc = parse_count(arg, UINT64_MAX, "--seed", &a->seed, &err); break;
 	case 'o': a->output = arg; break;
 	case OPT_MODEL: a->model = arg; break;
+	case OPT_STATE:
+		if (!state_layout_size(arg))
+			cli_usage_error("--state: unknown state layout '%s' (cavmem or carlemm)", arg);
+		a->state = arg;
+		break;
+	case OPT_HAL: a->hal = true; break;
 	case OPT_APPLY: a->apply = true; break;
 	case OPT_ONCE: a->once = true; break;
 	case OPT_TABLE: a->table = true; break;
@@ -233,6 +244,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"output", required_argument, NULL, 'o'},
 		{"model", required_argument, NULL, OPT_MODEL},
+		{"state", required_argument, NULL, OPT_STATE},
+		{"hal", no_argument, NULL, OPT_HAL},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, "P:o:", longopts, &a->common, parse_tool_option, a, usage);
@@ -419,7 +432,7 @@ static int run_train(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count)
 		cli_usage_error("train takes no operands");
 	struct train_config cfg = {
-		.scenario_path = a->scenario, .model_path = a->output, .agent = a->agent,
+		.scenario_path = a->scenario, .model_path = a->output, .agent = a->agent, .layout = a->state,
 		.episodes = a->episodes, .steps = a->steps, .seed = a->seed,
 		.explore_episodes = (uint32_t)a->explore_episodes, .out = out, .progress = isatty(STDERR_FILENO),
 	};
@@ -436,7 +449,7 @@ int main(int argc, char **argv)
 		.params = {.headroom = 0.10, .step_fraction = 0.0075},
 		.wait_ns = 10 * NS_PER_S,
 		.settle_ns = 500 * NS_PER_MS,
-		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200,
+		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200, .state = "cavmem",
 	};
 	cli_init(argv[0]);
 	parse_args(argc, argv, &a);
