@@ -356,16 +356,26 @@ static int finish(int rc, unsigned long skipped, struct ms_err *err)
 
 static int run_plan(struct args *a, struct jsonl_writer *out)
 {
+	if (a->learned && !a->model)
+		cli_usage_error("plan --policy %s needs --model MODEL (made by msballoon train --agent %s --state carlemm)",
+				a->learned->name, a->learned->name);
+	if (a->model && !a->learned)
+		cli_usage_error("--model goes with a learned --policy (%s), not %s", "ddpg, dql, ql", a->policy->name);
+	if (a->hal && !a->learned)
+		cli_usage_error("--hal goes with a learned --policy (%s) and --model", "ddpg, dql, ql");
+	struct live_loop live;
+	struct ms_err lerr = {0};
+	if (a->learned && live_open(&live, a->model, a->learned->name, a->hal, &lerr) < 0)
+		return cli_report(&lerr);
 	if (a->learned)
-		cli_usage_error("plan --policy %s: the learned policies run in sim (plan has no live CARLEMM loop yet)",
-				a->learned->name);
+		a->policy = &policy_bid;
 	if (!a->policy)
 		cli_usage_error("plan needs --policy NAME (see --list-policies)");
 	if (a->operand_count)
 		cli_usage_error("plan reads observations on standard input; it takes no operands");
 	struct plan_config cfg = {.policy = a->policy, .params = a->params, .wait_ns = a->wait_ns,
 				  .settle_ns = a->settle_ns, .once = a->once, .strict = a->strict, .out = out,
-				  .tier_control = a->apply ? a->tier_control : NULL};
+				  .tier_control = a->apply ? a->tier_control : NULL, .live = a->learned ? &live : NULL};
 	/* a driver to apply with, or to ask how much memory the host has */
 	cfg.drv = a->apply || a->common.uri || getenv("MEMSHARE_URI") ? open_driver(a) : NULL;
 	set_limits(a, cfg.drv, &cfg.limits);
@@ -381,6 +391,10 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	unsigned long skipped = 0;
 	int rc = plan_run(&cfg, stdin, "<stdin>", &skipped, &err);
 	driver_close(cfg.drv);
+	if (cfg.live) {
+		log_info("%s: %lu HAL override%s", a->learned->name, live.overrides, live.overrides == 1 ? "" : "s");
+		live_close(&live);
+	}
 	return finish(rc, skipped, &err);
 }
 
