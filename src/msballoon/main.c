@@ -78,9 +78,10 @@ static void usage(void)
 	char names[256];
 	printf("Usage: msballoon set [-c URI] DOMAIN SIZE\n"
 	       "       msballoon plan [-c URI] --policy NAME [OPTIONS] [--apply] < observations.jsonl\n"
+	       "       msballoon plan [-c URI] --policy ddpg|dql|ql --model MODEL [--hal] [OPTIONS] [--apply] < wss.jsonl\n"
 	       "       msballoon apply [-c URI] [OPTIONS] < plan.jsonl\n"
 	       "       msballoon sim --scenario FILE --policy NAME [--model MODEL] [OPTIONS] [--table]\n"
-	       "       msballoon train --scenario FILE --agent NAME [--episodes N] [--steps N] [--seed N] -o MODEL\n"
+	       "       msballoon train --scenario FILE --agent NAME [--state cavmem|carlemm] [--episodes N] [--steps N] [--seed N] -o MODEL\n"
 	       "Compute balloon targets and second-tier quotas by policy, and move memory through the driver.\n"
 	       "\n"
 	       "  -c, --connect URI        qemu:///system, test:///default, xen:///, cgroup:///\n"
@@ -88,7 +89,7 @@ static void usage(void)
 	       "      --policy NAME        one of: %s\n", balloon_policy_names(names, sizeof names));
 	for (size_t i = 0; balloon_policies[i]; i++)
 		printf("                             %-14s %s\n", balloon_policies[i]->name, balloon_policies[i]->summary);
-	printf("                           sim: or a trained agent's model (--model): %s\n",
+	printf("                           plan, sim: or a trained agent's model (--model): %s\n",
 	       agent_names(names, sizeof names, true));
 	printf("      --apply              plan: also apply each interval's targets\n"
 	       "      --once               plan: one decision on the whole input (cron), not one per interval\n"
@@ -110,11 +111,15 @@ static void usage(void)
 	       "      --strict             plan, apply: stop at the first bad input line (else: skipped with a warning)\n"
 	       "      --scenario FILE      sim, train: the simulated node and its workloads\n"
 	       "      --table              sim: a human table instead of JSON records\n"
-	       "      --model MODEL        sim: the model file of the agent --policy names (made by train)\n"
+	       "      --model MODEL        plan, sim: the model file of the agent --policy names (made by train;\n"
+	       "                           plan: trained with --state carlemm)\n"
+	       "      --hal                plan: with a learned policy, HAL may override its bid by +-4%% (CARLEMM Alg. 6)\n"
 	       "      --agent NAME         train: the learning agent, one of: %s\n", agent_names(names, sizeof names, false));
 	for (size_t i = 0; agent_kinds[i]; i++)
 		printf("                             %-14s %s\n", agent_kinds[i]->name, agent_kinds[i]->summary);
-	printf("      --episodes N         train: episodes on the simulated node (default 200)\n"
+	printf("      --state NAME         train: the state layout, cavmem (miss rate) or carlemm (usrtime; what plan feeds)\n"
+	       "                           (default cavmem)\n"
+	       "      --episodes N         train: episodes on the simulated node (default 200)\n"
 	       "      --steps N            train: intervals per episode (default 100)\n"
 	       "      --explore-episodes N train: epsilon goes from 1 to 0.001 over N episodes (default 200)\n"
 	       "      --seed N             train: the seed of the weights and the exploration (default 1)\n"
