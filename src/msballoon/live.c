@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "units.h"
+
 #define REWARD_K 1.0
 #define REWARD_BETA 1.0
 #define REACHED_FRACTION 0.01 /* an allocation within 1 % of the target reached it */
@@ -23,6 +25,11 @@ int live_open(struct live_loop *l, const char *path, const char *kind, bool hal,
 	}
 	l->agent.ops->episode_start(&l->agent);
 	return 0;
+}
+
+int live_save(struct live_loop *l, struct ms_err *err)
+{
+	return agent_save(&l->agent, l->learn_path, err);
 }
 
 void live_close(struct live_loop *l)
@@ -123,23 +130,41 @@ static const char *no_state_reason(const struct live_vm *lv, const struct vm_vie
 	return NULL;
 }
 
+/* --learn: the transition from the state the VM last bid in to this one. */
+static void learn_transition(struct live_loop *l, const struct live_vm *lv, size_t slot, const float *state,
+			     double reward)
+{
+	struct agent_transition t = {.vm = slot, .s = lv->state, .s2 = state, .action = lv->action,
+				     .reward = (float)reward};
+	l->agent.ops->observe(&l->agent, &t);
+	l->learned += (unsigned long)l->agent.ops->train(&l->agent) >= 1;
+}
+
 /* Feed one VM's new state: judge its last bid (HAL's window), bid anew. */
 static void feed_state(struct live_loop *l, struct live_vm *lv, size_t slot, struct vm_view *v, int64_t host_bytes,
 		       double avg_usrtime, double total_mem_use)
 {
 	double usrtime = v->usrtime > 1 ? 1 : v->usrtime;
-	if (lv->has_bid)
-		hal_add_reward(&lv->hal, carlemm_reward(usrtime, lv->usrtime_target, lv->bid, REWARD_K, REWARD_BETA));
 	float state[AGENT_STATE_MAX];
 	double m = (double)v->alloc_bytes / (double)host_bytes;
 	carlemm_state(state, usrtime, m, swap_fraction((double)v->swap_bytes, (double)v->alloc_bytes), avg_usrtime,
 		      l->usrtime_target, total_mem_use);
+	if (lv->has_bid) {
+		double reward = carlemm_reward(usrtime, lv->usrtime_target, lv->bid, REWARD_K, REWARD_BETA);
+		hal_add_reward(&lv->hal, reward);
+		if (l->learn_path)
+			learn_transition(l, lv, slot, state, reward);
+	}
 	struct agent_node an = {.vms = 0};
 	float action;
 	double actor = l->agent.ops->act(&l->agent, slot, state, &an, 0.0, &action);
+	memcpy(lv->state, state, sizeof lv->state);
+	lv->action = action;
 	double hal = l->hal ? hal_override(&lv->hal, usrtime, l->usrtime_target) : NAN;
 	lv->overridden = !isnan(hal);
 	lv->bid = lv->overridden ? hal : actor;
+	if (lv->overridden) /* learn what was done: HAL's bid, or its direction among discrete actions */
+		lv->action = l->agent.cfg.action_size == 1 ? (float)hal : hal > 0 ? AGENT_REQUEST : AGENT_RELEASE;
 	if (lv->overridden) {
 		lv->overrides++;
 		l->overrides++;
@@ -184,6 +209,11 @@ int live_bid(struct live_loop *l, struct node_view *node, struct ms_err *err)
 	}
 	if (node->host_bytes > 0)
 		l->usrtime_target = carlemm_target(avg_usrtime, total_mem_use); /* Eq. 4.2: the next interval's */
+	if (l->learn_path && monotonic_ns() - l->saved_ns >= l->save_every_ns) {
+		if (live_save(l, err) < 0)
+			return -1;
+		l->saved_ns = monotonic_ns();
+	}
 	return 0;
 }
 

@@ -17,7 +17,10 @@
  *   - with --hal, HAL (Alg. 6) keeps each VM's last 10 rewards (Eq. 4.1,
  *     k = β = 1) and overrides the actor's bid with ±4 % when their mean is
  *     below −usrtimeTgt/2.
- * The agent acts without exploration; nothing is learned (no --learn). */
+ * The agent acts without exploration.  With --learn it also learns from
+ * each VM's transitions (the state it bid in, the bid, the reward Eq. 4.1
+ * of the next state, that state) and the model is saved atomically every
+ * --save-every and at the end. */
 #ifndef MSBALLOON_LIVE_H
 #define MSBALLOON_LIVE_H
 
@@ -44,6 +47,8 @@ struct live_vm {
 	unsigned long overrides; /* HAL overrides of this VM */
 	char note[LIVE_NOTE_MAX]; /* this interval: why it bid what it bid, or did not bid */
 	bool overridden;        /* this interval: HAL overrode the actor */
+	float state[AGENT_STATE_MAX]; /* the state of the last bid (--learn) */
+	float action;           /* what the agent was given to observe for it */
 };
 
 struct live_loop {
@@ -54,12 +59,18 @@ struct live_loop {
 	bool has_target;
 	double usrtime_target;  /* Eq. 4.2 for this interval, from the last one */
 	unsigned long overrides; /* HAL overrides, all VMs */
+	const char *learn_path;  /* --learn: the model file to save to; NULL: no learning */
+	uint64_t save_every_ns;  /* --save-every */
+	uint64_t saved_ns;       /* when it was last saved (monotonic) */
+	unsigned long learned;   /* transitions learned */
 };
 
 /* Load a CARLEMM model of the agent `kind` from `path`; a model for the
  * CAVMem state, of another agent, or unreadable: an input error (exit 2). */
 int live_open(struct live_loop *l, const char *path, const char *kind, bool hal, struct ms_err *err);
 void live_close(struct live_loop *l);
+/* --learn: save the model atomically to l->learn_path. */
+int live_save(struct live_loop *l, struct ms_err *err);
 /* Set each VM's bid in node->vms (has_bid, bid) by the rules above, and its note. */
 int live_bid(struct live_loop *l, struct node_view *node, struct ms_err *err);
 /* The VM's state of this interval (NULL when the domain is unknown). */

@@ -51,6 +51,8 @@ enum {
 	OPT_MODEL,
 	OPT_STATE,
 	OPT_HAL,
+	OPT_LEARN,
+	OPT_SAVE_EVERY,
 };
 
 struct args {
@@ -69,6 +71,8 @@ struct args {
 	const char *output, *model;
 	const char *state;                /* train --state: cavmem or carlemm */
 	bool hal;                         /* plan --hal */
+	bool learn;                       /* plan --learn */
+	uint64_t save_every_ns;           /* plan --save-every */
 	char **operands;
 	int operand_count;
 };
@@ -78,7 +82,7 @@ static void usage(void)
 	char names[256];
 	printf("Usage: msballoon set [-c URI] DOMAIN SIZE\n"
 	       "       msballoon plan [-c URI] --policy NAME [OPTIONS] [--apply] < observations.jsonl\n"
-	       "       msballoon plan [-c URI] --policy ddpg|dql|ql --model MODEL [--hal] [OPTIONS] [--apply] < wss.jsonl\n"
+	       "       msballoon plan [-c URI] --policy ddpg|dql|ql --model MODEL [--hal] [--learn] [OPTIONS] [--apply] < wss.jsonl\n"
 	       "       msballoon apply [-c URI] [OPTIONS] < plan.jsonl\n"
 	       "       msballoon sim --scenario FILE --policy NAME [--model MODEL] [OPTIONS] [--table]\n"
 	       "       msballoon train --scenario FILE --agent NAME [--state cavmem|carlemm] [--episodes N] [--steps N] [--seed N] -o MODEL\n"
@@ -114,6 +118,9 @@ static void usage(void)
 	       "      --model MODEL        plan, sim: the model file of the agent --policy names (made by train;\n"
 	       "                           plan: trained with --state carlemm)\n"
 	       "      --hal                plan: with a learned policy, HAL may override its bid by +-4%% (CARLEMM Alg. 6)\n"
+	       "      --learn              plan: with a learned policy, also learn from the live transitions and save\n"
+	       "                           the model (atomically) every --save-every and at the end\n"
+	       "      --save-every DUR     plan: how often --learn saves the model (default 1m)\n"
 	       "      --agent NAME         train: the learning agent, one of: %s\n", agent_names(names, sizeof names, false));
 	for (size_t i = 0; agent_kinds[i]; i++)
 		printf("                             %-14s %s\n", agent_kinds[i]->name, agent_kinds[i]->summary);
@@ -183,6 +190,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 		a->state = arg;
 		break;
 	case OPT_HAL: a->hal = true; break;
+	case OPT_LEARN: a->learn = true; break;
+	case OPT_SAVE_EVERY:
+		rc = parse_duration_ns(arg, "--save-every", &a->save_every_ns, &err);
+		if (rc == 0 && a->save_every_ns == 0)
+			cli_usage_error("--save-every: must be more than 0");
+		break;
 	case OPT_APPLY: a->apply = true; break;
 	case OPT_ONCE: a->once = true; break;
 	case OPT_TABLE: a->table = true; break;
@@ -251,6 +264,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"model", required_argument, NULL, OPT_MODEL},
 		{"state", required_argument, NULL, OPT_STATE},
 		{"hal", no_argument, NULL, OPT_HAL},
+		{"learn", no_argument, NULL, OPT_LEARN},
+		{"save-every", required_argument, NULL, OPT_SAVE_EVERY},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, "P:o:", longopts, &a->common, parse_tool_option, a, usage);
@@ -372,6 +387,13 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	struct ms_err lerr = {0};
 	if (a->learned && live_open(&live, a->model, a->learned->name, a->hal, &lerr) < 0)
 		return cli_report(&lerr);
+	if (a->learn && !a->learned)
+		cli_usage_error("--learn goes with a learned --policy (%s) and --model", "ddpg, dql, ql");
+	if (a->learned && a->learn) {
+		live.learn_path = a->model;
+		live.save_every_ns = a->save_every_ns;
+		live.saved_ns = monotonic_ns();
+	}
 	if (a->learned)
 		a->policy = &policy_bid;
 	if (!a->policy)
@@ -398,6 +420,8 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	driver_close(cfg.drv);
 	if (cfg.live) {
 		log_info("%s: %lu HAL override%s", a->learned->name, live.overrides, live.overrides == 1 ? "" : "s");
+		if (live.learn_path && rc >= 0 && live_save(&live, &err) < 0) /* the last transitions too */
+			rc = -1;
 		live_close(&live);
 	}
 	return finish(rc, skipped, &err);
@@ -468,7 +492,7 @@ int main(int argc, char **argv)
 		.params = {.headroom = 0.10, .step_fraction = 0.0075},
 		.wait_ns = 10 * NS_PER_S,
 		.settle_ns = 500 * NS_PER_MS,
-		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200, .state = "cavmem",
+		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200, .state = "cavmem", .save_every_ns = 60 * NS_PER_S,
 	};
 	cli_init(argv[0]);
 	parse_args(argc, argv, &a);

@@ -13,6 +13,7 @@ setup() {
 }
 
 teardown() {
+	[ -n "${PLAN_PID:-}" ] && kill "$PLAN_PID" 2>/dev/null
 	stop_workloads
 	remove_cgroups
 	[ -n "${CPUACCT_DIR:-}" ] && find "$CPUACCT_DIR" -depth -type d -exec rmdir {} \; 2>/dev/null
@@ -81,6 +82,55 @@ train_carlemm() {
 			| ($a[$i + 1].reason | startswith("waiting for the balloon to reach \($a[$i].balloon_bytes) (1/3): no new bid"))
 			and ($a[$i + 2].reason | contains("(2/3)")) and ($a[$i + 3].reason | contains("(3/3)"))
 			and ($a[$i + 4] | has("bid")))' <<<"$output"
+}
+
+# wss_records N: N intervals of two domains, a below the target, b above
+wss_records() {
+	local i
+	for i in $(seq -w 1 "$1"); do
+		printf '{"kind":"wss","ts":"t%s","domain":"a","wss_bytes":1,"alloc_bytes":536870912,"max_bytes":1073741824,"usrtime":0.1}\n' "$i"
+		printf '{"kind":"wss","ts":"t%s","domain":"b","wss_bytes":1,"alloc_bytes":536870912,"max_bytes":1073741824,"usrtime":0.9}\n' "$i"
+	done
+}
+
+@test "msballoon plan --learn: the ql table learns from live transitions and is saved at the end, a model plan loads again" {
+	train_carlemm ql
+	cp "$M" "$M.before"
+	run --separate-stderr "$MSBALLOON" plan --policy ql --model "$M" --learn --host-memory 2G --host-reserve 0 --min 64M \
+		< <(wss_records 6)
+	[ "$status" -eq 0 ]
+	! cmp -s "$M" "$M.before"
+	[ "$(head -c 8 "$M")" = MSBMODEL ]
+	run --separate-stderr "$MSBALLOON" plan --policy ql --model "$M" --host-memory 2G --host-reserve 0 --min 64M \
+		< <(wss_records 2)
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 4 ]
+	# without --learn the model is only read
+	cp "$M" "$M.before"
+	"$MSBALLOON" plan --policy ql --model "$M" --host-memory 2G --host-reserve 0 < <(wss_records 6) > /dev/null
+	cmp "$M" "$M.before"
+	run "$MSBALLOON" plan --policy wss --learn < /dev/null
+	[ "$status" -eq 2 ]
+	[[ ${lines[0]} == *"--learn goes with a learned --policy"* ]]
+}
+
+@test "msballoon plan --learn --save-every: the model is saved while the input still flows" {
+	train_carlemm ql
+	cp "$M" "$M.before"
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	"$MSBALLOON" plan --policy ql --model "$M" --learn --save-every 1ms --host-memory 2G --host-reserve 0 \
+		--min 64M < "$BATS_TEST_TMPDIR/in" > "$BATS_TEST_TMPDIR/out" &
+	PLAN_PID=$!
+	local w
+	exec {w}> "$BATS_TEST_TMPDIR/in"
+	wss_records 8 >&"$w"
+	# the input stays open: only a save during the run can change the file
+	until_true 60 sh -c '! cmp -s "$1" "$2"' sh "$M" "$M.before"
+	kill -0 "$PLAN_PID"
+	exec {w}>&-
+	wait "$PLAN_PID"
+	PLAN_PID=
+	[ "$(head -c 8 "$M")" = MSBMODEL ]
 }
 
 @test "msballoon plan --policy ql: a CAVMem model, another agent's, a missing one, no model: exit 2, one line" {
