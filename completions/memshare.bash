@@ -243,7 +243,7 @@ _memshare_mswss() {
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
 	--tier-total --tier-control --timeout --min --max-step --deadband --host-reserve --host-memory --wait --settle
-	--scenario --model --agent --episodes --steps --explore-episodes --seed -o --output '
+	--save-every --scenario --model --state --agent --episodes --steps --explore-episodes --seed -o --output '
 # one space between words, so that *" $word "* finds each
 _memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
 
@@ -255,7 +255,7 @@ _memshare_msballoon_options() {
 	plan)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
 			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --strict "${common[@]}"
+			--host-memory --wait --settle --strict --model --hal --learn --save-every "${common[@]}"
 		;;
 	apply) printf '%s\n' -c --connect --min --wait --settle --strict "${common[@]}" ;;
 	sim)
@@ -263,13 +263,13 @@ _memshare_msballoon_options() {
 			--table --model "${common[@]}"
 		;;
 	train)
-		printf '%s\n' --scenario --agent --episodes --steps --explore-episodes --seed -o --output --min \
+		printf '%s\n' --scenario --agent --state --episodes --steps --explore-episodes --seed -o --output --min \
 			"${common[@]}"
 		;;
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
 			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --strict --scenario --table --model --agent --episodes --steps \
+			--host-memory --wait --settle --strict --scenario --table --model --hal --learn --save-every --state --agent --episodes --steps \
 			--explore-episodes --seed -o --output --list-policies "${common[@]}"
 		;;
 	esac
@@ -299,6 +299,8 @@ _memshare_msballoon_values() {
 	--scenario) _memshare_paths "$2" '*.json' ;;
 	--model | -o | --output) _memshare_paths "$2" ;;
 	--agent) printf '%s\n' ddpg dql ql static ;;
+	--state) printf '%s\n' cavmem carlemm ;;
+	--save-every) printf '%s\n' 10s 1m 5m ;;
 	--episodes) printf '%s\n' 200 1000 2000 ;;
 	--steps) printf '%s\n' 100 ;;
 	--explore-episodes) printf '%s\n' 180 200 ;;

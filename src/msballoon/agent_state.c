@@ -62,3 +62,52 @@ double carlemm_reward(double usrtime, double usrtime_target, double bid, double 
 {
 	return -k * fabs(usrtime - usrtime_target) - beta * fabs(bid);
 }
+
+void carlemm_state(float *out, double usrtime, double m, double swap_used, double avg_usrtime, double usrtime_target,
+		   double total_mem_use)
+{
+	out[0] = (float)usrtime;
+	out[STATE_M] = (float)m;
+	out[2] = (float)swap_used;
+	out[3] = (float)avg_usrtime;
+	out[4] = (float)usrtime_target;
+	out[5] = (float)total_mem_use;
+}
+
+double sim_usrtime(double interval_s, double stall_s)
+{
+	if (stall_s <= 0)
+		return 1;
+	return interval_s > 0 ? interval_s / (interval_s + stall_s) : 0;
+}
+
+double swap_fraction(double swap_bytes, double ram_bytes)
+{
+	swap_bytes = swap_bytes > 0 ? swap_bytes : 0;
+	ram_bytes = ram_bytes > 0 ? ram_bytes : 0;
+	return swap_bytes + ram_bytes > 0 ? swap_bytes / (swap_bytes + ram_bytes) : 0;
+}
+
+void hal_add_reward(struct hal *h, double reward)
+{
+	h->rewards[h->next] = reward;
+	h->next = (h->next + 1) % HAL_WINDOW;
+	if (h->count < HAL_WINDOW)
+		h->count++;
+}
+
+double hal_override(const struct hal *h, double usrtime, double usrtime_target)
+{
+	if (h->count < HAL_WINDOW)
+		return NAN;
+	double sum = 0;
+	for (size_t i = 0; i < HAL_WINDOW; i++)
+		sum += h->rewards[i];
+	if (sum / HAL_WINDOW >= -usrtime_target / 2)
+		return NAN;
+	if (usrtime < usrtime_target)
+		return HAL_BID;
+	if (usrtime > usrtime_target)
+		return -HAL_BID;
+	return NAN;
+}

@@ -43,5 +43,29 @@ void cavmem_state(float *out, double msr, double m, double avg_msr, double msr_t
 
 double carlemm_target(double avg_usrtime, double total_mem_use);
 double carlemm_reward(double usrtime, double usrtime_target, double bid, double k, double beta);
+/* The CARLEMM layout: usrtime, M, swap_used, avgUsrtime, usrtimeTgt, totalMemUse. */
+void carlemm_state(float *out, double usrtime, double m, double swap_used, double avg_usrtime, double usrtime_target,
+		   double total_mem_use);
+/* usrtime of a simulated VM: the share of the interval its workload runs
+ * rather than waits for pages, interval / (interval + stall), in [0, 1]
+ * (1 with no stall; the simulator charges each tier and disk page its cost). */
+double sim_usrtime(double interval_s, double stall_s);
+/* swap_used: the VM's memory out of RAM over all of it, swap / (swap + ram),
+ * in [0, 1] (0 when both are unknown or zero). */
+double swap_fraction(double swap_bytes, double ram_bytes);
+
+/* HAL (Alg. 6): the mean of the last HAL_WINDOW rewards below
+ * −usrtimeTgt/2 overrides the actor's bid with ±HAL_BID. */
+#define HAL_WINDOW 10
+#define HAL_BID 0.04
+struct hal {
+	double rewards[HAL_WINDOW];
+	size_t count, next; /* rewards kept (≤ HAL_WINDOW), where the next goes */
+};
+void hal_add_reward(struct hal *h, double reward);
+/* The bid HAL imposes (+HAL_BID: usrtime below target, a request; −HAL_BID
+ * above), or NAN when the actor's bid stands (fewer than HAL_WINDOW rewards
+ * kept, or their mean not below −usrtimeTgt/2, or usrtime on target). */
+double hal_override(const struct hal *h, double usrtime, double usrtime_target);
 
 #endif

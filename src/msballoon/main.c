@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_state.h"
 #include "apply.h"
 #include "cli.h"
 #include "control.h"
@@ -48,6 +49,10 @@ enum {
 	OPT_SEED,
 	OPT_EXPLORE,
 	OPT_MODEL,
+	OPT_STATE,
+	OPT_HAL,
+	OPT_LEARN,
+	OPT_SAVE_EVERY,
 };
 
 struct args {
@@ -64,6 +69,10 @@ struct args {
 	const struct agent_ops *agent;    /* train --agent */
 	uint64_t episodes, steps, seed, explore_episodes;
 	const char *output, *model;
+	const char *state;                /* train --state: cavmem or carlemm */
+	bool hal;                         /* plan --hal */
+	bool learn;                       /* plan --learn */
+	uint64_t save_every_ns;           /* plan --save-every */
 	char **operands;
 	int operand_count;
 };
@@ -73,9 +82,10 @@ static void usage(void)
 	char names[256];
 	printf("Usage: msballoon set [-c URI] DOMAIN SIZE\n"
 	       "       msballoon plan [-c URI] --policy NAME [OPTIONS] [--apply] < observations.jsonl\n"
+	       "       msballoon plan [-c URI] --policy ddpg|dql|ql --model MODEL [--hal] [--learn] [OPTIONS] [--apply] < wss.jsonl\n"
 	       "       msballoon apply [-c URI] [OPTIONS] < plan.jsonl\n"
 	       "       msballoon sim --scenario FILE --policy NAME [--model MODEL] [OPTIONS] [--table]\n"
-	       "       msballoon train --scenario FILE --agent NAME [--episodes N] [--steps N] [--seed N] -o MODEL\n"
+	       "       msballoon train --scenario FILE --agent NAME [--state cavmem|carlemm] [--episodes N] [--steps N] [--seed N] -o MODEL\n"
 	       "Compute balloon targets and second-tier quotas by policy, and move memory through the driver.\n"
 	       "\n"
 	       "  -c, --connect URI        qemu:///system, test:///default, xen:///, cgroup:///\n"
@@ -83,7 +93,7 @@ static void usage(void)
 	       "      --policy NAME        one of: %s\n", balloon_policy_names(names, sizeof names));
 	for (size_t i = 0; balloon_policies[i]; i++)
 		printf("                             %-14s %s\n", balloon_policies[i]->name, balloon_policies[i]->summary);
-	printf("                           sim: or a trained agent's model (--model): %s\n",
+	printf("                           plan, sim: or a trained agent's model (--model): %s\n",
 	       agent_names(names, sizeof names, true));
 	printf("      --apply              plan: also apply each interval's targets\n"
 	       "      --once               plan: one decision on the whole input (cron), not one per interval\n"
@@ -105,11 +115,18 @@ static void usage(void)
 	       "      --strict             plan, apply: stop at the first bad input line (else: skipped with a warning)\n"
 	       "      --scenario FILE      sim, train: the simulated node and its workloads\n"
 	       "      --table              sim: a human table instead of JSON records\n"
-	       "      --model MODEL        sim: the model file of the agent --policy names (made by train)\n"
+	       "      --model MODEL        plan, sim: the model file of the agent --policy names (made by train;\n"
+	       "                           plan: trained with --state carlemm)\n"
+	       "      --hal                plan: with a learned policy, HAL may override its bid by +-4%% (CARLEMM Alg. 6)\n"
+	       "      --learn              plan: with a learned policy, also learn from the live transitions and save\n"
+	       "                           the model (atomically) every --save-every and at the end\n"
+	       "      --save-every DUR     plan: how often --learn saves the model (default 1m)\n"
 	       "      --agent NAME         train: the learning agent, one of: %s\n", agent_names(names, sizeof names, false));
 	for (size_t i = 0; agent_kinds[i]; i++)
 		printf("                             %-14s %s\n", agent_kinds[i]->name, agent_kinds[i]->summary);
-	printf("      --episodes N         train: episodes on the simulated node (default 200)\n"
+	printf("      --state NAME         train: the state layout, cavmem (miss rate) or carlemm (usrtime; what plan feeds)\n"
+	       "                           (default cavmem)\n"
+	       "      --episodes N         train: episodes on the simulated node (default 200)\n"
 	       "      --steps N            train: intervals per episode (default 100)\n"
 	       "      --explore-episodes N train: epsilon goes from 1 to 0.001 over N episodes (default 200)\n"
 	       "      --seed N             train: the seed of the weights and the exploration (default 1)\n"
@@ -167,6 +184,18 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_SEED: rc = parse_count(arg, UINT64_MAX, "--seed", &a->seed, &err); break;
 	case 'o': a->output = arg; break;
 	case OPT_MODEL: a->model = arg; break;
+	case OPT_STATE:
+		if (!state_layout_size(arg))
+			cli_usage_error("--state: unknown state layout '%s' (cavmem or carlemm)", arg);
+		a->state = arg;
+		break;
+	case OPT_HAL: a->hal = true; break;
+	case OPT_LEARN: a->learn = true; break;
+	case OPT_SAVE_EVERY:
+		rc = parse_duration_ns(arg, "--save-every", &a->save_every_ns, &err);
+		if (rc == 0 && a->save_every_ns == 0)
+			cli_usage_error("--save-every: must be more than 0");
+		break;
 	case OPT_APPLY: a->apply = true; break;
 	case OPT_ONCE: a->once = true; break;
 	case OPT_TABLE: a->table = true; break;
@@ -233,6 +262,10 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"output", required_argument, NULL, 'o'},
 		{"model", required_argument, NULL, OPT_MODEL},
+		{"state", required_argument, NULL, OPT_STATE},
+		{"hal", no_argument, NULL, OPT_HAL},
+		{"learn", no_argument, NULL, OPT_LEARN},
+		{"save-every", required_argument, NULL, OPT_SAVE_EVERY},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, "P:o:", longopts, &a->common, parse_tool_option, a, usage);
@@ -343,16 +376,33 @@ static int finish(int rc, unsigned long skipped, struct ms_err *err)
 
 static int run_plan(struct args *a, struct jsonl_writer *out)
 {
+	if (a->learned && !a->model)
+		cli_usage_error("plan --policy %s needs --model MODEL (made by msballoon train --agent %s --state carlemm)",
+				a->learned->name, a->learned->name);
+	if (a->model && !a->learned)
+		cli_usage_error("--model goes with a learned --policy (%s), not %s", "ddpg, dql, ql", a->policy->name);
+	if (a->hal && !a->learned)
+		cli_usage_error("--hal goes with a learned --policy (%s) and --model", "ddpg, dql, ql");
+	struct live_loop live;
+	struct ms_err lerr = {0};
+	if (a->learned && live_open(&live, a->model, a->learned->name, a->hal, &lerr) < 0)
+		return cli_report(&lerr);
+	if (a->learn && !a->learned)
+		cli_usage_error("--learn goes with a learned --policy (%s) and --model", "ddpg, dql, ql");
+	if (a->learned && a->learn) {
+		live.learn_path = a->model;
+		live.save_every_ns = a->save_every_ns;
+		live.saved_ns = monotonic_ns();
+	}
 	if (a->learned)
-		cli_usage_error("plan --policy %s: the learned policies run in sim (plan has no live CARLEMM loop yet)",
-				a->learned->name);
+		a->policy = &policy_bid;
 	if (!a->policy)
 		cli_usage_error("plan needs --policy NAME (see --list-policies)");
 	if (a->operand_count)
 		cli_usage_error("plan reads observations on standard input; it takes no operands");
 	struct plan_config cfg = {.policy = a->policy, .params = a->params, .wait_ns = a->wait_ns,
 				  .settle_ns = a->settle_ns, .once = a->once, .strict = a->strict, .out = out,
-				  .tier_control = a->apply ? a->tier_control : NULL};
+				  .tier_control = a->apply ? a->tier_control : NULL, .live = a->learned ? &live : NULL};
 	/* a driver to apply with, or to ask how much memory the host has */
 	cfg.drv = a->apply || a->common.uri || getenv("MEMSHARE_URI") ? open_driver(a) : NULL;
 	set_limits(a, cfg.drv, &cfg.limits);
@@ -368,6 +418,12 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	unsigned long skipped = 0;
 	int rc = plan_run(&cfg, stdin, "<stdin>", &skipped, &err);
 	driver_close(cfg.drv);
+	if (cfg.live) {
+		log_info("%s: %lu HAL override%s", a->learned->name, live.overrides, live.overrides == 1 ? "" : "s");
+		if (live.learn_path && rc >= 0 && live_save(&live, &err) < 0) /* the last transitions too */
+			rc = -1;
+		live_close(&live);
+	}
 	return finish(rc, skipped, &err);
 }
 
@@ -419,7 +475,7 @@ static int run_train(struct args *a, struct jsonl_writer *out)
 	if (a->operand_count)
 		cli_usage_error("train takes no operands");
 	struct train_config cfg = {
-		.scenario_path = a->scenario, .model_path = a->output, .agent = a->agent,
+		.scenario_path = a->scenario, .model_path = a->output, .agent = a->agent, .layout = a->state,
 		.episodes = a->episodes, .steps = a->steps, .seed = a->seed,
 		.explore_episodes = (uint32_t)a->explore_episodes, .out = out, .progress = isatty(STDERR_FILENO),
 	};
@@ -436,7 +492,7 @@ int main(int argc, char **argv)
 		.params = {.headroom = 0.10, .step_fraction = 0.0075},
 		.wait_ns = 10 * NS_PER_S,
 		.settle_ns = 500 * NS_PER_MS,
-		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200,
+		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200, .state = "cavmem", .save_every_ns = 60 * NS_PER_S,
 	};
 	cli_init(argv[0]);
 	parse_args(argc, argv, &a);

@@ -1,6 +1,7 @@
 #include "observe.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "units.h"
@@ -89,8 +90,11 @@ static int parse_wss(const struct jsonl_reader *r, json_t *rec, struct observati
 {
 	if (record_size(r, rec, "wss_bytes", true, &ob->wss_bytes, err) < 0 ||
 	    record_size(r, rec, "alloc_bytes", false, &ob->alloc_bytes, err) < 0 ||
-	    record_size(r, rec, "max_bytes", false, &ob->max_bytes, err) < 0)
+	    record_size(r, rec, "max_bytes", false, &ob->max_bytes, err) < 0 ||
+	    record_size(r, rec, "swap_bytes", false, &ob->swap_bytes, err) < 0)
 		return -1;
+	const char *ts = json_string_value(json_object_get(rec, "ts"));
+	ob->ts = ts ? ts : "";
 	const char *state = json_string_value(json_object_get(rec, "state"));
 	ob->short_of_memory = state && strcmp(state, "more") == 0;
 	json_t *usr = json_object_get(rec, "usrtime");
@@ -129,6 +133,8 @@ int observation_parse(const struct jsonl_reader *r, json_t *record, struct obser
 	ob->wss_bytes = ob->alloc_bytes = ob->max_bytes = -1;
 	ob->puts_total = ob->puts_succ = ob->tier_used_bytes = ob->tier_target_bytes = ob->pool_bytes = -1;
 	ob->usrtime = -1;
+	ob->swap_bytes = -1;
+	ob->ts = "";
 	ob->kind = kind_bit(record);
 	if (!ob->kind)
 		return 0;
@@ -149,6 +155,8 @@ static void take_wss(const struct observation *ob, struct observed_domain *d)
 	v->max_bytes = ob->max_bytes;
 	v->short_of_memory = ob->short_of_memory;
 	v->usrtime = ob->usrtime;
+	v->swap_bytes = ob->swap_bytes;
+	snprintf(v->stats_ts, sizeof v->stats_ts, "%s", ob->ts);
 	if (d->initial_bytes < 0)
 		d->initial_bytes = v->alloc_bytes;
 }

@@ -40,6 +40,8 @@ struct observation {
 	int64_t wss_bytes, alloc_bytes, max_bytes;  /* -1: absent */
 	bool short_of_memory;
 	double usrtime;
+	int64_t swap_bytes;       /* wss: -1 absent */
+	const char *ts;           /* wss: the record's "ts", "" absent */
 	int64_t puts_total, puts_succ, tier_used_bytes, tier_target_bytes, pool_bytes;
 	double bid;
 };

@@ -67,12 +67,37 @@ static void apply_tier_target(const char *control, const char *domain, int64_t b
 	}
 }
 
+/* The learned bid and HAL's part in a target record. */
+static void add_live_fields(const struct live_loop *l, const struct vm_view *v, json_t *r)
+{
+	const struct live_vm *lv = live_find(l, v->domain);
+	if (v->has_bid)
+		json_object_set_new(r, "bid", json_real(v->bid));
+	if (l->hal && lv) {
+		json_object_set_new(r, "hal_override", json_boolean(lv->overridden));
+		json_object_set_new(r, "hal_overrides", json_integer((json_int_t)lv->overrides));
+	}
+}
+
+/* The agent's note before the Bid Analyzer's reason. */
+static void prefix_live_notes(const struct live_loop *l, const struct node_view *node, struct vm_decision *d)
+{
+	for (size_t i = 0; i < node->count; i++) {
+		const struct live_vm *lv = live_find(l, node->vms[i].domain);
+		char ba[POLICY_REASON_MAX];
+		snprintf(ba, sizeof ba, "%s", d[i].reason);
+		snprintf(d[i].reason, sizeof d[i].reason, "%s; Bid Analyzer: %s", lv ? lv->note : "", ba);
+	}
+}
+
 static int emit_interval(const struct plan_config *cfg, const struct node_view *node, const struct vm_decision *d,
 			 const struct node_decision *nd, const struct apply_item *items, const bool *has_item,
 			 struct ms_err *err)
 {
 	for (size_t i = 0; i < node->count; i++) {
-		json_t *r = target_record(cfg->policy->name, &node->vms[i], &d[i]);
+		json_t *r = target_record(cfg->live ? cfg->live->agent.cfg.kind : cfg->policy->name, &node->vms[i], &d[i]);
+		if (cfg->live)
+			add_live_fields(cfg->live, &node->vms[i], r);
 		if (has_item && has_item[i])
 			add_outcome(r, &items[i]);
 		if (d[i].tier_bytes != NO_TARGET && cfg->tier_control)
@@ -124,9 +149,15 @@ static int decide_interval(const struct plan_config *cfg, struct observer *obs, 
 	for (size_t i = 0; i < node.count; i++)
 		vm_decision_init(&d[i]);
 	node_decision_init(&nd);
+	if (cfg->live && live_bid(cfg->live, &node, err) < 0)
+		goto out;
 	if (cfg->policy->decide(&cfg->params, &node, d, &nd, err) < 0)
 		goto out;
+	if (cfg->live)
+		prefix_live_notes(cfg->live, &node, d);
 	enforce_invariants(&cfg->limits, &node, d);
+	if (cfg->live)
+		live_after(cfg->live, &node, d);
 	if (nd.reservoir_bytes >= 0)
 		nd.reservoir_bytes = reservoir_after(&node, d); /* what the enforced targets leave free */
 	size_t failed = cfg->drv ? apply_decisions(cfg, &node, d, items, has_item) : 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "driver.h"
+#include "live.h"
 #include "jsonl.h"
 #include "policy.h"
 #include "safety.h"
@@ -22,6 +23,7 @@ struct plan_config {
 	uint64_t settle_ns;
 	bool once;                /* one decision on everything read (cron) */
 	bool strict;              /* a bad record ends the run instead of being skipped */
+	struct live_loop *live;   /* --policy ddpg|dql|ql --model: the agent bids (policy is bid); NULL: none */
 	struct jsonl_writer *out;
 };
 

@@ -34,6 +34,7 @@ void vm_view_init(struct vm_view *vm, const char *domain)
 	vm->puts_total = vm->puts_succ = vm->failed_puts = vm->tier_used_bytes = -1;
 	vm->prev_balloon_bytes = vm->prev_tier_bytes = -1;
 	vm->usrtime = -1;
+	vm->swap_bytes = -1;
 }
 
 void vm_decision_init(struct vm_decision *d)

@@ -21,7 +21,7 @@
 #include "error.h"
 
 #define NO_TARGET (-1)
-#define POLICY_REASON_MAX 200
+#define POLICY_REASON_MAX 320 /* a learned bid's note, then the Bid Analyzer's arithmetic */
 
 /* What is known of one domain in this interval; -1 means unknown. */
 struct vm_view {
@@ -35,6 +35,8 @@ struct vm_view {
 	int64_t prev_wss_bytes; /* the previous interval's WSS (-1: none) */
 	bool short_of_memory;   /* mswss state "more" */
 	double usrtime;         /* fraction of the interval in user space (CARLEMM), < 0 unknown */
+	int64_t swap_bytes;     /* its memory in swap (CARLEMM's swap_used), -1 unknown */
+	char stats_ts[40];      /* the "ts" of its last "wss" record ("" none): CARLEMM feeds a state only when it advances */
 
 	/* second tier, from "tier" records (msrswap) */
 	int64_t puts_total;          /* cumulative */

@@ -47,6 +47,7 @@ struct vm_state {
 	int64_t reput, fresh;                    /* this interval: puts after own gets, other puts */
 	int64_t i_gets, i_disk_reads, i_puts, i_succ;
 	int64_t i_touches;                       /* pages touched this interval (a learning agent's miss rate) */
+	double i_stall_us;                       /* paging stall of this interval (a learning agent's usrtime) */
 	int64_t puts_total, puts_succ, gets, disk_reads, disk_writes, failed_last;
 	bool ever_failed;
 	int64_t prev_tier_bytes, prev_balloon_bytes;
@@ -362,8 +363,9 @@ static void account(struct sim *s)
 		vm->disk_writes += failed;
 		vm->failed_last = failed;
 		vm->ever_failed |= failed > 0;
-		vm->stall_us += (double)(vm->i_gets + vm->i_succ) * tier_cost +
-				(double)(vm->i_disk_reads + failed) * s->sc->disk_page_cost_us;
+		vm->i_stall_us = (double)(vm->i_gets + vm->i_succ) * tier_cost +
+				 (double)(vm->i_disk_reads + failed) * s->sc->disk_page_cost_us;
+		vm->stall_us += vm->i_stall_us;
 		if (vm->tier > vm->tier_max)
 			vm->tier_max = vm->tier;
 		if (!vm->active || vm->tier + vm->disk == 0)
@@ -594,6 +596,8 @@ void sim_vm_sample(const struct sim *s, size_t i, struct sim_vm_sample *out)
 	out->ram_bytes = vm->ram * s->sc->page_bytes;
 	out->touches = vm->i_touches;
 	out->misses = vm->i_gets + vm->i_disk_reads;
+	out->stall_s = vm->i_stall_us / 1e6;
+	out->swapped_bytes = (vm->tier + vm->disk) * s->sc->page_bytes;
 	out->reason = s->decisions[i].reason;
 }
 

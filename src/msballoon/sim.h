@@ -57,6 +57,8 @@ struct sim_vm_sample {
 	int64_t ram_bytes; /* its memory now (after the interval's decision) */
 	int64_t touches;   /* pages it touched */
 	int64_t misses;    /* touches that missed RAM: read back from the tier or the disk */
+	double stall_s;    /* the interval's paging stall: its tier and disk pages times their costs */
+	int64_t swapped_bytes; /* its pages out of RAM (tier and disk) now */
 	const char *reason; /* the policy's decision */
 };
 void sim_vm_sample(const struct sim *s, size_t vm, struct sim_vm_sample *out);

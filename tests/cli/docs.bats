@@ -344,7 +344,11 @@ read_by() {
 				cut -d' ' -f2 | sort -u)
 			[ "$(tr '\n' ' ' <<<"$tier_outcome")" = "tier_applied tier_error " ]
 			same_lists "$tier_outcome" "$(record_tags target "Tier outcome")"
-			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome"$'\n'"$tier_outcome")
+			# what plan.c adds with a learned policy (the bid, HAL's part)
+			live=$(emitted "$SRCB/plan.c" add_live_fields | cut -d' ' -f2 | sort -u)
+			[ "$(tr '\n' ' ' <<<"$live")" = "bid hal_override hal_overrides " ]
+			same_lists "$live" "$(record_tags target "Learned policy")"
+			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome"$'\n'"$tier_outcome"$'\n'"$live")
 		fi
 		same_lists "$all_code" "$(record_tags "$kind")"
 		missing=$(comm -23 <(echo "$always") <(record_tags "$kind" "Always present"))

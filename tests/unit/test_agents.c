@@ -99,12 +99,12 @@ static void test_environment(const char *scenario_path)
 		return;
 	}
 	struct sim *s = sim_new(&sc, &policy_bid, &params, &err);
-	struct cavmem_env env;
-	cavmem_env_init(&env, s, &err);
+	struct agent_env env;
+	agent_env_init(&env, s, "cavmem", &err);
 	float st[CAVMEM_STATE];
 	double reward[2];
 	sim_begin_interval(s);
-	cavmem_env_state(&env, s, 0, st);
+	agent_env_state(&env, s, 0, st);
 	ok(st[0] == -1.0f && st[STATE_M] == 0.5f && st[3] == -1.0f,
 	   "before any interval: msr -1 (no miss yet), M = 1G / 2G = 0.5, msrTgt -1");
 	/* interval 1: the demand grows past the big VM's RAM (the pages spill); interval 2: it reads them back */
@@ -115,10 +115,10 @@ static void test_environment(const char *scenario_path)
 		sim_set_bid(s, 1, 0.0);
 		sim_finish_interval(s, &err);
 		if (k == 0)
-			cavmem_env_measure(&env, s, reward);
+			agent_env_measure(&env, s, reward);
 	}
 	double target = 2 * env.target_fraction - 1;
-	cavmem_env_measure(&env, s, reward);
+	agent_env_measure(&env, s, reward);
 	struct sim_vm_sample a, b;
 	sim_vm_sample(s, 0, &a);
 	sim_vm_sample(s, 1, &b);
@@ -129,12 +129,90 @@ static void test_environment(const char *scenario_path)
 	   "rewards against the target set by the interval before: -|msr - msrTgt| (%g, %g)", reward[0], reward[1]);
 	double avg = (fa + fb) / 2, total = 1.0;
 	ok(near(env.target_fraction, avg * sqrt(total)), "next target: the mean miss fraction × sqrt(1.0) = %g", avg);
-	cavmem_env_state(&env, s, 1, st);
+	agent_env_state(&env, s, 1, st);
 	ok(fabs(st[2] - (2 * avg - 1)) < 1e-6 && fabs(st[3] - (2 * avg - 1)) < 1e-6 && st[4] == 1.0f,
 	   "the small VM's next state: avgMsr and msrTgt scaled, totalMemUse 1.0");
-	cavmem_env_free(&env);
+	agent_env_free(&env);
 	sim_free(s);
 	scenario_free(&sc);
+}
+
+/* CARLEMM's state over the simulator, by hand: no tier (tier_total 0), so
+ * every miss of the big VM is a disk read (200 µs) that evicts a page, a put
+ * that fails to disk (200 µs more): its interval of 1 s stalls
+ * 2 × misses × 200 µs and usrtime = 1 / (1 + that).  Its pages out of RAM are
+ * demand − RAM = 1.3G + 64M − 1G = 371.2M: swap_used = 371.2 / 1395.2. */
+static void test_carlemm_environment(const char *scenario_path)
+{
+	struct scenario sc;
+	struct ms_err err = {0};
+	struct policy_params params = {.min_bytes = 384 * MiB};
+	if (scenario_load(scenario_path, &sc, &err) < 0) {
+		ok(0, "load %s: %s", scenario_path, err.msg);
+		return;
+	}
+	struct sim *s = sim_new(&sc, &policy_bid, &params, &err);
+	struct agent_env env;
+	agent_env_init(&env, s, "carlemm", &err);
+	float st[CARLEMM_STATE];
+	double reward[2];
+	sim_begin_interval(s);
+	agent_env_state(&env, s, 0, st);
+	ok(st[0] == 1.0f && st[STATE_M] == 0.5f && st[2] == 0.0f && st[4] == 0.0f,
+	   "carlemm, before any interval: usrtime 1 (no stall yet), M 0.5, swap_used 0 (the guest fits), target 0");
+	for (int k = 0; k < 2; k++) {
+		if (k)
+			sim_begin_interval(s);
+		sim_set_bid(s, 0, 0.0);
+		sim_set_bid(s, 1, 0.0);
+		sim_finish_interval(s, &err);
+		if (k == 0)
+			agent_env_measure(&env, s, reward);
+	}
+	double target = env.target_fraction;
+	agent_env_measure(&env, s, reward);
+	struct sim_vm_sample a;
+	sim_vm_sample(s, 0, &a);
+	double u = 1.0 / (1.0 + 2.0 * (double)a.misses * 200e-6);
+	ok(a.misses > 0 && fabs(env.usrtime[0] - u) < 1e-9 && env.usrtime[1] == 1.0,
+	   "usrtime = 1 s / (1 s + 2 x %lld misses x 200 us) = %.6f for the big VM, 1 for the small one",
+	   (long long)a.misses, u);
+	ok(near(reward[0], -fabs(u - target)) && near(reward[1], -fabs(1 - target)),
+	   "rewards -|usrtime - usrtimeTgt| - |0| against the target set before (Eq. 4.1)");
+	double avg = (u + 1) / 2;
+	ok(near(env.target_fraction, avg / (avg + (1 - avg) * 1.0)), "next usrtimeTgt (Eq. 4.2) with totalMemUse 1.0");
+	agent_env_state(&env, s, 0, st);
+	ok(fabs(st[2] - 371.2 / 1395.2) < 1e-3 && fabs(st[3] - avg) < 1e-6 && st[5] == 1.0f,
+	   "the big VM's next state: swap_used %.4f = 371.2M / 1395.2M, avgUsrtime, totalMemUse", st[2]);
+	agent_env_free(&env);
+	sim_free(s);
+	scenario_free(&sc);
+}
+
+/* HAL (Alg. 6) by hand: no override before 10 rewards or while their mean
+ * is at or above -usrtimeTgt/2; below it, +4 % when usrtime is under the
+ * target, -4 % over it. */
+static void test_hal(void)
+{
+	struct hal h = {0};
+	for (int i = 0; i < 9; i++)
+		hal_add_reward(&h, -1.0);
+	ok(isnan(hal_override(&h, 0.1, 0.6)), "HAL: 9 rewards are not a window: the actor's bid stands");
+	hal_add_reward(&h, -1.0);
+	ok(hal_override(&h, 0.1, 0.6) == 0.04, "HAL: mean -1 < -0.6/2 with usrtime 0.1 under 0.6: +4 %% (request)");
+	ok(hal_override(&h, 0.9, 0.6) == -0.04, "HAL: the same with usrtime 0.9 over 0.6: -4 %% (release)");
+	ok(isnan(hal_override(&h, 0.6, 0.6)), "HAL: usrtime on target: no override");
+	struct hal edge = {0};
+	for (int i = 0; i < 10; i++)
+		hal_add_reward(&edge, -0.3);
+	ok(isnan(hal_override(&edge, 0.1, 0.6)), "HAL: mean -0.3 = -0.6/2 is not below it: the actor's bid stands");
+	ok(hal_override(&edge, 0.1, 0.59) == 0.04, "HAL: mean -0.3 < -0.59/2: override");
+	for (int i = 0; i < 10; i++)
+		hal_add_reward(&edge, 0.0);
+	ok(isnan(hal_override(&edge, 0.1, 0.59)), "HAL: the window slides: 10 rewards of 0 end the override");
+	ok(near(sim_usrtime(1, 0), 1) && near(sim_usrtime(2, 2), 0.5) && near(swap_fraction(1, 3), 0.25) &&
+		   swap_fraction(0, 0) == 0,
+	   "sim_usrtime = interval / (interval + stall); swap_fraction = swap / (swap + ram)");
 }
 
 static void test_epsilon(void)
@@ -415,6 +493,8 @@ int main(void)
 	write_text(scenario_path, contended, strlen(contended));
 	test_equations();
 	test_environment(scenario_path);
+	test_carlemm_environment(scenario_path);
+	test_hal();
 	test_epsilon();
 	test_ql();
 	test_static();
