@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "agent_state.h"
+#include "sockets.h"
 
 /* The fixed part before the blobs: magic, version, total, config, blob count. */
 #define CONFIG_BYTES (2 * AGENT_NAME_MAX + 5 * 4 + 5 * 4 + 3 * 4 + 2 * 8)
@@ -100,17 +101,8 @@ static int write_file(const char *path, const unsigned char *p, size_t len, stru
 	int fd = mkstemp(tmp);
 	if (fd < 0)
 		return ms_fail_errno(err, "cannot create %s", tmp);
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
 	int rc = 0;
-	if (done < len || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
+	if (write_all_fd(fd, p, len) < 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
 		rc = ms_fail_errno(err, "writing %s", tmp);
 	if (close(fd) != 0 && rc == 0)
 		rc = ms_fail_errno(err, "writing %s", tmp);
