@@ -243,7 +243,7 @@ _memshare_mswss() {
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
 	--tier-total --tier-control --timeout --min --max-step --deadband --host-reserve --host-memory --wait --settle
-	--save-every --scenario --model --state --agent --episodes --steps --explore-episodes --seed -o --output '
+	--save-every --scenario --model --state --agent --episodes --steps --explore-episodes --seed -o --output --plot '
 # one space between words, so that *" $word "* finds each
 _memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
 
@@ -260,16 +260,16 @@ _memshare_msballoon_options() {
 	apply) printf '%s\n' -c --connect --min --wait --settle --strict "${common[@]}" ;;
 	sim)
 		printf '%s\n' --policy --headroom -P --step --threshold --remote-cap --min --scenario \
-			--table --model "${common[@]}"
+			--table --plot --model "${common[@]}"
 		;;
 	train)
 		printf '%s\n' --scenario --agent --state --episodes --steps --explore-episodes --seed -o --output --min \
-			"${common[@]}"
+			--plot "${common[@]}"
 		;;
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
 			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --strict --scenario --table --model --hal --learn --save-every --state --agent --episodes --steps \
+			--host-memory --wait --settle --strict --scenario --table --plot --model --hal --learn --save-every --state --agent --episodes --steps \
 			--explore-episodes --seed -o --output --list-policies "${common[@]}"
 		;;
 	esac
@@ -298,6 +298,7 @@ _memshare_msballoon_values() {
 	--policy) _memshare_policies ;;
 	--scenario) _memshare_paths "$2" '*.json' ;;
 	--model | -o | --output) _memshare_paths "$2" ;;
+	--plot) _memshare_paths "$2" '*.svg' ;;
 	--agent) printf '%s\n' ddpg dql ql static ;;
 	--state) printf '%s\n' cavmem carlemm ;;
 	--save-every) printf '%s\n' 10s 1m 5m ;;

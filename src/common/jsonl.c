@@ -150,6 +150,12 @@ json_t *record_new(const char *kind)
 
 int jsonl_emit(struct jsonl_writer *w, json_t *record, struct ms_err *err)
 {
+	if (w->tap)
+		w->tap(w->tap_ctx, record);
+	if (!w->out) {
+		json_decref(record);
+		return 0;
+	}
 	size_t flags = JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10) | (w->pretty ? JSON_INDENT(2) : JSON_COMPACT);
 	char *text = json_dumps(record, flags);
 	json_decref(record);

@@ -35,8 +35,11 @@ int jsonl_get_u64(const struct jsonl_reader *r, json_t *obj, const char *key, ui
 int jsonl_get_double(const struct jsonl_reader *r, json_t *obj, const char *key, double *out, struct ms_err *err);
 
 struct jsonl_writer {
-	FILE *out;
+	FILE *out;   /* NULL: the records go to the tap only */
 	bool pretty; /* -p: indented, for humans */
+	/* Sees every record before it is written: --plot draws the very stream a user gets. */
+	void (*tap)(void *tap_ctx, const json_t *record);
+	void *tap_ctx;
 };
 
 /* A new record {"kind":kind,"ts":now (RFC 3339, ms, UTC),"host":hostname}. */

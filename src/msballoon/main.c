@@ -16,6 +16,7 @@
 #include "log.h"
 #include "output.h"
 #include "plan.h"
+#include "plot.h"
 #include "policy.h"
 #include "procfs.h"
 #include "sim.h"
@@ -39,6 +40,7 @@ enum {
 	OPT_SETTLE,
 	OPT_SCENARIO,
 	OPT_TABLE,
+	OPT_PLOT,
 	OPT_LIST_POLICIES,
 	OPT_TIER_CONTROL,
 	OPT_STRICT,
@@ -71,6 +73,7 @@ struct args {
 	const char *output, *model;
 	const char *state;                /* train --state: cavmem or carlemm */
 	bool hal;                         /* plan --hal */
+	const char *plot;                 /* sim, train --plot FILE.svg */
 	bool learn;                       /* plan --learn */
 	uint64_t save_every_ns;           /* plan --save-every */
 	char **operands;
@@ -84,8 +87,9 @@ static void usage(void)
 	       "       msballoon plan [-c URI] --policy NAME [OPTIONS] [--apply] < observations.jsonl\n"
 	       "       msballoon plan [-c URI] --policy ddpg|dql|ql --model MODEL [--hal] [--learn] [OPTIONS] [--apply] < wss.jsonl\n"
 	       "       msballoon apply [-c URI] [OPTIONS] < plan.jsonl\n"
-	       "       msballoon sim --scenario FILE --policy NAME [--model MODEL] [OPTIONS] [--table]\n"
+	       "       msballoon sim --scenario FILE --policy NAME [--model MODEL] [OPTIONS] [--table] [--plot FILE.svg]\n"
 	       "       msballoon train --scenario FILE --agent NAME [--state cavmem|carlemm] [--episodes N] [--steps N] [--seed N] -o MODEL\n"
+	       "                      [--plot FILE.svg]\n"
 	       "Compute balloon targets and second-tier quotas by policy, and move memory through the driver.\n"
 	       "\n"
 	       "  -c, --connect URI        qemu:///system, test:///default, xen:///, cgroup:///\n"
@@ -115,6 +119,8 @@ static void usage(void)
 	       "      --strict             plan, apply: stop at the first bad input line (else: skipped with a warning)\n"
 	       "      --scenario FILE      sim, train: the simulated node and its workloads\n"
 	       "      --table              sim: a human table instead of JSON records\n"
+	       "      --plot FILE.svg      sim, train: also draw the records with gnuplot (allocation and miss rate per\n"
+	       "                           domain over time; reward, miss rate, deviation and epsilon per episode)\n"
 	       "      --model MODEL        plan, sim: the model file of the agent --policy names (made by train;\n"
 	       "                           plan: trained with --state carlemm)\n"
 	       "      --hal                plan: with a learned policy, HAL may override its bid by +-4%% (CARLEMM Alg. 6)\n"
@@ -199,6 +205,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_APPLY: a->apply = true; break;
 	case OPT_ONCE: a->once = true; break;
 	case OPT_TABLE: a->table = true; break;
+	case OPT_PLOT: a->plot = arg; break;
 	case OPT_STRICT: a->strict = true; break;
 	case OPT_HEADROOM: rc = parse_percent(arg, "--headroom", &a->params.headroom, &err); break;
 	case 'P': rc = parse_percent(arg, "--step", &a->params.step_fraction, &err); break;
@@ -251,6 +258,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"settle", required_argument, NULL, OPT_SETTLE},
 		{"scenario", required_argument, NULL, OPT_SCENARIO},
 		{"table", no_argument, NULL, OPT_TABLE},
+		{"plot", required_argument, NULL, OPT_PLOT},
 		{"list-policies", no_argument, NULL, OPT_LIST_POLICIES},
 		{"tier-control", required_argument, NULL, OPT_TIER_CONTROL},
 		{"strict", no_argument, NULL, OPT_STRICT},
@@ -443,6 +451,25 @@ static int run_apply(struct args *a, struct jsonl_writer *out)
 	return finish(rc, skipped, &err);
 }
 
+/* sim, train --plot: checked before the run (gnuplot installed, a writable place), drawn after it. */
+static struct plot *plot_option(const struct args *a, struct jsonl_writer *out)
+{
+	struct ms_err err = {0};
+	struct plot *plot = a->plot ? plot_open(a->plot, out, &err) : NULL;
+	if (a->plot && !plot)
+		exit(cli_report(&err));
+	return plot;
+}
+
+/* A run that failed draws nothing; a failed drawing fails the command. */
+static int draw_plot(struct plot *plot, int rc, struct ms_err *err)
+{
+	if (plot && rc == 0)
+		rc = plot_render(plot, err);
+	plot_free(plot);
+	return rc;
+}
+
 static int run_sim(struct args *a, struct jsonl_writer *out)
 {
 	if (!a->scenario)
@@ -459,9 +486,10 @@ static int run_sim(struct args *a, struct jsonl_writer *out)
 	params.min_bytes = size_option(a->min, "384M", 0, "--min");
 	params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
 	struct ms_err err = {0};
+	struct plot *plot = plot_option(a, out);
 	int rc = a->learned ? sim_run_agent(a->scenario, &params, a->learned->name, a->model, out, a->table, &err)
 			    : sim_run(a->scenario, a->policy, &params, NULL, out, a->table, &err);
-	return finish(rc < 0 ? -1 : 0, 0, &err);
+	return finish(draw_plot(plot, rc < 0 ? -1 : 0, &err), 0, &err);
 }
 
 static int run_train(struct args *a, struct jsonl_writer *out)
@@ -482,7 +510,8 @@ static int run_train(struct args *a, struct jsonl_writer *out)
 	cfg.params = a->params;
 	cfg.params.min_bytes = size_option(a->min, "384M", 0, "--min");
 	struct ms_err err = {0};
-	return finish(train_run(&cfg, &err) < 0 ? -1 : 0, 0, &err);
+	struct plot *plot = plot_option(a, out);
+	return finish(draw_plot(plot, train_run(&cfg, &err) < 0 ? -1 : 0, &err), 0, &err);
 }
 
 int main(int argc, char **argv)

@@ -431,6 +431,7 @@ static int emit_interval(struct sim *s, struct jsonl_writer *out, struct ms_err 
 		json_object_set_new(r, "failed_puts", json_integer(vm->i_puts - vm->i_succ));
 		json_object_set_new(r, "gets", json_integer(vm->i_gets));
 		json_object_set_new(r, "disk_reads", json_integer(vm->i_disk_reads));
+		json_object_set_new(r, "miss_rate_per_s", json_real((double)(vm->i_gets + vm->i_disk_reads) / s->sc->interval_s));
 		json_object_set_new(r, "reason", json_string(d->reason));
 		if (jsonl_emit(out, r, err) < 0)
 			return -1;
@@ -623,6 +624,9 @@ double sim_time_s(const struct sim *s)
 
 static int run(struct sim *s, const struct sim_bidder *bidder, struct jsonl_writer *out, bool table, struct ms_err *err)
 {
+	/* with --table the interval records still reach a tap (--plot), not the output */
+	struct jsonl_writer tap_only = {.tap = out->tap, .tap_ctx = out->tap_ctx};
+	struct jsonl_writer *intervals = !table ? out : out->tap ? &tap_only : NULL;
 	while (sim_begin_interval(s)) {
 		if (bidder && bidder->before(bidder->ctx, s, err) < 0)
 			return -1;
@@ -630,7 +634,7 @@ static int run(struct sim *s, const struct sim_bidder *bidder, struct jsonl_writ
 			return -1;
 		if (bidder && bidder->after(bidder->ctx, s, err) < 0)
 			return -1;
-		if (!table && emit_interval(s, out, err) < 0)
+		if (intervals && emit_interval(s, intervals, err) < 0)
 			return -1;
 		s->t_s = (double)s->next_interval * s->sc->interval_s;
 	}

@@ -351,7 +351,7 @@ static int run_agent(struct args *a)
 	check_control_path(a->client_control, "--client-control");
 	struct tls_psk *tls = open_keys(a, false);
 	check_plain_address(a->gmc, "--gmc", tls);
-	struct jsonl_writer out = {stdout, a->common.pretty};
+	struct jsonl_writer out = {.out = stdout, .pretty = a->common.pretty};
 	struct agent_config cfg = {
 		.gmc = a->gmc,
 		.tls = tls,
@@ -443,7 +443,7 @@ static int run_command(struct args *a, enum msg_type type)
 	} else if (json_is_string(json_object_get(reply, "warning"))) {
 		log_warn("%s", json_string_value(json_object_get(reply, "warning")));
 	}
-	struct jsonl_writer out = {stdout, a->common.pretty};
+	struct jsonl_writer out = {.out = stdout, .pretty = a->common.pretty};
 	json_t *rec;
 	size_t i;
 	json_array_foreach(json_object_get(reply, "records"), i, rec)

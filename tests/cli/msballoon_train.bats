@@ -143,3 +143,56 @@ records_well_formed() {
 	[ "$status" -eq 1 ]
 	[[ $output == *"cannot create $BATS_TEST_TMPDIR/no/dir/m.tmp."* ]]
 }
+
+# svg_has FILE TEXT...: FILE is a complete SVG (gnuplot closed it) that shows every TEXT.
+svg_has() {
+	local svg=$1
+	shift
+	head -c 200 "$svg" | grep -q '<svg'
+	tail -c 20 "$svg" | grep -q '</svg>'
+	for text in "$@"; do
+		grep -qF -- "$text" "$svg" || { echo "$svg lacks '$text'"; return 1; }
+	done
+}
+
+@test "msballoon train --plot and sim --plot: gnuplot draws the records the command writes (SVG, atomically)" {
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (scripts/install-deps installs gnuplot-nox)"
+	run --separate-stderr "$MSBALLOON" train --scenario "$SCEN" --agent ql --episodes 5 --steps 20 --seed 3 \
+		--explore-episodes 2 -o "$M" \
+		--plot "$BATS_TEST_TMPDIR/train.svg"
+	[ "$status" -eq 0 ]
+	records_well_formed ql 5
+	svg_has "$BATS_TEST_TMPDIR/train.svg" "msballoon train: ql on two_contended" "epsilon" "|msr - msrTgt|" "episode"
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/train.svg")" = 644 ]
+	# sim: one line per domain, the JSON Lines unchanged beside the picture; with --table too
+	run --separate-stderr "$MSBALLOON" sim --scenario "$SCEN" --policy ql --model "$M" --plot "$BATS_TEST_TMPDIR/sim.svg"
+	[ "$status" -eq 0 ]
+	jq_true -s 'map(select(.kind == "sim")) | length > 0 and all(.[]; (.miss_rate_per_s | type) == "number")' <<<"$output"
+	svg_has "$BATS_TEST_TMPDIR/sim.svg" "msballoon sim: ql on two_contended" "big RAM" "small RAM" "big demand" \
+		"RAM misses (pages/s)"
+	run --separate-stderr "$MSBALLOON" sim --scenario "$SCEN" --policy static --table --plot "$BATS_TEST_TMPDIR/table.svg"
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} == "scenario two_contended, policy static "* ]]
+	svg_has "$BATS_TEST_TMPDIR/table.svg" "msballoon sim: static on two_contended" "big RAM"
+	# nothing left beside the pictures
+	[ "$(find "$BATS_TEST_TMPDIR" -name '*.tmp.*' | wc -l)" -eq 0 ]
+}
+
+@test "msballoon --plot: no gnuplot or no place to write fails before the run (exit 1, one line), a failed run draws nothing" {
+	mkdir "$BATS_TEST_TMPDIR/bin" # a PATH without gnuplot
+	run --separate-stderr env PATH="$BATS_TEST_TMPDIR/bin" "$MSBALLOON" train --scenario "$SCEN" --agent ql --episodes 3 \
+		-o "$M" --plot "$BATS_TEST_TMPDIR/t.svg"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ] # refused before the first episode
+	[ "$stderr" = "msballoon: --plot $BATS_TEST_TMPDIR/t.svg: gnuplot is not installed (Debian: apt install gnuplot-nox)" ]
+	[ ! -e "$M" ]
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed"
+	run --separate-stderr "$MSBALLOON" sim --scenario "$SCEN" --policy static --plot "$BATS_TEST_TMPDIR/nowhere/s.svg"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "msballoon: --plot $BATS_TEST_TMPDIR/nowhere/s.svg: cannot write in $BATS_TEST_TMPDIR/nowhere: "* ]]
+	[ -z "$output" ]
+	run --separate-stderr "$MSBALLOON" sim --scenario "$BATS_TEST_TMPDIR/absent.json" --policy static \
+		--plot "$BATS_TEST_TMPDIR/s.svg"
+	[ "$status" -ne 0 ]
+	[ ! -e "$BATS_TEST_TMPDIR/s.svg" ]
+}
