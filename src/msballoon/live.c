@@ -175,6 +175,7 @@ static void feed_state(struct live_loop *l, struct live_vm *lv, size_t slot, str
 			 usrtime, l->usrtime_target);
 	}
 	lv->has_bid = true;
+	lv->usrtime = usrtime;
 	lv->usrtime_target = l->usrtime_target;
 	snprintf(lv->fed_ts, sizeof lv->fed_ts, "%s", v->stats_ts);
 	v->has_bid = true;

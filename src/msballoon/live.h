@@ -40,6 +40,7 @@ struct live_vm {
 	char fed_ts[40];        /* the ts of the last state fed ("" none) */
 	bool has_bid;           /* a bid was made: the next state's reward judges it */
 	double bid;             /* the bid made (after HAL) */
+	double usrtime;         /* the usrtime of the state of that bid */
 	double usrtime_target;  /* the target that bid's reward is judged by */
 	int64_t awaited_bytes;  /* the target it waits for, NO_TARGET none */
 	unsigned waited;        /* intervals waited for it */

@@ -73,6 +73,10 @@ static void add_live_fields(const struct live_loop *l, const struct vm_view *v, 
 	const struct live_vm *lv = live_find(l, v->domain);
 	if (v->has_bid)
 		json_object_set_new(r, "bid", json_real(v->bid));
+	if (v->has_bid && lv) {
+		json_object_set_new(r, "usrtime", json_real(lv->usrtime));
+		json_object_set_new(r, "usrtime_target", json_real(lv->usrtime_target));
+	}
 	if (l->hal && lv) {
 		json_object_set_new(r, "hal_override", json_boolean(lv->overridden));
 		json_object_set_new(r, "hal_overrides", json_integer((json_int_t)lv->overrides));

@@ -59,7 +59,9 @@ train_carlemm() {
 	# b's second record repeats t1: no bid, it keeps its memory; every other record bids
 	jq_true -s 'length == 6 and ([.[] | has("bid")] == [true, true, true, false, true, true])
 		and (.[3].reason | startswith("its stats did not advance (same ts): no new state; Bid Analyzer: no bid: keeps"))
-		and (.[3].balloon_bytes == 268435456)
+		and (.[3].balloon_bytes == 268435456) and (.[3] | has("usrtime") or has("usrtime_target") | not)
+		and ([.[] | select(has("bid")) | .usrtime] == [0.2, 0.9, 0.2, 0.2, 0.9])
+		and all(.[] | select(has("bid")); .usrtime_target >= 0 and .usrtime_target <= 1)
 		and all(.[] | select(has("bid")); .policy == "ql" and (.reason | test("^ql bid [-+][0-9.]+ \\(usrtime [0-9.]+, target [0-9.]+\\); Bid Analyzer: bid ")))' <<<"$output"
 }
 

@@ -72,6 +72,8 @@ struct hog {
 	int write;         /* touches write (dirty) as well as read */
 	size_t bad;
 	size_t touches;
+	double normal_sd;  /* > 0: Normal accesses, sd as a share of the working set */
+	uint64_t rng;      /* xorshift64 state of those accesses */
 };
 
 static void fill_page(struct hog *h, size_t i)
@@ -79,6 +81,32 @@ static void fill_page(struct hog *h, size_t i)
 	uint64_t *q = (uint64_t *)(h->mem + i * PAGE);
 	q[0] = pattern(i, h->seed);
 	q[1] = ~q[0];
+}
+
+/* A N(0,1) draw as the sum of 12 uniforms minus 6 (Irwin-Hall: within 1 %
+ * of the Normal's quantiles inside +-3 sd), so the static guest program
+ * needs no libm. */
+static double normal01(uint64_t *x)
+{
+	double sum = 0;
+	for (int k = 0; k < 12; k++) {
+		*x ^= *x << 13;
+		*x ^= *x >> 7;
+		*x ^= *x << 17;
+		sum += (double)(*x >> 11) / 9007199254740992.0;
+	}
+	return sum - 6;
+}
+
+/* CARLEMM's CMS workloads: the page of the next touch drawn from a Normal
+ * centred in the working set, clipped to it (a hot centre, cold edges). */
+static size_t normal_page(struct hog *h)
+{
+	double x = (double)h->hot_pages / 2 + normal01(&h->rng) * h->normal_sd * (double)h->hot_pages;
+	if (x < 0)
+		x = 0;
+	size_t i = (size_t)x;
+	return i >= h->hot_pages ? h->hot_pages - 1 : i;
 }
 
 static void touch_page(struct hog *h, size_t i)
@@ -97,13 +125,16 @@ static void touch_page(struct hog *h, size_t i)
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s [-r MIB_PER_S] [-t SECONDS] [-W SIZE] [-R] [-q] [-v] SIZE\n"
+		"usage: %s [-r MIB_PER_S] [-t SECONDS] [-W SIZE] [-N SD] [-R] [-q] [-v] SIZE\n"
 		"Allocate SIZE (MiB unless suffixed K/M/G), fill every page, then keep\n"
 		"touching the working set until -t elapses or SIGTERM/SIGINT.\n"
 		"  -r RATE  touch RATE MiB/s (default: the working set once per second;\n"
 		"           0 = as fast as possible)\n"
 		"  -t SECS  stop after SECS seconds (default: run until killed)\n"
 		"  -W SIZE  working set touched after the fill (default: all; 0 = hold only)\n"
+		"  -N SD    Normal accesses (CARLEMM's CMS workloads): each touch at a page\n"
+		"           drawn from a Normal centred in the working set with standard\n"
+		"           deviation SD x its size (e.g. 0.15), instead of in order\n"
 		"  -R       read-only touches after the fill (default: write back)\n"
 		"  -q       no summary line\n"
 		"  -v       progress on stderr\n"
@@ -118,11 +149,12 @@ int main(int argc, char **argv)
 	int quiet = 0, verbose = 0, c;
 	struct hog h = { .write = 1 };
 
-	while ((c = getopt(argc, argv, "r:t:W:Rqvh")) != -1) {
+	while ((c = getopt(argc, argv, "r:t:W:N:Rqvh")) != -1) {
 		switch (c) {
 		case 'r': if (parse_mib(optarg, &rate)) goto bad; break;
 		case 't': duration = strtod(optarg, NULL); if (duration < 0) goto bad; break;
 		case 'W': if (parse_mib(optarg, &wss_mib)) goto bad; break;
+		case 'N': h.normal_sd = strtod(optarg, NULL); if (h.normal_sd <= 0) goto bad; break;
 		case 'R': h.write = 0; break;
 		case 'q': quiet = 1; break;
 		case 'v': verbose = 1; break;
@@ -142,6 +174,7 @@ int main(int argc, char **argv)
 	if (rate < 0) /* default: the whole working set once per second */
 		rate = (double)h.hot_pages * PAGE / (1024 * 1024);
 	h.seed = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	h.rng = h.seed | 1;
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
@@ -175,7 +208,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		for (size_t n = 0; n < per_slice; n++) {
-			touch_page(&h, cursor);
+			touch_page(&h, h.normal_sd > 0 ? normal_page(&h) : cursor);
 			if (++cursor == h.hot_pages) {
 				cursor = 0;
 				passes++;
