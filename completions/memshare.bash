@@ -717,6 +717,24 @@ _memshare_msgmc() {
 	return 0
 }
 
+# ---- msprom ----
+
+_memshare_msprom() {
+	local prev=${_ms_words[_ms_cword - 1]-}
+	local -a values
+	case $prev in
+	-o | --output)
+		mapfile -t values < <(_memshare_paths "$_ms_cur" '*.prom')
+		_memshare_reply "${values[@]}"
+		return 0
+		;;
+	--settle) _memshare_reply 200ms 500ms 1s 2s; return 0 ;;
+	esac
+	[[ $_ms_cur == -* ]] && _memshare_reply -o --output --tee --settle --strict --list-metrics -v --verbose \
+		-q --quiet -h --help --version
+	return 0
+}
+
 # Any other name the completion is registered for: the shared options only.
 _memshare_common() {
 	[[ $_ms_cur == -* ]] && _memshare_reply -h --help --version
@@ -732,9 +750,10 @@ _memshare() {
 	msrswap) _memshare_msrswap ;;
 	mshash) _memshare_mshash ;;
 	msgmc) _memshare_msgmc ;;
+	msprom) _memshare_msprom ;;
 	*) _memshare_common ;;
 	esac
 	return 0
 }
 
-complete -F _memshare mswss msballoon msrswap mshash msgmc
+complete -F _memshare mswss msballoon msrswap mshash msgmc msprom

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "agent_state.h"
+#include "files.h"
 #include "sockets.h"
 
 /* The fixed part before the blobs: magic, version, total, config, blob count. */
@@ -93,30 +94,10 @@ static int encode(const struct model *m, struct out_buf *b)
 	return rc | put_u64(b, XXH3_64bits(b->p, b->len));
 }
 
-static int write_file(const char *path, const unsigned char *p, size_t len, struct ms_err *err)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
-		return ms_fail_input(err, "%s: path too long", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return ms_fail_errno(err, "cannot create %s", tmp);
-	int rc = 0;
-	if (write_all_fd(fd, p, len) < 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-		rc = ms_fail_errno(err, "writing %s", tmp);
-	if (close(fd) != 0 && rc == 0)
-		rc = ms_fail_errno(err, "writing %s", tmp);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = ms_fail_errno(err, "cannot rename %s to %s", tmp, path);
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
-}
-
 int model_save(const struct model *m, const char *path, struct ms_err *err)
 {
 	struct out_buf b = {0};
-	int rc = encode(m, &b) < 0 ? ms_fail(err, "%s: out of memory", path) : write_file(path, b.p, b.len, err);
+	int rc = encode(m, &b) < 0 ? ms_fail(err, "%s: out of memory", path) : write_file_atomic(path, b.p, b.len, 0644, err);
 	free(b.p);
 	return rc;
 }

@@ -346,7 +346,7 @@ read_by() {
 			same_lists "$tier_outcome" "$(record_tags target "Tier outcome")"
 			# what plan.c adds with a learned policy (the bid, HAL's part)
 			live=$(emitted "$SRCB/plan.c" add_live_fields | cut -d' ' -f2 | sort -u)
-			[ "$(tr '\n' ' ' <<<"$live")" = "bid hal_override hal_overrides " ]
+			[ "$(tr '\n' ' ' <<<"$live")" = "bid hal_override hal_overrides usrtime usrtime_target " ]
 			same_lists "$live" "$(record_tags target "Learned policy")"
 			all_code=$(sort -u <<<"$all_code"$'\n'"$outcome"$'\n'"$tier_outcome"$'\n'"$live")
 		fi
@@ -870,10 +870,10 @@ complete_line() {
 }
 
 @test "bash completion: registers _memshare for every tool" {
-	run bash -c "source '$BASHCOMP' && complete -p mswss msballoon msrswap mshash msgmc"
+	run bash -c "source '$BASHCOMP' && complete -p mswss msballoon msrswap mshash msgmc msprom"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 5 ]
-	for tool in mswss msballoon msrswap mshash msgmc; do
+	[ "${#lines[@]}" -eq 6 ]
+	for tool in mswss msballoon msrswap mshash msgmc msprom; do
 		[[ $output == *"complete -F _memshare $tool"* ]]
 	done
 }
@@ -1124,7 +1124,7 @@ complete_line() {
 	need_mswss
 	run zsh -n "$ZSHCOMP"
 	[ "$status" -eq 0 ]
-	head -1 "$ZSHCOMP" | grep -qx '#compdef mswss msballoon msrswap mshash msgmc'
+	head -1 "$ZSHCOMP" | grep -qx '#compdef mswss msballoon msrswap mshash msgmc msprom'
 	# The option specs exactly as zsh hands them to _arguments, with brace
 	# expansion done: "(-c --connect)-c+[description]:message:action".
 	specs=$(cd "$BATS_TEST_TMPDIR" && service=mswss zsh -fc '_arguments() { print -rl -- "$@" }; source "$1"' zsh "$ZSHCOMP")
@@ -1309,4 +1309,22 @@ complete_line() {
 	for u in qemu:///system qemu:///session test:///default; do
 		[[ $uris_part =~ (^|[[:space:]])$u\ +--\ [a-zA-Z] ]] || { echo "no $u offered"; return 1; }
 	done
+}
+
+@test "bash and zsh completion: msprom's options are exactly those of --help, -o offers .prom files" {
+	local msprom=$BINDIR/msprom
+	[ -x "$msprom" ] || skip "$msprom is not built (run make)"
+	help=$("$msprom" --help)
+	offered=$(complete_words msprom -)
+	[ "$(wc -l <<<"$offered")" -ge 12 ]
+	same_lists "$(long_options <<<"$help")" "$(grep -- '^--' <<<"$offered")"
+	same_lists "$(short_options <<<"$help")" "$(grep -vx -- '--.*' <<<"$offered")"
+	mkdir -p "$BATS_TEST_TMPDIR/d/sub"
+	touch "$BATS_TEST_TMPDIR/d/a.prom" "$BATS_TEST_TMPDIR/d/b.txt"
+	same_lists "$(printf '%s\n' "$BATS_TEST_TMPDIR/d/a.prom" "$BATS_TEST_TMPDIR/d/sub/")" \
+		"$(complete_words msprom -o "$BATS_TEST_TMPDIR/d/")"
+	[ "$(complete_words msprom --settle '')" = "$(printf '%s\n' 1s 200ms 2s 500ms)" ]
+	command -v zsh >/dev/null || return 0
+	specs=$(cd "$BATS_TEST_TMPDIR" && service=msprom zsh -fc '_arguments() { print -rl -- "$@" }; source "$1"' zsh "$ZSHCOMP")
+	same_lists "$(long_options <<<"$help")" "$(grep -oE -- '--[a-z][a-z-]*' <<<"$specs" | sort -u)"
 }

@@ -230,3 +230,9 @@ check_meaning() {
 	[ "$pages" -ge 5 ]
 	report
 }
+
+@test "docs_options: msprom --help and msprom(1) have the same options, defaults and values" {
+	check_options msprom 9 3
+	check_defaults msprom 1
+	check_meaning msprom 2 0
+}

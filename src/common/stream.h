@@ -2,8 +2,8 @@
  * domain reports the same kind of record again, when the input has been
  * quiet for the settle time (a live pipe from `mswss --interval`), or at the
  * end of the input. */
-#ifndef MSBALLOON_STREAM_H
-#define MSBALLOON_STREAM_H
+#ifndef MS_STREAM_H
+#define MS_STREAM_H
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,0 +1,250 @@
+#include "export.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One record field exported as one metric.  Rates stay gauges (the records
+ * carry rates, not the counters behind them); totals since a daemon started
+ * are counters (a restart resets them, which Prometheus's rate() handles). */
+struct metric_def {
+	const char *kind, *field, *metric, *type;
+	double scale; /* to base units: microseconds and milliseconds to seconds */
+	const char *help;
+};
+
+static const struct metric_def METRICS[] = {
+	{"wss", "wss_bytes", "memshare_wss_bytes", "gauge", 1, "Working-set size estimate of the domain (mswss)."},
+	{"wss", "wss_low_bytes", "memshare_wss_low_bytes", "gauge", 1, "Lower bound of the working-set estimate."},
+	{"wss", "wss_high_bytes", "memshare_wss_high_bytes", "gauge", 1, "Upper bound of the working-set estimate."},
+	{"wss", "alloc_bytes", "memshare_domain_alloc_bytes", "gauge", 1, "Memory the domain has now (balloon or limit)."},
+	{"wss", "max_bytes", "memshare_domain_max_bytes", "gauge", 1, "Most memory the domain may have."},
+	{"wss", "rss_bytes", "memshare_domain_rss_bytes", "gauge", 1, "Host memory resident for the domain."},
+	{"wss", "swap_bytes", "memshare_domain_swap_bytes", "gauge", 1, "The domain's memory in swap."},
+	{"wss", "swap_in_bytes_per_s", "memshare_domain_swap_in_bytes_per_second", "gauge", 1,
+	 "Bytes the domain read back from swap per second over the last interval."},
+	{"wss", "major_faults_per_s", "memshare_domain_major_faults_per_second", "gauge", 1,
+	 "Major page faults per second over the last interval."},
+	{"wss", "refault_bytes_per_s", "memshare_domain_refault_bytes_per_second", "gauge", 1,
+	 "Evicted memory loaded again per second over the last interval."},
+	{"wss", "usrtime", "memshare_domain_usrtime_ratio", "gauge", 1,
+	 "Share of the interval the domain's CPUs spent in user space (CARLEMM's usrtime)."},
+	{"wss", "scan_cpu_ms", "memshare_wss_scan_cpu_seconds", "gauge", 1e-3,
+	 "CPU time the last estimate cost mswss."},
+	{"target", "balloon_bytes", "memshare_target_balloon_bytes", "gauge", 1,
+	 "The policy's balloon target for the domain (msballoon)."},
+	{"target", "tier_bytes", "memshare_target_tier_bytes", "gauge", 1, "The policy's second-tier target."},
+	{"target", "remote_need_bytes", "memshare_target_remote_need_bytes", "gauge", 1,
+	 "Memory the domain needs from other hosts."},
+	{"target", "bid", "memshare_target_bid", "gauge", 1, "The learning agent's bid, from -1 to 1."},
+	{"target", "usrtime_target", "memshare_target_usrtime_target_ratio", "gauge", 1,
+	 "CARLEMM's usrtime target the last bid is judged by."},
+	{"target", "hal_overrides", "memshare_target_hal_overrides_total", "counter", 1,
+	 "HAL overrides of the agent's bid for the domain."},
+	{"tier", "puts_total", "memshare_tier_puts_total", "counter", 1, "Pages written to the device."},
+	{"tier", "puts_succ", "memshare_tier_puts_succeeded_total", "counter", 1,
+	 "Pages the device's tier (RAM or remote) took."},
+	{"tier", "gets", "memshare_tier_gets_total", "counter", 1, "Pages read from the device."},
+	{"tier", "gets_succ", "memshare_tier_gets_succeeded_total", "counter", 1, "Pages read from its tier."},
+	{"tier", "flushes", "memshare_tier_flushes_total", "counter", 1, "Flush requests."},
+	{"tier", "tier_used_bytes", "memshare_tier_used_bytes", "gauge", 1, "The device's pages in RAM or remote."},
+	{"tier", "tier_target_bytes", "memshare_tier_target_bytes", "gauge", 1, "The device's tier target."},
+	{"tier", "pool_bytes", "memshare_tier_pool_bytes", "gauge", 1, "The client's tier pool."},
+	{"tier", "size_bytes", "memshare_tier_device_size_bytes", "gauge", 1, "The swap device's size."},
+	{"tier", "ram_bytes", "memshare_tier_ram_bytes", "gauge", 1, "The device's pages in host RAM."},
+	{"tier", "remote_bytes", "memshare_tier_remote_bytes", "gauge", 1, "The device's pages on remote providers."},
+	{"tier", "disk_bytes", "memshare_tier_disk_bytes", "gauge", 1, "The device's pages on local disk."},
+	{"tier", "mirror_pending_bytes", "memshare_tier_mirror_pending_bytes", "gauge", 1,
+	 "Remote pages not yet copied to disk."},
+	{"tier", "remotes_alive", "memshare_tier_remotes_alive", "gauge", 1, "Remote providers answering."},
+	{"tier", "remotes_dead", "memshare_tier_remotes_dead", "gauge", 1, "Remote providers given up on."},
+	{"tier", "failovers", "memshare_tier_failovers_total", "counter", 1, "Remotes failed over to the disk copy."},
+	{"tier", "remotes_released", "memshare_tier_remotes_released_total", "counter", 1, "Remotes released."},
+	{"tier", "mirror_errors", "memshare_tier_mirror_errors_total", "counter", 1, "Failed copies to disk."},
+	{"tier", "read_latency_us", "memshare_tier_read_latency_mean_seconds", "gauge", 1e-6,
+	 "Mean time the device took to serve a read, over its life."},
+	{"tier", "write_latency_us", "memshare_tier_write_latency_mean_seconds", "gauge", 1e-6,
+	 "Mean time the device took to serve a write, over its life."},
+	{"sharing", "total_bytes", "memshare_sharing_scanned_bytes", "gauge", 1, "Memory hashed (mshash)."},
+	{"sharing", "intra_reducible_bytes", "memshare_sharing_intra_reducible_bytes", "gauge", 1,
+	 "Memory that sharing within each snapshot would save."},
+	{"sharing", "inter_reducible_bytes", "memshare_sharing_inter_reducible_bytes", "gauge", 1,
+	 "Memory that sharing across the snapshots would save."},
+	{"sharing", "intra_ratio", "memshare_sharing_intra_ratio", "gauge", 1, "Share of blocks duplicated within a snapshot."},
+	{"sharing", "inter_ratio", "memshare_sharing_inter_ratio", "gauge", 1, "Share of blocks duplicated across snapshots."},
+	{"sharing", "zero_blocks", "memshare_sharing_zero_blocks", "gauge", 1, "Blocks that are all zeros."},
+	{"sharing", "total_blocks", "memshare_sharing_blocks", "gauge", 1, "Blocks hashed."},
+};
+#define NMETRICS (sizeof METRICS / sizeof METRICS[0])
+#define TIMESTAMP_METRIC NMETRICS /* one more family: when each source last reported */
+#define MAX_LABELS 4
+
+struct series {
+	char *labels[2 * MAX_LABELS + 1]; /* name, value pairs, NULL-terminated */
+	double value;
+};
+
+struct family {
+	struct series *series;
+	size_t n, cap;
+};
+
+struct export_store {
+	struct family families[NMETRICS + 1];
+};
+
+struct export_store *export_store_new(void) { return calloc(1, sizeof(struct export_store)); }
+
+static void free_labels(char **labels)
+{
+	for (size_t i = 0; labels[i]; i++)
+		free(labels[i]);
+}
+
+void export_store_free(struct export_store *s)
+{
+	if (!s)
+		return;
+	for (size_t f = 0; f <= NMETRICS; f++) {
+		for (size_t i = 0; i < s->families[f].n; i++)
+			free_labels(s->families[f].series[i].labels);
+		free(s->families[f].series);
+	}
+	free(s);
+}
+
+static bool same_labels(char *const *a, const char *const *b)
+{
+	size_t i = 0;
+	for (; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return !a[i] && !b[i];
+}
+
+/* Set the value of the series with these labels, adding it the first time. */
+static void set_value(struct family *f, const char *const *labels, double value)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (same_labels(f->series[i].labels, labels)) {
+			f->series[i].value = value;
+			return;
+		}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 16;
+		struct series *grown = realloc(f->series, cap * sizeof *grown);
+		if (!grown)
+			return; /* out of memory: this series is left out, the others stay right */
+		f->series = grown;
+		f->cap = cap;
+	}
+	struct series *s = &f->series[f->n];
+	memset(s, 0, sizeof *s);
+	for (size_t i = 0; labels[i] && i < 2 * MAX_LABELS; i++)
+		if (!(s->labels[i] = strdup(labels[i]))) {
+			free_labels(s->labels);
+			return;
+		}
+	s->value = value;
+	f->n++;
+}
+
+static const char *string_field(const json_t *r, const char *key)
+{
+	const char *s = json_string_value(json_object_get(r, key));
+	return s ? s : "";
+}
+
+/* The labels of a record: host, and the domain (sharing: its scope; target: also the policy). */
+static void record_labels(const json_t *r, const char *kind, const char **labels)
+{
+	size_t n = 0;
+	labels[n++] = "host";
+	labels[n++] = string_field(r, "host");
+	if (strcmp(kind, "sharing") == 0) {
+		labels[n++] = "scope";
+		labels[n++] = string_field(r, "scope");
+	} else {
+		labels[n++] = "domain";
+		labels[n++] = string_field(r, "domain");
+	}
+	if (strcmp(kind, "target") == 0 && json_is_string(json_object_get(r, "policy"))) {
+		labels[n++] = "policy";
+		labels[n++] = string_field(r, "policy");
+	}
+	labels[n] = NULL;
+}
+
+/* "2026-12-03T10:00:00.123Z" to seconds since the epoch; -1 when it is not one. */
+static double rfc3339_seconds(const char *ts)
+{
+	struct tm tm = {0};
+	const char *rest = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -1;
+	double frac = 0;
+	if (*rest == '.') {
+		char *end;
+		frac = strtod(rest, &end);
+		rest = end;
+	}
+	if (strcmp(rest, "Z") != 0)
+		return -1;
+	return (double)timegm(&tm) + frac;
+}
+
+static bool exported_kind(const char *kind)
+{
+	for (size_t i = 0; i < NMETRICS; i++)
+		if (strcmp(METRICS[i].kind, kind) == 0)
+			return true;
+	return false;
+}
+
+bool export_record(struct export_store *s, const json_t *record)
+{
+	const char *kind = json_string_value(json_object_get(record, "kind"));
+	if (!kind || !exported_kind(kind))
+		return false;
+	const char *labels[2 * MAX_LABELS + 1];
+	record_labels(record, kind, labels);
+	for (size_t i = 0; i < NMETRICS; i++) {
+		const json_t *v = json_object_get(record, METRICS[i].field);
+		if (strcmp(METRICS[i].kind, kind) == 0 && json_is_number(v))
+			set_value(&s->families[i], labels, json_number_value(v) * METRICS[i].scale);
+	}
+	double ts = rfc3339_seconds(string_field(record, "ts"));
+	if (ts >= 0) {
+		const char *with_kind[2 * MAX_LABELS + 3] = {"kind", kind};
+		memcpy(with_kind + 2, labels, sizeof labels);
+		set_value(&s->families[TIMESTAMP_METRIC], with_kind, ts);
+	}
+	return true;
+}
+
+static void render_family(const struct family *f, const char *name, const char *type, const char *help,
+			  struct prom_buf *out)
+{
+	if (f->n == 0)
+		return;
+	prom_family(out, name, type, help);
+	for (size_t i = 0; i < f->n; i++)
+		prom_sample(out, name, (const char *const *)f->series[i].labels, NULL, NULL, f->series[i].value);
+}
+
+void export_render(const struct export_store *s, struct prom_buf *out)
+{
+	for (size_t i = 0; i < NMETRICS; i++)
+		render_family(&s->families[i], METRICS[i].metric, METRICS[i].type, METRICS[i].help, out);
+	render_family(&s->families[TIMESTAMP_METRIC], "memshare_record_timestamp_seconds", "gauge",
+		      "When the source last reported (the record's ts), by record kind.", out);
+}
+
+void export_list(void)
+{
+	for (size_t i = 0; i < NMETRICS; i++)
+		printf("%-44s %-8s %s.%s%s\n", METRICS[i].metric, METRICS[i].type, METRICS[i].kind, METRICS[i].field,
+		       METRICS[i].scale == 1 ? "" : METRICS[i].scale == 1e-3 ? " (ms to s)" : " (us to s)");
+	printf("%-44s %-8s %s\n", "memshare_record_timestamp_seconds", "gauge", "ts of every kind above");
+}

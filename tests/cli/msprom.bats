@@ -1,0 +1,125 @@
+#!/usr/bin/env bats
+# msprom: memshare's records as Prometheus metrics (node_exporter's textfile
+# collector), checked with promtool; the file is rewritten atomically while a
+# live pipeline runs; --tee passes the stream through unchanged.
+bats_require_minimum_version 1.5.0
+load helpers
+
+MSPROM=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msprom
+
+teardown() {
+	stop_workloads
+	remove_cgroups
+	true
+}
+
+# promtool_ok FILE: Prometheus's own checker accepts FILE (skips without promtool).
+promtool_ok() {
+	command -v promtool >/dev/null || { echo "promtool missing (scripts/install-deps installs prometheus)"; return 1; }
+	promtool check metrics < "$1"
+}
+
+records() {
+	cat <<'JSON'
+{"kind":"wss","ts":"2026-12-03T10:00:00.250Z","host":"h1","domain":"vm \"one\"\\x","wss_bytes":104857600,"alloc_bytes":268435456,"max_bytes":536870912,"usrtime":0.5,"scan_cpu_ms":12}
+{"kind":"target","ts":"2026-12-03T10:00:01.000Z","host":"h1","domain":"vm1","policy":"ddpg","balloon_bytes":301989888,"bid":-0.25,"hal_overrides":3,"hal_override":true,"reason":"x"}
+{"kind":"tier","ts":"2026-12-03T10:00:02.000Z","host":"h1","domain":"dev1","puts_total":10,"puts_succ":7,"gets":4,"tier_used_bytes":28672,"failovers":1,"read_latency_us":250}
+{"kind":"sharing","ts":"2026-12-03T10:00:03.000Z","host":"h1","scope":"inter","total_blocks":100,"zero_blocks":5,"total_bytes":409600,"inter_reducible_bytes":8192,"inter_ratio":0.02}
+{"kind":"export_stats","ts":"2026-12-03T10:00:03.000Z","host":"h1"}
+{"kind":"wss","ts":"2026-12-03T10:00:05.250Z","host":"h1","domain":"vm \"one\"\\x","wss_bytes":209715200}
+JSON
+}
+
+@test "msprom: each field's last value as a metric in base units, labels escaped, promtool accepts it" {
+	run --separate-stderr "$MSPROM" < <(records)
+	[ "$status" -eq 0 ]
+	echo "$output"
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/m.prom"
+	promtool_ok "$BATS_TEST_TMPDIR/m.prom"
+	# the second wss record replaced the first value; the fields it lacked keep theirs
+	grep -qxF 'memshare_wss_bytes{host="h1",domain="vm \"one\"\\x"} 209715200' <<<"$output"
+	grep -qxF 'memshare_domain_alloc_bytes{host="h1",domain="vm \"one\"\\x"} 268435456' <<<"$output"
+	grep -qxF 'memshare_wss_scan_cpu_seconds{host="h1",domain="vm \"one\"\\x"} 0.012' <<<"$output"
+	grep -qxF 'memshare_domain_usrtime_ratio{host="h1",domain="vm \"one\"\\x"} 0.5' <<<"$output"
+	grep -qxF 'memshare_target_balloon_bytes{host="h1",domain="vm1",policy="ddpg"} 301989888' <<<"$output"
+	grep -qxF 'memshare_target_bid{host="h1",domain="vm1",policy="ddpg"} -0.25' <<<"$output"
+	grep -qxF '# TYPE memshare_target_hal_overrides_total counter' <<<"$output"
+	grep -qxF 'memshare_tier_puts_succeeded_total{host="h1",domain="dev1"} 7' <<<"$output"
+	grep -qxF 'memshare_tier_read_latency_mean_seconds{host="h1",domain="dev1"} 0.00025' <<<"$output"
+	grep -qxF 'memshare_sharing_inter_reducible_bytes{host="h1",scope="inter"} 8192' <<<"$output"
+	grep -qxF 'memshare_record_timestamp_seconds{kind="wss",host="h1",domain="vm \"one\"\\x"} 1796292005.25' <<<"$output"
+	# booleans and strings are not metrics; other kinds are ignored
+	! grep -q 'hal_override{\|reason\|export_stats' <<<"$output"
+	# every family once, HELP before TYPE before samples
+	[ "$(grep -c '^# TYPE memshare_wss_bytes ' <<<"$output")" -eq 1 ]
+	# the table msprom(1) documents
+	run "$MSPROM" --list-metrics
+	[ "$status" -eq 0 ]
+	[[ $output == *"memshare_tier_puts_total"*"counter"*"tier.puts_total"* ]]
+}
+
+@test "msprom -o FILE --tee: rewritten atomically after each quiet spell of a live pipe; the stream passes unchanged" {
+	local fifo=$BATS_TEST_TMPDIR/in prom=$BATS_TEST_TMPDIR/memshare.prom copy=$BATS_TEST_TMPDIR/copy
+	mkfifo "$fifo"
+	"$MSPROM" -o "$prom" --tee --settle 200ms < "$fifo" > "$copy" 2> "$BATS_TEST_TMPDIR/err" &
+	local pid=$!
+	exec 7> "$fifo"
+	records | head -2 >&7
+	until_true 30 grep -q 'memshare_target_balloon_bytes' "$prom"
+	grep -qF 'memshare_wss_bytes{host="h1",domain="vm \"one\"\\x"} 104857600' "$prom"
+	promtool_ok "$prom"
+	# the file keeps its inode only until the next write: a reader never sees half of one
+	local inode
+	inode=$(stat -c %i "$prom")
+	records | tail -n +3 >&7
+	echo '{"kind":"wss" oops' >&7
+	until_true 30 grep -qF 'memshare_wss_bytes{host="h1",domain="vm \"one\"\\x"} 209715200' "$prom"
+	[ "$(stat -c %i "$prom")" != "$inode" ]
+	[ "$(stat -c %a "$prom")" = 644 ]
+	exec 7>&-
+	wait "$pid" || status=$?
+	[ "${status:-0}" -eq 2 ] # the bad line
+	grep -q '<stdin>:7:.*(record skipped)' "$BATS_TEST_TMPDIR/err"
+	# every line, the bad one and the other kinds too, byte for byte
+	diff <(records; echo '{"kind":"wss" oops') "$copy"
+	[ "$(find "$BATS_TEST_TMPDIR" -name '*.tmp.*' | wc -l)" -eq 0 ]
+	promtool_ok "$prom"
+}
+
+@test "msprom: bad usage and bad places exit with one line naming them" {
+	run --separate-stderr "$MSPROM" --tee < /dev/null
+	[ "$status" -eq 2 ]
+	[[ $stderr == "msprom: --tee needs -o FILE"* ]]
+	run --separate-stderr "$MSPROM" extra < /dev/null
+	[ "$status" -eq 2 ]
+	[[ $stderr == "msprom: unexpected operand 'extra'"* ]]
+	run --separate-stderr "$MSPROM" --settle 0 < /dev/null
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$MSPROM" -o "$BATS_TEST_TMPDIR/none/m.prom" < <(records)
+	[ "$status" -eq 1 ]
+	[[ $stderr == "msprom: cannot create $BATS_TEST_TMPDIR/none/m.prom.tmp."*": No such file or directory" ]]
+	run --separate-stderr "$MSPROM" --strict < <(echo '{"kind":"wss","domain":"a","wss_bytes":1}'; echo '[1]'; records)
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "msprom: <stdin>:2: expected a JSON object" ]
+	# a line longer than any record: refused, named, the rest still read
+	run --separate-stderr "$MSPROM" < <(head -c 1100000 /dev/zero | tr '\0' 'x'; echo; records)
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"<stdin>:1: line longer than 1048576 bytes (record skipped)"* ]]
+	grep -q memshare_wss_bytes <<<"$output"
+}
+
+@test "mswss | msprom -o --tee | msballoon plan: the metrics of a real cgroup while the pipeline runs" {
+	require_cgroups
+	local cg=$CG_BASE/app prom=$BATS_TEST_TMPDIR/memshare.prom
+	start_workload "$cg" --touch 16 32
+	timeout 120 "$MSWSS" -c cgroup:/// --interval 1s --count 4 "$cg" |
+		"$MSPROM" -o "$prom" --tee --settle 200ms |
+		"$MSBALLOON" -c cgroup:/// plan --policy wss --host-memory 4G > "$BATS_TEST_TMPDIR/plan.jsonl"
+	[ "$(jq -s 'map(select(.kind == "target")) | length' "$BATS_TEST_TMPDIR/plan.jsonl")" -eq 4 ]
+	cat "$prom"
+	promtool_ok "$prom"
+	local wss
+	wss=$(awk -v d="$cg" '$1 ~ "^memshare_wss_bytes[{]" && index($1, "domain=\"" d "\"") {print $2}' "$prom")
+	[ "$wss" -ge $((8 * 1048576)) ]
+	grep -q "^memshare_domain_alloc_bytes{host=\"[^\"]*\",domain=\"$cg\"}" "$prom"
+}
