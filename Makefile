@@ -21,7 +21,7 @@ ifeq ($(SANITIZE),1)
 endif
 
 # Required libraries.
-REQUIRED_LIBS := jansson libxxhash libnbd fuse3 gnutls
+REQUIRED_LIBS := jansson libxxhash libnbd fuse3 gnutls libmicrohttpd
 CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags $(REQUIRED_LIBS))
 LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs $(REQUIRED_LIBS))
 
