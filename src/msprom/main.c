@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "export.h"
+#include "record_metrics.h"
 #include "files.h"
 #include "log.h"
 #include "promtext.h"
@@ -29,8 +29,9 @@ struct args {
 static void usage(void)
 {
 	printf("Usage: msprom [OPTION]... [-o FILE.prom] < records.jsonl\n"
-	       "Turn memshare's JSON Lines records (wss, target, tier, sharing) into Prometheus metrics: the last\n"
-	       "value of each field, labelled by host and domain (sharing: scope; target: also policy).\n"
+	       "Turn memshare's JSON Lines records (wss, target, tier, sharing, export_stats, pool_stats, gmc_status,\n"
+	       "node) into Prometheus metrics: the last value of each field, labelled by host and what the record is\n"
+	       "about (domain, scope, export, node; target: also policy).\n"
 	       "\n"
 	       "  -o, --output FILE    write the metrics to FILE, atomically, whenever the input has been quiet\n"
 	       "                       for --settle and at its end (node_exporter's textfile collector reads it);\n"
@@ -89,10 +90,10 @@ static void parse_args(int argc, char **argv, struct args *a)
 		cli_usage_error("--tee needs -o FILE: standard output carries the copy of the input");
 }
 
-static int write_metrics(const struct export_store *store, const char *path, struct ms_err *err)
+static int write_metrics(const struct metric_store *store, const char *path, struct ms_err *err)
 {
 	struct prom_buf text = {0};
-	export_render(store, &text);
+	metric_store_render(store, &text);
 	int rc = text.out_of_memory ? ms_fail(err, "out of memory")
 		 : path		    ? write_file_atomic(path, text.text ? text.text : "", text.len, 0644, err)
 		 : (fwrite(text.text ? text.text : "", 1, text.len, stdout) == text.len && fflush(stdout) == 0)
@@ -113,7 +114,7 @@ static int copy_line(const struct jsonl_reader *r, struct ms_err *err)
 	return ok ? 0 : ms_fail_errno(err, "cannot copy the input to standard output");
 }
 
-static int run(const struct args *a, struct export_store *store, struct record_stream *in, struct ms_err *err)
+static int run(const struct args *a, struct metric_store *store, struct record_stream *in, struct ms_err *err)
 {
 	bool dirty = false;
 	uint64_t written_ns = monotonic_ns();
@@ -141,7 +142,7 @@ static int run(const struct args *a, struct export_store *store, struct record_s
 				continue;
 			return -1;
 		}
-		dirty |= export_record(store, rec);
+		dirty |= metric_store_take(store, rec);
 		json_decref(rec);
 	}
 }
@@ -153,10 +154,10 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	cli_apply_verbosity(&a.common);
 	if (a.list) {
-		export_list();
+		metric_store_list();
 		return 0;
 	}
-	struct export_store *store = export_store_new();
+	struct metric_store *store = metric_store_new();
 	if (!store) {
 		fprintf(stderr, "%s: out of memory\n", ms_progname());
 		return MS_EXIT_FAIL;
@@ -168,7 +169,7 @@ int main(int argc, char **argv)
 	int rc = run(&a, store, &in, &err);
 	unsigned long skipped = in.skipped;
 	record_stream_free(&in);
-	export_store_free(store);
+	metric_store_free(store);
 	if (rc < 0)
 		return strcmp(err.msg, "cannot copy the input to standard output: Broken pipe") == 0 ? MS_EXIT_FAIL
 											    : cli_report(&err);

@@ -8,6 +8,7 @@ load helpers
 MSPROM=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msprom
 
 teardown() {
+	[ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null && until_true 30 gone "$SERVE_PID"
 	stop_workloads
 	remove_cgroups
 	true
@@ -122,4 +123,21 @@ JSON
 	wss=$(awk -v d="$cg" '$1 ~ "^memshare_wss_bytes[{]" && index($1, "domain=\"" d "\"") {print $2}' "$prom")
 	[ "$wss" -ge $((8 * 1048576)) ]
 	grep -q "^memshare_domain_alloc_bytes{host=\"[^\"]*\",domain=\"$cg\"}" "$prom"
+}
+
+@test "msrswap serve --stats | msprom: a real provider's exports and pool as metrics" {
+	local sock=$BATS_TEST_TMPDIR/p.sock ctl=$BATS_TEST_TMPDIR/p.ctl prom=$BATS_TEST_TMPDIR/p.prom
+	"$MSRSWAP" serve --listen "unix:$sock" --control "$ctl" --capacity 64M --export "vm1:16M" --stats 200ms \
+		2> "$BATS_TEST_TMPDIR/serve.log" > >("$MSPROM" -o "$prom" --settle 100ms 2> "$BATS_TEST_TMPDIR/prom.log") &
+	SERVE_PID=$!
+	wait_socket "$sock" "$ctl"
+	# a write and a read through a real NBD client
+	head -c 65536 /dev/urandom > "$BATS_TEST_TMPDIR/data"
+	nbdcopy "$BATS_TEST_TMPDIR/data" "nbd+unix:///vm1?socket=$sock"
+	nbdcopy "nbd+unix:///vm1?socket=$sock" "$BATS_TEST_TMPDIR/back"
+	until_true 30 grep -qE '^memshare_export_reads_total[{]host="[^"]*",export="vm1"[}] [1-9]' "$prom"
+	grep -qE '^memshare_export_writes_total[{]host="[^"]*",export="vm1"[}] [1-9]' "$prom"
+	grep -qE '^memshare_pool_capacity_bytes[{]host="[^"]*"[}] 67108864$' "$prom"
+	grep -qE '^memshare_export_used_bytes[{]host="[^"]*",export="vm1"[}] 65536$' "$prom"
+	promtool_ok "$prom"
 }

@@ -1,4 +1,4 @@
-#include "export.h"
+#include "record_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +75,54 @@ static const struct metric_def METRICS[] = {
 	{"sharing", "inter_ratio", "memshare_sharing_inter_ratio", "gauge", 1, "Share of blocks duplicated across snapshots."},
 	{"sharing", "zero_blocks", "memshare_sharing_zero_blocks", "gauge", 1, "Blocks that are all zeros."},
 	{"sharing", "total_blocks", "memshare_sharing_blocks", "gauge", 1, "Blocks hashed."},
+	{"export_stats", "size_bytes", "memshare_export_size_bytes", "gauge", 1, "The export's size (msrswap serve)."},
+	{"export_stats", "used_bytes", "memshare_export_used_bytes", "gauge", 1, "Reservoir memory charged to the export."},
+	{"export_stats", "logical_bytes", "memshare_export_logical_bytes", "gauge", 1, "The export's blocks that hold data."},
+	{"export_stats", "reads", "memshare_export_reads_total", "counter", 1, "NBD reads served."},
+	{"export_stats", "writes", "memshare_export_writes_total", "counter", 1, "NBD writes served."},
+	{"export_stats", "read_bytes", "memshare_export_read_bytes_total", "counter", 1, "Bytes of data read."},
+	{"export_stats", "write_bytes", "memshare_export_written_bytes_total", "counter", 1, "Bytes written."},
+	{"export_stats", "flushes", "memshare_export_flushes_total", "counter", 1, "NBD flushes served."},
+	{"export_stats", "trims", "memshare_export_trims_total", "counter", 1, "NBD trims served."},
+	{"export_stats", "zeroes", "memshare_export_zeroes_total", "counter", 1, "NBD write-zeroes served."},
+	{"export_stats", "errors", "memshare_export_errors_total", "counter", 1, "NBD commands answered with an error."},
+	{"pool_stats", "capacity_bytes", "memshare_pool_capacity_bytes", "gauge", 1, "The reservoir's capacity."},
+	{"pool_stats", "reserved_bytes", "memshare_pool_reserved_bytes", "gauge", 1, "The exports' sizes added up."},
+	{"pool_stats", "used_bytes", "memshare_pool_used_bytes", "gauge", 1, "Reservoir memory holding data."},
+	{"pool_stats", "logical_bytes", "memshare_pool_logical_bytes", "gauge", 1, "Data the exports hold."},
+	{"pool_stats", "dedup_saved_bytes", "memshare_pool_dedup_saved_bytes", "gauge", 1, "Memory --dedup saves."},
+	{"gmc_status", "nodes", "memshare_gmc_nodes", "gauge", 1, "Nodes the controller knows (msgmc)."},
+	{"gmc_status", "active_nodes", "memshare_gmc_active_nodes", "gauge", 1, "Active nodes."},
+	{"gmc_status", "connected_nodes", "memshare_gmc_connected_nodes", "gauge", 1, "Nodes with a connected agent."},
+	{"gmc_status", "leases", "memshare_gmc_leases", "gauge", 1, "Leases granted and not released."},
+	{"gmc_status", "leased_bytes", "memshare_gmc_leased_bytes", "gauge", 1, "The leases' sizes added up."},
+	{"gmc_status", "free_bytes", "memshare_gmc_free_bytes", "gauge", 1, "The active nodes' free memory added up."},
+	{"gmc_status", "requests_in_flight", "memshare_gmc_requests_in_flight", "gauge", 1, "Orders not answered yet."},
+	{"gmc_status", "messages", "memshare_gmc_messages_total", "counter", 1, "Messages received."},
+	{"gmc_status", "decisions", "memshare_gmc_decisions_total", "counter", 1, "Placement decisions made."},
+	{"gmc_status", "decision_us_avg", "memshare_gmc_decision_mean_seconds", "gauge", 1e-6,
+	 "The policy's mean time per decision."},
+	{"gmc_status", "uptime_s", "memshare_gmc_uptime_seconds", "gauge", 1, "Seconds since the controller started."},
+	{"node", "reservoir_bytes", "memshare_node_reservoir_bytes", "gauge", 1, "The node's reservoir (msgmc)."},
+	{"node", "free_bytes", "memshare_node_free_bytes", "gauge", 1, "The node's free memory it offers."},
+	{"node", "leased_out_bytes", "memshare_node_leased_out_bytes", "gauge", 1, "Memory the node lends."},
+	{"node", "leased_in_bytes", "memshare_node_leased_in_bytes", "gauge", 1, "Memory the node borrows."},
+	{"node", "local_need_bytes", "memshare_node_local_need_bytes", "gauge", 1, "Memory the node's domains lack."},
 };
 #define NMETRICS (sizeof METRICS / sizeof METRICS[0])
+
+/* The record kinds taken, and the fields that name what each record is about
+ * (its labels, beside host). */
+struct kind_def {
+	const char *kind;
+	const char *label_fields[2];
+};
+
+static const struct kind_def KINDS[] = {
+	{"wss", {"domain"}},	     {"target", {"domain", "policy"}}, {"tier", {"domain"}},
+	{"sharing", {"scope"}},	     {"export_stats", {"export"}},     {"pool_stats", {NULL}},
+	{"gmc_status", {NULL}},	     {"node", {"node"}},
+};
 #define TIMESTAMP_METRIC NMETRICS /* one more family: when each source last reported */
 #define MAX_LABELS 4
 
@@ -90,11 +136,11 @@ struct family {
 	size_t n, cap;
 };
 
-struct export_store {
+struct metric_store {
 	struct family families[NMETRICS + 1];
 };
 
-struct export_store *export_store_new(void) { return calloc(1, sizeof(struct export_store)); }
+struct metric_store *metric_store_new(void) { return calloc(1, sizeof(struct metric_store)); }
 
 static void free_labels(char **labels)
 {
@@ -102,7 +148,7 @@ static void free_labels(char **labels)
 		free(labels[i]);
 }
 
-void export_store_free(struct export_store *s)
+void metric_store_free(struct metric_store *s)
 {
 	if (!s)
 		return;
@@ -156,23 +202,25 @@ static const char *string_field(const json_t *r, const char *key)
 	return s ? s : "";
 }
 
-/* The labels of a record: host, and the domain (sharing: its scope; target: also the policy). */
-static void record_labels(const json_t *r, const char *kind, const char **labels)
+static const struct kind_def *kind_of(const char *kind)
+{
+	for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
+		if (strcmp(KINDS[i].kind, kind) == 0)
+			return &KINDS[i];
+	return NULL;
+}
+
+/* The labels of a record: host, then the kind's label fields it has. */
+static void record_labels(const json_t *r, const struct kind_def *k, const char **labels)
 {
 	size_t n = 0;
 	labels[n++] = "host";
 	labels[n++] = string_field(r, "host");
-	if (strcmp(kind, "sharing") == 0) {
-		labels[n++] = "scope";
-		labels[n++] = string_field(r, "scope");
-	} else {
-		labels[n++] = "domain";
-		labels[n++] = string_field(r, "domain");
-	}
-	if (strcmp(kind, "target") == 0 && json_is_string(json_object_get(r, "policy"))) {
-		labels[n++] = "policy";
-		labels[n++] = string_field(r, "policy");
-	}
+	for (size_t i = 0; i < 2 && k->label_fields[i]; i++)
+		if (json_is_string(json_object_get(r, k->label_fields[i]))) {
+			labels[n++] = k->label_fields[i];
+			labels[n++] = string_field(r, k->label_fields[i]);
+		}
 	labels[n] = NULL;
 }
 
@@ -194,21 +242,14 @@ static double rfc3339_seconds(const char *ts)
 	return (double)timegm(&tm) + frac;
 }
 
-static bool exported_kind(const char *kind)
-{
-	for (size_t i = 0; i < NMETRICS; i++)
-		if (strcmp(METRICS[i].kind, kind) == 0)
-			return true;
-	return false;
-}
-
-bool export_record(struct export_store *s, const json_t *record)
+bool metric_store_take(struct metric_store *s, const json_t *record)
 {
 	const char *kind = json_string_value(json_object_get(record, "kind"));
-	if (!kind || !exported_kind(kind))
+	const struct kind_def *k = kind ? kind_of(kind) : NULL;
+	if (!k)
 		return false;
 	const char *labels[2 * MAX_LABELS + 1];
-	record_labels(record, kind, labels);
+	record_labels(record, k, labels);
 	for (size_t i = 0; i < NMETRICS; i++) {
 		const json_t *v = json_object_get(record, METRICS[i].field);
 		if (strcmp(METRICS[i].kind, kind) == 0 && json_is_number(v))
@@ -233,7 +274,7 @@ static void render_family(const struct family *f, const char *name, const char *
 		prom_sample(out, name, (const char *const *)f->series[i].labels, NULL, NULL, f->series[i].value);
 }
 
-void export_render(const struct export_store *s, struct prom_buf *out)
+void metric_store_render(const struct metric_store *s, struct prom_buf *out)
 {
 	for (size_t i = 0; i < NMETRICS; i++)
 		render_family(&s->families[i], METRICS[i].metric, METRICS[i].type, METRICS[i].help, out);
@@ -241,10 +282,10 @@ void export_render(const struct export_store *s, struct prom_buf *out)
 		      "When the source last reported (the record's ts), by record kind.", out);
 }
 
-void export_list(void)
+void metric_store_list(void)
 {
 	for (size_t i = 0; i < NMETRICS; i++)
-		printf("%-44s %-8s %s.%s%s\n", METRICS[i].metric, METRICS[i].type, METRICS[i].kind, METRICS[i].field,
+		printf("%-40s %-8s %s.%s%s\n", METRICS[i].metric, METRICS[i].type, METRICS[i].kind, METRICS[i].field,
 		       METRICS[i].scale == 1 ? "" : METRICS[i].scale == 1e-3 ? " (ms to s)" : " (us to s)");
-	printf("%-44s %-8s %s\n", "memshare_record_timestamp_seconds", "gauge", "ts of every kind above");
+	printf("%-40s %-8s %s\n", "memshare_record_timestamp_seconds", "gauge", "ts of every kind above");
 }
