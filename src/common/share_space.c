@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,93 @@ int share_space_dir(const char *domain, char *out, size_t outlen, struct ms_err 
 	int n = snprintf(out, outlen, "%.*s/%s", (int)rl, root, domain);
 	if (n < 0 || (size_t)n >= outlen)
 		return ms_fail_input(err, "domain '%.40s...': share space path too long", domain);
+	/* a space created elsewhere (msshare create --dir) is found through a symbolic link */
+	char target[4096];
+	ssize_t len = readlink(out, target, sizeof target - 1);
+	if (len > 0 && target[0] == '/' && (size_t)len < outlen) {
+		memcpy(out, target, (size_t)len);
+		out[len] = '\0';
+	}
+	return 0;
+}
+
+/* The path under the root, before any link is followed. */
+static int link_path(const char *domain, char *out, size_t outlen, struct ms_err *err)
+{
+	if (check_domain_path(domain, err) < 0)
+		return -1;
+	while (*domain == '/')
+		domain++;
+	if (snprintf(out, outlen, "%s/%s", share_space_root(), domain) >= (int)outlen)
+		return ms_fail_input(err, "domain '%.40s...': share space path too long", domain);
+	return 0;
+}
+
+static int make_dirs(const char *dir, struct ms_err *err);
+
+int share_space_link(const char *domain, const char *dir, struct ms_err *err)
+{
+	char link[4096];
+	if (link_path(domain, link, sizeof link, err) < 0)
+		return -1;
+	char *slash = strrchr(link, '/');
+	*slash = '\0';
+	int rc = make_dirs(link, err);
+	*slash = '/';
+	if (rc < 0)
+		return -1;
+	if (symlink(dir, link) < 0)
+		return ms_fail_errno(err, "symlink %s -> %s", link, dir);
+	return 0;
+}
+
+void share_space_unlink(const char *domain)
+{
+	char link[4096];
+	struct stat sb;
+	if (link_path(domain, link, sizeof link, NULL) == 0 && lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode))
+		unlink(link);
+}
+
+/* Does one mountinfo file show the tmpfs of device DEV at a mount point other than DIR? */
+static int other_mount_in(const char *mountinfo, dev_t dev, const char *dir, char *where, size_t len)
+{
+	FILE *f = fopen(mountinfo, "re");
+	if (!f)
+		return 0; /* the process ended */
+	char line[8192];
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		unsigned maj, min;
+		char point[4096];
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, point) != 3)
+			continue;
+		if (maj == major(dev) && min == minor(dev) && strcmp(point, dir) != 0) {
+			snprintf(where, len, "%s", point);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int share_space_mounted_elsewhere(const char *dir, const pid_t *pids, size_t npids, char *where, size_t len,
+				  struct ms_err *err)
+{
+	struct stat sb;
+	if (stat(dir, &sb) < 0)
+		return ms_fail_errno(err, "%s", dir);
+	if (other_mount_in("/proc/self/mountinfo", sb.st_dev, dir, where, len))
+		return 1;
+	for (size_t i = 0; i < npids; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/mountinfo", (int)pids[i]);
+		if (other_mount_in(path, sb.st_dev, dir, where, len)) {
+			size_t n = strlen(where);
+			snprintf(where + n, len - n, " (seen by pid %d)", (int)pids[i]);
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -118,6 +206,9 @@ int share_space_resize(const char *dir, uint64_t size_bytes, uint64_t margin_byt
 	/* size=0 would make the tmpfs unlimited, the opposite of what was asked */
 	if (size_bytes == 0)
 		return ms_fail_input(err, "%s: a share space cannot be resized to 0 bytes", dir);
+	if (size_bytes < used + margin_bytes && margin_bytes == 0)
+		return ms_fail_input(err, "%s: size %s is below the %s in use", dir, format_size(size_bytes, a, sizeof a),
+				     format_size(used, b, sizeof b));
 	if (size_bytes < used + margin_bytes)
 		return ms_fail_input(err, "%s: size %s is below the %s in use plus the %s margin", dir,
 				     format_size(size_bytes, a, sizeof a), format_size(used, b, sizeof b),
@@ -173,7 +264,7 @@ int share_space_mount(const char *dir, uint64_t size_bytes, struct ms_err *err)
 	return 0;
 }
 
-int share_space_unmount(const char *dir, struct ms_err *err)
+int share_space_unmount(const char *dir, bool detach, struct ms_err *err)
 {
 	int mounted = share_space_is_mounted(dir, err);
 	if (mounted < 0)
@@ -181,8 +272,10 @@ int share_space_unmount(const char *dir, struct ms_err *err)
 	if (!mounted)
 		return ms_fail_input(err, "%s: not a tmpfs mount (no share space there)", dir);
 	/* a reader that just closed its last file may still hold the mount for a moment */
-	for (int attempt = 0; umount2(dir, 0) < 0; attempt++) {
-		if (errno != EBUSY || attempt >= 20)
+	for (int attempt = 0; umount2(dir, detach ? MNT_DETACH : 0) < 0; attempt++) {
+		if (errno == EBUSY && attempt >= 20)
+			return ms_fail(err, "%s: still in use (a process has a file open there); --force detaches it", dir);
+		if (errno != EBUSY)
 			return ms_fail_errno(err, "umount %s", dir);
 		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
 	}

@@ -6,7 +6,9 @@
 #ifndef MS_SHARE_SPACE_H
 #define MS_SHARE_SPACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -28,7 +30,17 @@ int share_space_is_mounted(const char *dir, struct ms_err *err);
  * guest or container user may leave jobs in it).  Refuses a DIR that already holds a mount. */
 int share_space_mount(const char *dir, uint64_t size_bytes, struct ms_err *err);
 /* Unmount the tmpfs at DIR (its contents are lost) and remove the empty directory.
- * EBUSY (a process still has a file open there) is retried for a moment, then reported. */
-int share_space_unmount(const char *dir, struct ms_err *err);
+ * EBUSY (a process still has a file open there) is retried for a moment, then reported;
+ * `detach` unmounts lazily instead (MNT_DETACH: the tmpfs lives on until its last user goes). */
+int share_space_unmount(const char *dir, bool detach, struct ms_err *err);
+/* A space mounted away from the root (msshare create --dir DIR): a symbolic link
+ * $MEMSHARE_SHARE_DIR/DOMAIN -> DIR, which share_space_dir follows. */
+int share_space_link(const char *domain, const char *dir, struct ms_err *err);
+/* Remove that link, if there is one. */
+void share_space_unlink(const char *domain);
+/* Is the tmpfs at DIR also mounted somewhere else (a bind mount into a container), as this
+ * process or one of PIDS sees its mounts?  1 with the other mount point in WHERE, 0 no, -1 error. */
+int share_space_mounted_elsewhere(const char *dir, const pid_t *pids, size_t npids, char *where, size_t len,
+				  struct ms_err *err);
 
 #endif

@@ -96,9 +96,35 @@ static void test_space(const char *tmp)
 	mkdir(sub, 0755);
 	ok(share_space_is_mounted(sub, &err) == 0, "a subdirectory of a tmpfs is not a space");
 
-	ok(share_space_unmount(dir, &err) == 0, "unmount the space");
+	char bind[600], where[600] = "";
+	snprintf(bind, sizeof bind, "%s/bind", tmp);
+	mkdir(bind, 0755);
+	ok(share_space_mounted_elsewhere(dir, NULL, 0, where, sizeof where, &err) == 0, "not mounted elsewhere");
+	ok(mount(dir, bind, NULL, MS_BIND, NULL) == 0, "bind-mount it elsewhere (as into a container)");
+	ok(share_space_mounted_elsewhere(dir, NULL, 0, where, sizeof where, &err) == 1, "  ... seen mounted elsewhere");
+	is_str(where, bind, "  ... at the bind mount");
+	umount2(bind, 0);
+	rmdir(bind);
+
+	char root[600], link[600];
+	snprintf(root, sizeof root, "%s/root", tmp);
+	setenv("MEMSHARE_SHARE_DIR", root, 1);
+	ok(share_space_link("/memshare/vm2", dir, &err) == 0, "link a domain to a space made elsewhere (--dir)");
+	ok(share_space_dir("/memshare/vm2", link, sizeof link, &err) == 0, "  ... its dir");
+	is_str(link, dir, "  ... follows the link");
+	share_space_unlink("/memshare/vm2");
+	share_space_dir("/memshare/vm2", link, sizeof link, &err);
+	snprintf(where, sizeof where, "%s/memshare/vm2", root);
+	is_str(link, where, "  ... unlinked, the default path again");
+	rmdir(where);
+	snprintf(where, sizeof where, "%s/memshare", root);
+	rmdir(where);
+	rmdir(root);
+	unsetenv("MEMSHARE_SHARE_DIR");
+
+	ok(share_space_unmount(dir, false, &err) == 0, "unmount the space");
 	ok(access(dir, F_OK) < 0 && errno == ENOENT, "  ... its directory is gone");
-	ok(share_space_unmount(dir, &err) == -1 && err.usage, "unmounting it again refused");
+	ok(share_space_unmount(dir, false, &err) == -1 && err.usage, "unmounting it again refused");
 }
 
 int main(void)
