@@ -144,6 +144,22 @@ jobs_at_least() { [ "$(jobs_counted "$1" "$2" "$3")" -ge "$4" ]; }
 	! findmnt --mountpoint "$BATS_TEST_TMPDIR/elsewhere"
 }
 
+@test "msshare: a libvirt domain without shared memory is refused, naming the XML it needs" {
+	command -v virsh >/dev/null || skip "libvirt is not installed"
+	run -2 "$MSSHARE" -c test:///default create test --size 4M
+	[[ $output == *"domain 'test' does not share its memory, which virtiofs needs"* ]]
+	[[ $output == *"<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"* ]]
+	# the space made for it went again
+	[ -z "$(awk -v d="$MEMSHARE_SHARE_DIR/" 'index($5, d) == 1' /proc/self/mountinfo)" ]
+	[ ! -e "$MEMSHARE_SHARE_DIR/test" ]
+	run -2 "$MSSHARE" -c test:///default create nosuch --size 4M
+	[[ $output == *"unknown domain 'nosuch'"* ]]
+	# a container's space is bind-mounted by the operator: no tag, no transport
+	domain vm1
+	run -2 "$MSSHARE" create "$d" --size 4M --transport virtiofs
+	[[ $output == *"--tag and --transport are for libvirt domains"* ]]
+}
+
 @test "msshare: rm refuses while the space is bind-mounted elsewhere, unless --force" {
 	domain vm1
 	run -0 "$MSSHARE" create "$d" --size 4M
