@@ -83,3 +83,16 @@ guest_sees_kib() { [ "$(guest_df_kib)" = "$1" ]; }
 	! virsh -c qemu:///system dumpxml "$VM" | grep -q "<target dir='jobs'/>"
 	! findmnt --mountpoint "$MEMSHARE_SHARE_DIR/$VM"
 }
+
+@test "msshare create --transport 9p adds the space to the definition, for the next boot (9p is not hot-plugged)" {
+	run --separate-stderr "$MSSHARE" -c qemu:///system create "$VM" --size 8M --transport 9p --tag p9
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	jq -e '.transport == "9p" and .tag == "p9"' <<<"$output"
+	virsh -c qemu:///system dumpxml --inactive "$VM" | grep -A4 "<filesystem type='mount' accessmode='mapped'>" | grep -q "<target dir='p9'/>"
+	! virsh -c qemu:///system dumpxml "$VM" | grep -q "<target dir='p9'/>"
+	# the running guest cannot have it mounted: rm needs no --force
+	run -0 "$MSSHARE" -c qemu:///system rm "$VM"
+	! virsh -c qemu:///system dumpxml --inactive "$VM" | grep -q "<target dir='p9'/>"
+	! findmnt --mountpoint "$MEMSHARE_SHARE_DIR/$VM"
+}
