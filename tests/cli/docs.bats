@@ -870,10 +870,13 @@ complete_line() {
 }
 
 @test "bash completion: registers _memshare for every tool" {
-	run bash -c "source '$BASHCOMP' && complete -p mswss msballoon msrswap mshash msgmc msprom"
+	# every tool the Makefile builds: a directory src/ms* with C sources
+	tools=$(cd "$ROOT/src" && for d in ms*; do ls "$d"/*.c >/dev/null 2>&1 && echo "$d"; done)
+	[ "$(wc -w <<<"$tools")" -ge 7 ]
+	run bash -c "source '$BASHCOMP' && complete -p $(echo $tools)"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 6 ]
-	for tool in mswss msballoon msrswap mshash msgmc msprom; do
+	[ "${#lines[@]}" -eq "$(wc -w <<<"$tools")" ]
+	for tool in $tools; do
 		[[ $output == *"complete -F _memshare $tool"* ]]
 	done
 }
@@ -1124,7 +1127,8 @@ complete_line() {
 	need_mswss
 	run zsh -n "$ZSHCOMP"
 	[ "$status" -eq 0 ]
-	head -1 "$ZSHCOMP" | grep -qx '#compdef mswss msballoon msrswap mshash msgmc msprom'
+	tools=$(cd "$ROOT/src" && for d in ms*; do ls "$d"/*.c >/dev/null 2>&1 && echo "$d"; done)
+	same_lists "$(echo $tools | tr ' ' '\n' | sort)" "$(head -1 "$ZSHCOMP" | sed 's/^#compdef //' | tr ' ' '\n' | sort)"
 	# The option specs exactly as zsh hands them to _arguments, with brace
 	# expansion done: "(-c --connect)-c+[description]:message:action".
 	specs=$(cd "$BATS_TEST_TMPDIR" && service=mswss zsh -fc '_arguments() { print -rl -- "$@" }; source "$1"' zsh "$ZSHCOMP")
