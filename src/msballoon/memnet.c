@@ -124,7 +124,8 @@ static void estimate_rates(const struct memnet_params *p, struct memnet_state *s
 	double w = obs->window_s > 0 ? obs->window_s : 0;
 	double arrived = fmax(obs->arrivals_per_s, 0) * w, departed = fmax(obs->departures_per_s, 0) * w;
 	/* busy time: departures over the service rate; none left while jobs came: busy all along */
-	double busy = obs->service_per_s > 0 ? departed / obs->service_per_s : arrived > 0 ? w : 0;
+	double busy = obs->busy_s >= 0 ? obs->busy_s : obs->service_per_s > 0 ? departed / obs->service_per_s
+										   : arrived > 0 ? w : 0;
 	if (busy > w)
 		busy = w;
 	if (add_count(p->rate_forgetting, &s->arrivals, &s->arrival_s, arrived, w))

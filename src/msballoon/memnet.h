@@ -76,6 +76,7 @@ struct memnet_obs {
 	double window_s;        /* the interval's length */
 	double arrivals_per_s;  /* λ */
 	double departures_per_s; /* jobs removed per second */
+	double busy_s;          /* seconds the queue was not empty; < 0 unknown (then departures / μ) */
 	double service_per_s;   /* μ: departures per second while the queue was not empty */
 	double full_s;          /* seconds the space could not take one more mean job */
 };

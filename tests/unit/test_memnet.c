@@ -47,7 +47,7 @@ static struct memnet_obs obs_of(int64_t size, int64_t used, int64_t job, double 
 {
 	return (struct memnet_obs){.size_bytes = size, .used_bytes = used, .mean_job_bytes = job, .window_s = 10,
 				   .arrivals_per_s = lambda, .departures_per_s = lambda, .service_per_s = mu,
-				   .full_s = full_s};
+				   .busy_s = -1, .full_s = full_s};
 }
 
 static void one_decision(void)
@@ -159,7 +159,7 @@ static struct memnet_obs run_interval(struct queue *q, double lambda, double win
 	return (struct memnet_obs){.size_bytes = size, .used_bytes = q->jobs * q->job_bytes,
 				   .mean_job_bytes = arrivals ? q->job_bytes : 0, .window_s = window,
 				   .arrivals_per_s = arrivals / window,
-				   .departures_per_s = departures / window, .service_per_s = busy > 0 ? departures / busy : 0,
+				   .departures_per_s = departures / window, .busy_s = busy, .service_per_s = busy > 0 ? departures / busy : 0,
 				   .full_s = full};
 }
 

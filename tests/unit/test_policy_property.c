@@ -131,6 +131,8 @@ static struct options random_options(void)
 	o.params.threshold_bytes = below(3) == 0 ? -1 : any_size();
 	o.params.min_bytes = any_size();
 	o.params.remote_cap_bytes = below(2) ? -1 : any_size();
+	o.params.slo = 0.0001 + unit() * 0.9998;                          /* memnet */
+	o.params.share_total_bytes = below(2) ? -1 : any_size();
 	o.limits.min_bytes = o.params.min_bytes;
 	o.limits.host_bytes = below(8) == 0 ? -1 : any_size();
 	o.limits.deadband_bytes = below(4) == 0 ? any_size() : (int64_t)below(8) * MIB;
@@ -164,9 +166,10 @@ static int64_t floor_of(const struct safety_limits *l, const struct vm_view *vm)
 	return floor < ceiling ? floor : ceiling;
 }
 
+/* A policy that sets no tier target (memnet sets share targets only). */
 static bool is_balloon_policy(const struct balloon_policy *p)
 {
-	return strcmp(p->name, "wss") == 0 || strcmp(p->name, "bid") == 0;
+	return strcmp(p->name, "wss") == 0 || strcmp(p->name, "bid") == 0 || strcmp(p->name, "memnet") == 0;
 }
 
 /* The balloon targets' bounds and the host's capacity. */
