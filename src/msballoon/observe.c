@@ -139,11 +139,10 @@ static int check_non_negative(const struct jsonl_reader *r, const char *key, dou
 	return 0;
 }
 
-/* An optional number field (-1 when absent). */
-static int optional_number(const struct jsonl_reader *r, json_t *rec, const char *key, double *out, struct ms_err *err)
+/* An optional number field v (json_object_get of key; -1 when absent). */
+static int optional_number(const struct jsonl_reader *r, json_t *v, const char *key, double *out, struct ms_err *err)
 {
 	*out = -1;
-	json_t *v = json_object_get(rec, key);
 	if (!v)
 		return 0;
 	if (!json_is_number(v))
@@ -163,8 +162,8 @@ static int parse_share(const struct jsonl_reader *r, json_t *rec, struct observa
 	    jsonl_get_double(r, rec, "arrivals_per_s", &s->arrivals_per_s, err) < 0 ||
 	    jsonl_get_double(r, rec, "departures_per_s", &s->departures_per_s, err) < 0 ||
 	    jsonl_get_double(r, rec, "full_s", &s->full_s, err) < 0 ||
-	    optional_number(r, rec, "service_per_s", &s->service_per_s, err) < 0 ||
-	    optional_number(r, rec, "busy_s", &s->busy_s, err) < 0 ||
+	    optional_number(r, json_object_get(rec, "service_per_s"), "service_per_s", &s->service_per_s, err) < 0 ||
+	    optional_number(r, json_object_get(rec, "busy_s"), "busy_s", &s->busy_s, err) < 0 ||
 	    check_non_negative(r, "arrivals_per_s", s->arrivals_per_s, err) < 0 ||
 	    check_non_negative(r, "departures_per_s", s->departures_per_s, err) < 0 ||
 	    check_non_negative(r, "full_s", s->full_s, err) < 0)
