@@ -22,6 +22,9 @@
 # guests of a libvirt URI) and, for scan, files; *.msh files for stats,
 # diff and query; block sizes, --degree modes, -c URIs.
 # msgmc: the command first, then the options msgmc(1) gives it.
+# msshare: the subcommand first, then the options msshare(1) gives it; the
+# domains of create (as for msballoon set), the domains that have a space
+# for resize, rm and watch; sizes, --transport values, -c URIs.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
 _memshare_policies_builtin=(wss greedy static reconf-static smart-alloc tlp bid memnet)
@@ -611,6 +614,90 @@ _memshare_mshash() {
 	return 0
 }
 
+# ---- msshare ----
+
+_memshare_msshare_takes_value=' -c --connect -s --size --tag --dir --transport -i --interval -n --count '
+
+# The options of a subcommand, as msshare(1) lists them; all of them before one.
+_memshare_msshare_options() {
+	local common=(-c --connect -p --pretty -v --verbose -q --quiet -h --help --version)
+	case $1 in
+	create) printf '%s\n' -s --size --tag --dir --transport "${common[@]}" ;;
+	resize | list) printf '%s\n' "${common[@]}" ;;
+	rm) printf '%s\n' -f --force "${common[@]}" ;;
+	watch) printf '%s\n' --all -i --interval -n --count "${common[@]}" ;;
+	*) printf '%s\n' -s --size --tag --dir --transport -f --force --all -i --interval -n --count "${common[@]}" ;;
+	esac
+}
+
+_memshare_msshare_values() {
+	case $1 in
+	-c | --connect) printf '%s\n' "${_memshare_uris[@]}" ;;
+	-s | --size) printf '%s\n' 64M 256M 1G ;;
+	--dir) _memshare_paths "$2" ;;
+	--transport) printf '%s\n' virtiofs 9p ;;
+	-i | --interval) printf '%s\n' 500ms 1s 2s 5s 10s ;;
+	esac
+	return 0
+}
+
+# The domains that have a space (under $MEMSHARE_SHARE_DIR), for resize, rm and watch.
+_memshare_msshare_spaces() {
+	local root=${MEMSHARE_SHARE_DIR:-/run/memshare/share} uri mnt rest
+	uri=$(_memshare_uri)
+	while read -r _ _ _ _ mnt rest; do
+		[[ $mnt == "$root"/* && $rest == *" - tmpfs "* ]] || continue
+		mnt=${mnt#"$root"}
+		[[ $uri == cgroup://* ]] && printf '%s\n' "$mnt" || printf '%s\n' "${mnt#/}"
+	done </proc/self/mountinfo 2>/dev/null
+	return 0
+}
+
+_memshare_msshare() {
+	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' opts_done=0
+	local -a values operands=()
+
+	# The subcommand is the first word that is neither an option nor an option's value.
+	for ((i = 1; i < _ms_cword; i++)); do
+		word=${_ms_words[i]}
+		if ((opts_done)) || [[ $word != -?* ]]; then
+			if [[ -z $sub ]]; then sub=$word; else operands+=("$word"); fi
+		elif [[ $word == -- ]]; then
+			opts_done=1
+		elif [[ $_memshare_msshare_takes_value == *" $word "* || $word =~ ^-[pvqhf]*[csin]$ ]]; then
+			i=$((i + 1)) # its value is the next word
+		fi
+	done
+
+	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+		local opt=${_ms_cur%%=*}
+		mapfile -t values < <(_memshare_msshare_values "$opt" "${_ms_cur#*=}")
+		_memshare_reply "${values[@]/#/$opt=}"
+	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_msshare_takes_value == *" $prev "* ||
+		$prev =~ ^-[pvqhf]*[csin]$ ) ]]; then
+		[[ $prev =~ ^-[pvqhf]+([csin])$ ]] && prev=-${BASH_REMATCH[1]}
+		mapfile -t values < <(_memshare_msshare_values "$prev" "$_ms_cur")
+		_memshare_reply "${values[@]}"
+	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
+		mapfile -t values < <(_memshare_msshare_options "$sub")
+		_memshare_reply "${values[@]}"
+	elif [[ -z $sub ]]; then
+		_memshare_reply create resize rm list watch
+	elif [[ $sub == create ]] && ((${#operands[@]} == 0)); then
+		mapfile -t values < <(_memshare_settable_domains)
+		_memshare_reply "${values[@]}"
+	elif [[ $sub == watch ]] || { [[ $sub == resize || $sub == rm ]] && ((${#operands[@]} == 0)); }; then
+		mapfile -t values < <(_memshare_msshare_spaces)
+		_memshare_reply "${values[@]}"
+	elif [[ $sub == resize ]] && ((${#operands[@]} == 1)); then
+		_memshare_reply 64M 256M 1G
+	fi
+	if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == */ ]]; then
+		_memshare_nospace
+	fi
+	return 0
+}
+
 # ---- msgmc ----
 
 _memshare_msgmc_takes_value=' --listen --state --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node
@@ -732,9 +819,10 @@ _memshare() {
 	msrswap) _memshare_msrswap ;;
 	mshash) _memshare_mshash ;;
 	msgmc) _memshare_msgmc ;;
+	msshare) _memshare_msshare ;;
 	*) _memshare_common ;;
 	esac
 	return 0
 }
 
-complete -F _memshare mswss msballoon msrswap mshash msgmc
+complete -F _memshare mswss msballoon msrswap mshash msgmc msshare

@@ -99,6 +99,33 @@ int driver_detach_disk(struct driver *drv, const char *domain, const char *seria
 	return drv->ops->detach_disk(drv->state, domain, serial, err);
 }
 
+bool driver_shares_fs(const struct driver *drv)
+{
+	return drv->ops->attach_fs != NULL;
+}
+
+int driver_attach_fs(struct driver *drv, const char *domain, const struct fs_spec *fs, struct ms_err *err)
+{
+	if (!drv->ops->attach_fs)
+		return ms_fail(err, "%s: the %s driver cannot share a directory with '%s'", drv->uri, drv->ops->name, domain);
+	return drv->ops->attach_fs(drv->state, domain, fs, err);
+}
+
+int driver_detach_fs(struct driver *drv, const char *domain, const char *dir, struct ms_err *err)
+{
+	if (!drv->ops->detach_fs)
+		return ms_fail(err, "%s: the %s driver cannot share a directory with '%s'", drv->uri, drv->ops->name, domain);
+	return drv->ops->detach_fs(drv->state, domain, dir, err);
+}
+
+int driver_fs_mounted(struct driver *drv, const char *domain, const char *dir, char *where, size_t len,
+		      struct ms_err *err)
+{
+	if (!drv->ops->fs_mounted)
+		return ms_fail(err, "%s: the %s driver cannot see a domain's mounts", drv->uri, drv->ops->name);
+	return drv->ops->fs_mounted(drv->state, domain, dir, where, len, err);
+}
+
 void domain_facts_init(struct domain_facts *f)
 {
 	int64_t *fields[] = {

@@ -6,6 +6,7 @@
 #define MS_DRIVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -60,6 +61,13 @@ struct disk_spec {
 	const char *serial;      /* how the guest finds it: /sys/block/X/serial */
 };
 
+/* A host directory to share with a domain as a file system (msshare). */
+struct fs_spec {
+	const char *dir; /* the host directory */
+	const char *tag; /* the name the guest mounts it by */
+	bool ninep;      /* 9p in the persistent definition (next boot) instead of virtiofs attached live */
+};
+
 struct driver_ops {
 	const char *name;                /* "libvirt", "xen", "cgroup" */
 	bool (*handles)(const char *uri); /* does this backend serve that URI? */
@@ -82,6 +90,14 @@ struct driver_ops {
 	int (*attach_disk)(void *state, const char *domain, const struct disk_spec *disk, char *target, size_t len,
 			   struct ms_err *err);
 	int (*detach_disk)(void *state, const char *domain, const char *serial, struct ms_err *err);
+	/* Share / stop sharing a host directory with a domain (NULL: the backend cannot;
+	 * a container is given it by a bind mount).  A domain whose memory virtiofs cannot
+	 * reach is bad input, naming the definition it needs. */
+	int (*attach_fs)(void *state, const char *domain, const struct fs_spec *fs, struct ms_err *err);
+	int (*detach_fs)(void *state, const char *domain, const char *dir, struct ms_err *err);
+	/* Has the guest mounted the file system shared from `dir`?  1 yes (its mount point in `where`),
+	 * 0 no, -1 cannot tell (no guest agent answers: err says so). */
+	int (*fs_mounted)(void *state, const char *domain, const char *dir, char *where, size_t len, struct ms_err *err);
 };
 
 struct driver {
@@ -103,6 +119,13 @@ int driver_host_memory(struct driver *drv, uint64_t *total_bytes, struct ms_err 
 int driver_attach_disk(struct driver *drv, const char *domain, const struct disk_spec *disk, char *target, size_t len,
 		       struct ms_err *err);
 int driver_detach_disk(struct driver *drv, const char *domain, const char *serial, struct ms_err *err);
+
+/* Can the driver share a directory with its domains (attach_fs)? */
+bool driver_shares_fs(const struct driver *drv);
+int driver_attach_fs(struct driver *drv, const char *domain, const struct fs_spec *fs, struct ms_err *err);
+int driver_detach_fs(struct driver *drv, const char *domain, const char *dir, struct ms_err *err);
+int driver_fs_mounted(struct driver *drv, const char *domain, const char *dir, char *where, size_t len,
+		      struct ms_err *err);
 
 void domain_facts_init(struct domain_facts *f); /* every field MS_UNKNOWN */
 int domain_list_add(struct domain_list *list, const char *name, struct ms_err *err);

@@ -27,6 +27,171 @@ static bool libvirt_handles(const char *uri)
 
 #ifndef HAVE_LIBVIRT
 
+/* virtiofs needs the guest's RAM shared with virtiofsd: memfd (or file) backing with shared
+ * access, or NUMA cells with memAccess='shared'. */
+static bool memory_is_shared(const char *xml)
+{
+	return strstr(xml, "<access mode='shared'/>") || strstr(xml, "memAccess='shared'");
+}
+
+#define VIRTIOFSD_QEMU "/usr/lib/qemu/virtiofsd"
+
+static int attach_virtiofs(struct libvirt_state *st, virDomainPtr dom, const char *domain, const struct fs_spec *fs,
+			   struct ms_err *err)
+{
+	char *live = virDomainGetXMLDesc(dom, 0);
+	if (!live)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	bool shared = memory_is_shared(live);
+	char tag_needle[128];
+	snprintf(tag_needle, sizeof tag_needle, "<target dir='%s'/>", fs->tag);
+	bool tag_taken = strstr(live, tag_needle) != NULL;
+	free(live);
+	if (!shared)
+		return ms_fail_input(err,
+				     "%s: domain '%s' does not share its memory, which virtiofs needs: add <memoryBacking>"
+				     "<source type='memfd'/><access mode='shared'/></memoryBacking> to its definition and "
+				     "start it again",
+				     st->uri, domain);
+	if (tag_taken)
+		return ms_fail_input(err, "%s: domain '%s' already has a file system with tag '%s'", st->uri, domain,
+				     fs->tag);
+	/* Debian ships QEMU's virtiofsd without a separate package: name it when it is there */
+	char binary[96] = "";
+	if (access(VIRTIOFSD_QEMU, X_OK) == 0)
+		snprintf(binary, sizeof binary, "<binary path='%s'/>", VIRTIOFSD_QEMU);
+	char *xml = NULL;
+	if (asprintf(&xml,
+		     "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>%s"
+		     "<source dir='%s'/><target dir='%s'/></filesystem>",
+		     binary, fs->dir, fs->tag) < 0)
+		return ms_fail(err, "out of memory");
+	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+	free(xml);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot attach %s to '%s' as virtiofs: %s", st->uri, fs->dir, domain,
+			       libvirt_message());
+	return 0;
+}
+
+/* 9p cannot be hot-plugged ("only virtiofs filesystems can be hotplugged"): into the
+ * persistent definition, for the next boot. */
+static int define_9p(struct libvirt_state *st, virDomainPtr dom, const char *domain, const struct fs_spec *fs,
+		     struct ms_err *err)
+{
+	char *xml = NULL;
+	if (asprintf(&xml,
+		     "<filesystem type='mount' accessmode='mapped'><source dir='%s'/><target dir='%s'/></filesystem>",
+		     fs->dir, fs->tag) < 0)
+		return ms_fail(err, "out of memory");
+	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_CONFIG);
+	free(xml);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot add %s to the definition of '%s' as 9p: %s", st->uri, fs->dir, domain,
+			       libvirt_message());
+	return 0;
+}
+
+static int libvirt_attach_fs(void *state, const char *domain, const struct fs_spec *fs, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	if (!xml_safe(fs->dir) || !xml_safe(fs->tag))
+		return ms_fail_input(err, "directory or tag contains XML characters");
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	return fs->ninep ? define_9p(st, dom, domain, fs, err) : attach_virtiofs(st, dom, domain, fs, err);
+}
+
+/* Detach the <filesystem> of source DIR from the definition `flags` names, if it has one. */
+static int detach_fs_from(struct libvirt_state *st, virDomainPtr dom, const char *domain, const char *dir,
+			  unsigned xml_flags, unsigned affect, struct ms_err *err)
+{
+	char *desc = virDomainGetXMLDesc(dom, xml_flags);
+	if (!desc)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	char needle[4200];
+	snprintf(needle, sizeof needle, "<source dir='%s'/>", dir);
+	char *element = element_containing(desc, "<filesystem ", "</filesystem>", needle);
+	free(desc);
+	if (!element)
+		return 0;
+	int rc = virDomainDetachDeviceFlags(dom, element, affect);
+	free(element);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot detach %s from '%s': %s", st->uri, dir, domain, libvirt_message());
+	return 1;
+}
+
+static int libvirt_detach_fs(void *state, const char *domain, const char *dir, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	if (!xml_safe(dir))
+		return ms_fail_input(err, "directory contains XML characters");
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	/* virtiofs was attached live, 9p into the persistent definition */
+	if (virDomainIsActive(dom) == 1 && detach_fs_from(st, dom, domain, dir, 0, VIR_DOMAIN_AFFECT_LIVE, err) < 0)
+		return -1;
+	if (virDomainIsPersistent(dom) == 1 &&
+	    detach_fs_from(st, dom, domain, dir, VIR_DOMAIN_XML_INACTIVE, VIR_DOMAIN_AFFECT_CONFIG, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The mount tag of the live <filesystem> of source DIR, or "" when the guest has none. */
+static int live_tag_of(struct libvirt_state *st, virDomainPtr dom, const char *domain, const char *dir, char *tag,
+		       size_t len, struct ms_err *err)
+{
+	char *desc = virDomainGetXMLDesc(dom, 0);
+	if (!desc)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	char needle[4200];
+	snprintf(needle, sizeof needle, "<source dir='%s'/>", dir);
+	char *element = element_containing(desc, "<filesystem ", "</filesystem>", needle);
+	free(desc);
+	tag[0] = '\0';
+	const char *t = element ? strstr(element, "<target dir='") : NULL;
+	if (t) {
+		t += strlen("<target dir='");
+		snprintf(tag, len, "%.*s", (int)strcspn(t, "'"), t);
+	}
+	free(element);
+	return 0;
+}
+
+static int libvirt_fs_mounted(void *state, const char *domain, const char *dir, char *where, size_t len,
+			      struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	char tag[256];
+	if (virDomainIsActive(dom) != 1)
+		return 0;
+	if (live_tag_of(st, dom, domain, dir, tag, sizeof tag, err) < 0)
+		return -1;
+	if (!tag[0])
+		return 0; /* not attached to the running guest */
+	virDomainFSInfoPtr *info = NULL;
+	int n = virDomainGetFSInfo(dom, &info, 0);
+	if (n < 0)
+		return ms_fail(err, "%s: cannot tell whether '%s' has mounted its share '%s' (no guest agent answers: %s)",
+			       st->uri, domain, tag, libvirt_message());
+	int found = 0;
+	for (int i = 0; i < n; i++) {
+		if (!found && info[i]->name && strcmp(info[i]->name, tag) == 0) {
+			snprintf(where, len, "%s in the guest", info[i]->mountpoint ? info[i]->mountpoint : "?");
+			found = 1;
+		}
+		virDomainFSInfoFree(info[i]);
+	}
+	free(info);
+	return found;
+}
+
 const struct driver_ops driver_libvirt_ops = {
 	.name = "libvirt",
 	.handles = libvirt_handles,
@@ -558,21 +723,28 @@ static int libvirt_attach_disk(void *state, const char *domain, const struct dis
 	return 0;
 }
 
+/* The element (from `open` to `close`) of a domain XML that contains `needle`, copied out. */
+static char *element_containing(const char *xml, const char *open, const char *close, const char *needle)
+{
+	const char *hit = strstr(xml, needle);
+	if (!hit)
+		return NULL;
+	size_t open_len = strlen(open);
+	const char *start = hit;
+	while (start > xml && strncmp(start, open, open_len) != 0)
+		start--;
+	const char *end = strstr(hit, close);
+	if (strncmp(start, open, open_len) != 0 || !end)
+		return NULL;
+	return strndup(start, (size_t)(end + strlen(close) - start));
+}
+
 /* The <disk>...</disk> element of the live XML whose serial is `serial`, copied out. */
 static char *disk_element(const char *xml, const char *serial)
 {
 	char needle[300];
 	snprintf(needle, sizeof needle, "<serial>%s</serial>", serial);
-	const char *hit = strstr(xml, needle);
-	if (!hit)
-		return NULL;
-	const char *start = hit;
-	while (start > xml && strncmp(start, "<disk ", 6) != 0)
-		start--;
-	const char *end = strstr(hit, "</disk>");
-	if (strncmp(start, "<disk ", 6) != 0 || !end)
-		return NULL;
-	return strndup(start, (size_t)(end + strlen("</disk>") - start));
+	return element_containing(xml, "<disk ", "</disk>", needle);
 }
 
 static int libvirt_detach_disk(void *state, const char *domain, const char *serial, struct ms_err *err)
@@ -595,6 +767,171 @@ static int libvirt_detach_disk(void *state, const char *domain, const char *seri
 	return 0;
 }
 
+/* virtiofs needs the guest's RAM shared with virtiofsd: memfd (or file) backing with shared
+ * access, or NUMA cells with memAccess='shared'. */
+static bool memory_is_shared(const char *xml)
+{
+	return strstr(xml, "<access mode='shared'/>") || strstr(xml, "memAccess='shared'");
+}
+
+#define VIRTIOFSD_QEMU "/usr/lib/qemu/virtiofsd"
+
+static int attach_virtiofs(struct libvirt_state *st, virDomainPtr dom, const char *domain, const struct fs_spec *fs,
+			   struct ms_err *err)
+{
+	char *live = virDomainGetXMLDesc(dom, 0);
+	if (!live)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	bool shared = memory_is_shared(live);
+	char tag_needle[128];
+	snprintf(tag_needle, sizeof tag_needle, "<target dir='%s'/>", fs->tag);
+	bool tag_taken = strstr(live, tag_needle) != NULL;
+	free(live);
+	if (!shared)
+		return ms_fail_input(err,
+				     "%s: domain '%s' does not share its memory, which virtiofs needs: add <memoryBacking>"
+				     "<source type='memfd'/><access mode='shared'/></memoryBacking> to its definition and "
+				     "start it again",
+				     st->uri, domain);
+	if (tag_taken)
+		return ms_fail_input(err, "%s: domain '%s' already has a file system with tag '%s'", st->uri, domain,
+				     fs->tag);
+	/* Debian ships QEMU's virtiofsd without a separate package: name it when it is there */
+	char binary[96] = "";
+	if (access(VIRTIOFSD_QEMU, X_OK) == 0)
+		snprintf(binary, sizeof binary, "<binary path='%s'/>", VIRTIOFSD_QEMU);
+	char *xml = NULL;
+	if (asprintf(&xml,
+		     "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>%s"
+		     "<source dir='%s'/><target dir='%s'/></filesystem>",
+		     binary, fs->dir, fs->tag) < 0)
+		return ms_fail(err, "out of memory");
+	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+	free(xml);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot attach %s to '%s' as virtiofs: %s", st->uri, fs->dir, domain,
+			       libvirt_message());
+	return 0;
+}
+
+/* 9p cannot be hot-plugged ("only virtiofs filesystems can be hotplugged"): into the
+ * persistent definition, for the next boot. */
+static int define_9p(struct libvirt_state *st, virDomainPtr dom, const char *domain, const struct fs_spec *fs,
+		     struct ms_err *err)
+{
+	char *xml = NULL;
+	if (asprintf(&xml,
+		     "<filesystem type='mount' accessmode='mapped'><source dir='%s'/><target dir='%s'/></filesystem>",
+		     fs->dir, fs->tag) < 0)
+		return ms_fail(err, "out of memory");
+	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_CONFIG);
+	free(xml);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot add %s to the definition of '%s' as 9p: %s", st->uri, fs->dir, domain,
+			       libvirt_message());
+	return 0;
+}
+
+static int libvirt_attach_fs(void *state, const char *domain, const struct fs_spec *fs, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	if (!xml_safe(fs->dir) || !xml_safe(fs->tag))
+		return ms_fail_input(err, "directory or tag contains XML characters");
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	return fs->ninep ? define_9p(st, dom, domain, fs, err) : attach_virtiofs(st, dom, domain, fs, err);
+}
+
+/* Detach the <filesystem> of source DIR from the definition `flags` names, if it has one. */
+static int detach_fs_from(struct libvirt_state *st, virDomainPtr dom, const char *domain, const char *dir,
+			  unsigned xml_flags, unsigned affect, struct ms_err *err)
+{
+	char *desc = virDomainGetXMLDesc(dom, xml_flags);
+	if (!desc)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	char needle[4200];
+	snprintf(needle, sizeof needle, "<source dir='%s'/>", dir);
+	char *element = element_containing(desc, "<filesystem ", "</filesystem>", needle);
+	free(desc);
+	if (!element)
+		return 0;
+	int rc = virDomainDetachDeviceFlags(dom, element, affect);
+	free(element);
+	if (rc < 0)
+		return ms_fail(err, "%s: cannot detach %s from '%s': %s", st->uri, dir, domain, libvirt_message());
+	return 1;
+}
+
+static int libvirt_detach_fs(void *state, const char *domain, const char *dir, struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	if (!xml_safe(dir))
+		return ms_fail_input(err, "directory contains XML characters");
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	/* virtiofs was attached live, 9p into the persistent definition */
+	if (virDomainIsActive(dom) == 1 && detach_fs_from(st, dom, domain, dir, 0, VIR_DOMAIN_AFFECT_LIVE, err) < 0)
+		return -1;
+	if (virDomainIsPersistent(dom) == 1 &&
+	    detach_fs_from(st, dom, domain, dir, VIR_DOMAIN_XML_INACTIVE, VIR_DOMAIN_AFFECT_CONFIG, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The mount tag of the live <filesystem> of source DIR, or "" when the guest has none. */
+static int live_tag_of(struct libvirt_state *st, virDomainPtr dom, const char *domain, const char *dir, char *tag,
+		       size_t len, struct ms_err *err)
+{
+	char *desc = virDomainGetXMLDesc(dom, 0);
+	if (!desc)
+		return ms_fail(err, "%s: domain '%s': %s", st->uri, domain, libvirt_message());
+	char needle[4200];
+	snprintf(needle, sizeof needle, "<source dir='%s'/>", dir);
+	char *element = element_containing(desc, "<filesystem ", "</filesystem>", needle);
+	free(desc);
+	tag[0] = '\0';
+	const char *t = element ? strstr(element, "<target dir='") : NULL;
+	if (t) {
+		t += strlen("<target dir='");
+		snprintf(tag, len, "%.*s", (int)strcspn(t, "'"), t);
+	}
+	free(element);
+	return 0;
+}
+
+static int libvirt_fs_mounted(void *state, const char *domain, const char *dir, char *where, size_t len,
+			      struct ms_err *err)
+{
+	struct libvirt_state *st = state;
+	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
+	if (!dom)
+		return -1;
+	char tag[256];
+	if (virDomainIsActive(dom) != 1)
+		return 0;
+	if (live_tag_of(st, dom, domain, dir, tag, sizeof tag, err) < 0)
+		return -1;
+	if (!tag[0])
+		return 0; /* not attached to the running guest */
+	virDomainFSInfoPtr *info = NULL;
+	int n = virDomainGetFSInfo(dom, &info, 0);
+	if (n < 0)
+		return ms_fail(err, "%s: cannot tell whether '%s' has mounted its share '%s' (no guest agent answers: %s)",
+			       st->uri, domain, tag, libvirt_message());
+	int found = 0;
+	for (int i = 0; i < n; i++) {
+		if (!found && info[i]->name && strcmp(info[i]->name, tag) == 0) {
+			snprintf(where, len, "%s in the guest", info[i]->mountpoint ? info[i]->mountpoint : "?");
+			found = 1;
+		}
+		virDomainFSInfoFree(info[i]);
+	}
+	free(info);
+	return found;
+}
+
 const struct driver_ops driver_libvirt_ops = {
 	.name = "libvirt",
 	.handles = libvirt_handles,
@@ -607,6 +944,9 @@ const struct driver_ops driver_libvirt_ops = {
 	.host_memory = libvirt_host_memory,
 	.attach_disk = libvirt_attach_disk,
 	.detach_disk = libvirt_detach_disk,
+	.attach_fs = libvirt_attach_fs,
+	.detach_fs = libvirt_detach_fs,
+	.fs_mounted = libvirt_fs_mounted,
 };
 
 #endif

@@ -273,7 +273,7 @@ int share_space_unmount(const char *dir, bool detach, struct ms_err *err)
 		return ms_fail_input(err, "%s: not a tmpfs mount (no share space there)", dir);
 	/* a reader that just closed its last file may still hold the mount for a moment */
 	for (int attempt = 0; umount2(dir, detach ? MNT_DETACH : 0) < 0; attempt++) {
-		if (errno == EBUSY && attempt >= 20)
+		if (errno == EBUSY && attempt >= 40)
 			return ms_fail(err, "%s: still in use (a process has a file open there); --force detaches it", dir);
 		if (errno != EBUSY)
 			return ms_fail_errno(err, "umount %s", dir);

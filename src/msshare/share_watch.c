@@ -121,6 +121,8 @@ static void take_event(struct watch_state *st, const struct inotify_event *ev, u
 		share_tally_arrival(&s->tally, now, ev->len ? job_bytes(s, ev->name) : -1);
 	else if (what == SHARE_EVENT_DEPARTURE)
 		share_tally_departure(&s->tally, now);
+	else if (what == SHARE_EVENT_RENAME && s->tally.unsized_arrivals && ev->len)
+		share_tally_late_size(&s->tally, job_bytes(s, ev->name));
 }
 
 /* Read every event queued now. */

@@ -68,14 +68,37 @@ static int mount_space(const char *domain, uint64_t size, const struct space_opt
 	return 0;
 }
 
+/* Undo a create whose attach failed: the space goes again. */
+static void unmount_space(const char *domain, const char *dir)
+{
+	share_space_unmount(dir, false, NULL);
+	share_space_unlink(domain);
+}
+
 int space_create(struct driver *drv, const char *domain, uint64_t size, const struct space_options *o, json_t **rec,
 		 struct ms_err *err)
 {
+	bool shares = driver_shares_fs(drv);
+	if (!shares && (o->tag || o->transport))
+		return ms_fail_input(err, "--tag and --transport are for libvirt domains; the %s driver's domains get "
+					  "their space by a bind mount",
+				     drv->ops->name);
 	char dir[PATH_MAX];
 	if (check_domain(drv, domain, err) < 0 || mount_space(domain, size, o, dir, sizeof dir, err) < 0)
 		return -1;
-	*rec = space_record(domain, dir, err);
-	return *rec ? 0 : -1;
+	struct fs_spec fs = {.dir = dir, .tag = o->tag ? o->tag : "memshare",
+			     .ninep = o->transport && strcmp(o->transport, "9p") == 0};
+	if (shares && driver_attach_fs(drv, domain, &fs, err) < 0) {
+		unmount_space(domain, dir);
+		return -1;
+	}
+	if (!(*rec = space_record(domain, dir, err)))
+		return -1;
+	if (shares) {
+		json_object_set_new(*rec, "tag", json_string(fs.tag));
+		json_object_set_new(*rec, "transport", json_string(fs.ninep ? "9p" : "virtiofs"));
+	}
+	return 0;
 }
 
 int space_resize(struct driver *drv, const char *domain, uint64_t size, json_t **rec, struct ms_err *err)
@@ -98,6 +121,13 @@ static int check_not_in_use(struct driver *drv, const char *domain, const char *
 	pid_list_free(&pids);
 	if (rc < 0)
 		return -1;
+	if (rc == 0 && driver_shares_fs(drv))
+		rc = driver_fs_mounted(drv, domain, dir, where, sizeof where, err);
+	if (rc < 0) {
+		char why[MS_ERR_MAX];
+		snprintf(why, sizeof why, "%s", err->msg);
+		return ms_fail(err, "%s; --force removes the space all the same", why);
+	}
 	if (rc > 0)
 		return ms_fail(err, "domain '%s': its share space %s is still mounted at %s; unmount it there or use --force",
 			       domain, dir, where);
@@ -110,6 +140,8 @@ int space_remove(struct driver *drv, const char *domain, const struct space_opti
 	if (space_locate(drv, domain, dir, sizeof dir, err) < 0)
 		return -1;
 	if (!o->force && check_not_in_use(drv, domain, dir, err) < 0)
+		return -1;
+	if (driver_shares_fs(drv) && driver_detach_fs(drv, domain, dir, err) < 0)
 		return -1;
 	if (share_space_unmount(dir, o->force, err) < 0)
 		return -1;

@@ -10,7 +10,7 @@ enum share_event share_event_classify(struct move_pairing *p, uint32_t mask, uin
 	*settled = 0;
 	if ((mask & IN_MOVED_TO) && p->pending && p->cookie == cookie) {
 		p->pending = false; /* a rename inside the space: the job is still there */
-		return SHARE_EVENT_NONE;
+		return SHARE_EVENT_RENAME;
 	}
 	*settled = share_event_flush(p);
 	if (mask & IN_ISDIR) /* jobs are files; a directory is the producer's business */
@@ -62,7 +62,18 @@ void share_tally_arrival(struct share_tally *t, uint64_t now_ns, int64_t bytes)
 	if (bytes >= 0) {
 		t->sized_arrivals++;
 		t->arrival_bytes += (uint64_t)bytes;
+	} else {
+		t->unsized_arrivals++;
 	}
+}
+
+void share_tally_late_size(struct share_tally *t, int64_t bytes)
+{
+	if (t->unsized_arrivals == 0 || bytes < 0)
+		return;
+	t->unsized_arrivals--;
+	t->sized_arrivals++;
+	t->arrival_bytes += (uint64_t)bytes;
 }
 
 void share_tally_departure(struct share_tally *t, uint64_t now_ns)

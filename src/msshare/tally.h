@@ -17,7 +17,7 @@
 #include <sys/inotify.h>
 
 /* What one inotify event means for the queue. */
-enum share_event { SHARE_EVENT_NONE, SHARE_EVENT_ARRIVAL, SHARE_EVENT_DEPARTURE };
+enum share_event { SHARE_EVENT_NONE, SHARE_EVENT_ARRIVAL, SHARE_EVENT_DEPARTURE, SHARE_EVENT_RENAME };
 
 /* A MOVED_FROM waits for the event after it: a MOVED_TO with its cookie
  * makes the pair a rename inside the space. */
@@ -29,7 +29,8 @@ struct move_pairing {
 /* The events the watch asks inotify for. */
 #define SHARE_WATCH_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
 
-/* Classify one event (mask and cookie as inotify gives them) in stream order.
+/* Classify one event (mask and cookie as inotify gives them) in stream order;
+ * SHARE_EVENT_RENAME is the MOVED_TO of a rename inside the space (the job stays).
  * Returns how many departures a pending MOVED_FROM this event settles (0 or 1)
  * in *settled, and what the event itself is. */
 enum share_event share_event_classify(struct move_pairing *p, uint32_t mask, uint32_t cookie, int *settled);
@@ -44,6 +45,7 @@ struct share_tally {
 	bool full;             /* the space could not take one more mean job */
 	uint64_t arrivals, departures;
 	uint64_t sized_arrivals, arrival_bytes; /* arrivals whose size was read, and their bytes */
+	uint64_t unsized_arrivals; /* ... and those whose file was gone (renamed, taken) when we looked */
 	uint64_t busy_ns;      /* time with queue > 0 */
 	uint64_t full_ns;      /* time with full */
 	double mean_job_bytes; /* the latest estimate, carried from interval to interval; 0 unknown */
@@ -63,6 +65,9 @@ void share_tally_start(struct share_tally *t, uint64_t now_ns, uint64_t jobs);
 /* A job arrived at now_ns; bytes is its size, or < 0 when it could not be read (already gone). */
 void share_tally_arrival(struct share_tally *t, uint64_t now_ns, int64_t bytes);
 void share_tally_departure(struct share_tally *t, uint64_t now_ns);
+/* The size of an arrival that could not be read then, found under the job's new name
+ * (written to a temporary name, then renamed into place); ignored when none is pending. */
+void share_tally_late_size(struct share_tally *t, int64_t bytes);
 /* The space's size and use as statfs read them at now_ns: is it full from now on? */
 void share_tally_space(struct share_tally *t, uint64_t now_ns, uint64_t size_bytes, uint64_t used_bytes);
 /* Would one more job of the mean size (one page when none was seen) not fit in FREE bytes? */

@@ -872,10 +872,10 @@ complete_line() {
 }
 
 @test "bash completion: registers _memshare for every tool" {
-	run bash -c "source '$BASHCOMP' && complete -p mswss msballoon msrswap mshash msgmc"
+	run bash -c "source '$BASHCOMP' && complete -p mswss msballoon msrswap mshash msgmc msshare"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 5 ]
-	for tool in mswss msballoon msrswap mshash msgmc; do
+	[ "${#lines[@]}" -eq 6 ]
+	for tool in mswss msballoon msrswap mshash msgmc msshare; do
 		[[ $output == *"complete -F _memshare $tool"* ]]
 	done
 }
@@ -1126,7 +1126,7 @@ complete_line() {
 	need_mswss
 	run zsh -n "$ZSHCOMP"
 	[ "$status" -eq 0 ]
-	head -1 "$ZSHCOMP" | grep -qx '#compdef mswss msballoon msrswap mshash msgmc'
+	head -1 "$ZSHCOMP" | grep -qx '#compdef mswss msballoon msrswap mshash msgmc msshare'
 	# The option specs exactly as zsh hands them to _arguments, with brace
 	# expansion done: "(-c --connect)-c+[description]:message:action".
 	specs=$(cd "$BATS_TEST_TMPDIR" && service=mswss zsh -fc '_arguments() { print -rl -- "$@" }; source "$1"' zsh "$ZSHCOMP")

@@ -70,6 +70,7 @@ check_options() {
 @test "docs_options: msrswap --help and msrswap(1) have the same options" { check_options msrswap 28 5; }
 @test "docs_options: mshash --help and mshash(1) have the same options" { check_options mshash 19 10; }
 @test "docs_options: msgmc --help and msgmc(1) have the same options" { check_options msgmc 26 5; }
+@test "docs_options: msshare --help and msshare(1) have the same options" { check_options msshare 14 9; }
 
 # The name an option goes by: its long name, else its short one, of each
 # option that option_names finds in a tag.
@@ -134,6 +135,7 @@ check_defaults() {
 @test "docs_options: msrswap --help and msrswap(1) state the same defaults" { check_defaults msrswap 12; }
 @test "docs_options: mshash --help and mshash(1) state the same defaults" { check_defaults mshash 6; }
 @test "docs_options: msgmc --help and msgmc(1) state the same defaults" { check_defaults msgmc 12; }
+@test "docs_options: msshare --help and msshare(1) state the same defaults" { check_defaults msshare 4; }
 
 # check_meaning TOOL MIN_PLACEHOLDERS MIN_PREFIXED: each option takes the same
 # placeholder in --help and TOOL(1) (at least MIN_PLACEHOLDERS options take
@@ -197,6 +199,7 @@ check_meaning() {
 @test "docs_options: msrswap --help and msrswap(1) give each option the same value and subcommands" { check_meaning msrswap 18 10; }
 @test "docs_options: mshash --help and mshash(1) give each option the same value and subcommands" { check_meaning mshash 12 14; }
 @test "docs_options: msgmc --help and msgmc(1) give each option the same value" { check_meaning msgmc 18 0; }
+@test "docs_options: msshare --help and msshare(1) give each option the same value and subcommands" { check_meaning msshare 7 8; }
 
 @test "docs_options: every page with durations lists the units parse_duration_ns takes" {
 	# the units of the table in units.c: "ns", "us", ... and "" (a bare number)

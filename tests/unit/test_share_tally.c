@@ -28,7 +28,7 @@ static void test_classify(void)
 	/* tmp -> job inside the space: nothing, whatever comes after */
 	is_int(share_event_classify(&p, IN_MOVED_FROM, 7, &settled), SHARE_EVENT_NONE, "MOVED_FROM waits for its pair");
 	is_int(settled, 0, "  ... and settles nothing yet");
-	is_int(share_event_classify(&p, IN_MOVED_TO, 7, &settled), SHARE_EVENT_NONE, "MOVED_TO with its cookie: a rename");
+	is_int(share_event_classify(&p, IN_MOVED_TO, 7, &settled), SHARE_EVENT_RENAME, "MOVED_TO with its cookie: a rename");
 	is_int(settled, 0, "  ... no departure");
 	is_int(share_event_flush(&p), 0, "  ... nothing left pending");
 
@@ -104,6 +104,15 @@ static void test_rates(void)
 	is_int(t.queue, 1, "queue never below 0");
 	near(r.busy_s, 0.8, "  ... busy from the arrival on");
 	ok(r.mean_job_bytes < 0, "an arrival of unknown size does not make up a mean");
+
+	/* written as .tmp, renamed before its size was read: the size comes from the new name */
+	share_tally_start(&t, 0, 0);
+	share_tally_arrival(&t, 0, -1);
+	share_tally_late_size(&t, 5000);
+	share_tally_late_size(&t, 7000); /* no arrival waits for a size any more */
+	share_tally_close(&t, 1000 * MS, 1, 8192, &r);
+	near(r.mean_job_bytes, 5000, "a late size counts once, for the arrival that lacked it");
+	near(r.arrivals_per_s, 1, "  ... and is no new arrival");
 }
 
 int main(void)
