@@ -146,7 +146,7 @@ size_of() {
 }
 
 teardown() {
-	[ -n "${LOOP_PIDS:-}" ] && kill $LOOP_PIDS 2>/dev/null
+	[ -n "${LOOP_PIDS:-}" ] && kill $LOOP_PIDS 2>/dev/null && wait $LOOP_PIDS 2>/dev/null
 	local d
 	for d in "${SPACES[@]}"; do until_true 30 umount "$d" || umount -l "$d"; done
 	remove_cgroups 2>/dev/null || :
@@ -169,4 +169,95 @@ teardown() {
 	[ "$(target b applied)" = false ]
 	[[ $(target b error) == "b: shared space not resized: "* ]]
 	[[ $stderr == *"b: shared space not resized"* ]]
+}
+
+# ---- the whole loop: msshare watch | msballoon plan --policy memnet --apply -----
+
+MSSHARE=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msshare
+
+# exp_draw RATE: an exponential draw of mean 1/RATE seconds
+exp_draw() {
+	awk -v s="$RANDOM$RANDOM" -v r="$1" 'BEGIN { srand(s); printf "%.4f\n", -log(1 - rand()) / r }'
+}
+
+# producer DIR LAMBDA BYTES: jobs of BYTES written at Poisson rate LAMBDA (a temporary name,
+# then renamed into place); a job that does not fit waits for room, as a writer would.
+producer() {
+	local i=0
+	while :; do
+		sleep "$(exp_draw "$2")"
+		i=$((i + 1))
+		until head -c "$3" /dev/zero > "$1/.tmp.$i" 2>/dev/null; do
+			rm -f "$1/.tmp.$i"
+			sleep 0.01
+		done
+		mv "$1/.tmp.$i" "$(printf '%s/job.%08d' "$1" "$i")"
+	done
+}
+
+# consumer DIR MU: the host's transmitter: the oldest job is sent (exponential time, rate MU)
+# and removed, one at a time.
+consumer() {
+	local j
+	while :; do
+		j=$(cd "$1" && ls job.* 2>/dev/null | head -1)
+		if [ -n "$j" ]; then
+			sleep "$(exp_draw "$2")"
+			rm -f "$1/$j"
+		else
+			sleep 0.01
+		fi
+	done
+}
+
+space_size() { echo $(($(stat -f -c '%b * %S' "$1"))); }
+size_below() { [ "$(space_size "$1")" -lt "$2" ]; }
+lines_at_least() { [ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ]; }
+
+@test "memnet loop: msshare watch | msballoon plan --policy memnet --apply sizes a cgroup domain's space to the SLO" {
+	[ "$(id -u)" = 0 ] || skip "needs root (tmpfs spaces, cgroups)"
+	command -v jq >/dev/null || skip "jq is not installed"
+	require_cgroups
+	export MEMSHARE_SHARE_DIR=$BATS_TEST_TMPDIR/share
+	mkdir -p "$MEMROOT$CG_BASE/vm1"
+	d=$CG_BASE/vm1
+	"$MSSHARE" create "$d" --size 4M > /dev/null
+	dir=$MEMSHARE_SHARE_DIR$d
+	SPACES=("$dir")
+	shares=$BATS_TEST_TMPDIR/shares.jsonl targets=$BATS_TEST_TMPDIR/targets.jsonl
+	mkfifo "$BATS_TEST_TMPDIR/p1" "$BATS_TEST_TMPDIR/p2"
+	"$MSSHARE" watch -i 1s "$d" > "$BATS_TEST_TMPDIR/p1" &
+	LOOP_PIDS="$!"
+	tee "$shares" < "$BATS_TEST_TMPDIR/p1" > "$BATS_TEST_TMPDIR/p2" &
+	LOOP_PIDS="$LOOP_PIDS $!"
+	"$MSBALLOON" -c cgroup:/// plan --policy memnet --slo 5% --apply --host-memory 8G \
+		< "$BATS_TEST_TMPDIR/p2" > "$targets" 2> "$BATS_TEST_TMPDIR/plan.err" &
+	LOOP_PIDS="$LOOP_PIDS $!"
+	# lambda 5/s of 64K jobs, mu 10/s (less what the shell loops take: the model sees the rates
+	# measured): rho 0.5; 0.5^5 = 3.1% <= 5% < 0.5^4: n = 4, 5 x 64K = 320K
+	producer "$dir" 5 65536 &
+	LOOP_PIDS="$LOOP_PIDS $!"
+	consumer "$dir" 10 &
+	LOOP_PIDS="$LOOP_PIDS $!"
+	# the space comes down from 4M toward the model's size
+	until_true 120 size_below "$dir" $((2 * 1024 * 1024))
+	first=$(wc -l < "$shares")
+	# then 30 intervals of the loop at work
+	until_true 120 lines_at_least "$shares" $((first + 30))
+	kill $LOOP_PIDS
+	LOOP_PIDS=
+	cat "$BATS_TEST_TMPDIR/plan.err"
+	jq -c 'select(.kind == "target") | [.share_bytes, .applied, .reason]' "$targets" | tail -5
+	# the figures of those 30 intervals: the full fraction, the mean size, the rates
+	figures=$(tail -n +$((first + 1)) "$shares" | head -30 | jq -s '{
+		full: ((map(.full_s) | add) / (map(.window_s) | add)),
+		size_k: ((map(.size_bytes) | add) / length / 1024 | floor),
+		lambda: ((map(.arrivals_per_s * .window_s) | add) / (map(.window_s) | add)),
+		mu: ((map(.departures_per_s * .window_s) | add) / (map(.busy_s) | add))}')
+	echo "# memnet loop, 30 intervals after the first resize: $(jq -c . <<<"$figures")" >&3
+	jq -e '.full <= 0.05 + 0.05' <<<"$figures"                      # within the SLO, 5% tolerance
+	jq -e '.size_k >= 192 and .size_k <= 2048' <<<"$figures"        # the model's size x gain, far below 4M
+	# the targets were applied, explained by the model
+	jq_true -s 'map(select(.kind == "target" and .applied == true)) | length >= 1' < "$targets"
+	jq_true -s 'map(select(.kind == "target" and (.reason | startswith("M/M/1 λ=")))) | length >= 30' < "$targets"
 }
