@@ -186,15 +186,15 @@ void memnet_decide(const struct memnet_params *p, struct memnet_state *state, co
 	step->n = -1;
 	step->model_bytes = -1;
 	step->target_bytes = obs->size_bytes;
-	if (step->job_bytes <= 0) { /* no job has been seen: nothing to size by */
-		step->notes |= MEMNET_NO_JOBS;
-		step->gain = 1 / state->theta;
-		return;
-	}
-	learn(p, state, obs, step->rho, step->job_bytes, step);
 	step->gain = 1 / state->theta;
-	double want = limit_change(p, (double)obs->size_bytes, wanted_size(p, obs, step), step);
-	step->target_bytes = step->notes & MEMNET_HELD ? obs->size_bytes : whole_pages(want);
+	if (step->job_bytes <= 0) { /* no job has been seen: nothing to size by; the size is kept */
+		step->notes |= MEMNET_NO_JOBS;
+	} else {
+		learn(p, state, obs, step->rho, step->job_bytes, step);
+		step->gain = 1 / state->theta;
+		double want = limit_change(p, (double)obs->size_bytes, wanted_size(p, obs, step), step);
+		step->target_bytes = step->notes & MEMNET_HELD ? obs->size_bytes : whole_pages(want);
+	}
 	if (step->target_bytes < step->floor_bytes) {
 		step->target_bytes = step->floor_bytes;
 		step->notes |= MEMNET_FLOOR;

@@ -4,7 +4,7 @@
  * self-tuning loop are memnet.c's; here they run once per domain, and the
  * targets are fitted into the budget (--share-total, default the host's
  * memory for domains): when they add up to more, each is scaled down in
- * proportion, but never below what is in use plus one mean job.
+ * proportion above its floor, what is in use plus one mean job.
  * A domain without a share record this interval gets no target. */
 #include <stdlib.h>
 
@@ -20,7 +20,10 @@ static void explain(const struct memnet_params *mp, const struct memnet_step *st
 	size_str(st->target_bytes, target, sizeof target);
 	size_str(st->floor_bytes, floor, sizeof floor);
 	if (st->notes & MEMNET_NO_JOBS) {
-		decision_reason(d, "M/M/1: no job seen yet: keeps %s", target);
+		if (st->notes & MEMNET_FLOOR)
+			decision_reason(d, "M/M/1: no job seen yet; raised to what is in use, %s", floor);
+		else
+			decision_reason(d, "M/M/1: no job seen yet: keeps %s", target);
 		return;
 	}
 	if (st->notes & MEMNET_UNSTABLE)
@@ -44,37 +47,41 @@ static void explain(const struct memnet_params *mp, const struct memnet_step *st
 		reason_append(d, " → %s", target);
 }
 
-/* Scale the share targets down in proportion when they add up to more than
- * the budget, never below a floor (then the sum may stay above it: said so). */
+/* When the share targets add up to more than the budget: each keeps its
+ * floor (what is in use plus one job: a tmpfs cannot be made smaller) and
+ * the rest of the budget is shared in proportion to what each wants above
+ * its floor.  When the floors alone exceed the budget, each gets its floor. */
 static int fit_budget(int64_t budget, const struct node_view *node, struct vm_decision *out, struct ms_err *err)
 {
-	int64_t wanted = 0;
+	int64_t wanted = 0, floors = 0;
 	for (size_t i = 0; i < node->count; i++)
-		if (out[i].share_bytes != NO_TARGET)
+		if (out[i].share_bytes != NO_TARGET) {
 			wanted = sat_add(wanted, out[i].share_bytes);
+			floors = sat_add(floors, out[i].share_floor_bytes);
+		}
 	if (budget < 0 || wanted <= budget)
 		return 0;
 	size_t n = node->count ? node->count : 1;
-	int64_t *weights = calloc(n, sizeof *weights), *parts = calloc(n, sizeof *parts);
-	if (!weights || !parts) {
-		free(weights), free(parts);
+	int64_t *above = calloc(n, sizeof *above), *parts = calloc(n, sizeof *parts);
+	if (!above || !parts) {
+		free(above), free(parts);
 		return ms_fail(err, "memnet: out of memory");
 	}
 	for (size_t i = 0; i < node->count; i++)
-		weights[i] = out[i].share_bytes != NO_TARGET ? out[i].share_bytes : 0;
-	split_exact(budget, weights, node->count, parts);
+		above[i] = out[i].share_bytes != NO_TARGET ? out[i].share_bytes - out[i].share_floor_bytes : 0;
+	if (floors < budget)
+		split_exact(budget - floors, above, node->count, parts);
 	char b[24], w[24], t[24];
 	for (size_t i = 0; i < node->count; i++) {
 		if (out[i].share_bytes == NO_TARGET)
 			continue;
-		int64_t part = parts[i] / MEMNET_PAGE * MEMNET_PAGE; /* whole pages, still within the budget */
-		bool floored = part < out[i].share_floor_bytes;
-		out[i].share_bytes = floored ? out[i].share_floor_bytes : part;
+		/* whole pages, still within the budget (the floors are whole pages) */
+		out[i].share_bytes = out[i].share_floor_bytes + parts[i] / MEMNET_PAGE * MEMNET_PAGE;
 		reason_append(&out[i], "; the spaces want %s of the budget %s: scaled to %s%s", size_str(wanted, w, sizeof w),
 			      size_str(budget, b, sizeof b), size_str(out[i].share_bytes, t, sizeof t),
-			      floored ? " (its floor: the budget is exceeded)" : "");
+			      floors >= budget ? " (its floor: the floors alone exceed the budget)" : "");
 	}
-	free(weights), free(parts);
+	free(above), free(parts);
 	return 0;
 }
 

@@ -77,14 +77,15 @@ target() {
 	[[ $(target a reason) == *"raised to the floor"* ]]
 }
 
-@test "memnet --share-total: targets that do not fit are scaled down in proportion" {
-	# a wants 448K, b 672K: 1120K in 800K -> a 320K, b 480K
+@test "memnet --share-total: targets that do not fit are scaled down in proportion above their floors" {
+	# a wants 448K (floor: one job, 64K), b 672K (floor 32K): 1120K in 800K; the 704K above the
+	# floors are shared in proportion to 384K and 640K: a 64K + 264K = 328K, b 32K + 440K = 472K
 	run --separate-stderr plan_memnet --share-total 800K < <(share a $((768 * KIB)) 0 $((64 * KIB)) 4 8 0; share b $((1024 * KIB)) 0 $((32 * KIB)) 8 10 0)
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(target a share_bytes)" -eq $((320 * KIB)) ]
-	[ "$(target b share_bytes)" -eq $((480 * KIB)) ]
-	[[ $(target a reason) == *"scaled to 320K"* ]]
+	[ "$(target a share_bytes)" -eq $((328 * KIB)) ]
+	[ "$(target b share_bytes)" -eq $((472 * KIB)) ]
+	[[ $(target a reason) == *"the spaces want 1.1M of the budget 800K: scaled to 328K"* ]]
 	# targets that fit are left alone
 	run --separate-stderr plan_memnet --share-total 2M < <(share a $((768 * KIB)) 0 $((64 * KIB)) 4 8 0; share b $((1024 * KIB)) 0 $((32 * KIB)) 8 10 0)
 	[ "$(target a share_bytes)" -eq $((448 * KIB)) ]
@@ -92,7 +93,7 @@ target() {
 	# a floor is kept even when the budget is smaller
 	run --separate-stderr plan_memnet --share-total 100K < <(share a $((768 * KIB)) $((500 * KIB)) $((64 * KIB)) 4 8 0)
 	[ "$(target a share_bytes)" -eq $((564 * KIB)) ]
-	[[ $(target a reason) == *"its floor: the budget is exceeded"* ]]
+	[[ $(target a reason) == *"its floor: the floors alone exceed the budget"* ]]
 }
 
 @test "memnet: bad share records are named by input and line; --slo out of range is refused" {
