@@ -170,8 +170,7 @@ static int refresh_all(const struct share_watch_config *cfg, struct watch_state 
 	for (size_t i = 0; i < st->n; i++)
 		st->spaces[i].listed = false;
 	uint64_t now = monotonic_ns();
-	int rc = 0;
-	for (size_t i = 0; i < list.count && rc == 0; i++) {
+	for (size_t i = 0; i < list.count; i++) {
 		struct space *s = find_by_domain(st, list.names[i]);
 		char dir[PATH_MAX];
 		if (s) {
@@ -188,7 +187,7 @@ static int refresh_all(const struct share_watch_config *cfg, struct watch_state 
 	for (size_t i = st->n; i-- > 0;)
 		if (!st->spaces[i].listed)
 			drop_space(st, i);
-	return rc;
+	return 0;
 }
 
 static json_t *share_record(const struct space *s, const struct share_rates *r, uint64_t size, uint64_t used,

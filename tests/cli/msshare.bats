@@ -173,6 +173,25 @@ jobs_at_least() { [ "$(jobs_counted "$1" "$2" "$3")" -ge "$4" ]; }
 	umount "$BATS_TEST_TMPDIR/container-root"
 }
 
+@test "msshare: rm refuses while a container (its own mount namespace, in the domain's cgroup) has the space mounted" {
+	domain c1
+	run -0 "$MSSHARE" create "$d" --size 4M
+	mkdir "$BATS_TEST_TMPDIR/rootfs"
+	ready=$BATS_TEST_TMPDIR/ready
+	# the container's bind mount exists only in its namespace: the host's mount table does not show it
+	sh -c 'echo $$ > "$1/cgroup.procs" && exec unshare -m --propagation private sh -c "mount --bind \"\$0\" \"\$1\" && touch \"\$2\" && exec sleep 300" "$2" "$3" "$4"' \
+		sh "$MEMROOT$d" "$(space_of "$d")" "$BATS_TEST_TMPDIR/rootfs" "$ready" &
+	PIDS="$!"
+	until_true 30 test -e "$ready"
+	! findmnt --mountpoint "$BATS_TEST_TMPDIR/rootfs"
+	run -1 "$MSSHARE" rm "$d"
+	[[ $output == *"is still mounted at $BATS_TEST_TMPDIR/rootfs (seen by pid "* ]]
+	kill $PIDS
+	wait $PIDS || true
+	PIDS=
+	run -0 "$MSSHARE" rm "$d"
+}
+
 # produce DIR N BYTES: N jobs written to a temporary name and renamed into place (no rename counts twice).
 produce() {
 	local i
