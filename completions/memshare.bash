@@ -27,7 +27,7 @@
 # for resize, rm and watch; sizes, --transport values, -c URIs.
 
 _memshare_methods_builtin=(auto refbit sample refault balloon)
-_memshare_policies_builtin=(wss greedy static reconf-static smart-alloc tlp bid)
+_memshare_policies_builtin=(wss greedy static reconf-static smart-alloc tlp bid memnet)
 _memshare_uris=(cgroup:/// qemu:///system qemu:///session test:///default xen:///)
 
 # Rebuild the words that bash split at ':' and '=' (COMP_WORDBREAKS), so that
@@ -245,7 +245,7 @@ _memshare_mswss() {
 
 # Options that take a value (as a separate word, or after '=').
 _memshare_msballoon_takes_value=' -c --connect --policy --headroom -P --step --threshold --remote-cap
-	--tier-total --tier-control --timeout --min --max-step --deadband --host-reserve --host-memory --wait --settle
+	--slo --share-total --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve --host-memory --wait --settle
 	--save-every --scenario --model --state --agent --episodes --steps --explore-episodes --seed -o --output --plot '
 # one space between words, so that *" $word "* finds each
 _memshare_msballoon_takes_value=${_memshare_msballoon_takes_value//[[:space:]]/ }
@@ -257,8 +257,8 @@ _memshare_msballoon_options() {
 	set) printf '%s\n' -c --connect --min --wait "${common[@]}" ;;
 	plan)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
-			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --strict --model --hal --learn --save-every "${common[@]}"
+			--remote-cap --slo --share-total --tier-total --tier-control --timeout --min --max-step --deadband \
+			--host-reserve --host-memory --wait --settle --strict --model --hal --learn --save-every "${common[@]}"
 		;;
 	apply) printf '%s\n' -c --connect --min --wait --settle --strict "${common[@]}" ;;
 	sim)
@@ -271,8 +271,8 @@ _memshare_msballoon_options() {
 		;;
 	*)
 		printf '%s\n' -c --connect --policy --apply --once --headroom -P --step --threshold \
-			--remote-cap --tier-total --tier-control --timeout --min --max-step --deadband --host-reserve \
-			--host-memory --wait --settle --strict --scenario --table --plot --model --hal --learn --save-every --state --agent --episodes --steps \
+			--remote-cap --slo --share-total --tier-total --tier-control --timeout --min --max-step --deadband \
+			--host-reserve --host-memory --wait --settle --strict --scenario --table --plot --model --hal --learn --save-every --state --agent --episodes --steps \
 			--explore-episodes --seed -o --output --list-policies "${common[@]}"
 		;;
 	esac
@@ -311,6 +311,7 @@ _memshare_msballoon_values() {
 	--tier-control) _memshare_paths "$2" ;;
 	--timeout) printf '%s\n' 2s 10s 30s ;;
 	--headroom) printf '%s\n' 0% 5% 10% 25% 50% ;;
+	--slo) printf '%s\n' 0.1% 1% 5% ;;
 	-P | --step) printf '%s\n' 0.5% 0.75% 1% 2% 4% 6% ;;
 	--host-reserve) printf '%s\n' 5% 10% 20% ;;
 	--wait) printf '%s\n' 0 1s 5s 10s 30s ;;

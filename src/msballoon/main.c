@@ -55,6 +55,8 @@ enum {
 	OPT_HAL,
 	OPT_LEARN,
 	OPT_SAVE_EVERY,
+	OPT_SLO,
+	OPT_SHARE_TOTAL,
 };
 
 struct args {
@@ -64,6 +66,7 @@ struct args {
 	struct policy_params params;
 	bool apply, once, table, strict;
 	const char *min, *max_step, *deadband, *host_reserve, *host_memory, *remote_cap, *tier_total, *threshold;
+	const char *share_total;          /* memnet: --share-total */
 	uint64_t wait_ns, settle_ns;
 	const char *scenario;
 	const char *tier_control;
@@ -107,6 +110,9 @@ static void usage(void)
 	       "      --remote-cap SIZE    wss: most remote memory one domain may ask for (default: no cap)\n"
 	       "      --tier-total SIZE    size of the second-tier pool\n"
 	       "                           (default: the pool_bytes of the last tier record)\n"
+	       "      --slo PCT            memnet: the share of time a new job may not fit in the space (default 1%%)\n"
+	       "      --share-total SIZE   memnet: all shared spaces together; targets are scaled down to fit\n"
+	       "                           (default: the host's memory less --host-reserve)\n"
 	       "      --tier-control PATH  plan --apply: send tier targets to the msrswap client at this control socket\n"
 	       "      --timeout DUR        plan --apply: how long to wait for that daemon's answer (default 10s)\n"
 	       "      --min SIZE           floor of every balloon target (default 384M)\n"
@@ -146,7 +152,8 @@ static void usage(void)
 	       "\n"
 	       "SIZE: 4096, 512K, 1.5G (at most 4E), or N%% of the domain's maximum (set) or of the host (--host-reserve).\n"
 	       "DUR: 500ms, 10s, 2m, 1h (also ns, us, min; a bare number is seconds).\n"
-	       "Input: JSON Lines \"wss\" records (mswss), \"tier\" records (msrswap), \"bid\" records.\n"
+	       "Input: JSON Lines \"wss\" records (mswss), \"tier\" records (msrswap), \"bid\" records,\n"
+	       "\"share\" records (msshare).\n"
 	       "Exit status: 0 done, 1 an operation failed or a target was not reached, 2 bad usage or input\n"
 	       "(also when bad input lines were skipped).\n"
 	       "See msballoon(1) and memshare(7).\n");
@@ -209,6 +216,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_STRICT: a->strict = true; break;
 	case OPT_HEADROOM: rc = parse_percent(arg, "--headroom", &a->params.headroom, &err); break;
 	case 'P': rc = parse_percent(arg, "--step", &a->params.step_fraction, &err); break;
+	case OPT_SLO:
+		rc = parse_percent(arg, "--slo", &a->params.slo, &err);
+		if (rc == 0 && !(a->params.slo > 0 && a->params.slo < 1))
+			cli_usage_error("--slo: '%s' is not more than 0%% and less than 100%%", arg);
+		break;
+	case OPT_SHARE_TOTAL: a->share_total = arg; break;
 	case OPT_THRESHOLD: a->threshold = arg; break;
 	case OPT_MIN: a->min = arg; break;
 	case OPT_MAX_STEP: a->max_step = arg; break;
@@ -274,6 +287,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"hal", no_argument, NULL, OPT_HAL},
 		{"learn", no_argument, NULL, OPT_LEARN},
 		{"save-every", required_argument, NULL, OPT_SAVE_EVERY},
+		{"slo", required_argument, NULL, OPT_SLO},
+		{"share-total", required_argument, NULL, OPT_SHARE_TOTAL},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, "P:o:", longopts, &a->common, parse_tool_option, a, usage);
@@ -418,6 +433,7 @@ static int run_plan(struct args *a, struct jsonl_writer *out)
 	cfg.params.threshold_bytes = size_option(a->threshold, "8M", 0, "--threshold");
 	cfg.params.min_bytes = cfg.limits.min_bytes;
 	cfg.params.remote_cap_bytes = a->remote_cap ? size_option(a->remote_cap, NULL, 0, "--remote-cap") : -1;
+	cfg.params.share_total_bytes = a->share_total ? size_option(a->share_total, NULL, 0, "--share-total") : -1;
 	if (!a->apply && cfg.drv) {
 		driver_close(cfg.drv); /* needed only for the host's memory */
 		cfg.drv = NULL;
@@ -518,7 +534,7 @@ int main(int argc, char **argv)
 {
 	struct jsonl_writer out = {.out = stdout};
 	struct args a = {
-		.params = {.headroom = 0.10, .step_fraction = 0.0075},
+		.params = {.headroom = 0.10, .step_fraction = 0.0075, .slo = MEMNET_DEFAULT_SLO, .share_total_bytes = -1},
 		.wait_ns = 10 * NS_PER_S,
 		.settle_ns = 500 * NS_PER_MS,
 		.episodes = 200, .steps = 100, .seed = 1, .explore_episodes = 200, .state = "cavmem", .save_every_ns = 60 * NS_PER_S,

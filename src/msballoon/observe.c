@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "units.h"
 
 void observer_init(struct observer *o)
@@ -31,6 +33,8 @@ static unsigned kind_bit(json_t *record)
 		return SEEN_TIER;
 	if (strcmp(kind, "bid") == 0)
 		return SEEN_BID;
+	if (strcmp(kind, "share") == 0)
+		return SEEN_SHARE;
 	return 0;
 }
 
@@ -127,6 +131,58 @@ static int parse_bid(const struct jsonl_reader *r, json_t *rec, struct observati
 	return record_size(r, rec, "alloc_bytes", false, &ob->alloc_bytes, err);
 }
 
+/* A number of seconds or a rate: finite and >= 0, else an error naming the field and the line. */
+static int check_non_negative(const struct jsonl_reader *r, const char *key, double v, struct ms_err *err)
+{
+	if (!isfinite(v) || v < 0)
+		return ms_fail_input(err, "%s:%lu: field \"%s\" must be a number >= 0 (got %g)", r->name, r->line, key, v);
+	return 0;
+}
+
+/* An optional number field v (json_object_get of key; -1 when absent). */
+static int optional_number(const struct jsonl_reader *r, json_t *v, const char *key, double *out, struct ms_err *err)
+{
+	*out = -1;
+	if (!v)
+		return 0;
+	if (!json_is_number(v))
+		return ms_fail_input(err, "%s:%lu: field \"%s\" must be a number", r->name, r->line, key);
+	*out = json_number_value(v);
+	return check_non_negative(r, key, *out, err);
+}
+
+static int parse_share(const struct jsonl_reader *r, json_t *rec, struct observation *ob, struct ms_err *err)
+{
+	struct memnet_obs *s = &ob->share;
+	int64_t job;
+	if (record_size(r, rec, "size_bytes", true, &s->size_bytes, err) < 0 ||
+	    record_size(r, rec, "used_bytes", true, &s->used_bytes, err) < 0 ||
+	    record_size(r, rec, "mean_job_bytes", false, &job, err) < 0 ||
+	    jsonl_get_double(r, rec, "window_s", &s->window_s, err) < 0 ||
+	    jsonl_get_double(r, rec, "arrivals_per_s", &s->arrivals_per_s, err) < 0 ||
+	    jsonl_get_double(r, rec, "departures_per_s", &s->departures_per_s, err) < 0 ||
+	    jsonl_get_double(r, rec, "full_s", &s->full_s, err) < 0 ||
+	    optional_number(r, json_object_get(rec, "service_per_s"), "service_per_s", &s->service_per_s, err) < 0 ||
+	    optional_number(r, json_object_get(rec, "busy_s"), "busy_s", &s->busy_s, err) < 0 ||
+	    check_non_negative(r, "arrivals_per_s", s->arrivals_per_s, err) < 0 ||
+	    check_non_negative(r, "departures_per_s", s->departures_per_s, err) < 0 ||
+	    check_non_negative(r, "full_s", s->full_s, err) < 0)
+		return -1;
+	if (!(s->window_s > 0) || !isfinite(s->window_s))
+		return ms_fail_input(err, "%s:%lu: field \"window_s\" must be more than 0 (got %g)", r->name, r->line,
+				     s->window_s);
+	/* a full or busy time longer than the window (beyond rounding) is a broken record */
+	if (s->full_s > s->window_s * 1.01 || s->busy_s > s->window_s * 1.01)
+		return ms_fail_input(err, "%s:%lu: full_s %g or busy_s %g is longer than window_s %g", r->name, r->line,
+				     s->full_s, s->busy_s, s->window_s);
+	s->full_s = fmin(s->full_s, s->window_s);
+	s->busy_s = s->busy_s < 0 ? -1 : fmin(s->busy_s, s->window_s);
+	if (s->service_per_s < 0)
+		s->service_per_s = 0; /* absent: the queue was never busy */
+	s->mean_job_bytes = job < 0 ? 0 : job;
+	return 0;
+}
+
 int observation_parse(const struct jsonl_reader *r, json_t *record, struct observation *ob, struct ms_err *err)
 {
 	memset(ob, 0, sizeof *ob);
@@ -142,9 +198,12 @@ int observation_parse(const struct jsonl_reader *r, json_t *record, struct obser
 		return -1;
 	if (!*ob->domain)
 		return ms_fail_input(err, "%s:%lu: field \"domain\" is empty", r->name, r->line);
-	return ob->kind == SEEN_WSS ? parse_wss(r, record, ob, err)
-	       : ob->kind == SEEN_TIER ? parse_tier(r, record, ob, err)
-				       : parse_bid(r, record, ob, err);
+	switch (ob->kind) {
+	case SEEN_WSS: return parse_wss(r, record, ob, err);
+	case SEEN_TIER: return parse_tier(r, record, ob, err);
+	case SEEN_SHARE: return parse_share(r, record, ob, err);
+	default: return parse_bid(r, record, ob, err);
+	}
 }
 
 static void take_wss(const struct observation *ob, struct observed_domain *d)
@@ -195,12 +254,16 @@ int observer_add(struct observer *o, const struct observation *ob, struct ms_err
 	struct observed_domain *d = find_or_add(o, ob->domain, err);
 	if (!d)
 		return -1;
-	if (ob->kind == SEEN_WSS)
+	if (ob->kind == SEEN_WSS) {
 		take_wss(ob, d);
-	else if (ob->kind == SEEN_TIER)
+	} else if (ob->kind == SEEN_TIER) {
 		take_tier(o, ob, d);
-	else
+	} else if (ob->kind == SEEN_SHARE) {
+		d->view.has_share = true;
+		d->view.share = ob->share;
+	} else {
 		take_bid(ob, d);
+	}
 	d->seen |= ob->kind;
 	o->interval_records++;
 	return 0;
@@ -223,6 +286,7 @@ size_t observer_view(struct observer *o, struct node_view *node, struct vm_view 
 		v->prev_balloon_bytes = d->prev_balloon_bytes;
 		v->prev_tier_bytes = d->prev_tier_bytes;
 		v->prev_wss_bytes = d->prev_wss_bytes;
+		v->memnet = d->memnet;
 	}
 	node->vms = *vms_storage;
 	node->count = n;
@@ -241,6 +305,8 @@ void observer_next_interval(struct observer *o, const struct node_view *node, co
 		if (dec[i].tier_bytes != NO_TARGET)
 			d->prev_tier_bytes = dec[i].tier_bytes;
 		d->prev_wss_bytes = node->vms[i].wss_bytes;
+		if (dec[i].memnet.started)
+			d->memnet = dec[i].memnet;
 	}
 	for (size_t i = 0; i < o->count; i++) {
 		struct observed_domain *d = &o->domains[i];

@@ -1,4 +1,4 @@
-/* From a stream of records (mswss "wss", msrswap "tier", "bid") to one
+/* From a stream of records (mswss "wss", msrswap "tier", "bid", msshare "share") to one
  * node_view per interval, remembering per domain what a policy needs across
  * intervals: the initial allocation, previous targets, cumulative puts. */
 #ifndef MSBALLOON_OBSERVE_H
@@ -10,7 +10,7 @@
 #include "jsonl.h"
 #include "policy.h"
 
-enum { SEEN_WSS = 1, SEEN_TIER = 2, SEEN_BID = 4 };
+enum { SEEN_WSS = 1, SEEN_TIER = 2, SEEN_BID = 4, SEEN_SHARE = 8 };
 
 struct observed_domain {
 	char *name;
@@ -19,6 +19,7 @@ struct observed_domain {
 	int64_t prev_balloon_bytes, prev_tier_bytes, prev_wss_bytes;
 	int64_t last_puts_total, last_puts_succ;
 	bool ever_failed_put;
+	struct memnet_state memnet; /* the memnet controller's, between intervals */
 	struct vm_view view;      /* this interval */
 };
 
@@ -35,7 +36,7 @@ void observer_free(struct observer *o);
 /* One record parsed and checked, before it changes anything: a bad record
  * is refused whole, so that a stream can skip it and go on. */
 struct observation {
-	unsigned kind;            /* SEEN_WSS, SEEN_TIER or SEEN_BID; 0: a kind plan ignores */
+	unsigned kind;            /* SEEN_WSS, SEEN_TIER, SEEN_BID or SEEN_SHARE; 0: a kind plan ignores */
 	const char *domain;       /* points into the record */
 	int64_t wss_bytes, alloc_bytes, max_bytes;  /* -1: absent */
 	bool short_of_memory;
@@ -44,6 +45,7 @@ struct observation {
 	const char *ts;           /* wss: the record's "ts", "" absent */
 	int64_t puts_total, puts_succ, tier_used_bytes, tier_target_bytes, pool_bytes;
 	double bid;
+	struct memnet_obs share;  /* share: the space and its queue in the interval */
 };
 
 /* Read a size field ("..._bytes") of a record: a non-negative integer of at

@@ -14,6 +14,9 @@ json_t *target_record(const char *policy, const struct vm_view *vm, const struct
 	json_set_known_i64(r, "tier_bytes", d->tier_bytes);
 	if (d->tier_bytes != NO_TARGET)
 		json_set_known_i64(r, "prev_tier_bytes", vm->prev_tier_bytes);
+	json_set_known_i64(r, "share_bytes", d->share_bytes);
+	if (d->share_bytes != NO_TARGET)
+		json_set_known_i64(r, "prev_share_bytes", vm->share.size_bytes);
 	json_set_known_i64(r, "wss_bytes", vm->wss_bytes);
 	json_set_known_i64(r, "max_bytes", vm->max_bytes);
 	if (d->remote_need_bytes > 0)

@@ -1,5 +1,6 @@
 #include "plan.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "observe.h"
 #include "output.h"
 #include "policy_share.h"
+#include "share_space.h"
 #include "stream.h"
 
 /* Apply the balloon targets that change something; fill items[i] per domain. */
@@ -40,6 +42,46 @@ static size_t apply_decisions(const struct plan_config *cfg, const struct node_v
 	}
 	free(batch);
 	free(index);
+	return failed;
+}
+
+/* Resize one domain's shared space (msshare's tmpfs) to its share target:
+ * never below what is in use then plus the margin (share_space_resize
+ * refuses that); the size is read back. */
+static void resize_share(const struct vm_view *vm, const struct vm_decision *d, struct apply_item *it)
+{
+	char dir[PATH_MAX];
+	struct ms_err err = {0};
+	uint64_t size, used, files;
+	int64_t margin = d->share_floor_bytes > vm->share.used_bytes ? d->share_floor_bytes - vm->share.used_bytes : 0;
+	*it = (struct apply_item){.domain = vm->domain, .target_bytes = d->share_bytes,
+				  .before_bytes = vm->share.size_bytes, .actual_bytes = vm->share.size_bytes};
+	if (share_space_dir(vm->domain, dir, sizeof dir, &err) < 0 ||
+	    share_space_resize(dir, (uint64_t)d->share_bytes, (uint64_t)margin, &err) < 0) {
+		snprintf(it->error, sizeof it->error, "%s: shared space not resized: %s", vm->domain, err.msg);
+		return;
+	}
+	it->applied = it->reached = true;
+	if (share_space_usage(dir, &size, &used, &files, &err) == 0)
+		it->actual_bytes = (int64_t)size;
+}
+
+/* plan --apply of share targets that change something; fill items[i] of those domains.
+ * A refused resize is a warning: the loop goes on.  Returns how many failed. */
+static size_t apply_share_targets(const struct node_view *node, const struct vm_decision *d, struct apply_item *items,
+				  bool *has_item)
+{
+	size_t failed = 0;
+	for (size_t i = 0; i < node->count; i++) {
+		if (d[i].share_bytes == NO_TARGET || d[i].share_bytes == node->vms[i].share.size_bytes)
+			continue;
+		resize_share(&node->vms[i], &d[i], &items[i]);
+		has_item[i] = true;
+		if (items[i].error[0]) {
+			log_warn("%s", items[i].error);
+			failed++;
+		}
+	}
 	return failed;
 }
 
@@ -165,6 +207,8 @@ static int decide_interval(const struct plan_config *cfg, struct observer *obs, 
 	if (nd.reservoir_bytes >= 0)
 		nd.reservoir_bytes = reservoir_after(&node, d); /* what the enforced targets leave free */
 	size_t failed = cfg->drv ? apply_decisions(cfg, &node, d, items, has_item) : 0;
+	if (cfg->drv) /* memnet's targets: shared spaces */
+		failed += apply_share_targets(&node, d, items, has_item);
 	if (emit_interval(cfg, &node, d, &nd, items, cfg->drv ? has_item : NULL, err) < 0)
 		goto out;
 	observer_next_interval(obs, &node, d);

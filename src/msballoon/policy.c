@@ -6,7 +6,7 @@
 
 const struct balloon_policy *const balloon_policies[] = {
 	&policy_wss, &policy_greedy, &policy_static, &policy_reconf_static, &policy_smart_alloc,
-	&policy_tlp, &policy_bid, NULL,
+	&policy_tlp, &policy_bid, &policy_memnet, NULL,
 };
 
 const struct balloon_policy *balloon_policy_find(const char *name)
@@ -35,12 +35,15 @@ void vm_view_init(struct vm_view *vm, const char *domain)
 	vm->prev_balloon_bytes = vm->prev_tier_bytes = -1;
 	vm->usrtime = -1;
 	vm->swap_bytes = -1;
+	vm->share.size_bytes = vm->share.used_bytes = -1;
+	vm->share.busy_s = -1;
 }
 
 void vm_decision_init(struct vm_decision *d)
 {
 	memset(d, 0, sizeof *d);
-	d->balloon_bytes = d->tier_bytes = NO_TARGET;
+	d->balloon_bytes = d->tier_bytes = d->share_bytes = NO_TARGET;
+	d->share_floor_bytes = -1;
 }
 
 void node_decision_init(struct node_decision *d)

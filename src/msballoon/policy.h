@@ -7,6 +7,8 @@
  *   balloon_bytes — the domain's memory (balloon size, cgroup limit);
  *   tier_bytes    — its quota in the second tier (SmarTmem's Tmem target:
  *                   the RAM pool of the msrswap tier store).
+ *   share_bytes   — the size of its shared RAM space with the host (MemNet:
+ *                   msshare(1)'s tmpfs; the memnet policy).
  * A policy sets the kinds it decides and leaves the others at -1 ("no target").
  * The safety invariants on balloon targets (floor, maximum, host capacity,
  * deadband, step) are enforced afterwards in one place, safety.c, for every
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "memnet.h"
 
 #define NO_TARGET (-1)
 #define POLICY_REASON_MAX 320 /* a learned bid's note, then the Bid Analyzer's arithmetic */
@@ -49,6 +52,11 @@ struct vm_view {
 	bool has_bid;
 	double bid;
 
+	/* shared RAM space, from "share" records (msshare) */
+	bool has_share;
+	struct memnet_obs share;
+	struct memnet_state memnet;  /* the memnet controller's state after the previous interval */
+
 	/* this policy's previous decision for the domain (-1: none yet) */
 	int64_t prev_balloon_bytes;
 	int64_t prev_tier_bytes;
@@ -68,12 +76,17 @@ struct policy_params {
 	int64_t threshold_bytes;  /* smart-alloc/tlp: shrink only when target − used exceeds it */
 	int64_t min_bytes;        /* per-domain floor (also the Bid Analyzer's minimum allocation) */
 	int64_t remote_cap_bytes; /* wss: most remote memory one domain may ask for (-1: no cap) */
+	double slo;               /* memnet: the share of time a new job may not fit in the space (0.01) */
+	int64_t share_total_bytes; /* memnet: all shared spaces together (-1: the host's memory) */
 };
 
 struct vm_decision {
 	int64_t balloon_bytes;    /* NO_TARGET or bytes */
 	int64_t tier_bytes;       /* NO_TARGET or bytes */
 	int64_t remote_need_bytes; /* wss: memory the host cannot give locally (0 none) */
+	int64_t share_bytes;      /* NO_TARGET or bytes: the size of the shared space */
+	int64_t share_floor_bytes; /* memnet: never below this (used + one mean job), -1 none */
+	struct memnet_state memnet; /* memnet: the controller's state for the next interval (started: kept) */
 	char reason[POLICY_REASON_MAX];
 };
 
@@ -91,7 +104,7 @@ struct balloon_policy {
 };
 
 extern const struct balloon_policy policy_wss, policy_greedy, policy_static, policy_reconf_static,
-	policy_smart_alloc, policy_tlp, policy_bid;
+	policy_smart_alloc, policy_tlp, policy_bid, policy_memnet;
 
 /* NULL-terminated list, for --help and the "unknown policy" message. */
 extern const struct balloon_policy *const balloon_policies[];

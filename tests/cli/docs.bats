@@ -235,7 +235,7 @@ help_option_lines() {
 	tags=$(roff_section "$MAN1B" POLICIES | tp_tags | plain_roff | sed 's/^\.B //')
 	same_lists "$policies" "$tags"
 	# The summary of --help: "NAME  KIND: ... (SOURCE)".
-	summaries=$("$MSBALLOON" --help | sed -nE 's/^ {20,}([a-z-]+) +(balloon|tier): .*\(([^()]*)\)$/\1\t\2\t\3/p')
+	summaries=$("$MSBALLOON" --help | sed -nE 's/^ {20,}([a-z-]+) +(balloon|tier|share): .*\(([^()]*)\)$/\1\t\2\t\3/p')
 	same_lists "$policies" "$(cut -f1 <<<"$summaries")"
 	while IFS=$'\t' read -r name kind source; do
 		body=$(roff_section "$MAN1B" POLICIES | plain_roff | sed 's/\\~/ /g' |
@@ -386,14 +386,16 @@ read_fields() {
 
 @test "docs: memshare(7) documents the fields msballoon reads, required or optional as the code reads them" {
 	kinds=$(grep -oE 'strcmp\(kind, "[a-z_]+"\)' "$SRCB/observe.c" | grep -oE '"[a-z_]+"' | tr -d '"' | sort | tr '\n' ' ')
-	[ "$kinds" = "bid tier wss " ]
+	[ "$kinds" = "bid share tier wss " ]
 	[ "$(read_fields wss required | tr '\n' ' ')" = "domain wss_bytes " ]
 	read_fields wss optional | grep -qx alloc_bytes
 	read_fields tier required | grep -qx puts_succ
 	read_fields tier optional | grep -qx pool_bytes
 	read_fields bid required | grep -qx bid
-	# wss and tier: the records of mswss and msrswap, with a subsection on what msballoon takes
-	for kind in wss tier; do
+	read_fields share required | grep -qx full_s
+	read_fields share optional | grep -qx service_per_s
+	# wss, tier and share: the records of mswss, msrswap and msshare, with a subsection on what msballoon takes
+	for kind in wss tier share; do
 		same_lists "$(read_fields "$kind" required)" "$(read_by "$kind" Required)"
 		same_lists "$(read_fields "$kind" optional)" "$(read_by "$kind" Optional)"
 	done

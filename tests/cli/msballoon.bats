@@ -17,10 +17,10 @@ MIB=1048576
 	[ "$status" -eq 0 ]
 	[[ $output == *"msballoon plan"* ]]
 	run "$MSBALLOON" --list-policies
-	[ "$output" = "$(printf 'wss\ngreedy\nstatic\nreconf-static\nsmart-alloc\ntlp\nbid')" ]
+	[ "$output" = "$(printf 'wss\ngreedy\nstatic\nreconf-static\nsmart-alloc\ntlp\nbid\nmemnet')" ]
 	run "$MSBALLOON" plan --policy nosuch
 	[ "$status" -eq 2 ]
-	[ "$output" = "msballoon: --policy: unknown policy 'nosuch' (policies: wss, greedy, static, reconf-static, smart-alloc, tlp, bid; learned, with --model: ddpg, dql, ql)
+	[ "$output" = "msballoon: --policy: unknown policy 'nosuch' (policies: wss, greedy, static, reconf-static, smart-alloc, tlp, bid, memnet; learned, with --model: ddpg, dql, ql)
 Try 'msballoon --help'." ]
 	run "$MSBALLOON"
 	[ "$status" -eq 2 ]

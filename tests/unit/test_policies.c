@@ -66,7 +66,7 @@ static int64_t sum_tier(const struct run *r)
 static void test_registry(void)
 {
 	char names[200];
-	is_str(balloon_policy_names(names, sizeof names), "wss, greedy, static, reconf-static, smart-alloc, tlp, bid",
+	is_str(balloon_policy_names(names, sizeof names), "wss, greedy, static, reconf-static, smart-alloc, tlp, bid, memnet",
 	       "every policy registered");
 	for (size_t i = 0; balloon_policies[i]; i++)
 		ok(balloon_policies[i]->summary && balloon_policies[i]->summary[0] && balloon_policies[i]->decide,

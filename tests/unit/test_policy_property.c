@@ -10,6 +10,9 @@
  *     beyond its allocation or floor;
  *   - a tier target lies within [0, pool], and the tier policies that share
  *     the pool never hand out more than it (smart-alloc exactly all of it);
+ *   - a share target (memnet) is set exactly for the domains with a share
+ *     record, lies within [its floor (used + one job), 4E], and the share
+ *     targets fit in the budget unless the floors alone do not;
  *   - no field is missing: every domain the policy can decide for has its
  *     target in the record, every size in a record is within [0, 4E];
  *   - a record is refused exactly when one of its sizes is above 4E.
@@ -88,7 +91,7 @@ static json_t *random_record(struct domain_state *d, bool *out_of_range)
 {
 	json_t *rec = json_object();
 	json_object_set_new(rec, "domain", json_string(d->name));
-	unsigned kind = (unsigned)below(3);
+	unsigned kind = (unsigned)below(4);
 	if (kind == 0) {
 		json_object_set_new(rec, "kind", json_string("wss"));
 		int64_t wss = record_value(out_of_range);
@@ -108,6 +111,21 @@ static json_t *random_record(struct domain_state *d, bool *out_of_range)
 		set_size(rec, "tier_used_bytes", record_value(out_of_range));
 		set_size(rec, "tier_target_bytes", record_value(out_of_range));
 		set_size(rec, "pool_bytes", record_value(out_of_range));
+	} else if (kind == 3) {
+		json_object_set_new(rec, "kind", json_string("share"));
+		double window = below(8) == 0 ? 1e-3 : 0.1 + unit() * 100, rate_max = below(4) == 0 ? 1e9 : 20;
+		int64_t size = record_value(out_of_range), used = record_value(out_of_range);
+		set_size(rec, "size_bytes", size >= 0 ? size : any_size()); /* required */
+		set_size(rec, "used_bytes", used >= 0 ? used : any_size()); /* required */
+		set_size(rec, "mean_job_bytes", record_value(out_of_range));
+		json_object_set_new(rec, "window_s", json_real(window));
+		json_object_set_new(rec, "arrivals_per_s", json_real(below(4) == 0 ? 0 : unit() * rate_max));
+		json_object_set_new(rec, "departures_per_s", json_real(below(4) == 0 ? 0 : unit() * rate_max));
+		json_object_set_new(rec, "full_s", json_real(below(2) ? 0 : unit() * window));
+		if (below(2))
+			json_object_set_new(rec, "service_per_s", json_real(unit() * rate_max));
+		if (below(2))
+			json_object_set_new(rec, "busy_s", json_real(unit() * window));
 	} else {
 		json_object_set_new(rec, "kind", json_string("bid"));
 		double bid = below(8) == 0 ? (below(2) ? -1.0 : 1.0) : unit() * 2 - 1;
@@ -131,6 +149,8 @@ static struct options random_options(void)
 	o.params.threshold_bytes = below(3) == 0 ? -1 : any_size();
 	o.params.min_bytes = any_size();
 	o.params.remote_cap_bytes = below(2) ? -1 : any_size();
+	o.params.slo = 0.0001 + unit() * 0.9998;                          /* memnet */
+	o.params.share_total_bytes = below(2) ? -1 : any_size();
 	o.limits.min_bytes = o.params.min_bytes;
 	o.limits.host_bytes = below(8) == 0 ? -1 : any_size();
 	o.limits.deadband_bytes = below(4) == 0 ? any_size() : (int64_t)below(8) * MIB;
@@ -164,9 +184,10 @@ static int64_t floor_of(const struct safety_limits *l, const struct vm_view *vm)
 	return floor < ceiling ? floor : ceiling;
 }
 
+/* A policy that sets no tier target (memnet sets share targets only). */
 static bool is_balloon_policy(const struct balloon_policy *p)
 {
-	return strcmp(p->name, "wss") == 0 || strcmp(p->name, "bid") == 0;
+	return strcmp(p->name, "wss") == 0 || strcmp(p->name, "bid") == 0 || strcmp(p->name, "memnet") == 0;
 }
 
 /* The balloon targets' bounds and the host's capacity. */
@@ -218,6 +239,33 @@ static void check_tiers(const struct balloon_policy *p, const struct node_view *
 		fail(log, c, "tier targets add up to %.4g > pool %" PRId64, (double)sum, pool);
 	if (strcmp(p->name, "smart-alloc") == 0 && node->count && pool >= 0 && sum != pool)
 		fail(log, c, "smart-alloc hands out %.4g of the pool %" PRId64 " (Eq. 2.1: all of it)", (double)sum, pool);
+}
+
+/* Share targets: memnet's alone, one per share record, within [floor, 4E], within the budget. */
+static void check_shares(const struct balloon_policy *p, const struct options *o, const struct node_view *node,
+			 const struct vm_decision *d, struct failure_log *log, unsigned long c)
+{
+	bool memnet = strcmp(p->name, "memnet") == 0, all_at_floor = true;
+	__int128 sum = 0, floors = 0;
+	for (size_t i = 0; i < node->count; i++) {
+		const struct vm_view *vm = &node->vms[i];
+		int64_t t = d[i].share_bytes;
+		if ((t != NO_TARGET) != (memnet && vm->has_share))
+			fail(log, c, "%s: share target %" PRId64 " with%s a share record", vm->domain, t,
+			     vm->has_share ? "" : "out");
+		if (t == NO_TARGET)
+			continue;
+		if (t < d[i].share_floor_bytes || t < 0 || t > SMAX)
+			fail(log, c, "%s: share target %" PRId64 " outside [floor %" PRId64 ", 4E]", vm->domain, t,
+			     d[i].share_floor_bytes);
+		all_at_floor = all_at_floor && t == d[i].share_floor_bytes;
+		sum += t;
+		floors += d[i].share_floor_bytes;
+	}
+	int64_t budget = o->params.share_total_bytes >= 0 ? o->params.share_total_bytes : node->host_bytes;
+	if (budget >= 0 && sum > budget && !(all_at_floor && floors >= budget))
+		fail(log, c, "share targets add up to %.4g > budget %" PRId64 " and the floors (%.4g) would fit", (double)sum,
+		     budget, (double)floors);
 }
 
 /* Every size in a record is within [0, 4E]; the targets the policy set are there. */
@@ -282,6 +330,7 @@ static void run_interval(const struct balloon_policy *p, const struct options *o
 		enforce_invariants(&o->limits, &node, d);
 		check_balloons(o, &node, d, log, c);
 		check_tiers(p, &node, d, log, c);
+		check_shares(p, o, &node, d, log, c);
 		for (size_t i = 0; i < node.count; i++)
 			check_record(p, &node.vms[i], &d[i], log, c);
 		if (nd.grant_any_bytes < 0 || nd.reservoir_bytes < -1 || nd.reservoir_bytes > SMAX)
@@ -317,7 +366,7 @@ static void run_policy(const struct balloon_policy *p)
 		observer_free(&obs);
 	}
 	ok(log.failures == 0, "%s: %d random cases of %d intervals: targets within [floor, max], sum within the host, "
-	   "tier within the pool, no field missing, sizes above 4E refused", p->name, CASES_PER_POLICY, INTERVALS);
+	   "tier within the pool, shares within [floor, 4E] and the budget, no field missing, sizes above 4E refused", p->name, CASES_PER_POLICY, INTERVALS);
 	if (log.failures)
 		printf("#   %lu failures; first: %s\n", log.failures, log.first);
 }

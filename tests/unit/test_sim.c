@@ -112,7 +112,7 @@ static void simulate(struct result *res, const char *path, const char *policy, d
 {
 	struct policy_params params = {
 		.headroom = 0.10, .step_fraction = p, .threshold_bytes = 8 * MiB, .min_bytes = 384 * MiB,
-		.remote_cap_bytes = -1,
+		.remote_cap_bytes = -1, .slo = 0.01, .share_total_bytes = -1,
 	};
 	size_t len = 0;
 	memset(res, 0, sizeof *res);

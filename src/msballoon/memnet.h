@@ -1,0 +1,131 @@
+/* MemNet's estimator and orchestrator (SEEDS §7, Xu et al.): the size of a
+ * domain's shared RAM space from a queueing model of the jobs in it,
+ * corrected by a self-tuning adaptive loop.  Pure arithmetic, no I/O: the
+ * memnet policy (policy_memnet.c) feeds it one "share" record per domain per
+ * interval and keeps its state between intervals.
+ *
+ * The model.  A job is a file the guest closes after writing; the host's
+ * transmission module sends it on and removes it.  The jobs in the space
+ * are an M/M/1 queue: arrivals are Poisson (MemNet, after Google's traces:
+ * exponential inter-arrival times), one server (the transmission module
+ * sends one job at a time) with exponential service times (the least
+ * informed choice for a rate measured as a mean; what the model gets wrong
+ * the adaptive loop corrects).  λ is the measured arrival rate, μ the
+ * departure rate while the queue was not empty, ρ = λ/μ, and in the steady
+ * state P(N > n) = ρ^(n+1).  n is the smallest number of jobs with
+ * P(N > n) <= SLO; the space must hold those n jobs and the one being
+ * written, so the model's size is (n + 1) × the mean job.  A space of K mean
+ * jobs is "full" (cannot take one more job) when N >= K, with probability
+ * ρ^K — the model's prediction of the measured full_s / window_s.
+ * λ and μ are estimated from counts with forgetting (the arrivals over the
+ * time, the departures over the busy time) so that one interval's noise does
+ * not swing n — at ρ = 0.8 a ρ measured over 80 jobs is anywhere from 0.65
+ * to 1.1 — and a count more than MEMNET_CHANGE_SIGMAS standard deviations
+ * (Poisson: √count) from what the estimate expects restarts it: a change of
+ * the load is followed at once, noise is averaged.
+ * When ρ >= 1 the queue grows without bound: no size meets the SLO, and the
+ * space steps up (the largest step) toward the budget.
+ *
+ * The self-tuning loop.  The real queue is not M/M/1 (job sizes vary, the
+ * service is not exponential, a full space blocks writers), so the measured
+ * full fraction f differs from ρ^K.  The residual is modelled as a factor on
+ * the exponent:  ln f = θ · K ln ρ  (θ = 1 when the model is exact), and θ is
+ * estimated online by scalar recursive least squares with forgetting from
+ * each interval's (x = K ln ρ, z = ln f).  f and x are themselves averages
+ * with forgetting over the last intervals (restarted when the load changes):
+ * fullness comes in bursts — at ρ = 0.8 most 10 s intervals are never full
+ * and a few are full for a fifth of the time — and the mean of the logs of
+ * single intervals would sit far below the log of the mean, the SLO.  The size that meets the SLO is
+ * then K = ln SLO / (θ ln ρ) = (model size) / θ: the gain 1/θ multiplies the
+ * model's size.  An interval in which the space was never full says only
+ * f < resolution; it counts as f = SLO × MEMNET_EMPTY_FRACTION.
+ * Then the steps are bounded (at most ×2 up, ×½ down per interval), small
+ * changes are not made (hysteresis: grow past +5 %, shrink below −15 %,
+ * asymmetric so that the SLO wins ties), and the size is never below what
+ * is in use plus one mean job (the floor; tmpfs refuses less than use). */
+#ifndef MSBALLOON_MEMNET_H
+#define MSBALLOON_MEMNET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MEMNET_DEFAULT_SLO 0.01
+#define MEMNET_MAX_JOBS 100000000L   /* n is capped here: ρ within 1e-7 of 1 */
+#define MEMNET_EMPTY_FRACTION 0.25   /* never full in an interval: f counts as SLO × this */
+#define MEMNET_PAGE 4096
+#define MEMNET_CHANGE_SIGMAS 3.0     /* a count this far from the estimate restarts it */             /* sizes are whole pages (tmpfs rounds to them) */
+
+struct memnet_params {
+	double slo;          /* the share of time a new job may not fit, in (0, 1) */
+	double forgetting;   /* RLS forgetting factor in (0, 1]: smaller forgets faster */
+	double rate_forgetting; /* the same for the counts behind λ and μ */
+	double grow_max;     /* largest growth factor per interval (> 1) */
+	double shrink_max;   /* smallest shrink factor per interval (in (0, 1)) */
+	double hysteresis_up;   /* grow only past size × (1 + this) */
+	double hysteresis_down; /* shrink only below size × (1 − this) */
+	double gain_min, gain_max; /* bounds of the learned gain 1/θ */
+};
+
+void memnet_params_default(struct memnet_params *p, double slo);
+
+/* One interval of a domain's space: a "share" record (msshare(1)). */
+struct memnet_obs {
+	int64_t size_bytes;     /* the space's size during the interval */
+	int64_t used_bytes;     /* in use at its end */
+	int64_t mean_job_bytes; /* mean size of the jobs closed in it (0: none) */
+	double window_s;        /* the interval's length */
+	double arrivals_per_s;  /* λ */
+	double departures_per_s; /* jobs removed per second */
+	double busy_s;          /* seconds the queue was not empty; < 0 unknown (then departures / μ) */
+	double service_per_s;   /* μ: departures per second while the queue was not empty */
+	double full_s;          /* seconds the space could not take one more mean job */
+};
+
+/* The controller's memory of one domain, carried from interval to interval. */
+struct memnet_state {
+	bool started;        /* false: a fresh state (all zeros) */
+	double theta;        /* the residual on the exponent (the gain is 1/θ) */
+	double covariance;   /* RLS: P, the uncertainty of θ */
+	int64_t job_bytes;   /* the last known mean job size */
+	double arrivals, arrival_s;   /* jobs that arrived in arrival_s seconds (with forgetting) */
+	double departures, busy_s;    /* jobs that left in busy_s seconds of a non-empty queue */
+	double full_s, observed_s, exponent_s; /* full time, time, and ∫ K ln ρ dt (with forgetting) */
+	unsigned long updates; /* intervals that taught the loop something */
+};
+
+enum memnet_note {
+	MEMNET_UNSTABLE = 1,  /* ρ >= 1: the queue grows without bound */
+	MEMNET_STEP = 2,      /* the step was bounded */
+	MEMNET_HELD = 4,      /* within the hysteresis band: no resize */
+	MEMNET_FLOOR = 8,     /* raised to used + one mean job */
+	MEMNET_NO_JOBS = 16,  /* no job seen yet: the size is kept */
+	MEMNET_LEARNED = 32,  /* θ was updated from this interval */
+	MEMNET_CHANGE = 64,   /* λ or μ changed: its estimate restarted */
+};
+
+/* What the controller decided for one interval, with its figures. */
+struct memnet_step {
+	int64_t target_bytes;  /* the new size (the current one when not resized) */
+	bool resize;           /* target_bytes differs from the size */
+	double lambda, mu, rho; /* the estimates (with forgetting) */
+	long n;                /* jobs P(N > n) <= SLO allows; -1 when ρ >= 1 */
+	double gain;           /* 1/θ after this interval */
+	double full_fraction;  /* measured: full_s / window_s */
+	int64_t job_bytes;     /* the mean job size used */
+	int64_t model_bytes;   /* (n + 1) × job_bytes; -1 when ρ >= 1 */
+	int64_t floor_bytes;   /* used + one mean job */
+	unsigned notes;        /* enum memnet_note bits */
+};
+
+/* The closed form: the smallest n >= 0 with ρ^(n+1) <= slo (so P(N > n) <=
+ * slo in M/M/1), at most MEMNET_MAX_JOBS; -1 when ρ >= 1 (or not a number). */
+long memnet_jobs_for_slo(double rho, double slo);
+
+/* The M/M/1 probability that a space of K mean jobs is full: ρ^K. */
+double memnet_full_probability(double rho, double jobs);
+
+/* One interval: learn from it (state), then decide the size (step). */
+void memnet_decide(const struct memnet_params *p, struct memnet_state *state, const struct memnet_obs *obs,
+		   struct memnet_step *step);
+
+#endif

@@ -1,0 +1,293 @@
+/* MemNet's estimator and self-tuning loop (src/msballoon/memnet.c):
+ *   - the estimator against closed-form M/M/1 numbers, computed by hand;
+ *   - the loop's step response on a simulated queue: a deterministic
+ *     discrete-event simulation (seeded rng) of the jobs in one space, λ
+ *     switching 2 → 8 → 2 jobs/s, the controller resizing the space every
+ *     interval.  Settling time, overshoot and the full fraction after
+ *     settling are measured, bounded and printed; so is the average size
+ *     against the smallest static size that meets the SLO at the peak. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memnet.h"
+#include "rng.h"
+#include "tap.h"
+
+#define KiB 1024LL
+
+static void closed_form(void)
+{
+	/* n = the smallest with ρ^(n+1) <= SLO:
+	 * ρ 0.5, 1 %: 0.5^7 = 0.0078 <= 0.01 < 0.5^6 = 0.0156          → 6
+	 * ρ 0.8, 1 %: 0.8^21 = 0.00922 <= 0.01 < 0.8^20 = 0.01153       → 20
+	 * ρ 0.2, 1 %: 0.2^3 = 0.008 <= 0.01 < 0.2^2 = 0.04              → 2
+	 * ρ 0.1, 1 %: 0.1^2 = 0.01 exactly (the boundary counts)         → 1
+	 * ρ 0.9, 5 %: 0.9^29 = 0.0471 <= 0.05 < 0.9^28 = 0.0523         → 28
+	 * ρ 0.99, 1 %: ln 0.01 / ln 0.99 = 458.2, so n + 1 = 459         → 458
+	 * ρ 0.005 <= 1 %: no job needs to wait                          → 0 */
+	is_int(memnet_jobs_for_slo(0.5, 0.01), 6, "rho 0.5, SLO 1%: n = 6");
+	is_int(memnet_jobs_for_slo(0.8, 0.01), 20, "rho 0.8, SLO 1%: n = 20");
+	is_int(memnet_jobs_for_slo(0.2, 0.01), 2, "rho 0.2, SLO 1%: n = 2");
+	is_int(memnet_jobs_for_slo(0.1, 0.01), 1, "rho 0.1, SLO 1%: n = 1 (0.1^2 = 1% exactly)");
+	is_int(memnet_jobs_for_slo(0.9, 0.05), 28, "rho 0.9, SLO 5%: n = 28");
+	is_int(memnet_jobs_for_slo(0.99, 0.01), 458, "rho 0.99, SLO 1%: n = 458");
+	is_int(memnet_jobs_for_slo(0.005, 0.01), 0, "rho 0.005, SLO 1%: n = 0");
+	is_int(memnet_jobs_for_slo(0, 0.01), 0, "rho 0 (no arrivals): n = 0");
+	is_int(memnet_jobs_for_slo(1, 0.01), -1, "rho 1: unbounded (-1)");
+	is_int(memnet_jobs_for_slo(1.5, 0.01), -1, "rho 1.5: unbounded (-1)");
+	is_int(memnet_jobs_for_slo(NAN, 0.01), -1, "rho NaN: -1");
+	is_int(memnet_jobs_for_slo(1 - 1e-12, 0.01), MEMNET_MAX_JOBS, "rho within 1e-12 of 1: capped");
+	ok(fabs(memnet_full_probability(0.5, 7) - 0.0078125) < 1e-12, "P(space of 7 jobs full) at rho 0.5 = 0.5^7");
+	ok(memnet_full_probability(1.2, 7) == 1, "P(full) at rho >= 1 = 1");
+}
+
+static struct memnet_obs obs_of(int64_t size, int64_t used, int64_t job, double lambda, double mu, double full_s)
+{
+	return (struct memnet_obs){.size_bytes = size, .used_bytes = used, .mean_job_bytes = job, .window_s = 10,
+				   .arrivals_per_s = lambda, .departures_per_s = lambda, .service_per_s = mu,
+				   .busy_s = -1, .full_s = full_s};
+}
+
+static void one_decision(void)
+{
+	struct memnet_params p;
+	memnet_params_default(&p, 0.01);
+	struct memnet_state s = {0};
+	struct memnet_step st;
+	/* λ 4, μ 8: ρ 0.5, n 6, (6 + 1) × 64K = 448K; size unknown (0): no step bound, nothing learned */
+	struct memnet_obs o = obs_of(0, 0, 64 * KiB, 4, 8, 0);
+	memnet_decide(&p, &s, &o, &st);
+	is_int(st.n, 6, "decide: n = 6 at rho 0.5");
+	is_int(st.model_bytes, 448 * KiB, "decide: model size (6 + 1) x 64K = 448K");
+	is_int(st.target_bytes, 448 * KiB, "decide: target 448K, gain 1");
+	ok(st.resize && !(st.notes & MEMNET_LEARNED), "decide: a resize, nothing learned from an unknown size");
+
+	/* the space at 448K, full exactly as M/M/1 says (0.5^7 of 10 s): θ stays 1, the size is held */
+	s = (struct memnet_state){0};
+	o = obs_of(448 * KiB, 128 * KiB, 64 * KiB, 4, 8, 10 * 0.0078125);
+	memnet_decide(&p, &s, &o, &st);
+	ok(fabs(st.gain - 1) < 1e-9 && (st.notes & MEMNET_LEARNED), "decide: the model is right: gain stays 1 (%.6f)",
+	   st.gain);
+	ok(!st.resize && st.target_bytes == 448 * KiB && (st.notes & MEMNET_HELD), "decide: held at 448K");
+
+	/* full 10 % of the time where the model said 0.78 %: the gain grows, so does the space */
+	s = (struct memnet_state){0};
+	o = obs_of(448 * KiB, 128 * KiB, 64 * KiB, 4, 8, 1.0);
+	memnet_decide(&p, &s, &o, &st);
+	ok(st.gain > 1.2 && st.target_bytes > 448 * KiB * 1.2, "decide: full more than modelled: gain %.3f, target %lld",
+	   st.gain, (long long)st.target_bytes);
+
+	/* ρ >= 1: unbounded; the largest step up */
+	s = (struct memnet_state){0};
+	o = obs_of(1024 * KiB, 512 * KiB, 64 * KiB, 9, 8, 5);
+	memnet_decide(&p, &s, &o, &st);
+	ok((st.notes & MEMNET_UNSTABLE) && st.n == -1 && st.target_bytes == 2048 * KiB,
+	   "decide: rho 1.125: unbounded, doubled to 2M (%lld)", (long long)st.target_bytes);
+
+	/* never below used + one job: used 900K of 1M at rho 0.2 (3 jobs = 192K) */
+	s = (struct memnet_state){0};
+	o = obs_of(1024 * KiB, 900 * KiB, 64 * KiB, 2, 10, 0);
+	memnet_decide(&p, &s, &o, &st);
+	ok((st.notes & MEMNET_FLOOR) && st.target_bytes == 964 * KiB, "decide: floor used + job = 964K (%lld)",
+	   (long long)st.target_bytes);
+
+	/* no job seen yet: the size is kept */
+	s = (struct memnet_state){0};
+	o = obs_of(1024 * KiB, 0, 0, 0, 0, 0);
+	memnet_decide(&p, &s, &o, &st);
+	ok(!st.resize && (st.notes & MEMNET_NO_JOBS), "decide: no job seen: size kept");
+}
+
+/* ---- the simulated queue ---- */
+
+enum service { SERVICE_EXPONENTIAL, SERVICE_DETERMINISTIC };
+
+struct queue {
+	struct rng rng;
+	double t;             /* now */
+	double next_arrival, next_departure;
+	long jobs;            /* in the space */
+	int64_t job_bytes;
+	double mu;
+	enum service service;
+};
+
+static double exp_draw(struct rng *r, double rate)
+{
+	return -log(1 - rng_uniform(r)) / rate;
+}
+
+static double service_time(struct queue *q)
+{
+	return q->service == SERVICE_DETERMINISTIC ? 1 / q->mu : exp_draw(&q->rng, q->mu);
+}
+
+/* Run the queue for one interval at arrival rate lambda with the space at
+ * size; the space never refuses a job (the time it could not take one more
+ * is what is measured), so the queue is the one the model assumes. */
+static struct memnet_obs run_interval(struct queue *q, double lambda, double window, int64_t size)
+{
+	double end = q->t + window, busy = 0, full = 0;
+	long arrivals = 0, departures = 0;
+	if (q->next_arrival <= q->t)
+		q->next_arrival = q->t + exp_draw(&q->rng, lambda);
+	while (q->t < end) {
+		double next = fmin(fmin(q->next_arrival, q->jobs ? q->next_departure : INFINITY), end);
+		double dt = next - q->t;
+		if (q->jobs)
+			busy += dt;
+		if ((q->jobs + 1) * q->job_bytes > size)
+			full += dt;
+		q->t = next;
+		if (next == end)
+			break;
+		if (next == q->next_arrival) {
+			if (q->jobs++ == 0)
+				q->next_departure = q->t + service_time(q);
+			arrivals++;
+			q->next_arrival = q->t + exp_draw(&q->rng, lambda);
+		} else {
+			departures++;
+			if (--q->jobs)
+				q->next_departure = q->t + service_time(q);
+		}
+	}
+	/* a rate switch: the next arrival is drawn again at the new rate (memoryless) */
+	q->next_arrival = q->t;
+	return (struct memnet_obs){.size_bytes = size, .used_bytes = q->jobs * q->job_bytes,
+				   .mean_job_bytes = arrivals ? q->job_bytes : 0, .window_s = window,
+				   .arrivals_per_s = arrivals / window,
+				   .departures_per_s = departures / window, .busy_s = busy, .service_per_s = busy > 0 ? departures / busy : 0,
+				   .full_s = full};
+}
+
+#define PHASE 40     /* intervals per λ */
+#define WINDOW 10.0  /* seconds per interval */
+#define SEEDS 20     /* runs averaged: the step response of a noisy loop is that of its mean */
+#define TAIL 15      /* the last intervals of a phase: its final value */
+#define BAND 0.20    /* settled: the mean size within ±20 % of its final value from then on */
+
+struct phase_figures {
+	double final_bytes, peak_bytes, low_bytes;
+	int settle;            /* intervals after the switch until within the band for good */
+	double full_fraction;  /* after settling, over every run */
+};
+
+static void measure_phase(const double *size, const double *full, const double *win, struct phase_figures *f)
+{
+	double sum = 0, full_s = 0, win_s = 0;
+	for (int k = PHASE - TAIL; k < PHASE; k++)
+		sum += size[k];
+	f->final_bytes = sum / TAIL;
+	f->peak_bytes = f->low_bytes = size[0];
+	f->settle = 0;
+	for (int k = 0; k < PHASE; k++) {
+		f->peak_bytes = fmax(f->peak_bytes, size[k]);
+		f->low_bytes = fmin(f->low_bytes, size[k]);
+		if (fabs(size[k] - f->final_bytes) > BAND * f->final_bytes)
+			f->settle = k + 1;
+	}
+	for (int k = f->settle; k < PHASE; k++)
+		full_s += full[k], win_s += win[k];
+	f->full_fraction = win_s > 0 ? full_s / win_s : 0;
+}
+
+struct run_sums {
+	double size[3][PHASE];  /* the size during each interval, summed over the runs */
+	double full[3][PHASE], win[3][PHASE];
+	double gain;            /* 1/θ at the end, summed */
+};
+
+/* One run of the 2 → 8 → 2 switches; adds its figures to sums. */
+static void one_run(enum service service, uint64_t seed, struct run_sums *sums)
+{
+	static const double lambdas[3] = {2, 8, 2};
+	struct memnet_params p;
+	memnet_params_default(&p, 0.01);
+	struct memnet_state state = {0};
+	struct queue q = {.job_bytes = 64 * KiB, .mu = 10, .service = service};
+	rng_seed(&q.rng, seed);
+	int64_t size = 1024 * KiB;
+	for (int ph = 0; ph < 3; ph++)
+		for (int k = 0; k < PHASE; k++) {
+			struct memnet_obs o = run_interval(&q, lambdas[ph], WINDOW, size);
+			struct memnet_step st;
+			memnet_decide(&p, &state, &o, &st);
+			if (getenv("MEMNET_DEBUG") && seed == 1)
+				printf("# %d.%d lam %.2f mu %.2f size %lldK used %lldK rho %.3f f %.4f n %ld gain %.3f -> %lldK notes %x\n", ph, k, st.lambda, st.mu,
+				       (long long)o.size_bytes / KiB, (long long)o.used_bytes / KiB, st.rho, st.full_fraction, st.n,
+				       st.gain, (long long)st.target_bytes / KiB, st.notes);
+			sums->size[ph][k] += (double)size;
+			sums->full[ph][k] += o.full_s;
+			sums->win[ph][k] += o.window_s;
+			size = st.target_bytes;
+		}
+	sums->gain += 1 / state.theta;
+}
+
+/* The step response with one kind of service; returns the mean size and, in *gain, the mean final gain. */
+static double step_response(enum service service, const char *label, double *gain, double *peak_final)
+{
+	static const double lambdas[3] = {2, 8, 2};
+	static struct run_sums sums;
+	memset(&sums, 0, sizeof sums);
+	for (uint64_t seed = 1; seed <= SEEDS; seed++)
+		one_run(service, seed, &sums);
+	double total = 0;
+	for (int ph = 0; ph < 3; ph++)
+		for (int k = 0; k < PHASE; k++) {
+			sums.size[ph][k] /= SEEDS;
+			total += sums.size[ph][k];
+		}
+	*gain = sums.gain / SEEDS;
+	if (getenv("MEMNET_DEBUG"))
+		for (int ph = 0; ph < 3; ph++)
+			for (int k = 0; k < PHASE; k++)
+				printf("# mean %d.%d %.0fK full %.3f\n", ph, k, sums.size[ph][k] / KiB, sums.full[ph][k] / sums.win[ph][k]);
+	/* The model's sizes at the true rates: ρ 0.2 → 3 jobs (192K), ρ 0.8 → 21 jobs (1344K). */
+	const double model_low = 3.0 * 64 * KiB, model_peak = 21.0 * 64 * KiB;
+	struct phase_figures f[3];
+	for (int ph = 0; ph < 3; ph++)
+		measure_phase(sums.size[ph], sums.full[ph], sums.win[ph], &f[ph]);
+	double overshoot_up = (f[1].peak_bytes - f[1].final_bytes) / f[1].final_bytes;
+	double undershoot_down = (f[2].final_bytes - f[2].low_bytes) / f[2].final_bytes;
+	double mean = total / (3 * PHASE);
+	*peak_final = f[1].final_bytes;
+	printf("# %s service, mu 10/s, %gs intervals, SLO 1%%, mean of %d runs; gain at the end %.3f\n", label, WINDOW,
+	       SEEDS, *gain);
+	for (int ph = 0; ph < 3; ph++)
+		printf("#   lambda %g: final %.0fK (model %.0fK), settles in %d intervals (%.0f s), full %.2f%% after\n",
+		       lambdas[ph], f[ph].final_bytes / KiB, (ph == 1 ? model_peak : model_low) / KiB, f[ph].settle,
+		       f[ph].settle * WINDOW, f[ph].full_fraction * 100);
+	printf("#   overshoot after 2->8: %.1f%%; undershoot after 8->2: %.1f%%; mean size %.0fK vs static %.0fK\n",
+	       overshoot_up * 100, undershoot_down * 100, mean / KiB, model_peak / KiB);
+	ok(f[1].settle <= 15 && f[2].settle <= 15, "%s: settles within 15 intervals after each switch (%d, %d)", label,
+	   f[1].settle, f[2].settle);
+	ok(overshoot_up <= 0.5 && undershoot_down <= 0.5, "%s: overshoot %.0f%%, undershoot %.0f%% (at most 50%%)", label,
+	   overshoot_up * 100, undershoot_down * 100);
+	for (int ph = 0; ph < 3; ph++)
+		ok(f[ph].full_fraction <= 0.01 + 0.01, "%s, lambda %g: full %.2f%% of the time after settling (SLO 1%% + 1%%)",
+		   label, lambdas[ph], f[ph].full_fraction * 100);
+	ok(f[1].final_bytes > 3 * f[0].final_bytes && f[2].final_bytes < f[1].final_bytes / 3,
+	   "%s: the space follows the load (%.0fK, %.0fK, %.0fK)", label, f[0].final_bytes / KiB, f[1].final_bytes / KiB,
+	   f[2].final_bytes / KiB);
+	return mean;
+}
+
+int main(void)
+{
+	closed_form();
+	one_decision();
+	double gain_exp, gain_det, peak_exp, peak_det;
+	double mean_exp = step_response(SERVICE_EXPONENTIAL, "M/M/1", &gain_exp, &peak_exp);
+	ok(mean_exp < 21.0 * 64 * KiB, "M/M/1: mean size %.0fK below the static size for the peak, 1344K",
+	   mean_exp / KiB);
+	step_response(SERVICE_DETERMINISTIC, "M/D/1", &gain_det, &peak_det);
+	/* M/D/1 queues are shorter than M/M/1's: the loop learns to give less than for M/M/1 */
+	ok(gain_det < 0.85 * gain_exp && peak_det < 0.85 * peak_exp,
+	   "M/D/1: the residual is learned: gain %.3f < %.3f (M/M/1), size at lambda 8 %.0fK < %.0fK", gain_det, gain_exp,
+	   peak_det / KiB, peak_exp / KiB);
+	return done_testing();
+}
