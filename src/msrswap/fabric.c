@@ -31,7 +31,7 @@ int fabric_read(struct fabric_client *fc, void *buf, size_t len, uint64_t offset
 int fabric_write(struct fabric_client *fc, const void *buf, size_t len, uint64_t offset, char *why, size_t why_len) { return EIO; }
 bool fabric_client_broken(const struct fabric_client *fc) { return true; }
 int fabric_client_reconnect(struct fabric_client *fc, struct ms_err *err) { return ms_fail(err, NOT_BUILT); }
-int fabric_submit(struct fabric_client *fc, bool write, size_t len, uint64_t offset, int *ticket) { return EIO; }
+int fabric_submit(struct fabric_client *fc, bool write, const void *data, size_t len, uint64_t offset, int *ticket) { return EIO; }
 void *fabric_ticket_buffer(struct fabric_client *fc, int ticket) { return NULL; }
 int fabric_reap(struct fabric_client *fc, int *ticket, char *why, size_t why_len) { return EIO; }
 
@@ -634,7 +634,7 @@ int fabric_write(struct fabric_client *fc, const void *buf, size_t len, uint64_t
 	return run_op(fc, true, (unsigned char *)buf, len, offset, why, why_len);
 }
 
-int fabric_submit(struct fabric_client *fc, bool write, size_t len, uint64_t offset, int *ticket)
+int fabric_submit(struct fabric_client *fc, bool write, const void *data, size_t len, uint64_t offset, int *ticket)
 {
 	if (len > FABRIC_IO_MAX || offset > fc->size || len > fc->size - offset)
 		return EINVAL;
@@ -645,6 +645,8 @@ int fabric_submit(struct fabric_client *fc, bool write, size_t len, uint64_t off
 	if (!s)
 		return atomic_load(&fc->broken) ? EIO : ETIMEDOUT;
 	s->async = true;
+	if (write && data)
+		memcpy(s->buf, data, len);
 	int rc = post(fc, s, write, len, offset, deadline);
 	if (rc) {
 		set_broken(fc, "fabric: cannot post an operation");

@@ -76,14 +76,14 @@ bool fabric_client_broken(const struct fabric_client *fc);
 int fabric_client_reconnect(struct fabric_client *fc, struct ms_err *err);
 
 /* Asynchronous operations on the client's bounce buffers (a load generator
- * keeps `depth` of them in flight from one thread): fabric_submit starts an
- * operation of at most FABRIC_IO_MAX bytes and returns its ticket, whose
- * buffer (fabric_ticket_buffer) holds the data to write or, once done, the
- * data read; fabric_reap waits up to the deadline for one to finish and
- * returns its ticket and status.  Not to be mixed with fabric_read/write
- * from other threads. */
+ * keeps up to 64 of them in flight from one thread): fabric_submit copies
+ * `data` (a write; NULL for a read) into a free buffer, starts an operation
+ * of at most FABRIC_IO_MAX bytes and returns its ticket; fabric_reap waits up
+ * to the deadline for one to finish and returns its ticket and status, and
+ * fabric_ticket_buffer then holds the data read, until the next submit.  Not
+ * to be mixed with fabric_read/write from other threads. */
 #define FABRIC_IO_MAX (64u * 1024)
-int fabric_submit(struct fabric_client *fc, bool write, size_t len, uint64_t offset, int *ticket);
+int fabric_submit(struct fabric_client *fc, bool write, const void *data, size_t len, uint64_t offset, int *ticket);
 void *fabric_ticket_buffer(struct fabric_client *fc, int ticket);
 int fabric_reap(struct fabric_client *fc, int *ticket, char *why, size_t why_len);
 
