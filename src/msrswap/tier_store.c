@@ -513,25 +513,52 @@ static int nbd_remote_connect(struct tier_store *ts, struct remote *r, struct ms
 	return 0;
 }
 
+/* Where "provider=" starts a parameter of uri's query, or NULL. */
+static const char *provider_param(const char *uri)
+{
+	const char *q = strchr(uri, '?');
+	for (const char *p = q; p; p = strstr(p + 1, "provider="))
+		if (p > q && (p[-1] == '?' || p[-1] == '&') && strncmp(p, "provider=", 9) == 0)
+			return p;
+	return NULL;
+}
+
+/* provider=NAME, %XX decoded; up to '&' or '#' only: provider names
+ * contain ';' (tcp;ofi_rxm), which URI queries may also use as a separator. */
+static void fabric_provider(const char *uri, char *out, size_t len)
+{
+	const char *p = provider_param(uri);
+	size_t n = 0;
+	for (const char *v = p ? p + 9 : ""; *v && *v != '&' && *v != '#' && n + 1 < len; v++) {
+		unsigned hex;
+		if (*v == '%' && sscanf(v + 1, "%2x", &hex) == 1) {
+			out[n++] = (char)hex;
+			v += 2;
+		} else {
+			out[n++] = *v;
+		}
+	}
+	out[n] = '\0';
+}
+
 /* fabric[+unix]://... -> nbd[s][+unix]://... without provider=: the NBD
  * URI of the control exchange (nbds when the URI names a TLS key file). */
 static int fabric_control_uri(const char *uri, char *out, size_t len, char *provider, size_t provider_len,
 			      struct ms_err *err)
 {
-	const char *rest = uri + strlen("fabric");
 	char key_file[8];
 	bool tls = uri_query_value(uri, "tls-psk-file", key_file, sizeof key_file);
-	if (!uri_query_value(uri, "provider", provider, provider_len))
-		provider[0] = '\0';
-	size_t n = (size_t)snprintf(out, len, "nbd%s%s", tls ? "s" : "", rest);
-	if (n >= len)
+	fabric_provider(uri, provider, provider_len);
+	if ((size_t)snprintf(out, len, "nbd%s%s", tls ? "s" : "", uri + strlen("fabric")) >= len)
 		return ms_fail_input(err, "remote %.100s: URI too long", uri);
 	/* drop provider=... from the query: libnbd does not know it */
-	char *p = strstr(out, "provider=");
-	if (p && (p[-1] == '?' || p[-1] == '&')) {
-		char *end = strchr(p, '&');
-		if (end)
+	char *p = (char *)provider_param(out);
+	if (p) {
+		char *end = strpbrk(p, "&#");
+		if (end && *end == '&')
 			memmove(p, end + 1, strlen(end + 1) + 1);
+		else if (end)
+			memmove(p - 1, end, strlen(end) + 1);
 		else
 			p[-1] = '\0';
 	}
@@ -563,7 +590,9 @@ static int fabric_remote_connect(struct tier_store *ts, struct remote *r, struct
 	    set_tls_username(h, nbd_uri) == -1 || nbd_connect_uri(h, nbd_uri) == -1 ||
 	    nbd_add_meta_context(h, NBD_META_FABRIC_QUERY) == -1 ||
 	    nbd_opt_list_meta_context(h, (nbd_context_callback){.callback = save_descriptor, .user_data = descriptor}) == -1)
-		ms_fail(err, "cannot connect to %s: %s", r->uri, nbd_get_error());
+		ms_fail(err, "cannot connect to %s: %s%s", r->uri, nbd_get_error(),
+			strncmp(nbd_uri, "nbds", 4) ? " (a provider with --tls-psk answers no option before TLS: "
+						      "give the URI tls-psk-file=)" : "");
 	else if (!*descriptor)
 		ms_fail(err, "remote %s: the provider has no fabric registration for the export (serve --fabric)", r->uri);
 	else
