@@ -1,5 +1,7 @@
 #include "fabric.h"
 
+#include <errno.h>
+
 #ifndef HAVE_LIBFABRIC
 
 #define NOT_BUILT "not supported: built without libfabric (install libfabric-dev and rebuild)"
