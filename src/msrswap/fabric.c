@@ -48,6 +48,7 @@ int fabric_reap(struct fabric_client *fc, int *ticket, char *why, size_t why_len
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
@@ -563,13 +564,24 @@ static int post(struct fabric_client *fc, struct slot *s, bool write, size_t len
 	}
 }
 
+#define SPIN_NS 200000 /* poll without pause this long: a live provider answers within it */
+#define NAP_NS 50000   /* then between polls: a hung provider must not cost a CPU per waiting thread */
+
 /* Wait for a slot's completion until the deadline. */
 static int wait_done(struct fabric_client *fc, struct slot *s, uint64_t deadline)
 {
+	uint64_t spin_until = 0;
 	for (unsigned spins = 0; atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_DONE; spins++) {
 		progress(fc);
-		if ((spins & 63) == 0 && monotonic_ns() >= deadline)
+		if ((spins & 63) != 0)
+			continue;
+		uint64_t now = monotonic_ns();
+		if (now >= deadline)
 			return ETIMEDOUT;
+		if (!spin_until)
+			spin_until = now + SPIN_NS;
+		else if (now >= spin_until)
+			nanosleep(&(struct timespec){0, NAP_NS}, NULL);
 	}
 	return s->status;
 }
