@@ -87,7 +87,6 @@
 /* msrswap's own namespace: LIST of this query answers the export's fabric
  * descriptor (serve --fabric) as the context name "msrswap:fabric=..." */
 #define NBD_META_MSRSWAP_FABRIC "msrswap:fabric"
-#define NBD_META_FABRIC_QUERY NBD_META_MSRSWAP_FABRIC
 #define NBD_META_FABRIC_PREFIX NBD_META_MSRSWAP_FABRIC "="
 #define NBD_STATE_HOLE (1u << 0)
 #define NBD_STATE_ZERO (1u << 1)

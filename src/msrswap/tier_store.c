@@ -18,8 +18,9 @@
  *    file's; an EMPTY block with none pending is zeros in the file too (the
  *    file starts empty and sparse).
  *
- *  - remotes: libnbd handles (one or a few per remote, each used by one
- *    thread at a time), a slot allocator per remote, and the state ALIVE /
+ *  - remotes: of two kinds (remote_kinds): libnbd handles (one or a few per
+ *    remote, each used by one thread at a time), or one libfabric client
+ *    that every thread uses at once; a slot allocator per remote, and the state ALIVE /
  *    DEAD / RELEASED.  Requests run asynchronously under a deadline, so a
  *    hung provider fails like a dead one.  A remote that leaves ALIVE is
  *    "swept": its blocks become DISK blocks, whose content the mirror holds;
@@ -588,7 +589,7 @@ static int fabric_remote_connect(struct tier_store *ts, struct remote *r, struct
 	int rc = -1;
 	if (nbd_set_opt_mode(h, true) == -1 || nbd_set_uri_allow_local_file(h, true) == -1 ||
 	    set_tls_username(h, nbd_uri) == -1 || nbd_connect_uri(h, nbd_uri) == -1 ||
-	    nbd_add_meta_context(h, NBD_META_FABRIC_QUERY) == -1 ||
+	    nbd_add_meta_context(h, NBD_META_MSRSWAP_FABRIC) == -1 ||
 	    nbd_opt_list_meta_context(h, (nbd_context_callback){.callback = save_descriptor, .user_data = descriptor}) == -1)
 		ms_fail(err, "cannot connect to %s: %s%s", r->uri, nbd_get_error(),
 			strncmp(nbd_uri, "nbds", 4) ? " (a provider with --tls-psk answers no option before TLS: "
