@@ -137,6 +137,9 @@ int main(void)
 
 	/* a stopped provider answers nothing: our deadline ends the operation */
 	kill(pid, SIGSTOP);
+	int status;
+	waitpid(pid, &status, WUNTRACED); /* until it is stopped: a signal is delivered later */
+	why[0] = '\0';
 	uint64_t t0 = monotonic_ns();
 	int rc = fabric_read(fc, small, sizeof small, 0, why, sizeof why);
 	uint64_t took_ms = (monotonic_ns() - t0) / 1000000;
