@@ -52,6 +52,11 @@ ifeq ($(shell $(PKG_CONFIG) --exists xencontrol xenstore && echo yes),yes)
   CFLAGS += -DHAVE_XEN $(shell $(PKG_CONFIG) --cflags xencontrol xenstore)
   LDLIBS += $(shell $(PKG_CONFIG) --libs xencontrol xenstore)
 endif
+# libfabric: msrswap's one-sided RDMA path (serve --fabric, fabric:// remotes)
+ifeq ($(shell $(PKG_CONFIG) --exists libfabric && echo yes),yes)
+  CFLAGS += -DHAVE_LIBFABRIC $(shell $(PKG_CONFIG) --cflags libfabric)
+  LDLIBS += $(shell $(PKG_CONFIG) --libs libfabric)
+endif
 ifeq ($(shell $(PKG_CONFIG) --exists libibverbs && echo yes),yes)
   CFLAGS += -DHAVE_IBVERBS $(shell $(PKG_CONFIG) --cflags libibverbs)
   LDLIBS += $(shell $(PKG_CONFIG) --libs libibverbs)

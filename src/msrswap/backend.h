@@ -48,6 +48,10 @@ struct nbd_export {
 	 * backend.  Both atomic. */
 	bool revoked;
 	unsigned in_flight;
+	/* serve --fabric: "msrswap:fabric=DESCRIPTOR" (fabric.h), the export's
+	 * one-sided RDMA access, answered to an authenticated client's
+	 * NBD_OPT_LIST_META_CONTEXT query "msrswap:fabric"; NULL: none */
+	char *fabric_context;
 };
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fabric.h"
 #include "client.h"
 #include "control.h"
 #include "driver.h"
@@ -44,6 +45,7 @@ enum {
 	OPT_BUSY_POLL,
 	OPT_TIMEOUT,
 	OPT_MAX_CONNECTIONS,
+	OPT_FABRIC,
 	OPT_OVERCOMMIT,
 };
 
@@ -70,6 +72,7 @@ struct args {
 	bool host;            /* attach/detach: swap of this host (FUSE file + loop device) */
 	const char *priority; /* attach --host: swap priority */
 	bool control_given, listen_given;
+	bool fabric_given;
 };
 
 static volatile int stop_requested;
@@ -84,7 +87,7 @@ static void usage(void)
 {
 	printf("Usage: msrswap serve [--listen ADDR] [--capacity SIZE] [--export NAME:SIZE]... [--latency DUR]\n"
 	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR] [--tls-psk FILE] [--busy-poll DUR]\n"
-	       "                     [--max-connections N] [--overcommit]\n"
+	       "                     [--max-connections N] [--overcommit] [--fabric [PROVIDER]]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
 	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
@@ -109,6 +112,8 @@ static void usage(void)
 	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
 	       "      --busy-poll DUR      poll for a client's next request this long before sleeping (e.g. 20us)\n"
 	       "      --max-connections N  NBD clients served at once; more wait (default RLIMIT_NOFILE less 16)\n"
+	       "      --fabric [PROVIDER]  also serve the exports by one-sided RDMA through the libfabric provider\n"
+	       "                           (default tcp;ofi_rxm), verbs;ofi_rxm on InfiniBand; needs --tls-psk or unix:\n"
 	       "  consumer (client, attach, detach):\n"
 	       "  -c, --connect URI        attach, detach: the hypervisor (default $MEMSHARE_URI, then cgroup:///)\n"
 	       "      --listen ADDR        client: unix:PATH, where QEMU connects (default unix:%s)\n"
@@ -199,6 +204,10 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 		break;
 	}
 	case OPT_MAX_CONNECTIONS: rc = parse_max_connections(arg, &a->serve.max_connections, &err); break;
+	case OPT_FABRIC:
+		a->fabric_given = true;
+		a->serve.fabric_provider = arg;
+		break;
 	default: cli_usage_error("invalid option");
 	}
 	if (rc < 0)
@@ -232,6 +241,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+		{"fabric", optional_argument, NULL, OPT_FABRIC},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse_options(argc, argv, NULL, longopts, &a->common, parse_tool_option, a, usage);
@@ -252,9 +262,18 @@ static void warn_if_open_without_tls(const struct serve_config *cfg)
 
 static int run_serve(struct args *a, struct jsonl_writer *out)
 {
+	struct serve_config *cfg = &a->serve;
+	/* --fabric PROVIDER: getopt leaves an optional argument after a blank as an operand */
+	if (a->fabric_given && !cfg->fabric_provider && a->operand_count == 1) {
+		cfg->fabric_provider = a->operands[0];
+		a->operand_count = 0;
+	}
 	if (a->operand_count)
 		cli_usage_error("serve takes no operands");
-	struct serve_config *cfg = &a->serve;
+	if (a->fabric_given && !cfg->fabric_provider)
+		cfg->fabric_provider = FABRIC_DEFAULT_PROVIDER;
+	if (cfg->fabric_provider && !*cfg->fabric_provider)
+		cli_usage_error("--fabric: an empty provider name");
 	cfg->capacity = cli_size(a->capacity ? a->capacity : "25%", host_mem_total_bytes(), "--capacity");
 	if (cfg->capacity == 0)
 		cli_usage_error("--capacity must be more than 0");

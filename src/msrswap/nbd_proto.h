@@ -84,6 +84,10 @@
 /* the base:allocation meta context */
 #define NBD_META_BASE_ALLOCATION "base:allocation"
 #define NBD_META_ID_BASE_ALLOCATION 1u /* the id this server gives it */
+/* msrswap's own namespace: LIST of this query answers the export's fabric
+ * descriptor (serve --fabric) as the context name "msrswap:fabric=..." */
+#define NBD_META_MSRSWAP_FABRIC "msrswap:fabric"
+#define NBD_META_FABRIC_PREFIX NBD_META_MSRSWAP_FABRIC "="
 #define NBD_STATE_HOLE (1u << 0)
 #define NBD_STATE_ZERO (1u << 1)
 

@@ -279,6 +279,28 @@ static int send_meta_context(struct conn *c, uint32_t option, struct ms_err *err
 	return send_option_reply(c, option, NBD_REP_META_CONTEXT, reply, sizeof reply - 1, err);
 }
 
+/* Does a LIST query ask for the export's fabric descriptor?  Only asked by
+ * name, so that a plain LIST of every context never carries a key. */
+static bool query_is_fabric(uint32_t option, const unsigned char *query, uint32_t len)
+{
+	static const char name[] = NBD_META_MSRSWAP_FABRIC;
+	return option == NBD_OPT_LIST_META_CONTEXT && len == sizeof name - 1 && memcmp(query, name, len) == 0;
+}
+
+/* The export's one-sided RDMA descriptor (serve --fabric), as a context of
+ * id 0.  The option phase has passed the TLS check (refuse_without_tls)
+ * when the server has TLS: the key never travels unauthenticated. */
+static int send_fabric_context(struct conn *c, const struct nbd_export *e, struct ms_err *err)
+{
+	size_t n = strlen(e->fabric_context);
+	unsigned char reply[4 + 2048];
+	if (n > sizeof reply - 4)
+		return 0;
+	memset(reply, 0, 4);
+	memcpy(reply + 4, e->fabric_context, n);
+	return send_option_reply(c, NBD_OPT_LIST_META_CONTEXT, NBD_REP_META_CONTEXT, reply, (uint32_t)(4 + n), err);
+}
+
 static uint32_t get_be32(const unsigned char *p)
 {
 	uint32_t v;
@@ -308,11 +330,13 @@ static int handle_meta_context(struct conn *c, uint32_t option, const unsigned c
 		return send_error_reply(c, option, NBD_REP_ERR_INVALID, "export name contains NUL", err);
 	uint32_t nqueries = get_be32(data + 4 + name_len), pos = 8 + name_len;
 	bool wanted = option == NBD_OPT_LIST_META_CONTEXT && nqueries == 0; /* LIST of nothing: all contexts */
+	bool fabric = false;
 	for (uint32_t i = 0; i < nqueries; i++) {
 		if (len - pos < 4 || get_be32(data + pos) > len - pos - 4)
 			return send_error_reply(c, option, NBD_REP_ERR_INVALID, "bad query length", err);
 		uint32_t qlen = get_be32(data + pos);
 		wanted |= query_matches(option, data + pos + 4, qlen);
+		fabric |= query_is_fabric(option, data + pos + 4, qlen);
 		pos += 4 + qlen;
 	}
 	if (pos != len)
@@ -320,8 +344,11 @@ static int handle_meta_context(struct conn *c, uint32_t option, const unsigned c
 	struct nbd_export *e = c->src->acquire(c->src->ctx, name);
 	if (!e)
 		return send_error_reply(c, option, NBD_REP_ERR_UNKNOWN, "no such export", err);
+	int rc = 0;
+	if (fabric && e->fabric_context && !__atomic_load_n(&e->revoked, __ATOMIC_SEQ_CST))
+		rc = send_fabric_context(c, e, err);
 	c->src->release(c->src->ctx, e);
-	if (wanted && send_meta_context(c, option, err) < 0)
+	if (rc < 0 || (wanted && send_meta_context(c, option, err) < 0))
 		return -1;
 	if (wanted && option == NBD_OPT_SET_META_CONTEXT) {
 		c->meta_set = true;

@@ -7,7 +7,9 @@
 #include <time.h>
 
 #include "jsonl.h"
+#include "nbd_proto.h"
 #include "procfs.h"
+#include "store_slab.h"
 
 int registry_init(struct registry *r, struct ram_pool *pool, uint64_t capacity, struct ms_err *err)
 {
@@ -25,6 +27,7 @@ static void entry_free(struct registry_entry *e)
 		e->free_self(e->export.self);
 	free(e->export.name);
 	free(e->export.description);
+	free(e->export.fabric_context);
 	free(e);
 }
 
@@ -172,12 +175,48 @@ static int check_host_backs(struct registry *r, const char *name, uint64_t size,
 			     name, (unsigned long long)size, (unsigned long long)backable, (unsigned long long)promised);
 }
 
+/* The key dies (fi_close of the registration) before the memory is unmapped. */
+static void free_fabric_export(void *self)
+{
+	struct slab *slab = self;
+	fabric_deregister(slab->region);
+	slab_free(slab);
+}
+
+/* A slab registered for one-sided RDMA; its descriptor is what an
+ * authenticated NBD client gets for the meta context query "msrswap:fabric". */
+static int add_fabric_export(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
+{
+	struct slab *slab;
+	if (slab_new(size, r->mlock, &slab, err) < 0)
+		return ms_fail_prefix(err, "export '%s' (%llu bytes)", name, (unsigned long long)size);
+	slab->pinned = fabric_server_pins(r->fabric);
+	if (fabric_register(r->fabric, slab->mem, size, &slab->region, err) < 0) {
+		slab_free(slab);
+		return ms_fail_prefix(err, "export '%s'", name);
+	}
+	struct registry_entry *e = entry_new(name, size, &slab_store_ops, slab, free_fabric_export, err);
+	if (!e)
+		return -1;
+	free(e->export.description);
+	if (asprintf(&e->export.description, "memshare reservoir slab '%s' (fabric %s)", name,
+		     fabric_server_provider(r->fabric)) < 0)
+		e->export.description = NULL;
+	if (asprintf(&e->export.fabric_context, "%s%s", NBD_META_MSRSWAP_FABRIC "=",
+		     fabric_region_descriptor(slab->region)) < 0)
+		e->export.fabric_context = NULL;
+	e->reserved = size;
+	return insert(r, e, err);
+}
+
 int registry_add(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
 {
 	struct ram_export *store;
 	if (check_name_size(name, size, err) < 0 || check_insert(r, name, size, err) < 0 ||
 	    check_host_backs(r, name, size, err) < 0)
 		return -1;
+	if (r->fabric)
+		return add_fabric_export(r, name, size, err);
 	if (ram_export_new(r->pool, size, &store, err) < 0)
 		return ms_fail_prefix(err, "export '%s' (%llu bytes)", name, (unsigned long long)size);
 	struct registry_entry *e = entry_new(name, size, &ram_store_ops, store, free_ram_export, err);

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "error.h"
 #include "nbd_server.h"
+#include "fabric.h"
 #include "store_ram.h"
 
 struct registry_entry {
@@ -30,6 +31,10 @@ struct registry {
 	uint64_t reserved;  /* sum of the export sizes: never above capacity, so no write can fail for space */
 	bool tls_required;  /* clients must use TLS (reported in pool_stats) */
 	bool overcommit;    /* RAM exports may promise more than the host can back */
+	/* serve --fabric: exports are slabs (store_slab.h) registered for
+	 * one-sided RDMA, deregistered before their memory is freed */
+	struct fabric_server *fabric;
+	bool mlock;         /* lock the slabs' memory */
 };
 
 /* What this host can back now: MemAvailable + SwapFree, in bytes (0: unknown). */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "nbd_server.h"
 #include "registry.h"
+#include "fabric.h"
 #include "units.h"
 
 #define HANDSHAKE_TIMEOUT_S 10  /* a client that does not finish the handshake in time is dropped */
@@ -434,6 +435,45 @@ static int check_capacity(const struct serve_config *cfg, struct ms_err *err)
 			     (unsigned long long)cfg->capacity, (unsigned long long)backable);
 }
 
+/* The fabric endpoint binds to the NBD listener's host (loopback for a unix one). */
+static void fabric_host(const char *listen, char *host, size_t len)
+{
+	if (strncmp(listen, "unix:", 5) == 0) {
+		snprintf(host, len, "127.0.0.1");
+		return;
+	}
+	const char *colon = strrchr(listen, ':');
+	size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+	if (n >= 2 && listen[0] == '[' && listen[n - 1] == ']') {
+		listen++;
+		n -= 2;
+	}
+	snprintf(host, len, "%.*s", (int)n, listen);
+}
+
+/* serve --fabric: the keys go to NBD clients only over an authenticated
+ * channel (TLS-PSK, or a unix socket whose permissions say who connects);
+ * the slabs cannot be deduplicated. */
+static int open_fabric(const struct serve_config *cfg, struct registry *r, struct ms_err *err)
+{
+	if (!fabric_built_in())
+		return ms_fail(err, "--fabric: not supported: built without libfabric");
+	if (cfg->dedup)
+		return ms_fail_input(err, "--fabric and --dedup: registered slabs cannot share blocks");
+	if (!cfg->tls_psk_file && strncmp(cfg->listen, "unix:", 5) != 0)
+		return ms_fail_input(err, "--fabric with --listen %s needs --tls-psk: the memory keys are raw write access "
+				     "to this host's RAM and travel only over an authenticated channel (TLS, or a unix socket)",
+				     cfg->listen);
+	char host[256];
+	fabric_host(cfg->listen, host, sizeof host);
+	if (fabric_server_open(cfg->fabric_provider, *host ? host : NULL, cfg->busy_poll_ns > 0, &r->fabric, err) < 0)
+		return ms_fail_prefix(err, "--fabric");
+	r->mlock = cfg->mlock;
+	log_info("exports are registered for one-sided RDMA with fabric provider '%s' (%s)", cfg->fabric_provider,
+		 cfg->busy_poll_ns ? "progress thread busy-polls" : "progress thread sleeps in fi_cq_sread");
+	return 0;
+}
+
 unsigned long default_max_connections(void)
 {
 	struct rlimit lim;
@@ -460,6 +500,10 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 		return -1;
 	}
 	s.registry.overcommit = cfg->overcommit;
+	if (cfg->fabric_provider && open_fabric(cfg, &s.registry, err) < 0) {
+		tls_psk_close(tls);
+		return -1;
+	}
 	for (size_t i = 0; i < cfg->export_count; i++)
 		if (registry_add(&s.registry, cfg->exports[i].name, cfg->exports[i].size, err) < 0) {
 			tls_psk_close(tls);

@@ -32,6 +32,7 @@ struct serve_config {
 	uint64_t stats_interval_ns;   /* 0: no periodic statistics */
 	const char *tls_psk_file;     /* NULL: no TLS; else a PSK file (username:hexkey lines) */
 	unsigned long max_connections; /* NBD clients at once; 0: default_max_connections() */
+	const char *fabric_provider;  /* NULL: no one-sided RDMA; else exports are registered with this libfabric provider */
 	struct jsonl_writer *out;
 };
 

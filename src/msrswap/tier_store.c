@@ -18,8 +18,9 @@
  *    file's; an EMPTY block with none pending is zeros in the file too (the
  *    file starts empty and sparse).
  *
- *  - remotes: libnbd handles (one or a few per remote, each used by one
- *    thread at a time), a slot allocator per remote, and the state ALIVE /
+ *  - remotes: of two kinds (remote_kinds): libnbd handles (one or a few per
+ *    remote, each used by one thread at a time), or one libfabric client
+ *    that every thread uses at once; a slot allocator per remote, and the state ALIVE /
  *    DEAD / RELEASED.  Requests run asynchronously under a deadline, so a
  *    hung provider fails like a dead one.  A remote that leaves ALIVE is
  *    "swept": its blocks become DISK blocks, whose content the mirror holds;
@@ -32,6 +33,8 @@
  * (remote list and states).  Never two stripes; the mirror thread and the
  * sweep take a stripe with nothing else held. */
 #include "tier_store.h"
+#include "fabric.h"
+#include "nbd_proto.h"
 #include "units.h"
 
 #include <errno.h>
@@ -97,12 +100,34 @@ struct remote_conn {
 	struct nbd_handle *h;
 };
 
+struct remote;
+struct tier_store;
+enum remote_op { R_READ, R_WRITE, R_TRIM };
+
+/* What a remote is reached with: libnbd (nbd://, nbds://, nbd+unix://...),
+ * or one-sided RDMA through libfabric (fabric://, fabric+unix://), whose
+ * keys an NBD option exchange fetched.  The failure semantics are the
+ * store's own (remote_io): any error or a missed deadline makes it DEAD. */
+struct remote_kind {
+	const char *name;
+	/* fill size, nslots, can_trim, nconns and the connections */
+	int (*connect)(struct tier_store *ts, struct remote *r, struct ms_err *err);
+	/* one request; 0, ENOSPC (the provider is full, the connection lives) or EIO with why */
+	int (*io)(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot, uint64_t off,
+		  uint32_t n, char *why, size_t why_len);
+	/* close the connections once no request uses them */
+	void (*disconnect)(struct remote *r);
+};
+
 struct remote {
+	const struct remote_kind *kind;
 	char *uri;
 	uint64_t size, nslots;
 	bool can_trim;
 	unsigned nconns;
-	struct remote_conn conns[MAX_CONNECTIONS]; /* all locks initialised, nconns handles until disconnected */
+	struct remote_conn conns[MAX_CONNECTIONS]; /* nbd: all locks initialised, nconns handles until disconnected */
+	pthread_rwlock_t fabric_lock;             /* fabric: requests share it, the disconnect takes it alone */
+	struct fabric_client *fabric;             /* fabric: NULL once disconnected */
 	atomic_uint connected;    /* handles still open */
 	_Atomic int state;        /* enum tier_remote_state; changed under the admin lock */
 	atomic_bool full;         /* the provider said ENOSPC: no new slots until we free one */
@@ -262,24 +287,17 @@ static bool remote_wait(struct nbd_handle *h, int64_t cookie, unsigned timeout_m
 	}
 }
 
-enum remote_op { R_READ, R_WRITE, R_TRIM };
-
-/* One block-sized request on slot `slot` (`at`, `n`: a part of it, for reads).
- * Returns 0, ENOSPC (the provider is full: the slot kept its old content), or
- * EIO: the remote is dead now. */
-static int remote_io(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot, uint32_t at,
-		     uint32_t n)
+/* NBD: one request on the slot's connection, waited for under the store's deadline. */
+static int nbd_remote_io(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot,
+			 uint64_t off, uint32_t n, char *why, size_t why_len)
 {
-	if (!remote_alive(r))
-		return EIO;
 	struct remote_conn *c = &r->conns[slot % r->nconns];
-	uint64_t off = slot * BLOCK + at;
-	char why[256] = "";
 	int rc = 0;
 	pthread_mutex_lock(&c->lock);
 	/* The remote may have left ALIVE (and lost its handles) while we waited for the lock. */
 	if (!c->h || !remote_alive(r)) {
 		pthread_mutex_unlock(&c->lock);
+		snprintf(why, why_len, "disconnected");
 		return EIO;
 	}
 	int64_t cookie = -1;
@@ -289,13 +307,46 @@ static int remote_io(struct tier_store *ts, struct remote *r, enum remote_op op,
 	case R_TRIM: cookie = nbd_aio_trim(c->h, n, off, NBD_NULL_COMPLETION, 0); break;
 	}
 	if (cookie == -1)
-		snprintf(why, sizeof why, "%s", nbd_get_error() ? nbd_get_error() : "cannot send a request");
-	if (cookie == -1 || !remote_wait(c->h, cookie, ts->timeout_ms, why, sizeof why)) {
+		snprintf(why, why_len, "%s", nbd_get_error() ? nbd_get_error() : "cannot send a request");
+	if (cookie == -1 || !remote_wait(c->h, cookie, ts->timeout_ms, why, why_len)) {
 		int e = nbd_get_errno();
 		/* A full reservoir answers ENOSPC on a live connection: not a failure. */
 		rc = op == R_WRITE && e == ENOSPC && nbd_aio_is_ready(c->h) == 1 ? ENOSPC : EIO;
 	}
 	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* Fabric: a one-sided read or write of the slot, under the store's deadline
+ * (fabric.c); the provider's memory is reserved whole, so there is no trim
+ * and no ENOSPC. */
+static int fabric_remote_io(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot,
+			    uint64_t off, uint32_t n, char *why, size_t why_len)
+{
+	int rc = EIO;
+	pthread_rwlock_rdlock(&r->fabric_lock);
+	if (!r->fabric || !remote_alive(r))
+		snprintf(why, why_len, "disconnected");
+	else if (op == R_READ)
+		rc = fabric_read(r->fabric, buf, n, off, why, why_len);
+	else if (op == R_WRITE)
+		rc = fabric_write(r->fabric, buf, n, off, why, why_len);
+	else
+		rc = 0;
+	pthread_rwlock_unlock(&r->fabric_lock);
+	return rc ? EIO : 0;
+}
+
+/* One block-sized request on slot `slot` (`at`, `n`: a part of it, for reads).
+ * Returns 0, ENOSPC (the provider is full: the slot kept its old content), or
+ * EIO: the remote is dead now. */
+static int remote_io(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot, uint32_t at,
+		     uint32_t n)
+{
+	if (!remote_alive(r))
+		return EIO;
+	char why[256] = "";
+	int rc = r->kind->io(ts, r, op, buf, slot, slot * BLOCK + at, n, why, sizeof why);
 	if (rc == ENOSPC)
 		atomic_store(&r->full, true);
 	else if (rc)
@@ -348,6 +399,8 @@ static void remote_free(struct remote *r)
 			nbd_close(r->conns[i].h);
 		pthread_mutex_destroy(&r->conns[i].lock);
 	}
+	fabric_client_close(r->fabric);
+	pthread_rwlock_destroy(&r->fabric_lock);
 	pthread_mutex_destroy(&r->alloc_lock);
 	free(r->free_slots);
 	free(r->uri);
@@ -357,7 +410,7 @@ static void remote_free(struct remote *r)
 /* Close the connections of a remote that left ALIVE: the provider sees us
  * go (a server keeps an export's memory while a client holds it).  Waits for
  * a request still running on a connection; with no other lock held. */
-static void remote_disconnect(struct remote *r)
+static void nbd_remote_disconnect(struct remote *r)
 {
 	for (unsigned i = 0; i < r->nconns && atomic_load(&r->connected); i++) {
 		struct remote_conn *c = &r->conns[i];
@@ -435,34 +488,19 @@ static struct nbd_handle *remote_dial(const char *uri, struct ms_err *err)
 	return h;
 }
 
-static int remote_connect(struct tier_store *ts, const char *uri, struct remote **out, struct ms_err *err)
+static int nbd_remote_connect(struct tier_store *ts, struct remote *r, struct ms_err *err)
 {
-	struct remote *r = calloc(1, sizeof *r);
-	if (!r)
-		return ms_fail_errno(err, "cannot allocate a remote");
-	pthread_mutex_init(&r->alloc_lock, NULL);
-	for (unsigned i = 0; i < MAX_CONNECTIONS; i++)
-		pthread_mutex_init(&r->conns[i].lock, NULL);
-	if (!(r->uri = strdup(uri))) {
-		remote_free(r);
-		return ms_fail_errno(err, "cannot allocate a remote");
-	}
+	const char *uri = r->uri;
 	struct nbd_handle *h = remote_dial(uri, err);
-	if (!h) {
-		remote_free(r);
+	if (!h)
 		return -1;
-	}
 	r->conns[0].h = h;
 	int64_t size = nbd_get_size(h);
 	const char *bad = size < 0 ? nbd_get_error() : size < BLOCK ? "smaller than one block"
 						    : nbd_is_read_only(h) == 1 ? "read-only" : NULL;
-	if (bad) {
-		ms_fail(err, "remote %s: %s", uri, bad);
-		remote_free(r);
-		return -1;
-	}
+	if (bad)
+		return ms_fail(err, "remote %s: %s", uri, bad);
 	r->size = (uint64_t)size;
-	r->nslots = r->size / BLOCK < MAX_SLOTS ? r->size / BLOCK : MAX_SLOTS;
 	r->can_trim = nbd_can_trim(h) == 1;
 	/* Our own block locks order every request on a block; more connections
 	 * only need a server that keeps them coherent (multi-conn). */
@@ -473,7 +511,152 @@ static int remote_connect(struct tier_store *ts, const char *uri, struct remote 
 			break;
 	}
 	r->nconns = n;
-	atomic_init(&r->connected, n);
+	return 0;
+}
+
+/* Where "provider=" starts a parameter of uri's query, or NULL. */
+static const char *provider_param(const char *uri)
+{
+	const char *q = strchr(uri, '?');
+	for (const char *p = q; p; p = strstr(p + 1, "provider="))
+		if (p > q && (p[-1] == '?' || p[-1] == '&') && strncmp(p, "provider=", 9) == 0)
+			return p;
+	return NULL;
+}
+
+/* provider=NAME, %XX decoded; up to '&' or '#' only: provider names
+ * contain ';' (tcp;ofi_rxm), which URI queries may also use as a separator. */
+static void fabric_provider(const char *uri, char *out, size_t len)
+{
+	const char *p = provider_param(uri);
+	size_t n = 0;
+	for (const char *v = p ? p + 9 : ""; *v && *v != '&' && *v != '#' && n + 1 < len; v++) {
+		unsigned hex;
+		if (*v == '%' && sscanf(v + 1, "%2x", &hex) == 1) {
+			out[n++] = (char)hex;
+			v += 2;
+		} else {
+			out[n++] = *v;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* fabric[+unix]://... -> nbd[s][+unix]://... without provider=: the NBD
+ * URI of the control exchange (nbds when the URI names a TLS key file). */
+static int fabric_control_uri(const char *uri, char *out, size_t len, char *provider, size_t provider_len,
+			      struct ms_err *err)
+{
+	char key_file[8];
+	bool tls = uri_query_value(uri, "tls-psk-file", key_file, sizeof key_file);
+	fabric_provider(uri, provider, provider_len);
+	if ((size_t)snprintf(out, len, "nbd%s%s", tls ? "s" : "", uri + strlen("fabric")) >= len)
+		return ms_fail_input(err, "remote %.100s: URI too long", uri);
+	/* drop provider=... from the query: libnbd does not know it */
+	char *p = (char *)provider_param(out);
+	if (p) {
+		char *end = strpbrk(p, "&#");
+		if (end && *end == '&')
+			memmove(p, end + 1, strlen(end + 1) + 1);
+		else if (end)
+			memmove(p - 1, end, strlen(end) + 1);
+		else
+			p[-1] = '\0';
+	}
+	return 0;
+}
+
+static int save_descriptor(void *user_data, const char *name)
+{
+	static const char prefix[] = NBD_META_FABRIC_PREFIX;
+	if (strncmp(name, prefix, sizeof prefix - 1) == 0)
+		snprintf(user_data, FABRIC_DESCRIPTOR_MAX, "%s", name + sizeof prefix - 1);
+	return 0;
+}
+
+/* The control exchange: an NBD connection (TLS-PSK when nbds) asks for the
+ * export's fabric descriptor, then the one-sided connection is opened. */
+static int fabric_remote_connect(struct tier_store *ts, struct remote *r, struct ms_err *err)
+{
+	char nbd_uri[1100], provider[64], descriptor[FABRIC_DESCRIPTOR_MAX] = "";
+	if (fabric_control_uri(r->uri, nbd_uri, sizeof nbd_uri, provider, sizeof provider, err) < 0)
+		return -1;
+	if (!fabric_built_in())
+		return ms_fail(err, "remote %s: fabric:// remotes are not supported: built without libfabric", r->uri);
+	struct nbd_handle *h = nbd_create();
+	if (!h)
+		return ms_fail(err, "%s", nbd_get_error());
+	int rc = -1;
+	if (nbd_set_opt_mode(h, true) == -1 || nbd_set_uri_allow_local_file(h, true) == -1 ||
+	    set_tls_username(h, nbd_uri) == -1 || nbd_connect_uri(h, nbd_uri) == -1 ||
+	    nbd_add_meta_context(h, NBD_META_MSRSWAP_FABRIC) == -1 ||
+	    nbd_opt_list_meta_context(h, (nbd_context_callback){.callback = save_descriptor, .user_data = descriptor}) == -1)
+		ms_fail(err, "cannot connect to %s: %s%s", r->uri, nbd_get_error(),
+			strncmp(nbd_uri, "nbds", 4) ? " (a provider with --tls-psk answers no option before TLS: "
+						      "give the URI tls-psk-file=)" : "");
+	else if (!*descriptor)
+		ms_fail(err, "remote %s: the provider has no fabric registration for the export (serve --fabric)", r->uri);
+	else
+		rc = fabric_client_open(descriptor, *provider ? provider : NULL, ts->timeout_ms, &r->fabric, err);
+	if (rc < 0 && *descriptor)
+		ms_fail_prefix(err, "remote %s", r->uri);
+	nbd_opt_abort(h);
+	nbd_close(h);
+	if (rc < 0)
+		return -1;
+	r->size = fabric_client_size(r->fabric);
+	r->can_trim = false;
+	r->nconns = 1;
+	return 0;
+}
+
+static void fabric_remote_disconnect(struct remote *r)
+{
+	pthread_rwlock_wrlock(&r->fabric_lock); /* no request is running */
+	struct fabric_client *fc = r->fabric;
+	r->fabric = NULL;
+	pthread_rwlock_unlock(&r->fabric_lock);
+	if (fc) {
+		fabric_client_close(fc);
+		atomic_fetch_sub(&r->connected, 1);
+	}
+}
+
+static const struct remote_kind remote_kinds[] = {
+	{"nbd", nbd_remote_connect, nbd_remote_io, nbd_remote_disconnect},
+	{"fabric", fabric_remote_connect, fabric_remote_io, fabric_remote_disconnect},
+};
+
+static const struct remote_kind *kind_of(const char *uri)
+{
+	return strncmp(uri, "fabric", 6) == 0 && (uri[6] == ':' || uri[6] == '+') ? &remote_kinds[1] : &remote_kinds[0];
+}
+
+static void remote_disconnect(struct remote *r)
+{
+	r->kind->disconnect(r);
+}
+
+static int remote_connect(struct tier_store *ts, const char *uri, struct remote **out, struct ms_err *err)
+{
+	struct remote *r = calloc(1, sizeof *r);
+	if (!r)
+		return ms_fail_errno(err, "cannot allocate a remote");
+	r->kind = kind_of(uri);
+	pthread_mutex_init(&r->alloc_lock, NULL);
+	pthread_rwlock_init(&r->fabric_lock, NULL);
+	for (unsigned i = 0; i < MAX_CONNECTIONS; i++)
+		pthread_mutex_init(&r->conns[i].lock, NULL);
+	if (!(r->uri = strdup(uri))) {
+		remote_free(r);
+		return ms_fail_errno(err, "cannot allocate a remote");
+	}
+	if (r->kind->connect(ts, r, err) < 0) {
+		remote_free(r);
+		return -1;
+	}
+	r->nslots = r->size / BLOCK < MAX_SLOTS ? r->size / BLOCK : MAX_SLOTS;
+	atomic_init(&r->connected, r->nconns);
 	atomic_init(&r->state, TIER_REMOTE_ALIVE);
 	*out = r;
 	return 0;
@@ -1132,7 +1315,7 @@ int tier_store_add_remote(struct tier_store *ts, const char *uri, struct ms_err 
 {
 	if (atomic_load(&ts->nremotes) >= TIER_MAX_REMOTES)
 		return ms_fail_input(err, "cannot add %s: already %d remotes", uri, TIER_MAX_REMOTES);
-	struct remote *r;
+	struct remote *r = NULL;
 	if (remote_connect(ts, uri, &r, err) < 0)
 		return -1;
 	pthread_mutex_lock(&ts->admin_lock);

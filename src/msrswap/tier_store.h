@@ -5,7 +5,10 @@
  *   1. host-local RAM: a ram_export of a ram_pool shared by every device of
  *      the host (store_ram.h);
  *   2. remote exports of one or more providers (`msrswap serve`, nbdkit,
- *      qemu-nbd...), reached over NBD with libnbd;
+ *      qemu-nbd...), reached over NBD with libnbd, or (fabric://,
+ *      fabric+unix:// URIs, a provider running `serve --fabric`) by
+ *      one-sided RDMA through libfabric (fabric.h), the export's key fetched
+ *      over NBD first;
  *   3. a local disk file.
  *
  * SmarTmem Algorithm 1: writing a block is a *put*.  A put of a block that is
@@ -62,7 +65,7 @@ struct tier_store_config {
 	const char *disk_path;      /* created if missing; its old content is discarded; removed on close */
 	struct ram_pool *ram_pool;  /* NULL: no RAM tier; must outlive the store */
 	uint64_t tier_target_bytes; /* RAM + remote bytes allowed; UINT64_MAX: unlimited */
-	const char **remote_uris;   /* NBD URIs, connected at open (a failure is an error) */
+	const char **remote_uris;   /* NBD or fabric URIs, connected at open (a failure is an error) */
 	size_t remote_count;
 	/* Optional (0 / NULL: the default) */
 	unsigned mirror_queue_blocks;  /* TIER_MIRROR_QUEUE_DEFAULT; at most TIER_MIRROR_QUEUE_MAX */

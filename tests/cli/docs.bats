@@ -511,7 +511,7 @@ page_subcommands() {
 	# what the protocol lacks is said plainly
 	protocol=$(sed -n '/^PROTOCOL$/,/^TIERS AND TARGETS$/p' <<<"$text" | tr -s ' \n' ' ')
 	for phrase in "NBD_REP_ERR_TLS_REQD" "NBD_REP_ERR_POLICY" "Structured replies are not supported" \
-		"There is no RDMA transport yet" "no authentication"; do
+		"One-sided RDMA" "msrswap:fabric" "no authentication"; do
 		[[ $protocol == *"$phrase"* ]] || { echo "PROTOCOL does not say '$phrase'"; return 1; }
 	done
 }
@@ -1094,7 +1094,7 @@ complete_line() {
 	[ "$(complete_words msrswap client --listen '' | tr '\n' ' ')" = "unix: " ]
 	[ "$(cd "$dir" && complete_line 'msrswap client --listen unix:c' | tr '\n' ' ')" = "c.ctl " ]
 	[ "$(cd "$dir" && complete_words msrswap client --listen unix:n)" = unix:notes.txt ]
-	[ "$(complete_words msrswap attach --remote '' | tr '\n' ' ')" = "nbd+unix:/// nbd:// " ]
+	[ "$(complete_words msrswap attach --remote '' | tr '\n' ' ')" = "fabric+unix:/// fabric:// nbd+unix:/// nbd:// " ]
 	# no step of the completion fails, even in a shell run with set -e
 	run bash -ec "source '$BASHCOMP'; COMP_WORDS=(msrswap -c cgroup:/// attach vm1 -); COMP_CWORD=5; _memshare; printf '%s\n' \"\${COMPREPLY[@]}\""
 	[ "$status" -eq 0 ]

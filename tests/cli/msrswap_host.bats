@@ -22,11 +22,15 @@ client() {
 	return 1
 }
 
-# provider NAME:SIZE: a provider with one export on a unix socket; sets PROVIDER_PID, REMOTE
+# provider NAME:SIZE [--fabric]: a provider with one export on a unix socket;
+# sets PROVIDER_PID, REMOTE (fabric+unix:// with --fabric: one-sided RDMA
+# over tcp;ofi_rxm, the keys fetched over the unix socket)
 provider() {
-	"$MSRSWAP" serve --listen "unix:$C/p.sock" --control "$C/p.ctl" --capacity 256M --export "$1" 2> "$C/provider.log" &
+	"$MSRSWAP" serve --listen "unix:$C/p.sock" --control "$C/p.ctl" --capacity 256M --export "$1" ${2:+"$2"} \
+		2> "$C/provider.log" &
 	PROVIDER_PID=$!
-	REMOTE="nbd+unix:///${1%%:*}?socket=$C/p.sock"
+	REMOTE="${2:+fabric}${2:-nbd}+unix:///${1%%:*}?socket=$C/p.sock"
+	REMOTE=${REMOTE/--fabric/}
 	wait_socket "$C/p.ctl" && return 0
 	cat "$C/provider.log"
 	return 1
@@ -132,6 +136,42 @@ teardown() {
 	jq -s -e 'map(select(.kind == "failover")) | length == 1 and .[0].domain == "hs1"' "$C/stats.jsonl"
 	grep -q 'failed' "$C/client.log"
 	detach_host_swap hs1 "$C/c.ctl"
+}
+
+# fabric_failover SIGNAL: a fabric:// remote whose provider gets SIGNAL
+# (KILL: error completions; STOP: silence, ended by the deadline) while the
+# cgroup swaps through it.
+fabric_failover() {
+	require_cgroups
+	"$MSRSWAP" serve --fabric --listen "unix:$C/probe.sock" --control "$C/probe.ctl" --capacity 8M 2> "$C/probe.log" &
+	local probe=$!
+	wait_socket "$C/probe.ctl" || skip "msrswap serve --fabric cannot run here: $(cat "$C/probe.log")"
+	kill "$probe"
+	wait "$probe" || true
+	provider r1:128M --fabric
+	[[ $REMOTE == fabric+unix:///r1\?socket=* ]]
+	client --ram 8M --fuse "$C/fuse"
+	"$MSRSWAP" attach --host hs1 --size 256M --remote "$REMOTE" --control "$C/c.ctl" > "$C/attach.jsonl"
+	hog h1 48M 160 6 > "$C/hog.out" &
+	hog_pid=$!
+	# once the remote holds swapped pages, mid-write, the provider dies or hangs
+	until_true 120 jq -s -e 'map(select(.kind == "tier")) | last | .remote_bytes > 8388608' "$C/stats.jsonl"
+	kill "-$1" "$PROVIDER_PID"
+	wait "$hog_pid"
+	cat "$C/hog.out"
+	grep -q 'bad_pages=0' "$C/hog.out"
+	jq -s -e 'map(select(.kind == "failover")) | length == 1 and .[0].domain == "hs1"' "$C/stats.jsonl"
+	grep -q 'fabric' "$C/client.log"
+	[ "$1" = STOP ] && kill -CONT "$PROVIDER_PID"
+	detach_host_swap hs1 "$C/c.ctl"
+}
+
+@test "msrswap attach --host: kill -9 of a fabric:// provider while the cgroup swaps loses nothing" {
+	fabric_failover KILL
+}
+
+@test "msrswap attach --host: a stopped (SIGSTOP) fabric:// provider fails over by the deadline, nothing lost" {
+	fabric_failover STOP
 }
 
 @test "msrswap attach --host: errors name the cause and leave nothing behind" {

@@ -264,3 +264,67 @@ EOF
 	[[ $output == *"TLS is not enabled on this server"* ]]
 	nbdinfo --size "nbd+unix:///s?socket=$SOCK" | grep -qx 4194304
 }
+
+# serve --fabric: the memory keys travel only over TLS; the tier store reaches
+# the export by one-sided RDMA (tcp;ofi_rxm), and a removed export revokes it.
+@test "msrswap TLS: serve --fabric gives its keys only over TLS; a fabric:// remote keeps blocks by RDMA; rm revokes it" {
+	require_qemu
+	"$MSRSWAP" serve --fabric --listen "unix:$BATS_TEST_TMPDIR/probe.sock" --control "$BATS_TEST_TMPDIR/probe.ctl" \
+		--capacity 8M 2>"$BATS_TEST_TMPDIR/probe.log" &
+	probe=$!
+	wait_socket "$BATS_TEST_TMPDIR/probe.ctl" || skip "msrswap serve --fabric cannot run here: $(cat "$BATS_TEST_TMPDIR/probe.log")"
+	kill "$probe"
+	wait "$probe" || true
+	serve_tls_tcp --capacity 64M --export slab:32M --fabric
+	C=$BATS_TEST_TMPDIR
+	"$MSRSWAP" client --listen "unix:$C/c.sock" --control "$C/c.ctl" --ram 1M --disk-dir "$C/disks" --stats 200ms \
+		>"$C/stats.jsonl" 2>"$C/client.log" &
+	PIDS="$PIDS $!"
+	wait_socket "$C/c.ctl"
+	# without TLS the key exchange is refused, like every NBD option
+	reply=$(printf '{"cmd":"device-add","name":"plain","size":16777216,"remotes":["%s"]}\n' \
+		"fabric://127.0.0.1:$PORT/slab" | socat - "UNIX-CONNECT:$C/c.ctl")
+	echo "$reply"
+	jq -e '.ok == false and (.error | test("TLS"))' <<<"$reply"
+	# a wrong key: refused too
+	reply=$(printf '{"cmd":"device-add","name":"bad","size":16777216,"remotes":["%s"]}\n' \
+		"fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$C/wrong/keys.psk" | socat - "UNIX-CONNECT:$C/c.ctl")
+	jq -e '.ok == false' <<<"$reply"
+	# a provider= other than the export's is an error that names both
+	reply=$(printf '{"cmd":"device-add","name":"other","size":16777216,"remotes":["%s"]}\n' \
+		"fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&provider=udp;ofi_rxd" | socat - "UNIX-CONNECT:$C/c.ctl")
+	echo "$reply"
+	jq -e '.ok == false and (.error | test("udp;ofi_rxd")) and (.error | test("tcp;ofi_rxm"))' <<<"$reply"
+	uri="fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&provider=tcp;ofi_rxm"
+	printf '{"cmd":"device-add","name":"vm1","size":16777216,"target":16777216,"remotes":["%s"]}\n' "$uri" |
+		socat - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
+	# 8 MiB written: 1 MiB fits the host RAM pool, the rest goes to the remote by fi_write
+	run qemu-io -f raw -c "write -P 7 0 8M" -c "read -P 7 0 8M" "nbd+unix:///vm1?socket=$C/c.sock"
+	[ "$status" -eq 0 ]
+	[[ $output != *"failed"* ]]
+	"$MSRSWAP" status --control "$C/c.ctl" | tee /dev/stderr |
+		jq -s -e 'map(select(.domain == "vm1"))[0] | .remote_bytes >= 6291456 and .remotes_alive == 1'
+	# one-sided: the provider's NBD server saw none of those writes
+	"$MSRSWAP" status --control "$CTL" | tee /dev/stderr | jq -s -e 'map(select(.export == "slab"))[0] | .writes == 0'
+	# the export removed: its registration is closed, the remote fails over to the disk copy
+	"$MSRSWAP" export rm slab --control "$CTL"
+	run qemu-io -f raw -c "read -P 7 0 8M" "nbd+unix:///vm1?socket=$C/c.sock"
+	[ "$status" -eq 0 ]
+	[[ $output != *"failed"* ]]
+	until_true 30 jq -s -e 'map(select(.kind == "failover")) | length == 1' "$C/stats.jsonl"
+	"$MSRSWAP" status --control "$C/c.ctl" | jq -s -e 'map(select(.domain == "vm1"))[0] | .remotes_dead == 1 and .remote_bytes == 0'
+}
+
+@test "msrswap serve --fabric: refused without an authenticated channel, with --dedup, or an unknown provider" {
+	run "$MSRSWAP" serve --fabric --listen "127.0.0.1:$(random_port)" --control "$BATS_TEST_TMPDIR/c1.ctl" --capacity 8M
+	[ "$status" -eq 2 ]
+	[[ $output == *"needs --tls-psk"* ]]
+	run "$MSRSWAP" serve --fabric --dedup --listen "unix:$BATS_TEST_TMPDIR/s2.sock" --control "$BATS_TEST_TMPDIR/c2.ctl" --capacity 8M
+	[ "$status" -eq 2 ]
+	[[ $output == *"--dedup"* ]]
+	run "$MSRSWAP" serve --fabric no-such-provider --listen "unix:$BATS_TEST_TMPDIR/s3.sock" \
+		--control "$BATS_TEST_TMPDIR/c3.ctl" --capacity 8M
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"no-such-provider"* && $output == *"fi_getinfo offers: "*"tcp;ofi_rxm"* ]]
+}

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fabric.h"
 #include "store_ram.h"
 #include "tap.h"
 #include "tier_store.h"
@@ -35,6 +36,8 @@
 static char tmpdir[256];
 static char msrswap_bin[1024];
 static int stress_ops = 20000;
+/* providers started from now on serve --fabric, and their URIs are fabric+unix:// */
+static bool fabric_remotes;
 
 /* ---- helpers ---- */
 
@@ -257,9 +260,9 @@ static bool provider_start(struct provider *p, const char *name, const char *exp
 	snprintf(p->ctl, sizeof p->ctl, "%s", control);
 	snprintf(capacity, sizeof capacity, "%s", export_size);
 	snprintf(export, sizeof export, "slab:%s", export_size);
-	snprintf(p->uri, sizeof p->uri, "nbd+unix:///slab?socket=%s", p->sock);
+	snprintf(p->uri, sizeof p->uri, "%s+unix:///slab?socket=%s", fabric_remotes ? "fabric" : "nbd", p->sock);
 	char *argv[] = {msrswap_bin, "serve", "-q", "--listen", listen, "--control", control,
-			"--capacity", capacity, "--export", export, NULL};
+			"--capacity", capacity, "--export", export, fabric_remotes ? "--fabric" : NULL, NULL};
 	return provider_spawn(p, argv);
 }
 
@@ -991,6 +994,33 @@ static void test_provider_errors(const char *nbdkit)
 	free(ref);
 }
 
+/* The same tests with fabric:// remotes: one-sided RDMA over tcp;ofi_rxm,
+ * the keys fetched over the provider's unix socket. */
+static void test_fabric_remotes(void)
+{
+	if (!fabric_built_in()) {
+		skip("fabric remotes: built without libfabric");
+		return;
+	}
+	fabric_remotes = true;
+	struct provider p;
+	if (!provider_start(&p, "fabric", "32M"))
+		bail("provider", "cannot start msrswap serve --fabric");
+	test_remote(&p, "msrswap serve --fabric (fabric+unix://)");
+	provider_kill(&p, SIGTERM);
+	test_failover(false);
+	test_failover(true);
+	test_hung_provider();
+	if (!provider_start(&p, "fabric-stress", "32M"))
+		bail("provider", "cannot start msrswap serve --fabric");
+	test_concurrent(&p, false);
+	if (!provider_start(&p, "fabric-stress-release", "32M"))
+		bail("provider", "cannot start msrswap serve --fabric");
+	test_concurrent(&p, true);
+	provider_kill(&p, SIGTERM);
+	fabric_remotes = false;
+}
+
 static void cleanup(void)
 {
 	DIR *d = opendir(tmpdir);
@@ -1052,6 +1082,7 @@ int main(void)
 			bail("provider", "cannot start msrswap serve");
 		test_concurrent(&p, true);
 		provider_kill(&p, SIGTERM);
+		test_fabric_remotes();
 	}
 	const char *nbdkit = access("/usr/sbin/nbdkit", X_OK) == 0 ? "/usr/sbin/nbdkit" : "/usr/bin/nbdkit";
 	if (access(nbdkit, X_OK) == 0) {
