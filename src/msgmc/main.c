@@ -41,13 +41,14 @@ enum {
 	OPT_TIMEOUT,
 	OPT_INVALIDATE,
 	OPT_ATTACH_SIZE,
+	OPT_ADVERTISE,
 };
 
 #define DEFAULT_GMC "127.0.0.1:10810"
 
 struct args {
 	struct cli_common common;
-	const char *listen, *state, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
+	const char *listen, *state, *advertise, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
 	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout, *attach_size;
 	bool invalidate;
 	const char *command;
@@ -138,6 +139,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_TIMEOUT: a->timeout = arg; break;
 	case OPT_INVALIDATE: a->invalidate = true; break;
 	case OPT_ATTACH_SIZE: a->attach_size = arg; break;
+	case OPT_ADVERTISE: a->advertise = arg; break;
 	default: cli_usage_error("invalid option");
 	}
 }
@@ -216,6 +218,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
 		{"attach-size", required_argument, NULL, OPT_ATTACH_SIZE},
+		{"advertise", required_argument, NULL, OPT_ADVERTISE},
 		{NULL, 0, NULL, 0},
 	};
 	argv = negative_numbers_last(&argc, argv, longopts);
@@ -301,7 +304,10 @@ static int run_serve(struct args *a)
 		cfg.gmc.params.vm_cap = size_option(a->vm_cap, "--vm-cap");
 	if (a->vm_cap && strcmp(cfg.gmc.policy->name, "local-first") != 0)
 		cli_usage_error("--vm-cap is a setting of --policy local-first");
-	cfg.gmc.state_file = a->state;
+	cfg.state = a->state;
+	cfg.advertise = a->advertise;
+	if (a->advertise && (strchr(a->advertise, ',') || !strchr(a->advertise, ':')))
+		cli_usage_error("--advertise %s: one HOST:PORT", a->advertise);
 	cfg.gmc.node_timeout_ns = duration_option(a->node_timeout, "--node-timeout", 60 * NS_PER_S);
 	cfg.gmc.reply_timeout_ns = 30 * NS_PER_S;
 	cfg.gmc.attach_timeout_ns = 150 * NS_PER_S; /* the agent gives msrswap attach 120 s */
