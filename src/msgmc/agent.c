@@ -62,6 +62,7 @@ struct agent {
 	int serve_up;           /* msrswap serve answered at the last check: 1, did not: 0, not checked yet: -1 */
 	char target[128];          /* the controller tried now (one of cfg->gmc, or the leader a standby named) */
 	size_t next_index;         /* the next of cfg->gmc to try */
+	uint64_t unanswered_since_ns; /* an inform sent and nothing heard since (0: all answered) */
 	char redirect[128];        /* the leader a standby named ("": none yet) */
 	bool redirected;           /* a standby answered: after the disconnect, go elsewhere */
 	bool controller_down_said; /* the controller's absence was logged: its return will be too */
@@ -374,7 +375,17 @@ static int send_inform(struct agent *a)
 		json_object_set_new(m, "reserved_bytes", json_integer((json_int_t)reserved));
 	}
 	a->next_inform_ns = monotonic_ns() + a->cfg->interval_ns;
+	if (!a->unanswered_since_ns)
+		a->unanswered_since_ns = monotonic_ns();
 	return send_msg(a, m);
+}
+
+/* A controller that answers nothing for this long is stuck or cut off
+ * (a leader paused past its etcd lease has been replaced): go elsewhere. */
+static uint64_t silence_limit_ns(const struct agent *a)
+{
+	uint64_t limit = 3 * a->cfg->interval_ns;
+	return limit > 3 * NS_PER_S ? limit : 3 * NS_PER_S;
 }
 
 static int send_alloc(struct agent *a, uint64_t bytes, const char *why)
@@ -796,6 +807,7 @@ static void disconnect(struct agent *a, const char *why)
 		next_controller(a, a->redirect);
 	a->redirected = false;
 	a->alloc_in_flight = 0;
+	a->unanswered_since_ns = 0;
 	line_buffer_free(&a->in);
 	a->next_connect_ns = monotonic_ns() + a->backoff_ns;
 	a->backoff_ns = a->backoff_ns * 2 > a->cfg->backoff_max_ns ? a->cfg->backoff_max_ns : a->backoff_ns * 2;
@@ -823,6 +835,7 @@ static int read_controller(struct agent *a)
 		struct msg m;
 		if (len == 0)
 			continue;
+		a->unanswered_since_ns = 0;
 		if (msg_parse(line, len, &m, &err) < 0) {
 			disconnect(a, !a->cfg->tls && tls_psk_looks_like_tls(line, len)
 					      ? "it answered in TLS: it requires --tls-psk FILE"
@@ -887,6 +900,13 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 				else
 					a.invalidate_pending = 0;
 			}
+		}
+		if (a.conn.fd >= 0 && a.unanswered_since_ns && monotonic_ns() - a.unanswered_since_ns > silence_limit_ns(&a)) {
+			log_warn("controller %s: no answer for %.1f s (stuck, or no longer the leader): trying the next", a.target,
+				 (double)(monotonic_ns() - a.unanswered_since_ns) / 1e9);
+			a.redirected = true; /* not this one again at once: the next of the list */
+			a.redirect[0] = '\0';
+			disconnect(&a, "no answer in time (stuck, or no longer the leader)");
 		}
 		if (a.conn.fd >= 0 && monotonic_ns() >= a.next_inform_ns) {
 			if (send_inform(&a) < 0)

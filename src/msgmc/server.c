@@ -439,6 +439,7 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 		uint64_t now = monotonic_ns();
 		if (now >= next_tick) {
 			follow_leadership(&s, now);
+			now = monotonic_ns(); /* taking the lead may have taken a while */
 			if (s.gmc)
 				gmc_tick(s.gmc, now);
 			if (s.tls)
