@@ -3,7 +3,11 @@
 #include <string.h>
 
 #include "jsonl.h"
+#include "log.h"
 #include "units.h"
+
+/* A commit slower than this is said at -v: replies waited that long. */
+#define SLOW_COMMIT_NS (200 * NS_PER_MS)
 
 /* The backends; adding one is one file and one line here. */
 static const struct state_ops *const backends[] = {&state_etcd_ops, &state_journal_ops};
@@ -60,6 +64,8 @@ int state_sync(struct state *s, struct ms_err *err)
 	int rc = s->ops->sync(s, err);
 	s->last_commit_ns = monotonic_ns() - t0;
 	s->commits++;
+	if (s->last_commit_ns > SLOW_COMMIT_NS)
+		log_info("a commit took %.0f ms (%s)", (double)s->last_commit_ns / 1e6, rc < 0 ? err->msg : "done");
 	return rc;
 }
 

@@ -45,7 +45,7 @@ etcd_leader() {
 		local ep
 		eval "ep=\$ETCD_CLIENT_m$i"
 		ETCDCTL_API=3 etcdctl --endpoints "$ep" --command-timeout=1s endpoint status -w json 2>/dev/null |
-			jq -e '.[0].Status | .header.member_id == .leader' >/dev/null 2>&1 && { echo "m$i"; return 0; }
+			jq_true '.[0].Status | .header.member_id == .leader' >/dev/null 2>&1 && { echo "m$i"; return 0; }
 	done
 	echo ""
 }
