@@ -215,10 +215,24 @@ takeover() {
 	kill -CONT "$a_PID"
 	run -1 wait "$late"
 	until_true 20 grep -q "no longer the leader" "$T/gmc-a.err"
-	grep "no longer the leader: deposed" "$T/gmc-a.err" # its txn was refused by etcd
+	# its keep-alive found the lease gone, or its txn was refused (the next test forces that one)
+	grep -E "no longer the leader: (deposed|the leader lease expired)" "$T/gmc-a.err"
 	# nothing of A's reached etcd or the leases: the same set, every export in place
 	[ "$(gmc_cli leases | jq -s -c 'map(.lease) | sort')" = "$before" ]
 	[ "$(etcdctl3 get --prefix "/memshare-test-$$/lease/" --keys-only | grep -c lease)" = "$(jq 'length' <<<"$before")" ]
 	until_true 30 exports_match
 	leads "$GMC_B"
+}
+
+@test "msgmc etcd: a leader whose leader key another holds cannot write: the guarded txn fails, nothing is acknowledged, it steps down" {
+	cluster
+	local prefix=/memshare-test-$$
+	# another controller's key in its place (as after a lease expiry it did not see)
+	etcdctl3 del "$prefix/leader"
+	etcdctl3 put "$prefix/leader" 127.0.0.1:1
+	run -1 "$MSGMC" --gmc "$GMC_A" --timeout 10s alloc --node c1 --domain d1 1M
+	until_true 10 grep -q "no longer the leader: deposed" "$T/gmc-a.err"
+	[ "$(etcdctl3 get --prefix "$prefix/lease/" --keys-only | grep -c lease)" = 0 ]
+	# what it had decided was never sent: the consumer was told nothing
+	! grep -q '"granted"' "$T/c1-agent.out"
 }
