@@ -96,6 +96,12 @@ static const char *redirect_of(json_t *reply)
 	return json_string_value(json_object_get(reply, "leader"));
 }
 
+static bool standby_without_leader(json_t *reply)
+{
+	const char *why = json_string_value(json_object_get(reply, "error"));
+	return !json_is_true(json_object_get(reply, "ok")) && why && strncmp(why, "not the leader", 14) == 0;
+}
+
 int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_ms, json_t **reply,
 	     struct ms_err *err)
 {
@@ -122,6 +128,12 @@ int gmc_call(const char *gmc, struct tls_psk *psk, json_t *request, int timeout_
 			json_decref(*reply);
 			*reply = NULL;
 			rc = call_one(target, psk, line, len, id, timeout_ms, reply, err);
+		}
+		if (rc == 0 && next && standby_without_leader(*reply)) { /* it did nothing: the next may lead */
+			ms_fail(err, "controller %s: %s", target, json_string_value(json_object_get(*reply, "error")));
+			json_decref(*reply);
+			*reply = NULL;
+			rc = -2;
 		}
 	}
 	free(line);
