@@ -172,7 +172,7 @@ takeover() {
 	check_acknowledged "$T/acked"
 }
 
-@test "msgmc etcd: kill -9 of the leading controller during allocs (3 times): the standby leads within 3 s; no acknowledged lease lost or doubled; ids never reused; every lease has its export" {
+@test "msgmc etcd: kill -9 of the leading controller during allocs (3 times, MSGMC_ETCD_KILLS=N for more): the standby leads within 3 s; no acknowledged lease lost or doubled; ids never reused; every lease has its export" {
 	takeover "${MSGMC_ETCD_KILLS:-3}"
 }
 
