@@ -25,6 +25,11 @@ REQUIRED_LIBS := jansson libxxhash libnbd fuse3 gnutls libmicrohttpd
 CFLAGS += -pthread $(shell $(PKG_CONFIG) --cflags $(REQUIRED_LIBS))
 LDLIBS += -pthread $(shell $(PKG_CONFIG) --libs $(REQUIRED_LIBS))
 
+# libcurl (GnuTLS build, as the rest) for msgmc's etcd state backend;
+# --as-needed: only msgmc loads it.
+CFLAGS += $(shell $(PKG_CONFIG) --cflags libcurl)
+LDLIBS += -Wl,--push-state,--as-needed $(shell $(PKG_CONFIG) --libs libcurl) -Wl,--pop-state
+
 # OpenBLAS (cblas_sgemm) for msballoon's neural networks, required.  Its own
 # pkg-config name, so that Debian's netlib reference cblas is never the one
 # linked.  Debian's single-threaded build when it is installed

@@ -61,9 +61,33 @@ struct agent {
 	int invalidate_pending; /* sent once, at the first registration */
 	bool export_tls;        /* our msrswap serve requires TLS: our exports are nbds:// */
 	int serve_up;           /* msrswap serve answered at the last check: 1, did not: 0, not checked yet: -1 */
+	char target[128];          /* the controller tried now (one of cfg->gmc, or the leader a standby named) */
+	size_t next_index;         /* the next of cfg->gmc to try */
+	uint64_t unanswered_since_ns; /* an inform sent and nothing heard since (0: all answered) */
+	char redirect[128];        /* the leader a standby named ("": none yet) */
+	bool redirected;           /* a standby answered: after the disconnect, go elsewhere */
 	bool controller_down_said; /* the controller's absence was logged: its return will be too */
 	uint64_t controller_down_since_ns;
 };
+
+/* The next controller to try: the leader a standby named, else the next
+ * of the list --gmc gave (after the last, the first again). */
+static void next_controller(struct agent *a, const char *leader)
+{
+	if (leader && *leader) {
+		snprintf(a->target, sizeof a->target, "%s", leader);
+		return;
+	}
+	const char *list = a->cfg->gmc;
+	size_t count = 1;
+	for (const char *p = list; (p = strchr(p, ',')); p++)
+		count++;
+	const char *p = list;
+	for (size_t i = a->next_index % count; i > 0; i--)
+		p = strchr(p, ',') + 1;
+	snprintf(a->target, sizeof a->target, "%.*s", (int)strcspn(p, ","), p);
+	a->next_index = (a->next_index + 1) % count;
+}
 
 static void emit(struct agent *a, const char *event, json_t *fields)
 {
@@ -352,7 +376,17 @@ static int send_inform(struct agent *a)
 		json_object_set_new(m, "reserved_bytes", json_integer((json_int_t)reserved));
 	}
 	a->next_inform_ns = monotonic_ns() + a->cfg->interval_ns;
+	if (!a->unanswered_since_ns)
+		a->unanswered_since_ns = monotonic_ns();
 	return send_msg(a, m);
+}
+
+/* A controller that answers nothing for this long is stuck or cut off
+ * (a leader paused past its etcd lease has been replaced): go elsewhere. */
+static uint64_t silence_limit_ns(const struct agent *a)
+{
+	uint64_t limit = 3 * a->cfg->interval_ns;
+	return limit > 3 * NS_PER_S ? limit : 3 * NS_PER_S;
 }
 
 static int send_alloc(struct agent *a, uint64_t bytes, const char *why)
@@ -592,6 +626,16 @@ static int handle_message(struct agent *a, const struct msg *m)
 			if (!json_is_true(json_object_get(m->obj, "ok")))
 				log_warn("alloc refused: %s", msg_str(m, "error") ? msg_str(m, "error") : "?");
 		} else if (m->id == a->register_id && !json_is_true(json_object_get(m->obj, "ok"))) {
+			const char *leader = json_string_value(json_object_get(m->obj, "leader"));
+			if (json_is_string(json_object_get(m->obj, "leader")) || strstr(msg_str(m, "error") ?: "", "not the leader")) {
+				/* a standby: go to the leader it names (or, none yet, the next controller) */
+				log_info("controller %s: %s", a->target, msg_str(m, "error") ?: "not the leader");
+				snprintf(a->redirect, sizeof a->redirect, "%s", leader ? leader : "");
+				a->redirected = true;
+				if (leader)
+					a->backoff_ns = BACKOFF_MIN_NS;
+				return -1;
+			}
 			/* e.g. our previous connection is not closed yet on the controller's side */
 			log_warn("registration refused: %s", msg_str(m, "error") ? msg_str(m, "error") : "?");
 			return -1;
@@ -686,12 +730,21 @@ static void choose_address(struct agent *a)
 static void disconnect(struct agent *a, const char *why)
 {
 	if (a->conn.fd >= 0) {
-		log_warn("controller %s: %s; reconnecting", a->cfg->gmc, why);
+		if (a->redirected) /* a standby: said at -v already, not a loss */
+			log_debug("controller %s: %s; going to %s", a->target, why, a->redirect[0] ? a->redirect : "the next");
+		else
+			log_warn("controller %s: %s; reconnecting", a->target, why);
 		conn_close(&a->conn);
-		a->controller_down_said = true;
-		a->controller_down_since_ns = monotonic_ns();
+		if (!a->redirected) {
+			a->controller_down_said = true;
+			a->controller_down_since_ns = monotonic_ns();
+		}
 	}
+	if (a->redirected)
+		next_controller(a, a->redirect);
+	a->redirected = false;
 	a->alloc_in_flight = 0;
+	a->unanswered_since_ns = 0;
 	line_buffer_free(&a->in);
 	a->next_connect_ns = monotonic_ns() + a->backoff_ns;
 	a->backoff_ns = a->backoff_ns * 2 > a->cfg->backoff_max_ns ? a->cfg->backoff_max_ns : a->backoff_ns * 2;
@@ -719,6 +772,7 @@ static int read_controller(struct agent *a)
 		struct msg m;
 		if (len == 0)
 			continue;
+		a->unanswered_since_ns = 0;
 		if (msg_parse(line, len, &m, &err) < 0) {
 			disconnect(a, !a->cfg->tls && tls_psk_looks_like_tls(line, len)
 					      ? "it answered in TLS: it requires --tls-psk FILE"
@@ -752,35 +806,44 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 		setvbuf(stdin, NULL, _IONBF, 0);
 	int stdin_open = cfg->read_stdin;
 	a.backoff_ns = BACKOFF_MIN_NS;
+	next_controller(&a, NULL);
 	while (!*stop && !a.left) {
 		uint64_t now = monotonic_ns();
 		if (a.conn.fd < 0 && now >= a.next_connect_ns) {
 			struct ms_err cerr = {0};
-			if (conn_connect(&a.conn, cfg->gmc, cfg->tls, 5000, &cerr) < 0) {
+			if (conn_connect(&a.conn, a.target, cfg->tls, 5000, &cerr) < 0) {
 				/* a refused key is worth saying every time; a controller still down once */
 				if (strstr(cerr.msg, "TLS") || !a.controller_down_said)
-					log_warn("controller %s: %s (trying again every %llu ms at most)", cfg->gmc, cerr.msg,
+					log_warn("controller %s: %s (trying again every %llu ms at most)", a.target, cerr.msg,
 						 (unsigned long long)(cfg->backoff_max_ns / NS_PER_MS));
 				if (!a.controller_down_said)
 					a.controller_down_since_ns = now;
 				a.controller_down_said = true;
-				log_debug("controller %s: %s (next try in %llu ms)", cfg->gmc, cerr.msg,
+				log_debug("controller %s: %s (next try in %llu ms)", a.target, cerr.msg,
 					  (unsigned long long)(a.backoff_ns / NS_PER_MS));
+				next_controller(&a, NULL); /* another of --gmc's list, if it has several */
 				a.next_connect_ns = now + a.backoff_ns;
 				a.backoff_ns = a.backoff_ns * 2 > cfg->backoff_max_ns ? cfg->backoff_max_ns : a.backoff_ns * 2;
 			} else {
 				choose_address(&a);
 				if (a.controller_down_said)
-					log_warn("controller %s reached again after %.1f s", cfg->gmc,
+					log_warn("controller %s reached again after %.1f s", a.target,
 						 (double)(monotonic_ns() - a.controller_down_since_ns) / 1e9);
 				a.controller_down_said = false;
-				log_info("connected to the controller %s as node %s", cfg->gmc, cfg->node);
+				log_info("connected to the controller %s as node %s", a.target, cfg->node);
 				if (send_register(&a) < 0 || send_inform(&a) < 0 ||
 				    (a.invalidate_pending && send_msg(&a, request_new(&a, MSG_INVALIDATE)) < 0))
 					disconnect(&a, "cannot send");
 				else
 					a.invalidate_pending = 0;
 			}
+		}
+		if (a.conn.fd >= 0 && a.unanswered_since_ns && monotonic_ns() - a.unanswered_since_ns > silence_limit_ns(&a)) {
+			log_warn("controller %s: no answer for %.1f s (stuck, or no longer the leader): trying the next", a.target,
+				 (double)(monotonic_ns() - a.unanswered_since_ns) / 1e9);
+			a.redirected = true; /* not this one again at once: the next of the list */
+			a.redirect[0] = '\0';
+			disconnect(&a, "no answer in time (stuck, or no longer the leader)");
 		}
 		if (a.conn.fd >= 0 && monotonic_ns() >= a.next_inform_ns) {
 			if (send_inform(&a) < 0)

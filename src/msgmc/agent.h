@@ -13,7 +13,7 @@
 #include "tls_psk.h"
 
 struct agent_config {
-	const char *gmc;            /* ADDR:PORT */
+	const char *gmc;            /* ADDR:PORT[,ADDR:PORT...]: the controllers, tried in turn */
 	struct tls_psk *tls;        /* the controller is reached over TLS with this key (NULL: plain text) */
 	const char *tls_psk_file;   /* its file (an absolute path): nbds:// leases are opened with it too */
 	const char *node;

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
 #include "jsonl.h"
 #include "log.h"
 #include "proto.h"
+#include "state.h"
 #include "units.h"
 
 #define NAME_LEN (MSG_NAME_MAX + 1)
@@ -72,8 +72,7 @@ struct pending {
 struct gmc {
 	struct gmc_config cfg;
 	struct gmc_io io;
-	struct journal journal;
-	bool journaling;
+	struct state *state; /* NULL: leases live in memory only */
 	struct gmc_node *nodes;
 	size_t node_count, node_cap;
 	size_t *node_index; /* open addressing by name hash: node position + 1, 0 empty */
@@ -253,7 +252,7 @@ static json_t *journal_lease(const struct gmc_lease *l, const char *op)
 static void journal_write(struct gmc *g, json_t *rec)
 {
 	struct ms_err err = {0};
-	if (g->journaling && journal_append(&g->journal, rec, &err) < 0)
+	if (g->state && state_append(g->state, rec, &err) < 0)
 		log_error("%s (leases may be lost on a restart)", err.msg);
 	json_decref(rec);
 }
@@ -331,16 +330,14 @@ static json_t *journal_live_at_start(void *ctx)
 
 /* ---- sending ---- */
 
-void gmc_commit(struct gmc *g)
+int gmc_commit(struct gmc *g, struct ms_err *err)
 {
-	struct ms_err err = {0};
-	if (journal_sync(&g->journal, &err) < 0)
-		log_error("%s (leases may be lost on a restart)", err.msg);
+	return g->state ? state_sync(g->state, err) : 0;
 }
 
 bool gmc_commit_pending(const struct gmc *g)
 {
-	return g->journal.unsynced;
+	return g->state && state_pending(g->state);
 }
 
 /* Nothing leaves before the journal records it follows from are durable:
@@ -351,8 +348,9 @@ static void send_msg(struct gmc *g, struct gmc_peer *peer, json_t *msg)
 		json_decref(msg);
 		return;
 	}
-	if (!g->io.group_commit)
-		gmc_commit(g);
+	struct ms_err err = {0};
+	if (!g->io.group_commit && gmc_commit(g, &err) < 0)
+		log_error("%s (leases may be lost on a restart)", err.msg);
 	g->io.send(g->io.ctx, peer, msg);
 }
 
@@ -1096,13 +1094,12 @@ int gmc_new(const struct gmc_config *cfg, const struct gmc_io *io, struct gmc **
 	g->cfg = *cfg;
 	g->io = *io;
 	g->started_ns = monotonic_ns();
-	g->journal.fd = -1;
-	if (cfg->state_file) {
-		if (journal_open(&g->journal, cfg->state_file, journal_apply, g, journal_live_at_start, journal_snapshot, err) < 0) {
+	g->state = cfg->state;
+	if (cfg->state) {
+		if (state_load(cfg->state, journal_apply, journal_live_at_start, journal_snapshot, g, err) < 0) {
 			free(g);
 			return ms_fail_prefix(err, "--state");
 		}
-		g->journaling = true;
 		/* nodes named by the leases are known, not yet connected: they have
 		 * node_timeout to register again before their leases are revoked */
 		uint64_t now = monotonic_ns();
@@ -1112,7 +1109,7 @@ int gmc_new(const struct gmc_config *cfg, const struct gmc_io *io, struct gmc **
 			lease_account(g, &g->leases[i], +1);
 		}
 		if (g->lease_count)
-			log_info("%zu leases reloaded from %s", g->lease_count, cfg->state_file);
+			log_info("%zu leases reloaded (%s)", g->lease_count, cfg->state->ops->name);
 	}
 	*out = g;
 	return 0;
@@ -1128,7 +1125,6 @@ void gmc_free(struct gmc *g)
 		json_decref(op->records);
 		free(op);
 	}
-	journal_close(&g->journal);
 	free(g->node_index);
 	free(g->nodes);
 	free(g->leases);
@@ -1175,7 +1171,11 @@ json_t *gmc_status_record(const struct gmc *g)
 	if (g->decisions)
 		json_object_set_new(r, "decision_us_avg", json_real((double)g->decision_ns / (double)g->decisions / 1e3));
 	json_object_set_new(r, "uptime_s", json_real((double)(monotonic_ns() - g->started_ns) / 1e9));
-	json_object_set_new(r, "journal", json_boolean(g->journaling));
+	json_object_set_new(r, "journal", json_boolean(g->state && g->state->ops == &state_journal_ops));
+	if (g->state)
+		state_describe(g->state, r);
+	else
+		json_object_set_new(r, "state_backend", json_string("memory"));
 	return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "gmc_policy.h"
+#include "state.h"
 
 struct gmc_peer; /* a connection, owned by the server */
 
@@ -38,7 +39,7 @@ struct gmc_io {
 struct gmc_config {
 	const struct gmc_policy *policy;
 	struct gmc_params params;
-	const char *state_file;   /* NULL: leases live in memory only */
+	struct state *state;      /* the backend, loaded by gmc_new (not owned); NULL: leases live in memory only */
 	uint64_t node_timeout_ns; /* a node with leases away this long is failed (Recovery) */
 	uint64_t reply_timeout_ns;
 	uint64_t attach_timeout_ns; /* a consumer's attach (longer: it may make and hot-plug a device) */
@@ -59,9 +60,10 @@ int gmc_receive(struct gmc *g, struct gmc_peer *from, const char *line, size_t l
 void gmc_peer_gone(struct gmc *g, struct gmc_peer *peer, uint64_t now_ns);
 /* Timers: replies that never came, nodes away too long. */
 void gmc_tick(struct gmc *g, uint64_t now_ns);
-/* Make the journal records written so far durable (with io.group_commit,
- * before the messages queued since leave). */
-void gmc_commit(struct gmc *g);
+/* Make the records written so far durable (with io.group_commit, before
+ * the messages queued since leave).  -1: they are not, and the messages
+ * held for them must never leave (etcd: this controller was deposed). */
+int gmc_commit(struct gmc *g, struct ms_err *err);
 /* Records written and not yet made durable: messages must wait. */
 bool gmc_commit_pending(const struct gmc *g);
 

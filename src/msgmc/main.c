@@ -41,13 +41,14 @@ enum {
 	OPT_TIMEOUT,
 	OPT_INVALIDATE,
 	OPT_ATTACH_SIZE,
+	OPT_ADVERTISE,
 };
 
 #define DEFAULT_GMC "127.0.0.1:10810"
 
 struct args {
 	struct cli_common common;
-	const char *listen, *state, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
+	const char *listen, *state, *advertise, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
 	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout, *attach_size;
 	bool invalidate;
 	const char *command;
@@ -65,20 +66,22 @@ static void on_stop_signal(int sig)
 
 static void usage(void)
 {
-	printf("Usage: msgmc serve [--listen ADDR:PORT] [--state FILE] [--policy slm|local-first] [--reserve SIZE]\n"
-	       "                   [--vm-cap SIZE] [--node-timeout DUR] [--tls-psk FILE]\n"
-	       "       msgmc agent [--gmc ADDR:PORT] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
+	printf("Usage: msgmc serve [--listen ADDR:PORT] [--state FILE|etcd://HOST:PORT[,...]/PREFIX] [--advertise ADDR:PORT]\n"
+	       "                   [--policy slm|local-first] [--reserve SIZE] [--vm-cap SIZE] [--node-timeout DUR] [--tls-psk FILE]\n"
+	       "       msgmc agent [--gmc ADDR:PORT[,...]] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
 	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
 	       "                   [--invalidate] [--attach-size SIZE [-c URI]] [--tls-psk FILE [--tls-username NAME]]\n"
-	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] status | nodes | leases\n"
-	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
-	       "       msgmc [--gmc ADDR:PORT] [--tls-psk FILE] reclaim --node NODE SIZE | leave --node NODE\n"
+	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] status | nodes | leases\n"
+	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
+	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] reclaim --node NODE SIZE | leave --node NODE\n"
 	       "Share memory across a cluster: the global controller decides which host's reservoir serves\n"
 	       "which consumer (leases of msrswap exports); an agent on every host carries out its orders.\n"
 	       "\n"
 	       "      --listen ADDR:PORT   serve: where agents and commands connect (default %s);\n"
 	       "                           loopback and unix:PATH may be plain text, others need --tls-psk\n"
-	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start\n"
+	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start; or\n"
+	       "                           etcd://HOST:PORT[,...]/PREFIX: leases in etcd, several controllers, one leads\n"
+	       "      --advertise ADDR:PORT serve, etcd: the address standbys send clients to (default: the --listen address)\n"
 	       "      --policy NAME        serve: slm (vMCA Alg. 9, default) or local-first (Kocharyan)\n"
 	       "      --reserve SIZE       serve: memory every donor keeps for itself (R; default 0)\n"
 	       "      --vm-cap SIZE        serve, local-first: most remote memory per domain (default: no cap)\n"
@@ -87,7 +90,7 @@ static void usage(void)
 	       "                           $MSGMC_TLS_PSK): serve requires it of every peer; agent and\n"
 	       "                           commands use the key of --tls-username, else the file's first\n"
 	       "      --tls-username NAME  agent, commands: the PSK identity to use from --tls-psk's file\n"
-	       "      --gmc ADDR:PORT      the controller (default $MSGMC_GMC, then %s)\n"
+	       "      --gmc ADDR:PORT[,...] the controllers, tried in turn (default $MSGMC_GMC, then %s)\n"
 	       "      --node NAME          agent: this host; alloc, reclaim, leave: the node concerned\n"
 	       "      --rswap-control PATH agent: msrswap serve's control socket (this host provides memory)\n"
 	       "      --rswap unix:PATH    agent: the same as --rswap-control\n"
@@ -138,6 +141,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_TIMEOUT: a->timeout = arg; break;
 	case OPT_INVALIDATE: a->invalidate = true; break;
 	case OPT_ATTACH_SIZE: a->attach_size = arg; break;
+	case OPT_ADVERTISE: a->advertise = arg; break;
 	default: cli_usage_error("invalid option");
 	}
 }
@@ -216,6 +220,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
 		{"attach-size", required_argument, NULL, OPT_ATTACH_SIZE},
+		{"advertise", required_argument, NULL, OPT_ADVERTISE},
 		{NULL, 0, NULL, 0},
 	};
 	argv = negative_numbers_last(&argc, argv, longopts);
@@ -251,13 +256,22 @@ static struct tls_psk *open_keys(const struct args *a, bool server)
 	return psk;
 }
 
-/* A plain-text controller address must stay on this host. */
-static void check_plain_address(const char *addr, const char *what, const struct tls_psk *psk)
+/* A plain-text controller address must stay on this host (every one of a
+ * list ADDR:PORT,ADDR:PORT...). */
+static void check_plain_address(const char *list, const char *what, const struct tls_psk *psk)
 {
 	struct ms_err err = {0};
-	if (!psk && !address_is_loopback(addr)) {
-		refuse_without_tls(addr, what, &err);
-		exit(cli_report(&err));
+	for (const char *p = list; p;) {
+		size_t n = strcspn(p, ",");
+		char addr[256];
+		snprintf(addr, sizeof addr, "%.*s", (int)n, p);
+		if (n == 0 || n >= sizeof addr)
+			cli_usage_error("%s %s: an empty or overlong address in the list", what, list);
+		if (!psk && !address_is_loopback(addr)) {
+			refuse_without_tls(addr, what, &err);
+			exit(cli_report(&err));
+		}
+		p = p[n] ? p + n + 1 : NULL;
 	}
 }
 
@@ -301,7 +315,10 @@ static int run_serve(struct args *a)
 		cfg.gmc.params.vm_cap = size_option(a->vm_cap, "--vm-cap");
 	if (a->vm_cap && strcmp(cfg.gmc.policy->name, "local-first") != 0)
 		cli_usage_error("--vm-cap is a setting of --policy local-first");
-	cfg.gmc.state_file = a->state;
+	cfg.state = a->state;
+	cfg.advertise = a->advertise;
+	if (a->advertise && (strchr(a->advertise, ',') || !strchr(a->advertise, ':')))
+		cli_usage_error("--advertise %s: one HOST:PORT", a->advertise);
 	cfg.gmc.node_timeout_ns = duration_option(a->node_timeout, "--node-timeout", 60 * NS_PER_S);
 	cfg.gmc.reply_timeout_ns = 30 * NS_PER_S;
 	cfg.gmc.attach_timeout_ns = 150 * NS_PER_S; /* the agent gives msrswap attach 120 s */

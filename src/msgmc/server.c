@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proto.h"
+#include "state.h"
 #include "sockets.h"
 #include "units.h"
 
@@ -40,7 +41,10 @@ struct gmc_peer {
 
 struct server {
 	int epoll_fd;
-	struct gmc *gmc;
+	const struct server_config *cfg;
+	struct gmc_io io;
+	struct state *state; /* NULL: memory only */
+	struct gmc *gmc;     /* NULL: standing by (another controller leads) */
 	struct gmc_peer *dead; /* closed at the end of the loop iteration */
 	struct gmc_peer *peers;
 	struct gmc_peer *held; /* peers whose output waits for the commit */
@@ -75,7 +79,7 @@ static void peer_flush(struct server *s, struct gmc_peer *p)
 {
 	if (!p->conn.ready && !peer_handshake(s, p))
 		return;
-	if (gmc_commit_pending(s->gmc)) { /* what it has waits for the journal (commit_and_flush) */
+	if (s->gmc && gmc_commit_pending(s->gmc)) { /* what it has waits for the journal (commit_and_flush) */
 		if (!p->held) {
 			p->held = true;
 			p->next_held = s->held;
@@ -204,6 +208,28 @@ static void drop_slow_handshakes(struct server *s, uint64_t now)
 		}
 }
 
+/* A standby answers every request "not the leader, it is X" (with X in
+ * "leader"): agents and commands go there. */
+static void answer_standby(struct server *s, struct gmc_peer *p, const char *line, size_t len)
+{
+	struct msg m;
+	struct ms_err err = {0};
+	if (msg_parse(line, len, &m, &err) < 0) {
+		peer_send(s, p, msg_reply_error(0, "bad message: %s", err.msg));
+		peer_kill(s, p, NULL);
+		return;
+	}
+	if (m.type != MSG_REPLY) {
+		const char *leader = s->state ? state_leader(s->state) : "";
+		json_t *reply = *leader ? msg_reply_error(m.id, "not the leader, it is %s", leader)
+					: msg_reply_error(m.id, "not the leader, and no controller leads yet");
+		if (*leader)
+			json_object_set_new(reply, "leader", json_string(leader));
+		peer_send(s, p, reply);
+	}
+	msg_free(&m);
+}
+
 static void peer_read(struct server *s, struct gmc_peer *p)
 {
 	char buf[65536];
@@ -229,6 +255,10 @@ static void peer_read(struct server *s, struct gmc_peer *p)
 		while (!p->dead && (got = line_buffer_next(&p->in, &line, &len, &err)) == 1) {
 			if (len == 0)
 				continue;
+			if (!s->gmc) {
+				answer_standby(s, p, line, len);
+				continue;
+			}
 			if (gmc_receive(s->gmc, p, line, len, monotonic_ns(), &err) < 0) {
 				log_warn("peer sent a bad message, dropped: %s", err.msg);
 				/* said to it too (best effort, id 0: the message's own may be
@@ -250,9 +280,18 @@ static void peer_read(struct server *s, struct gmc_peer *p)
 
 /* Group commit: one journal sync for everything this round of the loop
  * decided, then the replies and orders that follow from it leave. */
+static void step_down(struct server *s, const char *why);
+
 static void commit_and_flush(struct server *s)
 {
-	gmc_commit(s->gmc);
+	struct ms_err err = {0};
+	if (s->gmc && gmc_commit(s->gmc, &err) < 0) {
+		if (!state_leading(s->state)) {
+			step_down(s, err.msg); /* what waited for this commit never leaves */
+			return;
+		}
+		log_error("%s (leases may be lost on a restart)", err.msg);
+	}
 	while (s->held) {
 		struct gmc_peer *p = s->held;
 		s->held = p->next_held;
@@ -272,7 +311,8 @@ static void close_dead(struct server *s)
 			(void)conn_send(&p->conn, p->out + p->out_sent, p->out_len - p->out_sent);
 		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, p->conn.fd, NULL);
 		conn_close(&p->conn);
-		gmc_peer_gone(s->gmc, p, monotonic_ns());
+		if (s->gmc)
+			gmc_peer_gone(s->gmc, p, monotonic_ns());
 		if (p->prev)
 			p->prev->next = p->next;
 		else
@@ -295,15 +335,74 @@ static void settle(struct server *s)
 	} while (s->held || s->dead);
 }
 
+/* This controller leads no more: every peer is dropped (agents and commands
+ * come back and are sent to the new leader), and what was held for a commit
+ * that did not happen is thrown away, never sent. */
+static void step_down(struct server *s, const char *why)
+{
+	log_warn("no longer the leader: %s", why);
+	for (struct gmc_peer *p = s->peers; p; p = p->next) {
+		p->out_len = p->out_sent = 0;
+		p->held = false;
+		peer_kill(s, p, NULL);
+	}
+	s->held = NULL;
+	struct gmc *g = s->gmc;
+	s->gmc = NULL;
+	close_dead(s);
+	gmc_free(g);
+}
+
+/* Take the lead: load the state; agents' registrations reconcile it then,
+ * as after a restart. */
+static int take_lead(struct server *s, struct ms_err *err)
+{
+	struct gmc_config gcfg = s->cfg->gmc;
+	gcfg.state = s->state;
+	if (gmc_new(&gcfg, &s->io, &s->gmc, err) < 0)
+		return -1;
+	if (s->state && s->state->ops != &state_journal_ops)
+		log_info("leading (%s): state loaded, %zu leases", s->state->ops->name, gmc_lease_count(s->gmc));
+	return 0;
+}
+
+/* At every tick: a standby that won the campaign leads; a leader whose lease
+ * could not be kept alive steps down. */
+static void follow_leadership(struct server *s, uint64_t now)
+{
+	if (!s->state)
+		return;
+	struct ms_err err = {0};
+	int rc = state_lead(s->state, now, &err);
+	if (rc == 1 && !s->gmc) {
+		/* peers that came to the standby are told to come again */
+		for (struct gmc_peer *p = s->peers; p; p = p->next)
+			peer_kill(s, p, NULL);
+		close_dead(s);
+		if (take_lead(s, &err) < 0)
+			log_warn("cannot take the lead yet: %s", err.msg);
+	} else if (rc != 1 && s->gmc) {
+		step_down(s, rc < 0 ? err.msg : "another controller leads");
+	}
+}
+
 int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err)
 {
-	struct server s = {.tls = cfg->tls};
-	struct gmc_io io = {.ctx = &s, .send = peer_send, .slot = peer_slot, .group_commit = true};
-	if (gmc_new(&cfg->gmc, &io, &s.gmc, err) < 0)
-		return -1;
+	struct server s = {.tls = cfg->tls, .cfg = cfg};
+	s.io = (struct gmc_io){.ctx = &s, .send = peer_send, .slot = peer_slot, .group_commit = true};
+	if (cfg->state && state_open(cfg->state, cfg->advertise ? cfg->advertise : cfg->listen, &s.state, err) < 0)
+		return ms_fail_prefix(err, "--state %s", cfg->state);
+	/* the journal (or memory) leads at once, and a bad journal is said now */
+	if (!s.state || state_lead(s.state, monotonic_ns(), err) == 1) {
+		if (take_lead(&s, err) < 0) {
+			state_close(s.state);
+			return -1;
+		}
+	}
 	int listen_fd = listen_on(cfg->listen, err);
 	if (listen_fd < 0) {
 		gmc_free(s.gmc);
+		state_close(s.state);
 		return -1;
 	}
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
@@ -313,10 +412,12 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 	if (s.epoll_fd < 0 || epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, listen_fd, &lev) < 0) {
 		close(listen_fd);
 		gmc_free(s.gmc);
+		state_close(s.state);
 		return ms_fail_errno(err, "epoll");
 	}
-	log_info("controller listening on %s (policy %s%s)", cfg->listen, cfg->gmc.policy->name,
-		 s.tls ? ", TLS with pre-shared keys required" : "");
+	log_info("controller listening on %s (policy %s%s, state %s%s)", cfg->listen, cfg->gmc.policy->name,
+		 s.tls ? ", TLS with pre-shared keys required" : "", s.state ? s.state->ops->name : "in memory",
+		 s.gmc ? "" : ", standing by");
 	struct epoll_event events[256];
 	uint64_t next_tick = monotonic_ns();
 	while (!*stop) {
@@ -337,7 +438,10 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 		settle(&s);
 		uint64_t now = monotonic_ns();
 		if (now >= next_tick) {
-			gmc_tick(s.gmc, now);
+			follow_leadership(&s, now);
+			now = monotonic_ns(); /* taking the lead may have taken a while */
+			if (s.gmc)
+				gmc_tick(s.gmc, now);
 			if (s.tls)
 				drop_slow_handshakes(&s, now);
 			settle(&s);
@@ -352,7 +456,9 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 	for (struct gmc_peer *p = s.peers; p; p = p->next)
 		peer_kill(&s, p, NULL);
 	close_dead(&s);
-	gmc_commit(s.gmc);
+	if (s.gmc && gmc_commit(s.gmc, err) < 0)
+		log_error("%s (leases may be lost on a restart)", err->msg);
 	gmc_free(s.gmc);
+	state_close(s.state);
 	return 0;
 }

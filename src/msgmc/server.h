@@ -10,7 +10,9 @@
 struct server_config {
 	const char *listen;
 	struct tls_psk *tls; /* every peer must use TLS with these keys (NULL: plain text) */
-	struct gmc_config gmc;
+	const char *state;     /* --state: a journal file or etcd://...; NULL: memory only */
+	const char *advertise; /* the address standbys send clients to when this one leads */
+	struct gmc_config gmc; /* .state is set by the server */
 };
 
 int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err);

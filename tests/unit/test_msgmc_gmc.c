@@ -80,6 +80,16 @@ static void join(struct gmc *g, struct gmc_peer *p, const char *node, bool provi
 	say(g, p, "{\"v\":1,\"type\":\"inform\",\"id\":2,\"reservoir_bytes\":%llu}", (unsigned long long)reservoir);
 }
 
+/* The journal backend on path (each gmc_new reads it again, as a restart would). */
+static struct state *journal_state(const char *path)
+{
+	struct state *st = NULL;
+	struct ms_err err = {0};
+	if (state_open(path, "", &st, &err) < 0)
+		abort();
+	return st;
+}
+
 /* A controller with a fresh journal (state: a mkstemp template, made and
  * removed) and a provider p1 (64M) and a consumer c1 registered. */
 static struct gmc *with_journal(char *state, struct gmc_config *cfg, const struct gmc_io *gio, struct gmc_peer *p1,
@@ -87,7 +97,7 @@ static struct gmc *with_journal(char *state, struct gmc_config *cfg, const struc
 {
 	close(mkstemp(state));
 	unlink(state);
-	*cfg = (struct gmc_config){.policy = gmc_policy_find("slm"), .state_file = state,
+	*cfg = (struct gmc_config){.policy = gmc_policy_find("slm"), .state = journal_state(state),
 				   .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
 	struct gmc *g = NULL;
 	struct ms_err err = {0};
@@ -122,9 +132,11 @@ static void test_group_commit(void)
 		ok(gmc_commit_pending(g) == group, "group commit %d: %s", group,
 		   group ? "it waits for the commit: the lease record is not yet synced"
 			 : "the lease record was synced before the order was sent");
-		gmc_commit(g);
+		struct ms_err err = {0};
+		ok(gmc_commit(g, &err) == 0, "group commit %d: the commit succeeds", group);
 		ok(!gmc_commit_pending(g), "group commit %d: nothing pending after gmc_commit", group);
 		gmc_free(g);
+		state_close(cfg.state);
 		unlink(state);
 		free_peers(&p1, &c1, &cli);
 	}
@@ -223,6 +235,7 @@ static void test_compaction(void)
 	json_decref(leases);
 	say(g2, &cli, "{\"v\":1,\"type\":\"status\",\"id\":1}");
 	gmc_free(g2);
+	state_close(cfg.state);
 	unlink(state);
 	free_peers(&p1, &c1, &cli);
 }
@@ -279,7 +292,7 @@ int main(void)
 	int fd = mkstemp(state);
 	close(fd);
 	unlink(state);
-	struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .state_file = state,
+	struct gmc_config cfg = {.policy = gmc_policy_find("slm"), .state = journal_state(state),
 				 .node_timeout_ns = 5000, .reply_timeout_ns = 100000};
 	struct gmc *g;
 	struct ms_err err = {0};
@@ -425,6 +438,7 @@ int main(void)
 	ok(say(g, &cli, "{\"v\":1,\"type\":\"lmc_alloc\",\"id\":1,\"lease\":1,\"export\":\"x\",\"size_bytes\":1}") < 0,
 	   "controller-to-agent messages sent to the controller drop the peer");
 	gmc_free(g);
+	state_close(cfg.state);
 	unlink(state);
 	json_decref(p1.inbox);
 	json_decref(p2.inbox);
