@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/demo (make demo) as README.md tells a newcomer to run it: its
+# scripts/demo-wss (make demo-wss), the first demo: its
 # whole output in a log, as root and as a user without root.
 bats_require_minimum_version 1.5.0
 load helpers
@@ -23,14 +23,14 @@ check_log() {
 	grep -q "is the host's memory" "$LOG"
 }
 
-@test "demo: 'make demo > log 2>&1' keeps every line" {
+@test "demo-wss: 'make demo-wss > log 2>&1' keeps every line" {
 	local rc=0
-	"$ROOT/scripts/demo" > "$LOG" 2>&1 || rc=$?
+	"$ROOT/scripts/demo-wss" > "$LOG" 2>&1 || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$LOG"; false; }
 	check_log
 }
 
-@test "demo: runs without root, even when its stderr is a file that user cannot open" {
+@test "demo-wss: runs without root, even when its stderr is a file that user cannot open" {
 	[ "$(id -u)" = 0 ] || skip "needs root to run the demo as another user"
 	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
 	id nobody >/dev/null 2>&1 || skip "no user 'nobody'"
@@ -38,7 +38,7 @@ check_log() {
 	: > "$LOG"
 	chmod 600 "$LOG"
 	local rc=0
-	TMPDIR=/tmp setpriv --reuid=nobody --regid=nogroup --clear-groups "$ROOT/scripts/demo" > "$LOG" 2>&1 || rc=$?
+	TMPDIR=/tmp setpriv --reuid=nobody --regid=nogroup --clear-groups "$ROOT/scripts/demo-wss" > "$LOG" 2>&1 || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$LOG"; false; }
 	check_log
 }
