@@ -103,3 +103,31 @@ nothing_left() {
 	run -2 env MEMSHARE_DEMO_PHASE=ten "$ROOT/scripts/demo"
 	[[ $output == *"MEMSHARE_DEMO_PHASE must be a whole number of seconds, not 'ten'"* ]]
 }
+
+# usemem_region PID MIB: the start address (decimal) of the process's anonymous mapping of MIB MiB
+usemem_region() {
+	local range rest
+	while read -r range rest; do
+		local a=$((16#${range%-*})) b=$((16#${range#*-}))
+		[ $((b - a)) -eq $(($2 * 1048576)) ] && [ "$(wc -w <<< "$rest")" -eq 4 ] && { echo "$a"; return; }
+	done < "/proc/$1/maps"
+	return 1
+}
+
+@test "usemem --verify, the demo's check: a page changed behind its back is counted (bad_pages=1, exit 3)" {
+	[ "$(id -u)" = 0 ] || skip "needs root to write another process's memory"
+	local fifo=$BATS_TEST_TMPDIR/ready line pid addr rc=0
+	mkfifo "$fifo"
+	"$ROOT/build/workload/usemem" --verify --touch 1 4 > "$fifo" 2> "$BATS_TEST_TMPDIR/usemem.err" &
+	pid=$!
+	read -r -t 30 line < "$fifo"
+	[ "$line" = ready ]
+	addr=$(usemem_region "$pid" 4)
+	# page 300, outside the 1 MiB touched: only the check of every page on exit sees it
+	printf '\377\377\377\377\377\377\377\377' | dd of="/proc/$pid/mem" bs=1 seek=$((addr + 300 * 4096)) conv=notrunc status=none
+	kill "$pid"
+	wait "$pid" || rc=$?
+	cat "$BATS_TEST_TMPDIR/usemem.err"
+	[ "$rc" -eq 3 ]
+	grep -q 'bad_pages=1$' "$BATS_TEST_TMPDIR/usemem.err"
+}
