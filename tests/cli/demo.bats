@@ -63,7 +63,8 @@ nothing_left() {
 	jq -e -s 'any(.kind == "reservoir" and .remote_need_bytes > 0)' "$OUT"
 	jq -e -s 'any(.kind == "agent" and .event == "registered")' "$OUT"
 	jq -e -s 'any(.kind == "agent" and .event == "granted" and .attached and .domain == "swap0")' "$OUT"
-	jq -e -s 'any(.kind == "tier" and .domain == "swap0" and .remotes_alive >= 1)' "$OUT"
+	# the lease is the swap device's remote tier, and swapped pages went there
+	jq -e -s 'any(.kind == "tier" and .domain == "swap0" and .remotes_alive >= 1 and .remote_bytes > 0)' "$OUT"
 	jq -e -s 'map(select(.kind == "scan")) | length == 3' "$OUT"
 	jq -e -s 'any(.kind == "sharing" and .scope == "set")' "$OUT"
 	# every page of every workload checked: none bad
