@@ -94,6 +94,22 @@ nothing_left() {
 	nothing_left
 }
 
+@test "demo: SIGINT while the VMs start leaves nothing behind either" {
+	require_demo
+	env --default-signal=INT "$ROOT/scripts/demo" > "$OUT" 2> "$ERR" &
+	local pid=$! rc=0
+	# the moment the first VM's cgroup exists, its workload is on its way in
+	until_true 60 test -d "$(memory_root)/memshare-demo-$pid/vm1" || { cat "$ERR"; false; }
+	kill -INT "$pid"
+	# the cleanup does not wait for a workload that never started
+	until_true 120 gone "$pid" || { cat "$ERR"; false; }
+	wait "$pid" || rc=$?
+	cat "$ERR"
+	[ "$rc" -eq 130 ]
+	demo_places
+	nothing_left
+}
+
 @test "demo: without root it says what is missing and exits 1" {
 	[ "$(id -u)" = 0 ] || skip "needs root to run the demo as another user"
 	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
