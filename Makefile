@@ -2,6 +2,11 @@
 # `make install PREFIX=...` installs, `make check SANITIZE=1` adds ASan+UBSan.
 PREFIX ?= /usr/local
 DESTDIR ?=
+# systemd units (systemd also reads /usr/local/lib/systemd/system); a
+# packager may give `pkg-config --variable=systemdsystemunitdir systemd`.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# the units' settings files (/etc/memshare/*.conf), whatever the prefix
+SYSCONFDIR ?= /etc
 VERSION := 0.1.0
 BUILD ?= build
 BIN := bin
@@ -78,7 +83,7 @@ HELPER_SRC := $(wildcard tests/workload/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/workload/%.c=$(BUILD)/workload/%) $(BUILD)/workload/memhog
 
 .SECONDARY:
-.PHONY: all check install uninstall clean demo test-programs
+.PHONY: all check install uninstall clean demo demo-wss test-programs units
 all: $(TOOLS:%=$(BIN)/%) $(HELPER_BIN)
 
 $(BUILD)/%.o: %.c
@@ -118,7 +123,22 @@ check: test-programs
 demo: all
 	scripts/demo
 
-install: all
+# the first demo: mswss measuring two processes, no root needed
+demo-wss: all
+	scripts/demo-wss
+
+# The units with this installation's paths in them.
+UNIT_IN := $(wildcard systemd/*.service.in)
+UNITS := $(UNIT_IN:systemd/%.in=$(BUILD)/systemd/%)
+UNIT_CONFS := $(wildcard systemd/*.conf)
+units: $(UNITS)
+$(BUILD)/systemd/%: systemd/%.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@.tmp && mv $@.tmp $@
+.PHONY: FORCE
+FORCE:
+
+install: all units
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 755 $(TOOLS:%=bin/%) $(DESTDIR)$(PREFIX)/bin/
@@ -131,12 +151,21 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/memshare/scenarios/traces
 	install -m 644 src/msballoon/scenarios/traces/*.jsonl src/msballoon/scenarios/traces/README.md \
 	  $(DESTDIR)$(PREFIX)/share/memshare/scenarios/traces/
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/memshare
+	install -m 644 $(UNITS) $(DESTDIR)$(SYSTEMDUNITDIR)/
+# (an operator's settings are never overwritten; uninstall removes them only unchanged)
+	for f in $(UNIT_CONFS); do t=$(DESTDIR)$(SYSCONFDIR)/memshare/$${f#systemd/}; \
+	  [ -e "$$t" ] || install -m 644 "$$f" "$$t"; done
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1) \
 	  $(DESTDIR)$(PREFIX)/share/man/man7/memshare.7 $(TOOLS:%=$(DESTDIR)$(PREFIX)/share/bash-completion/completions/%) \
 	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_memshare
 	rm -rf $(DESTDIR)$(PREFIX)/share/memshare
+	rm -f $(UNIT_IN:systemd/%.in=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
+	for f in $(UNIT_CONFS); do t=$(DESTDIR)$(SYSCONFDIR)/memshare/$${f#systemd/}; \
+	  ! cmp -s "$$f" "$$t" || rm -f "$$t"; done
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/memshare 2>/dev/null
 
 clean:
 	rm -rf bin build build-san

@@ -12,7 +12,11 @@
  *                     distribution clipped to the band (a hot centre);
  *   --grow STEP_MIB   start with STEP MiB and grow by STEP every pass up to SIZE;
  *   --schedule W1@D1,W2@D2,...  touch W1 MiB for D1 seconds, then W2 for D2...,
- *                     staying at the last (a working set that shrinks and grows).
+ *                     staying at the last (a working set that shrinks and grows);
+ *   --verify          every page holds a pattern of its index (the same in every
+ *                     usemem: identical content across processes), checked at each
+ *                     touch and, on exit, over every page: pages that went to swap
+ *                     and came back are proved intact ("bad_pages=N", exit 3).
  * Runs until --duration has passed or it is killed.  Reports passes done and
  * the mean pass time on exit (stderr), so benches can measure slowdown. */
 #include <getopt.h>
@@ -67,10 +71,42 @@ static double normal01(void)
 	return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
 }
 
+static int verify;        /* --verify: pages carry a checked pattern */
+static size_t bad_pages;
+
+static uint64_t pattern(size_t page_index)
+{
+	uint64_t x = (page_index + 1) * 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 31;
+	return x * 0xbf58476d1ce4e5b9ULL;
+}
+
+static void fill_page(unsigned char *mem, size_t i)
+{
+	volatile uint64_t *q = (volatile uint64_t *)(mem + i * PAGE);
+	q[0] = pattern(i);
+	q[1] = ~q[0];
+}
+
+/* Read and write the page: with --verify, check its pattern and write it back. */
+static void touch_page(volatile unsigned char *mem, size_t i)
+{
+	if (!verify) {
+		mem[i * PAGE]++;
+		return;
+	}
+	volatile uint64_t *q = (volatile uint64_t *)(mem + i * PAGE);
+	uint64_t want = pattern(i);
+	if (q[0] != want || q[1] != ~want)
+		bad_pages++;
+	q[0] = want;
+	q[1] = ~want;
+}
+
 static void touch_range(volatile unsigned char *mem, size_t first_page, size_t pages)
 {
 	for (size_t i = 0; i < pages; i++)
-		mem[(first_page + i) * PAGE]++;
+		touch_page(mem, first_page + i);
 }
 
 /* The working set the schedule "W1@D1,W2@D2,..." asks for at `elapsed` seconds (-1: malformed). */
@@ -97,7 +133,7 @@ static long scheduled_mib(const char *schedule, double elapsed)
 static void usage(void)
 {
 	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB]\n"
-			"              [--schedule MIB@SECONDS,...] SIZE_MIB\n");
+			"              [--schedule MIB@SECONDS,...] [--verify] SIZE_MIB\n");
 	exit(2);
 }
 
@@ -105,7 +141,8 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"touch", 1, 0, 't'}, {"pattern", 1, 0, 'P'}, {"pass", 1, 0, 'p'},
-		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {"schedule", 1, 0, 's'}, {0, 0, 0, 0},
+		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {"schedule", 1, 0, 's'},
+		{"verify", 0, 0, 'v'}, {0, 0, 0, 0},
 	};
 	double pass_s = 0.1, duration_s = 0;
 	long touch_mib = -1, grow_mib = 0;
@@ -122,6 +159,7 @@ int main(int argc, char **argv)
 		case 'd': duration_s = parse_seconds(optarg); break;
 		case 'g': grow_mib = atol(optarg); break;
 		case 's': schedule = optarg; break;
+		case 'v': verify = 1; break;
 		default: usage();
 		}
 	}
@@ -144,7 +182,11 @@ int main(int argc, char **argv)
 	size_t live_pages = grow_mib ? (size_t)grow_mib * MIB / PAGE : pages;
 	if (live_pages > pages)
 		live_pages = pages;
-	touch_range(mem, 0, live_pages);
+	if (verify) /* every page, so that the check on exit covers them all */
+		for (size_t i = 0; i < pages; i++)
+			fill_page(mem, i);
+	else
+		touch_range(mem, 0, live_pages);
 	printf("ready\n");
 	fflush(stdout);
 
@@ -174,7 +216,10 @@ int main(int argc, char **argv)
 				double x = (double)touch_pages / 2 + normal01() * sd;
 				if (x < 0) x = 0;
 				if (x > (double)touch_pages - 1) x = (double)touch_pages - 1;
-				mem[(band_first + (size_t)x) * PAGE + 64]++;
+				if (verify)
+					touch_page(mem, band_first + (size_t)x);
+				else
+					mem[(band_first + (size_t)x) * PAGE + 64]++;
 			}
 		} else {
 			touch_range(mem, 0, touch_pages);
@@ -187,6 +232,12 @@ int main(int argc, char **argv)
 			struct timespec ts = {(time_t)rest, (long)((rest - (double)(time_t)rest) * 1e9)};
 			nanosleep(&ts, NULL);
 		}
+	}
+	if (verify) {
+		touch_range(mem, 0, pages);
+		fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f bad_pages=%zu\n", passes,
+			passes ? busy / (double)passes * 1000 : 0, bad_pages);
+		return bad_pages ? 3 : 0;
 	}
 	fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f\n", passes, passes ? busy / (double)passes * 1000 : 0);
 	return 0;
