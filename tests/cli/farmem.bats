@@ -45,7 +45,7 @@ left_nothing() {
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	# the slowdown table: a column per latency, a row per percentage, 1.00 at 0 %
-	grep -A3 '^## usemem: slowdown' <<<"$output" > "$C/slowdown"
+	grep -A4 '^## usemem: slowdown' <<<"$output" > "$C/slowdown"
 	[ "$(sed -n 3p "$C/slowdown" | awk '{print $1, $2, $3, $4, $5}')" = "remote % 0 us 50" ]
 	[ "$(sed -n 4p "$C/slowdown" | awk '{print $1, $2, $3}')" = "0 1.00 1.00" ]
 	sed -n 5p "$C/slowdown" | awk '$1 == 50 && NF == 3 && $2 + 0 > 0 && $3 + 0 > 0 { ok = 1 } END { exit !ok }'
@@ -59,7 +59,7 @@ left_nothing() {
 		"$C/runs.jsonl"
 	# not faster with remote pages than at 0 %, beyond the spread of the two 0 % runs
 	jq -s -e 'map(select(.kind == "farmem_run")) | (map(select(.remote_pct == 0) | .seconds)) as $b |
-		($b | min) - (($b | max) - ($b | min))) as $floor | map(select(.remote_pct == 50)) | all(.seconds >= $floor)' \
+		(($b | min) - (($b | max) - ($b | min))) as $floor | map(select(.remote_pct == 50)) | all(.seconds >= $floor)' \
 		"$C/runs.jsonl"
 	# the provider answers no request before the configured latency; the probe's blocks are remote
 	jq -s -e 'map(select(.kind == "farmem_latency")) | length == 2 and
@@ -79,9 +79,10 @@ left_nothing() {
 	# the run's swap device is in use
 	[ -n "$(swaps_in "$dir")" ]
 	kill -INT "$pid"
-	run wait "$pid"
+	rc=0
+	wait "$pid" || rc=$?
 	cat "$C/err"
-	[ "$status" -eq 130 ]
+	[ "$rc" -eq 130 ]
 	grep -q interrupted "$C/err"
 	left_nothing "$dir" "$cg"
 	# its daemons are gone: no process has its directory on its command line
