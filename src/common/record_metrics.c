@@ -108,6 +108,17 @@ static const struct metric_def METRICS[] = {
 	{"node", "leased_out_bytes", "memshare_node_leased_out_bytes", "gauge", 1, "Memory the node lends."},
 	{"node", "leased_in_bytes", "memshare_node_leased_in_bytes", "gauge", 1, "Memory the node borrows."},
 	{"node", "local_need_bytes", "memshare_node_local_need_bytes", "gauge", 1, "Memory the node's domains lack."},
+	{"share", "size_bytes", "memshare_share_size_bytes", "gauge", 1, "The domain's shared space (msshare)."},
+	{"share", "used_bytes", "memshare_share_used_bytes", "gauge", 1, "What its jobs hold in it."},
+	{"share", "files", "memshare_share_files", "gauge", 1, "Files (jobs) in the space."},
+	{"share", "arrivals_per_s", "memshare_share_arrivals_per_second", "gauge", 1, "Jobs written per second."},
+	{"share", "departures_per_s", "memshare_share_departures_per_second", "gauge", 1, "Jobs taken away per second."},
+	{"share", "service_per_s", "memshare_share_service_per_second", "gauge", 1,
+	 "Departure rate while jobs were waiting."},
+	{"share", "mean_job_bytes", "memshare_share_mean_job_bytes", "gauge", 1, "The mean job's size."},
+	{"share", "full_s", "memshare_share_full_seconds", "gauge", 1,
+	 "Seconds of the interval the space could not take one more mean job."},
+	{"target", "share_bytes", "memshare_target_share_bytes", "gauge", 1, "The policy's shared-space target."},
 };
 #define NMETRICS (sizeof METRICS / sizeof METRICS[0])
 
@@ -121,7 +132,7 @@ struct kind_def {
 static const struct kind_def KINDS[] = {
 	{"wss", {"domain"}},	     {"target", {"domain", "policy"}}, {"tier", {"domain"}},
 	{"sharing", {"scope"}},	     {"export_stats", {"export"}},     {"pool_stats", {NULL}},
-	{"gmc_status", {NULL}},	     {"node", {"node"}},
+	{"gmc_status", {NULL}},	     {"node", {"node"}},	       {"share", {"domain"}},
 };
 #define TIMESTAMP_METRIC NMETRICS /* one more family: when each source last reported */
 #define MAX_LABELS 4

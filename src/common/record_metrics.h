@@ -16,7 +16,8 @@ struct metric_store;
 struct metric_store *metric_store_new(void);
 void metric_store_free(struct metric_store *s);
 /* Take a record's metrics.  Returns true when it was a kind with metrics
- * (wss, target, tier, sharing, export_stats, pool_stats, gmc_status, node),
+ * (wss, target, tier, sharing, export_stats, pool_stats, gmc_status, node,
+ * share),
  * false for any other kind (ignored). */
 bool metric_store_take(struct metric_store *s, const json_t *record);
 /* Every metric seen, family by family in the table's order. */

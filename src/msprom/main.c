@@ -30,7 +30,7 @@ static void usage(void)
 {
 	printf("Usage: msprom [OPTION]... [-o FILE.prom] < records.jsonl\n"
 	       "Turn memshare's JSON Lines records (wss, target, tier, sharing, export_stats, pool_stats, gmc_status,\n"
-	       "node) into Prometheus metrics: the last value of each field, labelled by host and what the record is\n"
+	       "node, share) into Prometheus metrics: the last value of each field, labelled by host and what the record is\n"
 	       "about (domain, scope, export, node; target: also policy).\n"
 	       "\n"
 	       "  -o, --output FILE    write the metrics to FILE, atomically, whenever the input has been quiet\n"

@@ -141,3 +141,17 @@ JSON
 	grep -qE '^memshare_export_used_bytes[{]host="[^"]*",export="vm1"[}] 65536$' "$prom"
 	promtool_ok "$prom"
 }
+
+@test "msprom: msshare's share records and memnet's share targets" {
+	run --separate-stderr "$MSPROM" < <(cat <<'JSON'
+{"kind":"share","ts":"2026-12-03T10:00:00Z","host":"h1","domain":"/memshare/a","size_bytes":1048576,"used_bytes":65536,"files":1,"arrivals_per_s":2.5,"departures_per_s":2,"full_s":0.5}
+{"kind":"target","ts":"2026-12-03T10:00:01Z","host":"h1","domain":"/memshare/a","policy":"memnet","share_bytes":458752}
+JSON
+)
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/s.prom"
+	promtool_ok "$BATS_TEST_TMPDIR/s.prom"
+	grep -qxF 'memshare_share_arrivals_per_second{host="h1",domain="/memshare/a"} 2.5' <<<"$output"
+	grep -qxF 'memshare_share_full_seconds{host="h1",domain="/memshare/a"} 0.5' <<<"$output"
+	grep -qxF 'memshare_target_share_bytes{host="h1",domain="/memshare/a",policy="memnet"} 458752' <<<"$output"
+}
