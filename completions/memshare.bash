@@ -376,7 +376,7 @@ _memshare_msballoon() {
 # ---- msrswap ----
 
 # Options that take a value (as a separate word, or after '=').
-_memshare_msrswap_takes_value=' -c --connect --listen --capacity --export --latency --control --stats
+_memshare_msrswap_takes_value=' -c --connect --listen --capacity --export --latency --control --stats --metrics
 	--tls-psk --busy-poll --max-connections --ram --disk-dir --fuse --size --target --remote --socket --priority --timeout '
 _memshare_msrswap_takes_value=${_memshare_msrswap_takes_value//[[:space:]]/ }
 
@@ -386,10 +386,10 @@ _memshare_msrswap_options() {
 	case $1 in
 	serve)
 		printf '%s\n' --listen --capacity --export --latency --dedup --mlock --overcommit --control --stats \
-			--tls-psk --busy-poll --max-connections --fabric "${common[@]}"
+			--metrics --tls-psk --busy-poll --max-connections --fabric "${common[@]}"
 		;;
 	export | status) printf '%s\n' --control --timeout "${common[@]}" ;;
-	client) printf '%s\n' --listen --ram --disk-dir --fuse --control --stats "${common[@]}" ;;
+	client) printf '%s\n' --listen --ram --disk-dir --fuse --control --stats --metrics "${common[@]}" ;;
 	attach)
 		printf '%s\n' -c --connect --size --target --remote --mkswap --socket --host --priority \
 			--control --timeout "${common[@]}"
@@ -397,7 +397,7 @@ _memshare_msrswap_options() {
 	detach) printf '%s\n' -c --connect --host --control --timeout "${common[@]}" ;;
 	*)
 		printf '%s\n' -c --connect --listen --capacity --export --latency --dedup --mlock --overcommit --control \
-			--stats --tls-psk --busy-poll --max-connections --fabric --ram --disk-dir --fuse --size --target --remote --mkswap --socket \
+			--stats --metrics --tls-psk --busy-poll --max-connections --fabric --ram --disk-dir --fuse --size --target --remote --mkswap --socket \
 			--host --priority --timeout "${common[@]}"
 		;;
 	esac
@@ -450,6 +450,7 @@ _memshare_msrswap_values() {
 	--timeout) printf '%s\n' 2s 10s 30s ;;
 	--max-connections) printf '%s\n' 64 256 1024 ;;
 	--stats) printf '%s\n' 1s 5s 10s 30s ;;
+	--metrics) printf '%s\n' 127.0.0.1:9310 :9310 ;;
 	--remote) printf '%s\n' nbd:// nbd+unix:/// fabric:// fabric+unix:/// ;;
 	esac
 	return 0

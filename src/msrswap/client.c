@@ -299,6 +299,7 @@ int client_run(const struct client_config *cfg, volatile int *stop, struct ms_er
 	c.server.control = client_control;
 	c.server.stats = client_stats;
 	c.server.ctx = &c;
+	c.server.metrics_addr = cfg->metrics_addr;
 	struct fuse_export *fx = NULL;
 	if (cfg->fuse_dir) {
 		/* The daemon may be the host's swap: none of its pages may ever

@@ -18,6 +18,7 @@ struct client_config {
 	const char *disk_dir;       /* where the devices' disk tiers live */
 	const char *fuse_dir;       /* NULL, or where the devices appear as files (FUSE) */
 	uint64_t stats_interval_ns;
+	const char *metrics_addr;   /* --metrics ADDR:PORT; NULL: none */
 	struct jsonl_writer *out;
 };
 

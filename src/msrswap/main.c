@@ -31,6 +31,7 @@ enum {
 	OPT_MLOCK,
 	OPT_CONTROL,
 	OPT_STATS,
+	OPT_METRICS,
 	OPT_TLS_PSK,
 	OPT_RAM,
 	OPT_DISK_DIR,
@@ -87,11 +88,11 @@ static void usage(void)
 {
 	printf("Usage: msrswap serve [--listen ADDR] [--capacity SIZE] [--export NAME:SIZE]... [--latency DUR]\n"
 	       "                     [--dedup] [--mlock] [--control PATH] [--stats DUR] [--tls-psk FILE] [--busy-poll DUR]\n"
-	       "                     [--max-connections N] [--overcommit] [--fabric [PROVIDER]]\n"
+	       "                     [--max-connections N] [--overcommit] [--fabric [PROVIDER]] [--metrics ADDR]\n"
 	       "       msrswap export add NAME SIZE | rm NAME | list   [--control PATH]\n"
 	       "       msrswap status [--control PATH]\n"
 	       "       msrswap client [--listen unix:PATH] [--ram SIZE] [--disk-dir DIR] [--fuse DIR] [--control PATH]\n"
-	       "                      [--stats DUR]\n"
+	       "                      [--stats DUR] [--metrics ADDR]\n"
 	       "       msrswap attach [-c URI] DOMAIN --size SIZE [--target SIZE] [--remote NBD-URI]... [--mkswap]\n"
 	       "                      [--socket PATH] [--control PATH]\n"
 	       "       msrswap attach --host NAME --size SIZE [--target SIZE] [--remote NBD-URI]... [--priority N]\n"
@@ -109,6 +110,7 @@ static void usage(void)
 	       "      --overcommit         allow a capacity and exports beyond MemAvailable + SwapFree\n"
 	       "      --control PATH       serve, export, status: the provider's control socket (default %s)\n"
 	       "      --stats DUR          print statistics records every DUR\n"
+	       "      --metrics ADDR       serve, client: Prometheus metrics at http://ADDR/metrics (HOST:PORT)\n"
 	       "      --tls-psk FILE       require TLS with pre-shared keys (psktool's username:hexkey lines)\n"
 	       "      --busy-poll DUR      poll for a client's next request this long before sleeping (e.g. 20us)\n"
 	       "      --max-connections N  NBD clients served at once; more wait (default RLIMIT_NOFILE less 16)\n"
@@ -195,6 +197,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 		break;
 	}
 	case OPT_STATS: rc = parse_duration_ns(arg, "--stats", &a->serve.stats_interval_ns, &err); break;
+	case OPT_METRICS: a->serve.metrics_addr = arg; break;
 	case OPT_TLS_PSK: a->serve.tls_psk_file = arg; break;
 	case OPT_BUSY_POLL: rc = parse_duration_ns(arg, "--busy-poll", &a->serve.busy_poll_ns, &err); break;
 	case OPT_TIMEOUT: {
@@ -227,6 +230,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"overcommit", no_argument, NULL, OPT_OVERCOMMIT},
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"stats", required_argument, NULL, OPT_STATS},
+		{"metrics", required_argument, NULL, OPT_METRICS},
 		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
 		{"ram", required_argument, NULL, OPT_RAM},
 		{"disk-dir", required_argument, NULL, OPT_DISK_DIR},
@@ -358,6 +362,7 @@ static int run_client(struct args *a, struct jsonl_writer *out)
 	if (!cfg->disk_dir)
 		cfg->disk_dir = DEFAULT_DISK_DIR;
 	cfg->stats_interval_ns = a->serve.stats_interval_ns;
+	cfg->metrics_addr = a->serve.metrics_addr;
 	cfg->out = out;
 	struct sigaction sa = {.sa_handler = on_stop_signal};
 	sigaction(SIGINT, &sa, NULL);

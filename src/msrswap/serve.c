@@ -17,6 +17,8 @@
 
 #include "sockets.h"
 #include "log.h"
+#include "metrics_http.h"
+#include "record_metrics.h"
 #include "nbd_server.h"
 #include "registry.h"
 #include "fabric.h"
@@ -231,6 +233,9 @@ static void accept_failed(struct server *s, struct listener_state *l, int error)
 
 /* ---- control socket: one JSON request line, JSON reply lines ---- */
 
+/* How fresh a scrape is: the loop wakes at least every 200 ms. */
+#define METRICS_REFRESH_NS (1 * NS_PER_S)
+
 static json_t *reply_ok(void)
 {
 	return json_pack("{s:b}", "ok", 1);
@@ -362,6 +367,27 @@ static int emit_stats(struct server *s, struct jsonl_writer *out, struct ms_err 
 	return rc;
 }
 
+/* --metrics: the same records as --stats, rendered as Prometheus text and
+ * handed to the HTTP thread (record_metrics names them as msprom does). */
+static int publish_metrics(struct server *s, struct metrics_server *m, struct ms_err *err)
+{
+	struct metric_store *store = metric_store_new();
+	if (!store)
+		return ms_fail(err, "out of memory");
+	json_t *records = s->stats(s);
+	size_t i;
+	json_t *rec;
+	json_array_foreach(records, i, rec)
+		metric_store_take(store, rec);
+	json_decref(records);
+	struct prom_buf text = {0};
+	metric_store_render(store, &text);
+	int rc = metrics_server_publish(m, &text, err);
+	prom_buf_free(&text);
+	metric_store_free(store);
+	return rc;
+}
+
 static json_t *provider_stats(struct server *s)
 {
 	return registry_stats(&s->registry);
@@ -392,6 +418,15 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 		close(listen_fd);
 		return ms_fail_prefix(err, "control socket");
 	}
+	struct metrics_server *metrics = NULL;
+	if (s->metrics_addr && !(metrics = metrics_server_start(s->metrics_addr, err))) {
+		close(listen_fd);
+		close(control_fd);
+		return -1;
+	}
+	if (metrics)
+		log_info("Prometheus metrics on http://%s/metrics", s->metrics_addr);
+	uint64_t next_metrics = 0;
 	log_info("serving NBD on %s, control on %s", listen, control);
 	log_info("at most %lu NBD connections at once", s->max_connections);
 	uint64_t next_stats = stats_interval_ns ? monotonic_ns() + stats_interval_ns : 0;
@@ -412,7 +447,12 @@ int server_run(struct server *s, const char *listen, const char *control, uint64
 			rc = emit_stats(s, out, err);
 			next_stats += stats_interval_ns;
 		}
+		if (metrics && rc == 0 && monotonic_ns() >= next_metrics) {
+			rc = publish_metrics(s, metrics, err);
+			next_metrics = monotonic_ns() + METRICS_REFRESH_NS;
+		}
 	}
+	metrics_server_stop(metrics);
 	close(listen_fd);
 	close(control_fd);
 	if (listener.reserve_fd >= 0)
@@ -517,6 +557,7 @@ int serve_run(const struct serve_config *cfg, volatile int *stop, struct ms_err 
 		s.max_connections = cfg->max_connections;
 	s.control = provider_control;
 	s.stats = provider_stats;
+	s.metrics_addr = cfg->metrics_addr;
 	log_info("reservoir of %llu bytes", (unsigned long long)cfg->capacity);
 	if (tls)
 		log_info("TLS with pre-shared keys (%s) is required of every NBD client", cfg->tls_psk_file);

@@ -30,6 +30,7 @@ struct serve_config {
 	uint64_t latency_ns;          /* added to every request */
 	uint64_t busy_poll_ns;        /* poll this long for a client's next request before sleeping; 0 never */
 	uint64_t stats_interval_ns;   /* 0: no periodic statistics */
+	const char *metrics_addr;     /* --metrics ADDR:PORT; NULL: none */
 	const char *tls_psk_file;     /* NULL: no TLS; else a PSK file (username:hexkey lines) */
 	unsigned long max_connections; /* NBD clients at once; 0: default_max_connections() */
 	const char *fabric_provider;  /* NULL: no one-sided RDMA; else exports are registered with this libfabric provider */
@@ -54,6 +55,7 @@ struct server {
 	json_t *(*control)(struct server *s, const char *cmd, json_t *request);
 	json_t *(*stats)(struct server *s); /* an array of records */
 	void *ctx;
+	const char *metrics_addr;  /* --metrics: serve those records as Prometheus metrics here; NULL: no */
 };
 
 int server_init(struct server *s, struct ram_pool *pool, uint64_t capacity, struct ms_err *err);

@@ -8,7 +8,8 @@ load helpers
 MSPROM=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msprom
 
 teardown() {
-	[ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null && until_true 30 gone "$SERVE_PID"
+	local pid
+	for pid in ${SERVE_PID:-} ${CLIENT_PID:-}; do kill "$pid" 2>/dev/null && until_true 30 gone "$pid"; done
 	stop_workloads
 	remove_cgroups
 	true
@@ -154,4 +155,68 @@ JSON
 	grep -qxF 'memshare_share_arrivals_per_second{host="h1",domain="/memshare/a"} 2.5' <<<"$output"
 	grep -qxF 'memshare_share_full_seconds{host="h1",domain="/memshare/a"} 0.5' <<<"$output"
 	grep -qxF 'memshare_target_share_bytes{host="h1",domain="/memshare/a",policy="memnet"} 458752' <<<"$output"
+}
+
+# scrape PORT FILE: GET /metrics from a daemon into FILE; fails unless 200.
+scrape() {
+	curl -sf --max-time 10 -o "$2" "http://127.0.0.1:$1/metrics"
+}
+
+# scrape_has PORT FILE REGEX: a scrape into FILE has a line matching REGEX.
+scrape_has() {
+	scrape "$1" "$2" && grep -qE "$3" "$2"
+}
+
+@test "msrswap serve and client --metrics: Prometheus scrapes them during load; promtool accepts every scrape" {
+	command -v curl >/dev/null || skip "curl is not installed"
+	local d=$BATS_TEST_TMPDIR pport cport
+	pport=$(random_port 2)
+	cport=$((pport + 1))
+	"$MSRSWAP" serve --listen "unix:$d/p.sock" --control "$d/p.ctl" --capacity 64M --export "vm1:32M" \
+		--metrics "127.0.0.1:$pport" 2> "$d/serve.log" &
+	SERVE_PID=$!
+	"$MSRSWAP" client --listen "unix:$d/c.sock" --control "$d/c.ctl" --ram 1M --disk-dir "$d/disks" \
+		--metrics "127.0.0.1:$cport" 2> "$d/client.log" &
+	CLIENT_PID=$!
+	wait_socket "$d/p.sock" "$d/p.ctl" "$d/c.sock" "$d/c.ctl"
+	until_true 30 scrape "$pport" "$d/p.prom"
+	# load: writes through a real NBD client while the provider is scraped
+	head -c 8M /dev/urandom > "$d/data"
+	( for _ in 1 2 3; do nbdcopy "$d/data" "nbd+unix:///vm1?socket=$d/p.sock"; done ) &
+	local load=$!
+	local n=0
+	while ! gone "$load" || [ "$n" -lt 3 ]; do
+		scrape "$pport" "$d/p.$n.prom"
+		promtool_ok "$d/p.$n.prom"
+		n=$((n + 1))
+		[ "$n" -lt 200 ] || break
+	done
+	wait "$load"
+	# every byte written is counted within a refresh (1 s) of the copies' end
+	until_true 30 scrape_has "$pport" "$d/p.prom" '^memshare_export_written_bytes_total[{]host="[^"]*",export="vm1"[}] 25165824$'
+	promtool_ok "$d/p.prom"
+	grep -qE '^memshare_pool_capacity_bytes[{]host="[^"]*"[}] 67108864$' "$d/p.prom"
+	# the client's endpoint (no device yet: nothing to report, still valid), and 404 elsewhere
+	scrape "$cport" "$d/c.prom"
+	promtool_ok "$d/c.prom"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$cport/")" = 404 ]
+	kill "$CLIENT_PID"
+	until_true 30 gone "$CLIENT_PID"
+}
+
+@test "msrswap --metrics: a port in use or a unix socket is refused at start (one line, non-zero)" {
+	local d=$BATS_TEST_TMPDIR port
+	port=$(random_port)
+	run --separate-stderr "$MSRSWAP" serve --listen "unix:$d/p.sock" --control "$d/p.ctl" --capacity 16M \
+		--metrics "unix:$d/m.sock"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--metrics unix:$d/m.sock: Prometheus scrapes over TCP: give HOST:PORT"* ]]
+	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork /dev/null &
+	local holder=$!
+	until_true 30 bash -c "ss -Htln | grep -q ':$port '"
+	run --separate-stderr timeout 30 "$MSRSWAP" serve --listen "unix:$d/q.sock" --control "$d/q.ctl" --capacity 16M \
+		--metrics "127.0.0.1:$port"
+	kill "$holder"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"--metrics"* ]]
 }
