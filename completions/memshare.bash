@@ -702,7 +702,7 @@ _memshare_msshare() {
 
 # ---- msgmc ----
 
-_memshare_msgmc_takes_value=' --listen --state --advertise --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node
+_memshare_msgmc_takes_value=' --listen --state --advertise --metrics --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node
 	--domain --rswap-control --rswap --client-control --location --address --interval --timeout --attach-size
 	-c --connect '
 _memshare_msgmc_takes_value=${_memshare_msgmc_takes_value//[[:space:]]/ }
@@ -711,7 +711,7 @@ _memshare_msgmc_takes_value=${_memshare_msgmc_takes_value//[[:space:]]/ }
 _memshare_msgmc_options() {
 	local common=(-p --pretty -v --verbose -q --quiet -h --help --version)
 	case $1 in
-	serve) printf '%s\n' --listen --state --advertise --policy --reserve --vm-cap --node-timeout --tls-psk "${common[@]}" ;;
+	serve) printf '%s\n' --listen --state --advertise --metrics --policy --reserve --vm-cap --node-timeout --tls-psk "${common[@]}" ;;
 	agent)
 		printf '%s\n' --gmc --node --rswap-control --rswap --client-control --location --address --domain \
 			--interval --invalidate --attach-size -c --connect --tls-psk --tls-username "${common[@]}"
@@ -720,7 +720,7 @@ _memshare_msgmc_options() {
 	alloc) printf '%s\n' --gmc --node --domain --timeout --tls-psk --tls-username "${common[@]}" ;;
 	reclaim | leave) printf '%s\n' --gmc --node --timeout --tls-psk --tls-username "${common[@]}" ;;
 	*)
-		printf '%s\n' --listen --state --advertise --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node \
+		printf '%s\n' --listen --state --advertise --metrics --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node \
 			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate --attach-size \
 			--timeout "${common[@]}"
 		;;

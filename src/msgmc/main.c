@@ -42,13 +42,14 @@ enum {
 	OPT_INVALIDATE,
 	OPT_ATTACH_SIZE,
 	OPT_ADVERTISE,
+	OPT_METRICS,
 };
 
 #define DEFAULT_GMC "127.0.0.1:10810"
 
 struct args {
 	struct cli_common common;
-	const char *listen, *state, *advertise, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
+	const char *listen, *state, *advertise, *metrics, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
 	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout, *attach_size;
 	bool invalidate;
 	const char *command;
@@ -68,6 +69,7 @@ static void usage(void)
 {
 	printf("Usage: msgmc serve [--listen ADDR:PORT] [--state FILE|etcd://HOST:PORT[,...]/PREFIX] [--advertise ADDR:PORT]\n"
 	       "                   [--policy slm|local-first] [--reserve SIZE] [--vm-cap SIZE] [--node-timeout DUR] [--tls-psk FILE]\n"
+	       "                   [--metrics ADDR:PORT]\n"
 	       "       msgmc agent [--gmc ADDR:PORT[,...]] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
 	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
 	       "                   [--invalidate] [--attach-size SIZE [-c URI]] [--tls-psk FILE [--tls-username NAME]]\n"
@@ -82,6 +84,7 @@ static void usage(void)
 	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start; or\n"
 	       "                           etcd://HOST:PORT[,...]/PREFIX: leases in etcd, several controllers, one leads\n"
 	       "      --advertise ADDR:PORT serve, etcd: the address standbys send clients to (default: the --listen address)\n"
+	       "      --metrics ADDR:PORT  serve: Prometheus metrics at http://ADDR:PORT/metrics\n"
 	       "      --policy NAME        serve: slm (vMCA Alg. 9, default) or local-first (Kocharyan)\n"
 	       "      --reserve SIZE       serve: memory every donor keeps for itself (R; default 0)\n"
 	       "      --vm-cap SIZE        serve, local-first: most remote memory per domain (default: no cap)\n"
@@ -142,6 +145,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_INVALIDATE: a->invalidate = true; break;
 	case OPT_ATTACH_SIZE: a->attach_size = arg; break;
 	case OPT_ADVERTISE: a->advertise = arg; break;
+	case OPT_METRICS: a->metrics = arg; break;
 	default: cli_usage_error("invalid option");
 	}
 }
@@ -221,6 +225,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
 		{"attach-size", required_argument, NULL, OPT_ATTACH_SIZE},
 		{"advertise", required_argument, NULL, OPT_ADVERTISE},
+		{"metrics", required_argument, NULL, OPT_METRICS},
 		{NULL, 0, NULL, 0},
 	};
 	argv = negative_numbers_last(&argc, argv, longopts);
@@ -317,6 +322,7 @@ static int run_serve(struct args *a)
 		cli_usage_error("--vm-cap is a setting of --policy local-first");
 	cfg.state = a->state;
 	cfg.advertise = a->advertise;
+	cfg.metrics = a->metrics;
 	if (a->advertise && (strchr(a->advertise, ',') || !strchr(a->advertise, ':')))
 		cli_usage_error("--advertise %s: one HOST:PORT", a->advertise);
 	cfg.gmc.node_timeout_ns = duration_option(a->node_timeout, "--node-timeout", 60 * NS_PER_S);

@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "jsonl.h"
 #include "log.h"
+#include "metrics_http.h"
+#include "record_metrics.h"
 #include "proto.h"
 #include "state.h"
 #include "sockets.h"
@@ -386,6 +389,50 @@ static void follow_leadership(struct server *s, uint64_t now)
 	}
 }
 
+/* --metrics: the controller's status and nodes (the names msprom gives those
+ * records), its leases by state, and whether it leads; a copy is handed to
+ * the HTTP thread every second. */
+static int publish_metrics(const struct server *s, struct metrics_server *m, struct ms_err *err)
+{
+	struct metric_store *store = metric_store_new();
+	if (!store)
+		return ms_fail(err, "out of memory");
+	struct prom_buf text = {0};
+	const char *host[] = {"host", local_hostname(), NULL};
+	prom_family(&text, "memshare_gmc_leader", "gauge", "1 when this controller leads, 0 when it stands by.");
+	prom_sample(&text, "memshare_gmc_leader", host, NULL, NULL, s->gmc ? 1 : 0);
+	if (s->gmc) {
+		json_t *status = gmc_status_record(s->gmc), *nodes = gmc_node_records(s->gmc);
+		json_t *leases = gmc_lease_records(s->gmc), *rec;
+		size_t i;
+		metric_store_take(store, status);
+		json_array_foreach(nodes, i, rec)
+			metric_store_take(store, rec);
+		metric_store_render(store, &text);
+		json_t *by_state = json_object();
+		json_array_foreach(leases, i, rec) {
+			const char *state = json_string_value(json_object_get(rec, "state"));
+			json_t *n = json_object_get(by_state, state ? state : "unknown");
+			json_object_set_new(by_state, state ? state : "unknown", json_integer(n ? json_integer_value(n) + 1 : 1));
+		}
+		prom_family(&text, "memshare_gmc_leases_by_state", "gauge", "Leases the controller holds, by state.");
+		const char *state;
+		json_t *n;
+		json_object_foreach(by_state, state, n) {
+			const char *labels[] = {"host", local_hostname(), "state", state, NULL};
+			prom_sample(&text, "memshare_gmc_leases_by_state", labels, NULL, NULL, (double)json_integer_value(n));
+		}
+		json_decref(by_state);
+		json_decref(status);
+		json_decref(nodes);
+		json_decref(leases);
+	}
+	int rc = metrics_server_publish(m, &text, err);
+	prom_buf_free(&text);
+	metric_store_free(store);
+	return rc;
+}
+
 int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct ms_err *err)
 {
 	struct server s = {.tls = cfg->tls, .cfg = cfg};
@@ -399,8 +446,15 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 			return -1;
 		}
 	}
+	struct metrics_server *metrics = NULL;
+	if (cfg->metrics && !(metrics = metrics_server_start(cfg->metrics, err))) {
+		gmc_free(s.gmc);
+		state_close(s.state);
+		return -1;
+	}
 	int listen_fd = listen_on(cfg->listen, err);
 	if (listen_fd < 0) {
+		metrics_server_stop(metrics);
 		gmc_free(s.gmc);
 		state_close(s.state);
 		return -1;
@@ -410,6 +464,7 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 	s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
 	if (s.epoll_fd < 0 || epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, listen_fd, &lev) < 0) {
+		metrics_server_stop(metrics);
 		close(listen_fd);
 		gmc_free(s.gmc);
 		state_close(s.state);
@@ -419,7 +474,7 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 		 s.tls ? ", TLS with pre-shared keys required" : "", s.state ? s.state->ops->name : "in memory",
 		 s.gmc ? "" : ", standing by");
 	struct epoll_event events[256];
-	uint64_t next_tick = monotonic_ns();
+	uint64_t next_tick = monotonic_ns(), next_metrics = 0;
 	while (!*stop) {
 		int n = epoll_wait(s.epoll_fd, events, 256, TICK_MS);
 		for (int i = 0; i < n; i++) {
@@ -447,7 +502,13 @@ int gmc_server_run(const struct server_config *cfg, volatile int *stop, struct m
 			settle(&s);
 			next_tick = now + TICK_MS * NS_PER_MS;
 		}
+		if (metrics && now >= next_metrics) {
+			if (publish_metrics(&s, metrics, err) < 0)
+				log_warn("--metrics: %s", err->msg);
+			next_metrics = now + NS_PER_S;
+		}
 	}
+	metrics_server_stop(metrics);
 	close(listen_fd);
 	close(s.epoll_fd);
 	if (strncmp(cfg->listen, "unix:", 5) == 0)

@@ -12,6 +12,7 @@ struct server_config {
 	struct tls_psk *tls; /* every peer must use TLS with these keys (NULL: plain text) */
 	const char *state;     /* --state: a journal file or etcd://...; NULL: memory only */
 	const char *advertise; /* the address standbys send clients to when this one leads */
+	const char *metrics;   /* --metrics ADDR:PORT: Prometheus metrics there; NULL: none */
 	struct gmc_config gmc; /* .state is set by the server */
 };
 

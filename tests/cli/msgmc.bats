@@ -650,3 +650,26 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	grep -q '"event":"reclaimed".*"detached":true' "$T/c1-agent.out"
 	detach_host_swap hs1 "$T/c.ctl"
 }
+
+@test "msgmc serve --metrics: nodes, leases by state and commits as Prometheus metrics, scraped while allocating" {
+	command -v curl >/dev/null || skip "curl is not installed"
+	command -v promtool >/dev/null || skip "promtool is not installed (scripts/install-deps installs prometheus)"
+	local mport=$((BASE + 9))
+	cluster --metrics "127.0.0.1:$mport"
+	scrape_gmc() { curl -sf --max-time 10 -o "$T/m.prom" "http://127.0.0.1:$mport/metrics"; }
+	until_true 30 scrape_gmc
+	local i
+	for i in 1 2 3; do
+		gmc_cli alloc --node c1 --domain "vm$i" 8M > /dev/null
+		scrape_gmc
+		promtool check metrics < "$T/m.prom"
+	done
+	has() { scrape_gmc && grep -qE "$1" "$T/m.prom"; }
+	until_true 30 has '^memshare_gmc_leases[{]host="[^"]*"[}] 3$'
+	grep -qE '^memshare_gmc_leader[{]host="[^"]*"[}] 1$' "$T/m.prom"
+	grep -qE '^memshare_gmc_leases_by_state[{]host="[^"]*",state="[a-z_]+"[}] 3$' "$T/m.prom"
+	grep -qE '^memshare_gmc_commits_total[{]host="[^"]*"[}] [1-9]' "$T/m.prom"
+	grep -qE '^memshare_node_free_bytes[{]host="[^"]*",node="p2"[}] [0-9]+$' "$T/m.prom"
+	grep -qE '^memshare_gmc_leased_bytes[{]host="[^"]*"[}] 25165824$' "$T/m.prom"
+	promtool check metrics < "$T/m.prom"
+}
