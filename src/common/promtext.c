@@ -120,7 +120,7 @@ void prom_histogram(struct prom_buf *b, const char *name, const char *const *lab
 	char bucket[256], le[64];
 	snprintf(bucket, sizeof bucket, "%s_bucket", name);
 	for (size_t i = 0; i < nbounds; i++) {
-		snprintf(le, sizeof le, "%.17g", bounds[i]);
+		snprintf(le, sizeof le, "%.15g", bounds[i]);
 		prom_sample(b, bucket, labels, "le", le, (double)cumulative_counts[i]);
 	}
 	prom_sample(b, bucket, labels, "le", "+Inf", (double)count);

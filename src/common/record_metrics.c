@@ -137,6 +137,20 @@ static const struct kind_def KINDS[] = {
 	{"sharing", {"scope"}},	     {"export_stats", {"export"}},     {"pool_stats", {NULL}},
 	{"gmc_status", {NULL}},	     {"node", {"node"}},	       {"share", {"domain"}},
 };
+
+/* Histograms the records carry as {"lt_N": count, ..., "ge_4194304": count}
+ * (log2 buckets in microseconds, empty ones left out) with their sum beside. */
+struct histogram_def {
+	const char *kind, *field, *sum_field, *metric, *help;
+};
+
+static const struct histogram_def HISTOGRAMS[] = {
+	{"export_stats", "latency_us", "latency_sum_us", "memshare_export_request_duration_seconds",
+	 "NBD commands' service times, from arrival to reply (msrswap serve)."},
+};
+#define NHISTOGRAMS (sizeof HISTOGRAMS / sizeof HISTOGRAMS[0])
+#define LOG2_BUCKETS 23 /* lt_1 .. lt_4194304; the rest is +Inf */
+
 #define TIMESTAMP_METRIC NMETRICS /* one more family: when each source last reported */
 #define MAX_LABELS 4
 
@@ -150,8 +164,21 @@ struct family {
 	size_t n, cap;
 };
 
+struct hist_series {
+	char *labels[2 * MAX_LABELS + 1];
+	uint64_t cumulative[LOG2_BUCKETS];
+	uint64_t count;
+	double sum_s;
+};
+
+struct hist_family {
+	struct hist_series *series;
+	size_t n, cap;
+};
+
 struct metric_store {
 	struct family families[NMETRICS + 1];
+	struct hist_family histograms[NHISTOGRAMS];
 };
 
 struct metric_store *metric_store_new(void) { return calloc(1, sizeof(struct metric_store)); }
@@ -170,6 +197,11 @@ void metric_store_free(struct metric_store *s)
 		for (size_t i = 0; i < s->families[f].n; i++)
 			free_labels(s->families[f].series[i].labels);
 		free(s->families[f].series);
+	}
+	for (size_t h = 0; h < NHISTOGRAMS; h++) {
+		for (size_t i = 0; i < s->histograms[h].n; i++)
+			free_labels(s->histograms[h].series[i].labels);
+		free(s->histograms[h].series);
 	}
 	free(s);
 }
@@ -208,6 +240,60 @@ static void set_value(struct family *f, const char *const *labels, double value)
 		}
 	s->value = value;
 	f->n++;
+}
+
+/* The series of these labels in F (added the first time), or NULL out of memory. */
+static struct hist_series *hist_series_of(struct hist_family *f, const char *const *labels)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (same_labels(f->series[i].labels, labels))
+			return &f->series[i];
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 8;
+		struct hist_series *grown = realloc(f->series, cap * sizeof *grown);
+		if (!grown)
+			return NULL;
+		f->series = grown;
+		f->cap = cap;
+	}
+	struct hist_series *h = &f->series[f->n];
+	memset(h, 0, sizeof *h);
+	for (size_t i = 0; labels[i] && i < 2 * MAX_LABELS; i++)
+		if (!(h->labels[i] = strdup(labels[i]))) {
+			free_labels(h->labels);
+			return NULL;
+		}
+	f->n++;
+	return h;
+}
+
+/* A record's log2 histogram object and its sum; a record without both is left out. */
+static void take_histogram(struct hist_family *f, const struct histogram_def *d, const json_t *record,
+			   const char *const *labels)
+{
+	const json_t *obj = json_object_get(record, d->field), *sum = json_object_get(record, d->sum_field);
+	if (!json_is_object(obj) || !json_is_number(sum))
+		return;
+	uint64_t per_bucket[LOG2_BUCKETS + 1] = {0};
+	const char *key;
+	const json_t *v;
+	json_object_foreach((json_t *)obj, key, v) {
+		unsigned long long bound;
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			continue;
+		if (sscanf(key, "lt_%llu", &bound) == 1 && bound && !(bound & (bound - 1)) && bound <= (1ULL << 22))
+			per_bucket[__builtin_ctzll(bound)] += (uint64_t)json_integer_value(v);
+		else if (strncmp(key, "ge_", 3) == 0)
+			per_bucket[LOG2_BUCKETS] += (uint64_t)json_integer_value(v);
+	}
+	struct hist_series *h = hist_series_of(f, labels);
+	if (!h)
+		return;
+	uint64_t running = 0;
+	for (size_t b = 0; b < LOG2_BUCKETS; b++)
+		h->cumulative[b] = running += per_bucket[b];
+	h->count = running + per_bucket[LOG2_BUCKETS];
+	h->sum_s = json_number_value(sum) * 1e-6;
 }
 
 static const char *string_field(const json_t *r, const char *key)
@@ -269,6 +355,9 @@ bool metric_store_take(struct metric_store *s, const json_t *record)
 		if (strcmp(METRICS[i].kind, kind) == 0 && json_is_number(v))
 			set_value(&s->families[i], labels, json_number_value(v) * METRICS[i].scale);
 	}
+	for (size_t h = 0; h < NHISTOGRAMS; h++)
+		if (strcmp(HISTOGRAMS[h].kind, kind) == 0)
+			take_histogram(&s->histograms[h], &HISTOGRAMS[h], record, labels);
 	double ts = rfc3339_seconds(string_field(record, "ts"));
 	if (ts >= 0) {
 		const char *with_kind[2 * MAX_LABELS + 3] = {"kind", kind};
@@ -292,6 +381,17 @@ void metric_store_render(const struct metric_store *s, struct prom_buf *out)
 {
 	for (size_t i = 0; i < NMETRICS; i++)
 		render_family(&s->families[i], METRICS[i].metric, METRICS[i].type, METRICS[i].help, out);
+	double bounds[LOG2_BUCKETS];
+	for (size_t b = 0; b < LOG2_BUCKETS; b++)
+		bounds[b] = (double)(1ULL << b) * 1e-6;
+	for (size_t h = 0; h < NHISTOGRAMS; h++) {
+		const struct hist_family *f = &s->histograms[h];
+		if (f->n)
+			prom_family(out, HISTOGRAMS[h].metric, "histogram", HISTOGRAMS[h].help);
+		for (size_t i = 0; i < f->n; i++)
+			prom_histogram(out, HISTOGRAMS[h].metric, (const char *const *)f->series[i].labels, bounds,
+				       f->series[i].cumulative, LOG2_BUCKETS, f->series[i].sum_s, f->series[i].count);
+	}
 	render_family(&s->families[TIMESTAMP_METRIC], "memshare_record_timestamp_seconds", "gauge",
 		      "When the source last reported (the record's ts), by record kind.", out);
 }
@@ -301,5 +401,8 @@ void metric_store_list(void)
 	for (size_t i = 0; i < NMETRICS; i++)
 		printf("%-40s %-8s %s.%s%s\n", METRICS[i].metric, METRICS[i].type, METRICS[i].kind, METRICS[i].field,
 		       METRICS[i].scale == 1 ? "" : METRICS[i].scale == 1e-3 ? " (ms to s)" : " (us to s)");
+	for (size_t h = 0; h < NHISTOGRAMS; h++)
+		printf("%-40s %-8s %s.%s, %s.%s (us to s)\n", HISTOGRAMS[h].metric, "histogram", HISTOGRAMS[h].kind,
+		       HISTOGRAMS[h].field, HISTOGRAMS[h].kind, HISTOGRAMS[h].sum_field);
 	printf("%-40s %-8s %s\n", "memshare_record_timestamp_seconds", "gauge", "ts of every kind above");
 }

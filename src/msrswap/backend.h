@@ -31,6 +31,7 @@ struct export_stats {
 	uint64_t errors;
 	/* request service time histogram: bucket i counts requests that took < 2^i µs (last: the rest) */
 	uint64_t latency_us_log2[24];
+	uint64_t latency_ns_sum; /* their service times added up (a Prometheus histogram's _sum) */
 };
 
 struct nbd_export {

@@ -524,6 +524,7 @@ static void record_latency(struct export_stats *s, uint64_t ns)
 	while (bucket < 23 && us >= (1ULL << bucket))
 		bucket++;
 	__atomic_fetch_add(&s->latency_us_log2[bucket], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->latency_ns_sum, ns, __ATOMIC_RELAXED);
 }
 
 static void wait_until(uint64_t deadline_ns)

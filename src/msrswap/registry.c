@@ -385,6 +385,8 @@ json_t *registry_stats(struct registry *r)
 		COUNTER(errors);
 #undef COUNTER
 		json_object_set_new(rec, "latency_us", latency_histogram(s));
+		json_object_set_new(rec, "latency_sum_us",
+				    json_real((double)__atomic_load_n(&s->latency_ns_sum, __ATOMIC_RELAXED) / 1e3));
 		json_array_append_new(list, rec);
 	}
 	pthread_mutex_unlock(&r->lock);

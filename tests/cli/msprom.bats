@@ -196,6 +196,15 @@ scrape_has() {
 	until_true 30 scrape_has "$pport" "$d/p.prom" '^memshare_export_written_bytes_total[{]host="[^"]*",export="vm1"[}] 25165824$'
 	promtool_ok "$d/p.prom"
 	grep -qE '^memshare_pool_capacity_bytes[{]host="[^"]*"[}] 67108864$' "$d/p.prom"
+	# the service times as a real histogram: cumulative buckets up to +Inf = _count, a _sum in seconds
+	grep -qE '^# TYPE memshare_export_request_duration_seconds histogram$' "$d/p.prom"
+	local count inf
+	count=$(awk '/^memshare_export_request_duration_seconds_count[{].*export="vm1"/ {print $2}' "$d/p.prom")
+	inf=$(awk '/^memshare_export_request_duration_seconds_bucket[{].*export="vm1".*le="[+]Inf"/ {print $2}' "$d/p.prom")
+	[ "$count" -gt 0 ] && [ "$count" = "$inf" ]
+	awk '/^memshare_export_request_duration_seconds_bucket[{].*export="vm1"/ { if ($2 < last) bad = 1; last = $2 }
+		END { exit bad }' "$d/p.prom"
+	grep -qE '^memshare_export_request_duration_seconds_sum[{].*export="vm1".*[}] [0-9.e-]+$' "$d/p.prom"
 	# the client's endpoint (no device yet: nothing to report, still valid), and 404 elsewhere
 	scrape "$cport" "$d/c.prom"
 	promtool_ok "$d/c.prom"
