@@ -215,6 +215,18 @@ static bool same_labels(char *const *a, const char *const *b)
 	return !a[i] && !b[i];
 }
 
+/* DST (zeroed, 2 * MAX_LABELS + 1 slots) gets copies of LABELS; false (nothing kept) out of memory. */
+static bool copy_labels(char **dst, const char *const *labels)
+{
+	for (size_t i = 0; labels[i] && i < 2 * MAX_LABELS; i++)
+		if (!(dst[i] = strdup(labels[i]))) {
+			free_labels(dst);
+			memset(dst, 0, (2 * MAX_LABELS + 1) * sizeof *dst);
+			return false;
+		}
+	return true;
+}
+
 /* Set the value of the series with these labels, adding it the first time. */
 static void set_value(struct family *f, const char *const *labels, double value)
 {
@@ -233,11 +245,8 @@ static void set_value(struct family *f, const char *const *labels, double value)
 	}
 	struct series *s = &f->series[f->n];
 	memset(s, 0, sizeof *s);
-	for (size_t i = 0; labels[i] && i < 2 * MAX_LABELS; i++)
-		if (!(s->labels[i] = strdup(labels[i]))) {
-			free_labels(s->labels);
-			return;
-		}
+	if (!copy_labels(s->labels, labels))
+		return;
 	s->value = value;
 	f->n++;
 }
@@ -258,11 +267,8 @@ static struct hist_series *hist_series_of(struct hist_family *f, const char *con
 	}
 	struct hist_series *h = &f->series[f->n];
 	memset(h, 0, sizeof *h);
-	for (size_t i = 0; labels[i] && i < 2 * MAX_LABELS; i++)
-		if (!(h->labels[i] = strdup(labels[i]))) {
-			free_labels(h->labels);
-			return NULL;
-		}
+	if (!copy_labels(h->labels, labels))
+		return NULL;
 	f->n++;
 	return h;
 }
