@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "control.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "proto.h"
 #include "sockets.h"
 #include "spawn.h"
@@ -299,6 +300,36 @@ static uint64_t used_bytes(const struct agent *a)
 	for (size_t i = 0; i < a->used_count; i++)
 		sum += a->used[i].bytes;
 	return sum;
+}
+
+/* ---- --metrics ---- */
+
+static void agent_gauge(struct prom_buf *t, const char *const *labels, const char *name, const char *help, double v)
+{
+	prom_family(t, name, "gauge", help);
+	prom_sample(t, name, labels, NULL, NULL, v);
+}
+
+/* What the agent holds, handed to the HTTP thread as a copy. */
+static int publish_metrics(const struct agent *a, struct metrics_server *m, struct ms_err *err)
+{
+	struct prom_buf t = {0};
+	const char *labels[] = {"host", local_hostname(), "node", a->cfg->node, NULL};
+	uint64_t served = 0;
+	for (size_t i = 0; i < a->served_count; i++)
+		served += a->served[i].bytes;
+	agent_gauge(&t, labels, "memshare_agent_controller_connected", "1 while connected to a controller.",
+		    a->conn.fd >= 0);
+	agent_gauge(&t, labels, "memshare_agent_leases_served", "Leases this node serves to others.",
+		    (double)a->served_count);
+	agent_gauge(&t, labels, "memshare_agent_served_bytes", "Memory this node lends.", (double)served);
+	agent_gauge(&t, labels, "memshare_agent_leases_used", "Leases this node uses.", (double)a->used_count);
+	agent_gauge(&t, labels, "memshare_agent_used_bytes", "Memory this node borrows.", (double)used_bytes(a));
+	agent_gauge(&t, labels, "memshare_agent_remote_need_bytes", "Memory msballoon says the node lacks.",
+		    (double)a->remote_need);
+	int rc = metrics_server_publish(m, &t, err);
+	prom_buf_free(&t);
+	return rc;
 }
 
 /* ---- to the controller ---- */
@@ -807,7 +838,19 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 	int stdin_open = cfg->read_stdin;
 	a.backoff_ns = BACKOFF_MIN_NS;
 	next_controller(&a, NULL);
+	struct metrics_server *metrics = NULL;
+	if (cfg->metrics && !(metrics = metrics_server_start(cfg->metrics, err))) {
+		jsonl_reader_free(&reader);
+		return -1;
+	}
+	uint64_t next_metrics = 0;
 	while (!*stop && !a.left) {
+		if (metrics && monotonic_ns() >= next_metrics) {
+			struct ms_err merr = {0};
+			if (publish_metrics(&a, metrics, &merr) < 0)
+				log_warn("--metrics: %s", merr.msg);
+			next_metrics = monotonic_ns() + NS_PER_S;
+		}
 		uint64_t now = monotonic_ns();
 		if (a.conn.fd < 0 && now >= a.next_connect_ns) {
 			struct ms_err cerr = {0};
@@ -874,6 +917,7 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 			}
 		}
 	}
+	metrics_server_stop(metrics);
 	jsonl_reader_free(&reader);
 	if (a.conn.fd >= 0)
 		conn_close(&a.conn);

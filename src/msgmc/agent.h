@@ -29,6 +29,7 @@ struct agent_config {
 	int read_stdin;
 	int invalidate; /* the host restarted uncleanly: ask the controller to drop its pages everywhere */
 	struct jsonl_writer *out;
+	const char *metrics;        /* --metrics ADDR:PORT: Prometheus metrics there; NULL: none */
 };
 
 int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err *err);

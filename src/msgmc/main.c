@@ -73,6 +73,7 @@ static void usage(void)
 	       "       msgmc agent [--gmc ADDR:PORT[,...]] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
 	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
 	       "                   [--invalidate] [--attach-size SIZE [-c URI]] [--tls-psk FILE [--tls-username NAME]]\n"
+	       "                   [--metrics ADDR:PORT]\n"
 	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] status | nodes | leases\n"
 	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
 	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] reclaim --node NODE SIZE | leave --node NODE\n"
@@ -84,7 +85,7 @@ static void usage(void)
 	       "      --state FILE         serve: lease journal (append-only, fsync'd), reloaded at start; or\n"
 	       "                           etcd://HOST:PORT[,...]/PREFIX: leases in etcd, several controllers, one leads\n"
 	       "      --advertise ADDR:PORT serve, etcd: the address standbys send clients to (default: the --listen address)\n"
-	       "      --metrics ADDR:PORT  serve: Prometheus metrics at http://ADDR:PORT/metrics\n"
+	       "      --metrics ADDR:PORT  serve, agent: Prometheus metrics at http://ADDR:PORT/metrics\n"
 	       "      --policy NAME        serve: slm (vMCA Alg. 9, default) or local-first (Kocharyan)\n"
 	       "      --reserve SIZE       serve: memory every donor keeps for itself (R; default 0)\n"
 	       "      --vm-cap SIZE        serve, local-first: most remote memory per domain (default: no cap)\n"
@@ -392,6 +393,7 @@ static int run_agent(struct args *a)
 		.read_stdin = !isatty(0),
 		.invalidate = a->invalidate,
 		.out = &out,
+		.metrics = a->metrics,
 	};
 	install_signals();
 	int rc = agent_run(&cfg, &stop_requested, &err);

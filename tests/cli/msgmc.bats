@@ -651,11 +651,15 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	detach_host_swap hs1 "$T/c.ctl"
 }
 
-@test "msgmc serve --metrics: nodes, leases by state and commits as Prometheus metrics, scraped while allocating" {
+@test "msgmc serve and agent --metrics: nodes, leases by state, commits and the agent's leases as Prometheus metrics, scraped while allocating" {
 	command -v curl >/dev/null || skip "curl is not installed"
 	command -v promtool >/dev/null || skip "promtool is not installed (scripts/install-deps installs prometheus)"
-	local mport=$((BASE + 9))
-	cluster --metrics "127.0.0.1:$mport"
+	local mport=$((BASE + 9)) aport=$((BASE + 8))
+	controller --metrics "127.0.0.1:$mport"
+	provider p1 $((BASE + 1)) 64M
+	provider p2 $((BASE + 2)) 128M
+	consumer --metrics "127.0.0.1:$aport"
+	until_true 60 nodes_ready 3
 	scrape_gmc() { curl -sf --max-time 10 -o "$T/m.prom" "http://127.0.0.1:$mport/metrics"; }
 	until_true 30 scrape_gmc
 	local i
@@ -672,4 +676,9 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	grep -qE '^memshare_node_free_bytes[{]host="[^"]*",node="p2"[}] [0-9]+$' "$T/m.prom"
 	grep -qE '^memshare_gmc_leased_bytes[{]host="[^"]*"[}] 25165824$' "$T/m.prom"
 	promtool check metrics < "$T/m.prom"
+	# the consumer's agent: connected, three leases in use
+	agent_has() { curl -sf --max-time 10 -o "$T/a.prom" "http://127.0.0.1:$aport/metrics" && grep -qE "$1" "$T/a.prom"; }
+	until_true 30 agent_has '^memshare_agent_leases_used[{]host="[^"]*",node="c1"[}] 3$'
+	grep -qE '^memshare_agent_controller_connected[{]host="[^"]*",node="c1"[}] 1$' "$T/a.prom"
+	promtool check metrics < "$T/a.prom"
 }
