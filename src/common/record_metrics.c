@@ -147,6 +147,8 @@ struct histogram_def {
 static const struct histogram_def HISTOGRAMS[] = {
 	{"export_stats", "latency_us", "latency_sum_us", "memshare_export_request_duration_seconds",
 	 "NBD commands' service times, from arrival to reply (msrswap serve)."},
+	{"tier", "latency_us", "latency_sum_us", "memshare_tier_request_duration_seconds",
+	 "The swap device's requests' service times, from arrival to reply (msrswap client)."},
 };
 #define NHISTOGRAMS (sizeof HISTOGRAMS / sizeof HISTOGRAMS[0])
 #define LOG2_BUCKETS 23 /* lt_1 .. lt_4194304; the rest is +Inf */

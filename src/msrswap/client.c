@@ -234,7 +234,8 @@ static json_t *client_control(struct server *s, const char *cmd, json_t *req)
 }
 
 /* One "tier" record per device: the inputs of msballoon's tier policies. */
-static json_t *tier_record(const char *name, const struct tier_stats *t, uint64_t pool_bytes)
+static json_t *tier_record(const char *name, const struct tier_stats *t, const struct export_stats *served,
+			   uint64_t pool_bytes)
 {
 	json_t *r = record_new("tier");
 	json_object_set_new(r, "domain", json_string(name));
@@ -263,6 +264,9 @@ static json_t *tier_record(const char *name, const struct tier_stats *t, uint64_
 		json_object_set_new(r, "read_latency_us", json_real((double)t->read_ns / (double)t->read_requests / 1000));
 	if (t->write_requests)
 		json_object_set_new(r, "write_latency_us", json_real((double)t->write_ns / (double)t->write_requests / 1000));
+	/* every request as the device served it (QEMU's or the kernel's), as a histogram */
+	json_object_set_new(r, "latency_us", export_latency_histogram(served));
+	json_object_set_new(r, "latency_sum_us", json_real(export_latency_sum_us(served)));
 	return r;
 }
 
@@ -271,7 +275,7 @@ static int add_tier_record(void *arg, const struct nbd_export *e)
 	void **a = arg;
 	struct tier_stats t;
 	tier_store_get_stats(e->self, &t);
-	json_array_append_new(a[0], tier_record(e->name, &t, *(uint64_t *)a[1]));
+	json_array_append_new(a[0], tier_record(e->name, &t, &e->stats, *(uint64_t *)a[1]));
 	return 0;
 }
 

@@ -340,7 +340,12 @@ void registry_source(struct registry *r, struct export_source *src)
 				      .for_each = registry_for_each, .ctx = r};
 }
 
-static json_t *latency_histogram(const struct export_stats *s)
+double export_latency_sum_us(const struct export_stats *s)
+{
+	return (double)__atomic_load_n(&s->latency_ns_sum, __ATOMIC_RELAXED) / 1e3;
+}
+
+json_t *export_latency_histogram(const struct export_stats *s)
 {
 	json_t *h = json_object();
 	for (unsigned i = 0; i < 24; i++) {
@@ -384,9 +389,8 @@ json_t *registry_stats(struct registry *r)
 		COUNTER(block_statuses);
 		COUNTER(errors);
 #undef COUNTER
-		json_object_set_new(rec, "latency_us", latency_histogram(s));
-		json_object_set_new(rec, "latency_sum_us",
-				    json_real((double)__atomic_load_n(&s->latency_ns_sum, __ATOMIC_RELAXED) / 1e3));
+		json_object_set_new(rec, "latency_us", export_latency_histogram(s));
+		json_object_set_new(rec, "latency_sum_us", json_real(export_latency_sum_us(s)));
 		json_array_append_new(list, rec);
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -58,6 +58,11 @@ void *registry_backend(struct registry *r, const char *name);
 int registry_remove(struct registry *r, const char *name, struct ms_err *err);
 /* {"kind":"export_stats", ...} records, one per export, plus the pool. */
 json_t *registry_stats(struct registry *r);
+/* An export's service times as records carry them (export_stats, and the
+ * client's tier): "latency_us", log2 buckets ({"lt_N": count, ...}), and
+ * "latency_sum_us", their sum. */
+json_t *export_latency_histogram(const struct export_stats *s);
+double export_latency_sum_us(const struct export_stats *s);
 /* The export_source view for the NBD server. */
 void registry_source(struct registry *r, struct export_source *src);
 

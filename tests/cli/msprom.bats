@@ -205,8 +205,13 @@ scrape_has() {
 	awk '/^memshare_export_request_duration_seconds_bucket[{].*export="vm1"/ { if ($2 < last) bad = 1; last = $2 }
 		END { exit bad }' "$d/p.prom"
 	grep -qE '^memshare_export_request_duration_seconds_sum[{].*export="vm1".*[}] [0-9.e-]+$' "$d/p.prom"
-	# the client's endpoint (no device yet: nothing to report, still valid), and 404 elsewhere
-	scrape "$cport" "$d/c.prom"
+	# the client's endpoint: a device written through NBD, its requests as a histogram; 404 elsewhere
+	printf '{"cmd":"device-add","name":"dev1","size":16777216}\n' | socat - "UNIX-CONNECT:$d/c.ctl" | jq_true .ok
+	head -c 1M /dev/urandom > "$d/small"
+	nbdcopy "$d/small" "nbd+unix:///dev1?socket=$d/c.sock"
+	until_true 30 scrape_has "$cport" "$d/c.prom" \
+		'^memshare_tier_request_duration_seconds_count[{]host="[^"]*",domain="dev1"[}] [1-9]'
+	grep -qE '^memshare_tier_puts_total[{]host="[^"]*",domain="dev1"[}] 256$' "$d/c.prom"
 	promtool_ok "$d/c.prom"
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$cport/")" = 404 ]
 	kill "$CLIENT_PID"
