@@ -572,34 +572,61 @@ _memshare_mshash_values() {
 	return 0
 }
 
-_memshare_mshash() {
-	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' opts_done=0
-	local -a values operands=()
-
-	# The subcommand is the first word that is neither an option nor an option's value.
+# For tools with subcommands (mshash, msshare): _memshare_subcommand_words
+# TAKES_VALUE SHORT sets _ms_sub (the first word that is neither an option nor
+# an option's value), _ms_operands (the words after it) and _ms_opts_done
+# (a "--" was seen); TAKES_VALUE lists the options whose value is the next
+# word, SHORT matches a bundle of short flags ending in such an option
+# ("-[pvqh]*[cobjin]").
+_memshare_subcommand_words() {
+	local i word
+	_ms_sub='' _ms_operands=() _ms_opts_done=0
 	for ((i = 1; i < _ms_cword; i++)); do
 		word=${_ms_words[i]}
-		if ((opts_done)) || [[ $word != -?* ]]; then
-			if [[ -z $sub ]]; then sub=$word; else operands+=("$word"); fi
+		if ((_ms_opts_done)) || [[ $word != -?* ]]; then
+			if [[ -z $_ms_sub ]]; then _ms_sub=$word; else _ms_operands+=("$word"); fi
 		elif [[ $word == -- ]]; then
-			opts_done=1
-		elif [[ $_memshare_mshash_takes_value == *" $word "* || $word =~ ^-[pvqh]*[cobjin]$ ]]; then
+			_ms_opts_done=1
+		elif [[ $1 == *" $word "* || $word =~ ^$2$ ]]; then
 			i=$((i + 1)) # its value is the next word
 		fi
 	done
+}
 
-	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
+# _memshare_reply_option TOOL TAKES_VALUE SHORT: after _memshare_subcommand_words,
+# the value of an option being typed (--opt=VALUE, or the word after it) from
+# _memshare_TOOL_values, or the options of the subcommand from
+# _memshare_TOOL_options.  False when the word is neither (an operand).
+_memshare_reply_option() {
+	# SHORT is -FLAGS*VALUED: "-pc" stands for "-c"
+	local prev=${_ms_words[_ms_cword - 1]-} flags=${3#-} valued=${3#-\[*\]\*}
+	flags=${flags%%\**}
+	local -a values
+	((_ms_opts_done)) && return 1
+	if [[ $_ms_cur == --*=* ]]; then
 		local opt=${_ms_cur%%=*}
-		mapfile -t values < <(_memshare_mshash_values "$opt" "${_ms_cur#*=}")
+		mapfile -t values < <("_memshare_$1_values" "$opt" "${_ms_cur#*=}")
 		_memshare_reply "${values[@]/#/$opt=}"
-	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_mshash_takes_value == *" $prev "* ||
-		$prev =~ ^-[pvqh]*[cobjin]$ ) ]]; then
-		[[ $prev =~ ^-[pvqh]+([cobjin])$ ]] && prev=-${BASH_REMATCH[1]}
-		mapfile -t values < <(_memshare_mshash_values "$prev" "$_ms_cur")
+	elif [[ $_ms_cword -ge 2 && ( $2 == *" $prev "* || $prev =~ ^$3$ ) ]]; then
+		[[ $prev =~ ^-$flags+($valued)$ ]] && prev=-${BASH_REMATCH[1]}
+		mapfile -t values < <("_memshare_$1_values" "$prev" "$_ms_cur")
 		_memshare_reply "${values[@]}"
-	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
-		mapfile -t values < <(_memshare_mshash_options "$sub")
+	elif [[ $_ms_cur == -* ]]; then
+		mapfile -t values < <("_memshare_$1_options" "$_ms_sub")
 		_memshare_reply "${values[@]}"
+	else
+		return 1
+	fi
+	return 0
+}
+
+_memshare_mshash() {
+	local sub
+	local -a operands values
+	_memshare_subcommand_words "$_memshare_mshash_takes_value" '-[pvqh]*[cobjin]'
+	sub=$_ms_sub operands=("${_ms_operands[@]}")
+	if _memshare_reply_option mshash "$_memshare_mshash_takes_value" '-[pvqh]*[cobjin]'; then
+		:
 	elif [[ -z $sub ]]; then
 		_memshare_reply scan stats diff query watch
 	elif [[ $sub == scan || $sub == watch ]] && ((${#operands[@]} == 0)); then
@@ -656,33 +683,12 @@ _memshare_msshare_spaces() {
 }
 
 _memshare_msshare() {
-	local prev=${_ms_words[_ms_cword - 1]-} i word sub='' opts_done=0
-	local -a values operands=()
-
-	# The subcommand is the first word that is neither an option nor an option's value.
-	for ((i = 1; i < _ms_cword; i++)); do
-		word=${_ms_words[i]}
-		if ((opts_done)) || [[ $word != -?* ]]; then
-			if [[ -z $sub ]]; then sub=$word; else operands+=("$word"); fi
-		elif [[ $word == -- ]]; then
-			opts_done=1
-		elif [[ $_memshare_msshare_takes_value == *" $word "* || $word =~ ^-[pvqhf]*[csin]$ ]]; then
-			i=$((i + 1)) # its value is the next word
-		fi
-	done
-
-	if ((!opts_done)) && [[ $_ms_cur == --*=* ]]; then
-		local opt=${_ms_cur%%=*}
-		mapfile -t values < <(_memshare_msshare_values "$opt" "${_ms_cur#*=}")
-		_memshare_reply "${values[@]/#/$opt=}"
-	elif ((!opts_done)) && [[ $_ms_cword -ge 2 && ( $_memshare_msshare_takes_value == *" $prev "* ||
-		$prev =~ ^-[pvqhf]*[csin]$ ) ]]; then
-		[[ $prev =~ ^-[pvqhf]+([csin])$ ]] && prev=-${BASH_REMATCH[1]}
-		mapfile -t values < <(_memshare_msshare_values "$prev" "$_ms_cur")
-		_memshare_reply "${values[@]}"
-	elif ((!opts_done)) && [[ $_ms_cur == -* ]]; then
-		mapfile -t values < <(_memshare_msshare_options "$sub")
-		_memshare_reply "${values[@]}"
+	local sub
+	local -a operands values
+	_memshare_subcommand_words "$_memshare_msshare_takes_value" '-[pvqhf]*[csin]'
+	sub=$_ms_sub operands=("${_ms_operands[@]}")
+	if _memshare_reply_option msshare "$_memshare_msshare_takes_value" '-[pvqhf]*[csin]'; then
+		:
 	elif [[ -z $sub ]]; then
 		_memshare_reply create resize rm list watch
 	elif [[ $sub == create ]] && ((${#operands[@]} == 0)); then
