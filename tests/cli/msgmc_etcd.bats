@@ -128,8 +128,10 @@ exports_match() {
 @test "msgmc etcd: a standby answers 'not the leader, it is X'; commands follow; status names backend, leader, since when, commit latency" {
 	cluster
 	# B, the standby, names A; the command follows it there
-	out=$("$MSGMC" --gmc "$GMC_B" alloc --node c1 --domain d 1M)
-	jq_true '.lease > 0' <<<"$out"
+	# (a standby that has not read the leader key yet names nobody: retried until it does)
+	alloc_via_b() { "$MSGMC" --gmc "$GMC_B" alloc --node c1 --domain d 1M > "$T/via-b.json"; }
+	until_true 30 alloc_via_b
+	jq_true '.lease > 0' < "$T/via-b.json"
 	"$MSGMC" --gmc "$GMC_B" status | jq_true --arg a "$GMC_A" \
 		'.state_backend == "etcd" and .leader == $a and (.leading_since | length) > 0 and .last_commit_ms > 0'
 	# the standby's own answer, as an agent sees it
@@ -141,14 +143,15 @@ exports_match() {
 takeover() {
 	local n=$1 k leader standby lpid t0 t1
 	cluster
+	touch "$T/acked"
 	burst "$T/acked" &
 	local burst_pid=$!
 	leader=a standby=b
 	for ((k = 1; k <= n; k++)); do
 		local want
 		[ $standby = a ] && want=$GMC_A || want=$GMC_B
-		until_true 20 test -s "$T/acked"
-		sleep 0.3 # allocs in flight as it dies
+		# allocs in flight as it dies: two more acknowledged than before
+		until_true 20 acked_more "$(($(wc -l <"$T/acked") + 1))"
 		eval "lpid=\$${leader}_PID"
 		t0=$(date +%s.%N)
 		kill -9 "$lpid"
@@ -178,10 +181,10 @@ takeover() {
 
 @test "msgmc etcd: kill -9 of the etcd leader during allocs: no acknowledged lease lost; the pause is stated" {
 	cluster
+	touch "$T/acked"
 	burst "$T/acked" &
 	local burst_pid=$! member
-	until_true 20 test -s "$T/acked"
-	sleep 0.3
+	until_true 20 acked_more 1 # the burst is running: allocs in flight when the member dies
 	member=$(etcd_leader)
 	[ -n "$member" ]
 	local before
