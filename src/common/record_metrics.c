@@ -404,6 +404,21 @@ void metric_store_render(const struct metric_store *s, struct prom_buf *out)
 		      "When the source last reported (the record's ts), by record kind.", out);
 }
 
+void metric_records_render(const json_t *records, struct prom_buf *out)
+{
+	struct metric_store *store = metric_store_new();
+	if (!store) {
+		out->out_of_memory = true;
+		return;
+	}
+	size_t i;
+	const json_t *rec;
+	json_array_foreach(records, i, rec)
+		metric_store_take(store, rec);
+	metric_store_render(store, out);
+	metric_store_free(store);
+}
+
 void metric_store_list(void)
 {
 	for (size_t i = 0; i < NMETRICS; i++)

@@ -22,6 +22,9 @@ void metric_store_free(struct metric_store *s);
 bool metric_store_take(struct metric_store *s, const json_t *record);
 /* Every metric seen, family by family in the table's order. */
 void metric_store_render(const struct metric_store *s, struct prom_buf *out);
+/* The metrics of an array of records, rendered into OUT (a daemon's
+ * --metrics: its own records, as msprom would name them). */
+void metric_records_render(const json_t *records, struct prom_buf *out);
 /* Print the table (metric, type, record field, help) for --list-metrics. */
 void metric_store_list(void);
 

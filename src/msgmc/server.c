@@ -392,44 +392,43 @@ static void follow_leadership(struct server *s, uint64_t now)
 /* --metrics: the controller's status and nodes (the names msprom gives those
  * records), its leases by state, and whether it leads; a copy is handed to
  * the HTTP thread every second. */
+/* memshare_gmc_leases_by_state: the leases' "state" fields counted. */
+static void render_leases_by_state(const json_t *leases, struct prom_buf *text)
+{
+	json_t *by_state = json_object();
+	size_t i;
+	const json_t *rec;
+	json_array_foreach(leases, i, rec) {
+		const char *state = json_string_value(json_object_get(rec, "state"));
+		json_t *n = json_object_get(by_state, state ? state : "unknown");
+		json_object_set_new(by_state, state ? state : "unknown", json_integer(n ? json_integer_value(n) + 1 : 1));
+	}
+	prom_family(text, "memshare_gmc_leases_by_state", "gauge", "Leases the controller holds, by state.");
+	const char *state;
+	json_t *n;
+	json_object_foreach(by_state, state, n) {
+		const char *labels[] = {"host", local_hostname(), "state", state, NULL};
+		prom_sample(text, "memshare_gmc_leases_by_state", labels, NULL, NULL, (double)json_integer_value(n));
+	}
+	json_decref(by_state);
+}
+
 static int publish_metrics(const struct server *s, struct metrics_server *m, struct ms_err *err)
 {
-	struct metric_store *store = metric_store_new();
-	if (!store)
-		return ms_fail(err, "out of memory");
 	struct prom_buf text = {0};
 	const char *host[] = {"host", local_hostname(), NULL};
 	prom_family(&text, "memshare_gmc_leader", "gauge", "1 when this controller leads, 0 when it stands by.");
 	prom_sample(&text, "memshare_gmc_leader", host, NULL, NULL, s->gmc ? 1 : 0);
 	if (s->gmc) {
-		json_t *status = gmc_status_record(s->gmc), *nodes = gmc_node_records(s->gmc);
-		json_t *leases = gmc_lease_records(s->gmc), *rec;
-		size_t i;
-		metric_store_take(store, status);
-		json_array_foreach(nodes, i, rec)
-			metric_store_take(store, rec);
-		metric_store_render(store, &text);
-		json_t *by_state = json_object();
-		json_array_foreach(leases, i, rec) {
-			const char *state = json_string_value(json_object_get(rec, "state"));
-			json_t *n = json_object_get(by_state, state ? state : "unknown");
-			json_object_set_new(by_state, state ? state : "unknown", json_integer(n ? json_integer_value(n) + 1 : 1));
-		}
-		prom_family(&text, "memshare_gmc_leases_by_state", "gauge", "Leases the controller holds, by state.");
-		const char *state;
-		json_t *n;
-		json_object_foreach(by_state, state, n) {
-			const char *labels[] = {"host", local_hostname(), "state", state, NULL};
-			prom_sample(&text, "memshare_gmc_leases_by_state", labels, NULL, NULL, (double)json_integer_value(n));
-		}
-		json_decref(by_state);
-		json_decref(status);
-		json_decref(nodes);
+		json_t *records = gmc_node_records(s->gmc), *leases = gmc_lease_records(s->gmc);
+		json_array_append_new(records, gmc_status_record(s->gmc));
+		metric_records_render(records, &text);
+		render_leases_by_state(leases, &text);
+		json_decref(records);
 		json_decref(leases);
 	}
 	int rc = metrics_server_publish(m, &text, err);
 	prom_buf_free(&text);
-	metric_store_free(store);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /* msprom — memshare's JSON Lines records as Prometheus metrics: the last
  * value of every wss, target, tier and sharing field, written as a .prom
  * file (atomically) for node_exporter's textfile collector, or printed. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,11 @@ static int copy_line(const struct jsonl_reader *r, struct ms_err *err)
 	size_t n = strlen(r->buf);
 	bool ok = fwrite(r->buf, 1, n, stdout) == n && (r->buf[n - 1] == '\n' || putchar('\n') != EOF) &&
 		  fflush(stdout) == 0;
-	return ok ? 0 : ms_fail_errno(err, "cannot copy the input to standard output");
+	if (ok)
+		return 0;
+	/* the next tool of the pipeline went away: said the way jsonl_emit says it */
+	return errno == EPIPE ? ms_fail(err, "output closed by the reader")
+			      : ms_fail_errno(err, "cannot copy the input to standard output");
 }
 
 static int run(const struct args *a, struct metric_store *store, struct record_stream *in, struct ms_err *err)
@@ -170,9 +175,8 @@ int main(int argc, char **argv)
 	unsigned long skipped = in.skipped;
 	record_stream_free(&in);
 	metric_store_free(store);
-	if (rc < 0)
-		return strcmp(err.msg, "cannot copy the input to standard output: Broken pipe") == 0 ? MS_EXIT_FAIL
-											    : cli_report(&err);
+	if (rc < 0) /* a reader that went away is not worth a message */
+		return strcmp(err.msg, "output closed by the reader") == 0 ? MS_EXIT_FAIL : cli_report(&err);
 	if (skipped) {
 		fprintf(stderr, "%s: %lu bad input line%s skipped (see the warnings above; --strict stops at the first)\n",
 			ms_progname(), skipped, skipped == 1 ? "" : "s");

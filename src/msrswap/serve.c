@@ -371,20 +371,12 @@ static int emit_stats(struct server *s, struct jsonl_writer *out, struct ms_err 
  * handed to the HTTP thread (record_metrics names them as msprom does). */
 static int publish_metrics(struct server *s, struct metrics_server *m, struct ms_err *err)
 {
-	struct metric_store *store = metric_store_new();
-	if (!store)
-		return ms_fail(err, "out of memory");
 	json_t *records = s->stats(s);
-	size_t i;
-	json_t *rec;
-	json_array_foreach(records, i, rec)
-		metric_store_take(store, rec);
-	json_decref(records);
 	struct prom_buf text = {0};
-	metric_store_render(store, &text);
+	metric_records_render(records, &text);
+	json_decref(records);
 	int rc = metrics_server_publish(m, &text, err);
 	prom_buf_free(&text);
-	metric_store_free(store);
 	return rc;
 }
 
