@@ -148,3 +148,18 @@ int cli_report(const struct ms_err *err)
 	fprintf(stderr, "%s: %s\n", ms_progname(), err->msg[0] ? err->msg : "failed");
 	return err->usage ? MS_EXIT_USAGE : MS_EXIT_FAIL;
 }
+
+void cli_note_option(struct cli_option_scope *scope, const char *name, unsigned mask)
+{
+	if (scope->count < (int)(sizeof scope->name / sizeof scope->name[0])) {
+		scope->name[scope->count] = name;
+		scope->mask[scope->count++] = mask;
+	}
+}
+
+void cli_check_option_scope(const struct cli_option_scope *scope, unsigned mask, const char *command)
+{
+	for (int i = 0; i < scope->count; i++)
+		if (!(scope->mask[i] & mask))
+			cli_usage_error("%s does not apply to %s", scope->name[i], command);
+}

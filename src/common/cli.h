@@ -44,6 +44,16 @@ void cli_apply_verbosity(const struct cli_common *common);
  * usage error naming `names` ("set, plan, apply or sim") when there is none. */
 void cli_subcommand(int argc, char **argv, int first, const char *names, const char **command, char ***operands,
 		    int *count);
+/* Which subcommands each given option applies to (tools whose subcommands take different options):
+ * note every option as it is parsed with the mask of the subcommands it belongs to, then check the
+ * chosen subcommand's mask; an option that does not apply is a usage error naming it. */
+struct cli_option_scope {
+	const char *name[16];
+	unsigned mask[16];
+	int count;
+};
+void cli_note_option(struct cli_option_scope *scope, const char *name, unsigned mask);
+void cli_check_option_scope(const struct cli_option_scope *scope, unsigned mask, const char *command);
 /* A size option (parse_size; percentages of `percent_of`), or a usage error naming `what`. */
 uint64_t cli_size(const char *text, uint64_t percent_of, const char *what);
 /* Report a usage error ("mswss: MSG\nTry 'mswss --help'.") and exit 2. */

@@ -87,19 +87,8 @@ struct mshash_args {
 	int queries;
 	uint64_t interval_ns;
 	double max_overhead;
-	unsigned used; /* options given, as S_* masks of the subcommands allowed */
-	const char *used_name[16];
-	unsigned used_mask[16];
-	int used_count;
+	struct cli_option_scope used;
 };
-
-static void note_option(struct mshash_args *a, const char *name, unsigned mask)
-{
-	if (a->used_count < 16) {
-		a->used_name[a->used_count] = name;
-		a->used_mask[a->used_count++] = mask;
-	}
-}
 
 static void parse_tool_option(int opt, const char *arg, void *ctx)
 {
@@ -109,28 +98,28 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	switch (opt) {
 	case 'o':
 		a->output = arg;
-		note_option(a, "--output", S_SCAN | S_WATCH);
+		cli_note_option(&a->used, "--output", S_SCAN | S_WATCH);
 		break;
 	case 'b':
 		rc = parse_size(arg, 0, "--block-size", &a->block_size, &err);
 		if (rc == 0 && !msh_block_size_valid(a->block_size))
 			cli_usage_error("--block-size: %s (use 4096, 2048, 1024, 512, 256 or 128)", arg);
-		note_option(a, "--block-size", S_SCAN | S_WATCH);
+		cli_note_option(&a->used, "--block-size", S_SCAN | S_WATCH);
 		break;
 	case 'j':
 		rc = parse_count(arg, 1024, "--threads", &a->threads, &err);
 		if (rc == 0 && !a->threads)
 			cli_usage_error("--threads: must be at least 1");
 		a->threads_given = true;
-		note_option(a, "--threads", S_SCAN | S_WATCH);
+		cli_note_option(&a->used, "--threads", S_SCAN | S_WATCH);
 		break;
 	case OPT_PARTITION:
 		rc = msh_partition_parse(arg, "--partition", &a->part_index, &a->part_count, &err);
-		note_option(a, "--partition", S_SCAN | S_STATS);
+		cli_note_option(&a->used, "--partition", S_SCAN | S_STATS);
 		break;
 	case OPT_FREEZE:
 		a->freeze = true;
-		note_option(a, "--freeze", S_SCAN | S_WATCH);
+		cli_note_option(&a->used, "--freeze", S_SCAN | S_WATCH);
 		break;
 	case OPT_COPIES:
 	case OPT_WHERE:
@@ -138,7 +127,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 		if (msh_hash_parse(arg, &a->query.hash, &err) < 0)
 			cli_usage_error("%s: %s", opt == OPT_COPIES ? "--copies" : "--where", err.msg);
 		a->queries++;
-		note_option(a, opt == OPT_COPIES ? "--copies" : "--where", S_QUERY);
+		cli_note_option(&a->used, opt == OPT_COPIES ? "--copies" : "--where", S_QUERY);
 		break;
 	case OPT_SHARED:
 		a->query.kind = QUERY_SHARED;
@@ -146,7 +135,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 		if (rc == 0 && !a->query.k)
 			cli_usage_error("--shared: K must be at least 1");
 		a->queries++;
-		note_option(a, "--shared", S_QUERY);
+		cli_note_option(&a->used, "--shared", S_QUERY);
 		break;
 	case OPT_DEGREE:
 		a->query.kind = QUERY_DEGREE;
@@ -154,27 +143,27 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 			cli_usage_error("--degree: '%s' (use intra, inter or both)", arg);
 		a->query.mode = arg;
 		a->queries++;
-		note_option(a, "--degree", S_QUERY);
+		cli_note_option(&a->used, "--degree", S_QUERY);
 		break;
 	case 'i':
 		rc = parse_duration_ns(arg, "--interval", &a->interval_ns, &err);
-		note_option(a, "--interval", S_WATCH);
+		cli_note_option(&a->used, "--interval", S_WATCH);
 		break;
 	case OPT_MAX_OVERHEAD:
 		rc = parse_percent(arg, "--max-overhead", &a->max_overhead, &err);
 		if (rc == 0 && a->max_overhead <= 0)
 			cli_usage_error("--max-overhead: must be above 0%%");
-		note_option(a, "--max-overhead", S_WATCH);
+		cli_note_option(&a->used, "--max-overhead", S_WATCH);
 		break;
 	case 'n':
 		rc = parse_count(arg, UINT32_MAX, "--count", &a->count, &err);
 		if (rc == 0 && !a->count)
 			cli_usage_error("--count: must be at least 1");
-		note_option(a, "--count", S_WATCH);
+		cli_note_option(&a->used, "--count", S_WATCH);
 		break;
 	case OPT_FULL:
 		a->full = true;
-		note_option(a, "--full", S_WATCH);
+		cli_note_option(&a->used, "--full", S_WATCH);
 		break;
 	default:
 		cli_usage_error("unknown option");
@@ -213,10 +202,7 @@ static void parse_args(int argc, char **argv, struct mshash_args *a, const char 
 	};
 	int first = cli_parse_options(argc, argv, "o:b:j:i:n:", longopts, &a->common, parse_tool_option, a, usage);
 	cli_subcommand(argc, argv, first, "scan, stats, diff, query or watch", command, operands, count);
-	unsigned mask = subcommand_mask(*command);
-	for (int i = 0; i < a->used_count; i++)
-		if (!(a->used_mask[i] & mask))
-			cli_usage_error("%s does not apply to %s", a->used_name[i], *command);
+	cli_check_option_scope(&a->used, subcommand_mask(*command), *command);
 }
 
 static int run_scan(struct mshash_args *a, char **ops, int n, struct jsonl_writer *out)
