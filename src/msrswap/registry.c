@@ -404,6 +404,8 @@ json_t *registry_stats(struct registry *r)
 	json_object_set_new(pool, "dedup_saved_bytes", json_integer((json_int_t)ps.dedup_saved_bytes));
 	json_object_set_new(pool, "locked", json_boolean(ps.locked));
 	json_object_set_new(pool, "tls", json_boolean(r->tls_required));
+	/* msgmc's agent --fabric offers fabric:// leases only from a serve that has it */
+	json_object_set_new(pool, "fabric", r->fabric ? json_string(fabric_server_provider(r->fabric)) : json_null());
 	json_array_append_new(list, pool);
 	return list;
 }
