@@ -694,7 +694,7 @@ fabric_consumer() {
 		--disk-dir "$T/$name-disks"
 	wait_socket "$T/$name.ctl"
 	printf '{"cmd":"device-add","name":"vm","size":16777216,"target":16777216,"remotes":[]}\n' |
-		socat - "UNIX-CONNECT:$T/$name.ctl" | jq_true .ok
+		socat -t 60 - "UNIX-CONNECT:$T/$name.ctl" | jq_true .ok
 	bg "$name-agent" "$MSGMC" agent --gmc "$GMC" --tls-psk "$GMC_KEYS" --node "$name" --client-control "$T/$name.ctl" \
 		--interval 1s -v "$@"
 }
