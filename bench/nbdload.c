@@ -82,7 +82,8 @@ int main(int argc, char **argv)
 	l.rng = l.o.seed;
 	if (!(l.nbd = nbd_create()))
 		die("nbd_create");
-	if (nbd_connect_uri(l.nbd, l.o.uri) < 0)
+	/* nbds:// URIs name their key file (tls-psk-file=): a bench may read it */
+	if (nbd_set_uri_allow_local_file(l.nbd, true) < 0 || nbd_connect_uri(l.nbd, l.o.uri) < 0)
 		die(l.o.uri);
 	int64_t size = nbd_get_size(l.nbd);
 	if (size < 0)
