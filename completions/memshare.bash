@@ -720,14 +720,14 @@ _memshare_msgmc_options() {
 	serve) printf '%s\n' --listen --state --advertise --metrics --policy --reserve --vm-cap --node-timeout --tls-psk "${common[@]}" ;;
 	agent)
 		printf '%s\n' --gmc --node --rswap-control --rswap --client-control --location --address --domain \
-			--interval --invalidate --attach-size -c --connect --tls-psk --tls-username --metrics "${common[@]}"
+			--interval --invalidate --fabric --attach-size -c --connect --tls-psk --tls-username --metrics "${common[@]}"
 		;;
 	status | nodes | leases | release) printf '%s\n' --gmc --timeout --tls-psk --tls-username "${common[@]}" ;;
 	alloc) printf '%s\n' --gmc --node --domain --timeout --tls-psk --tls-username "${common[@]}" ;;
 	reclaim | leave) printf '%s\n' --gmc --node --timeout --tls-psk --tls-username "${common[@]}" ;;
 	*)
 		printf '%s\n' --listen --state --advertise --metrics --policy --reserve --vm-cap --node-timeout --tls-psk --tls-username --gmc --node \
-			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate --attach-size \
+			--rswap-control --rswap --client-control --location --address --domain --interval --invalidate --fabric --attach-size \
 			--timeout "${common[@]}"
 		;;
 	esac

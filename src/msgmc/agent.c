@@ -25,6 +25,7 @@
 
 #define MAX_LEASES 1024
 #define URI_MAX 4096
+#define LEASE_URI_MAX 512 /* a lease's URI as the controller hands it (fabric:// is the longest) */
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
 
 struct served {
@@ -38,7 +39,7 @@ struct used {
 	uint64_t lease, bytes;
 	bool attached; /* the client daemon uses it (else granted, not usable) */
 	char domain[MSG_NAME_MAX + 1];
-	char uri[300];
+	char uri[LEASE_URI_MAX]; /* the one the client daemon uses: fabric:// or NBD */
 };
 
 struct agent {
@@ -61,6 +62,8 @@ struct agent {
 	int left;
 	int invalidate_pending; /* sent once, at the first registration */
 	bool export_tls;        /* our msrswap serve requires TLS: our exports are nbds:// */
+	char serve_fabric[64];  /* our msrswap serve's fabric provider ("": it has none) */
+	bool fabric_lack_said;  /* --fabric without a serve that can: said once */
 	int serve_up;           /* msrswap serve answered at the last check: 1, did not: 0, not checked yet: -1 */
 	char target[128];          /* the controller tried now (one of cfg->gmc, or the leader a standby named) */
 	size_t next_index;         /* the next of cfg->gmc to try */
@@ -278,6 +281,8 @@ static void provider_check(struct agent *a, uint64_t *capacity, uint64_t *reserv
 			*capacity = (uint64_t)json_integer_value(json_object_get(rec, "capacity_bytes"));
 			*reserved = (uint64_t)json_integer_value(json_object_get(rec, "reserved_bytes"));
 			a->export_tls = json_is_true(json_object_get(rec, "tls"));
+			const char *fabric = json_string_value(json_object_get(rec, "fabric"));
+			snprintf(a->serve_fabric, sizeof a->serve_fabric, "%s", fabric ? fabric : "");
 		}
 	}
 	json_decref(records);
@@ -436,6 +441,44 @@ static int send_alloc(struct agent *a, uint64_t bytes, const char *why)
 
 /* ---- orders from the controller ---- */
 
+/* s percent-encoded (RFC 3986: all but unreserved characters and '/') at
+ * out, which has room for 3 * strlen(s) + 1 bytes. */
+static char *percent_encode(const char *s, char *out)
+{
+	char *o = out;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || strchr("-._~/", ch))
+			*o++ = (char)ch;
+		else
+			o += sprintf(o, "%%%02X", ch);
+	}
+	*o = '\0';
+	return out;
+}
+
+/* --fabric on a provider: the export's fabric:// URI beside the NBD one, when
+ * our msrswap serve registers its exports (serve --fabric) and hands their
+ * keys only over TLS (a consumer reaches the export by TCP).  "": none. */
+static void fabric_uri(struct agent *a, const char *export_name, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (!a->cfg->fabric)
+		return;
+	if (!a->serve_fabric[0] || !a->export_tls) {
+		if (!a->fabric_lack_said)
+			log_warn("--fabric: msrswap serve %s %s: leases are offered by NBD only", a->cfg->rswap_control,
+				 !a->serve_fabric[0] ? "does not run --fabric" : "has no --tls-psk (the keys would travel in clear)");
+		a->fabric_lack_said = true;
+		return;
+	}
+	char provider[3 * sizeof a->serve_fabric];
+	int n = snprintf(out, len, "fabric://%s/%s?provider=%s", a->address, export_name,
+			 percent_encode(a->serve_fabric, provider));
+	if (n < 0 || (size_t)n >= len)
+		out[0] = '\0';
+}
+
 static json_t *do_lmc_alloc(struct agent *a, const struct msg *m)
 {
 	if (!a->cfg->rswap_control)
@@ -462,13 +505,19 @@ static json_t *do_lmc_alloc(struct agent *a, const struct msg *m)
 		snprintf(s->consumer, sizeof s->consumer, "%s", msg_str(m, "consumer"));
 	if (msg_has(m, "domain") && json_is_string(json_object_get(m->obj, "domain")) && msg_name_valid(msg_str(m, "domain")))
 		snprintf(s->domain, sizeof s->domain, "%s", msg_str(m, "domain"));
-	char uri[300];
+	char uri[LEASE_URI_MAX], fabric[LEASE_URI_MAX];
 	snprintf(uri, sizeof uri, "%s://%s/%s", a->export_tls ? "nbds" : "nbd", a->address, export_name);
-	emit(a, "export_added", json_pack("{s:I, s:s, s:I, s:s}", "lease", (json_int_t)s->lease, "export", export_name,
-					   "size_bytes", (json_int_t)bytes, "uri", uri));
+	fabric_uri(a, export_name, fabric, sizeof fabric);
+	json_t *fields = json_pack("{s:I, s:s, s:I, s:s}", "lease", (json_int_t)s->lease, "export", export_name,
+				   "size_bytes", (json_int_t)bytes, "uri", uri);
+	if (fabric[0])
+		json_object_set_new(fields, "fabric_uri", json_string(fabric));
+	emit(a, "export_added", fields);
 	json_t *reply = msg_reply_ok(m->id);
 	json_object_set_new(reply, "address", json_string(a->address));
 	json_object_set_new(reply, "uri", json_string(uri));
+	if (fabric[0])
+		json_object_set_new(reply, "fabric_uri", json_string(fabric));
 	return reply;
 }
 
@@ -495,35 +544,32 @@ static json_t *do_lmc_release(struct agent *a, const struct msg *m)
 	return msg_reply_ok(m->id);
 }
 
-/* s percent-encoded (RFC 3986: all but unreserved characters and '/') at
- * out, which has room for 3 * strlen(s) + 1 bytes. */
-static char *percent_encode(const char *s, char *out)
-{
-	char *o = out;
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (isalnum(ch) || strchr("-._~/", ch))
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "%%%02X", ch);
-	}
-	*o = '\0';
-	return out;
-}
-
 /* A lease's URI as the client daemon opens it: an nbds:// export gets our
- * PSK identity and key file (the same psktool file msgmc uses). */
+ * PSK identity and key file (the same psktool file msgmc uses), and so does
+ * a fabric:// one (its keys come over an NBD exchange the provider only
+ * answers in TLS: fabric_uri offers none otherwise). */
 static const char *uri_for_client(const struct agent *a, const char *uri, char out[URI_MAX])
 {
-	if (strncmp(uri, "nbds://", 7) != 0 || !a->cfg->tls || !a->cfg->tls_psk_file)
+	size_t scheme = strncmp(uri, "nbds://", 7) == 0 ? 7 : strncmp(uri, "fabric://", 9) == 0 ? 9 : 0;
+	if (!scheme || !a->cfg->tls || !a->cfg->tls_psk_file)
 		return uri;
 	char user[3 * TLS_USERNAME_MAX + 1], *path = malloc(3 * strlen(a->cfg->tls_psk_file) + 1);
 	if (!path)
 		return uri;
-	int n = snprintf(out, URI_MAX, "nbds://%s@%s%stls-psk-file=%s", percent_encode(tls_psk_username(a->cfg->tls), user),
-			 uri + 7, strchr(uri, '?') ? "&" : "?", percent_encode(a->cfg->tls_psk_file, path));
+	int n = snprintf(out, URI_MAX, "%.*s%s@%s%stls-psk-file=%s", (int)scheme, uri,
+			 percent_encode(tls_psk_username(a->cfg->tls), user), uri + scheme, strchr(uri, '?') ? "&" : "?",
+			 percent_encode(a->cfg->tls_psk_file, path));
 	free(path);
 	return n < URI_MAX ? out : uri;
+}
+
+/* The URI this node attached a lease with (NULL: it uses no such lease). */
+static const char *used_uri(const struct agent *a, uint64_t lease)
+{
+	for (size_t i = 0; i < a->used_count; i++)
+		if (a->used[i].lease == lease && a->used[i].uri[0])
+			return a->used[i].uri;
+	return NULL;
 }
 
 /* The consumer stops using a remote export: the client daemon serves its
@@ -531,7 +577,9 @@ static const char *uri_for_client(const struct agent *a, const char *uri, char o
 static json_t *do_lmc_reclaim(struct agent *a, const struct msg *m)
 {
 	uint64_t lease = msg_u64(m, "lease");
-	const char *domain = msg_str(m, "domain"), *uri = msg_str(m, "uri");
+	const char *domain = msg_str(m, "domain"), *uri = used_uri(a, lease);
+	if (!uri)
+		uri = msg_str(m, "uri");
 	bool detached = false;
 	char why[400] = "";
 	if (a->cfg->client_control) {
@@ -599,6 +647,23 @@ static int attach_new_device(struct agent *a, const char *domain, const char *ur
 	return run_tool(host ? host_argv : guest_argv, 120, err);
 }
 
+/* The lease's export as a remote of the domain's device in the client
+ * daemon; a domain without a device gets one when --attach-size says so. */
+static int add_remote(struct agent *a, const char *domain, const char *uri, bool *created, struct ms_err *err)
+{
+	char client_uri_text[URI_MAX];
+	const char *client_uri = uri_for_client(a, uri, client_uri_text);
+	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri", client_uri);
+	int rc = control_call(a->cfg->client_control, req, NULL, err);
+	json_decref(req);
+	if (rc < 0 && a->cfg->attach_size && strstr(err->msg, "no such device")) {
+		*err = (struct ms_err){0};
+		rc = attach_new_device(a, domain, client_uri, err);
+		*created = rc == 0;
+	}
+	return rc;
+}
+
 static json_t *do_attach(struct agent *a, const struct msg *m)
 {
 	uint64_t lease = msg_u64(m, "lease");
@@ -619,17 +684,18 @@ static json_t *do_attach(struct agent *a, const struct msg *m)
 		return msg_reply_error(m->id, "node %s uses %zu leases already, as many as its registration can list",
 				       a->cfg->node, a->used_count);
 	}
-	char client_uri_text[URI_MAX];
-	const char *client_uri = uri_for_client(a, uri, client_uri_text);
-	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "remote-add", "name", domain, "uri", client_uri);
-	struct ms_err err = {0};
-	int rc = control_call(a->cfg->client_control, req, NULL, &err);
-	json_decref(req);
+	const char *fabric = a->cfg->fabric && msg_has(m, "fabric_uri") ? msg_str(m, "fabric_uri") : NULL;
 	bool created = false;
-	if (rc < 0 && a->cfg->attach_size && strstr(err.msg, "no such device")) {
+	struct ms_err err = {0};
+	int rc = fabric ? add_remote(a, domain, fabric, &created, &err) : -1;
+	if (rc == 0) {
+		uri = fabric;
+		json_object_set_new(fields, "fabric_uri", json_string(fabric));
+	} else {
+		if (fabric)
+			log_warn("lease %llu: %s by one-sided RDMA: %s; using %s", (unsigned long long)lease, fabric, err.msg, uri);
 		err = (struct ms_err){0};
-		rc = attach_new_device(a, domain, client_uri, &err);
-		created = rc == 0;
+		rc = add_remote(a, domain, uri, &created, &err);
 	}
 	json_object_set_new(fields, "attached", json_boolean(rc == 0));
 	if (created)

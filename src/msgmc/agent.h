@@ -5,6 +5,7 @@
 #ifndef MSGMC_AGENT_H
 #define MSGMC_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -28,6 +29,7 @@ struct agent_config {
 	uint64_t backoff_max_ns;
 	int read_stdin;
 	int invalidate; /* the host restarted uncleanly: ask the controller to drop its pages everywhere */
+	bool fabric;    /* --fabric: offer (provider) and use (consumer) fabric:// URIs beside the NBD one */
 	struct jsonl_writer *out;
 	const char *metrics;        /* --metrics ADDR:PORT: Prometheus metrics there; NULL: none */
 };

@@ -34,6 +34,7 @@ struct gmc_lease {
 	char export_name[NAME_LEN];
 	char address[128];
 	char uri[300];
+	char fabric_uri[512]; /* the provider's agent offers one-sided RDMA too ("": NBD only) */
 	char since[40];
 	uint64_t bytes;
 	enum lease_state state;
@@ -234,6 +235,8 @@ static json_t *lease_record(const struct gmc_lease *l)
 	json_object_set_new(r, "export", json_string(l->export_name));
 	json_object_set_new(r, "address", json_string(l->address));
 	json_object_set_new(r, "uri", json_string(l->uri));
+	if (l->fabric_uri[0])
+		json_object_set_new(r, "fabric_uri", json_string(l->fabric_uri));
 	json_object_set_new(r, "since", json_string(l->since));
 	json_object_set_new(r, "attached", json_boolean(l->attached));
 	return r;
@@ -243,10 +246,13 @@ static json_t *lease_record(const struct gmc_lease *l)
 
 static json_t *journal_lease(const struct gmc_lease *l, const char *op)
 {
-	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "op", op, "lease", (json_int_t)l->id,
-			 "provider", l->provider, "consumer", l->consumer, "domain", l->domain, "size_bytes",
-			 (json_int_t)l->bytes, "export", l->export_name, "address", l->address, "uri", l->uri, "since",
-			 l->since);
+	json_t *rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "op", op, "lease", (json_int_t)l->id,
+				"provider", l->provider, "consumer", l->consumer, "domain", l->domain, "size_bytes",
+				(json_int_t)l->bytes, "export", l->export_name, "address", l->address, "uri", l->uri,
+				"since", l->since);
+	if (rec && l->fabric_uri[0])
+		json_object_set_new(rec, "fabric_uri", json_string(l->fabric_uri));
+	return rec;
 }
 
 static void journal_write(struct gmc *g, json_t *rec)
@@ -295,6 +301,7 @@ static void journal_apply(void *ctx, json_t *rec)
 	copy_field(l->export_name, sizeof l->export_name, rec, "export");
 	copy_field(l->address, sizeof l->address, rec, "address");
 	copy_field(l->uri, sizeof l->uri, rec, "uri");
+	copy_field(l->fabric_uri, sizeof l->fabric_uri, rec, "fabric_uri");
 	copy_field(l->since, sizeof l->since, rec, "since");
 	json_t *b = json_object_get(rec, "size_bytes");
 	l->bytes = json_is_integer(b) ? (uint64_t)json_integer_value(b) : 0;
@@ -448,6 +455,8 @@ static void lease_teardown(struct gmc *g, struct gmc_lease *l, struct op *op, bo
 		json_object_set_new(m, "lease", json_integer((json_int_t)l->id));
 		json_object_set_new(m, "domain", json_string(l->domain));
 		json_object_set_new(m, "uri", json_string(l->uri));
+		if (l->fabric_uri[0])
+			json_object_set_new(m, "fabric_uri", json_string(l->fabric_uri));
 		request(g, c->peer, m, l->id, STEP_DETACH, op, now_ns);
 		return;
 	}
@@ -915,6 +924,8 @@ static void step_done(struct gmc *g, struct pending p, const struct msg *reply, 
 		}
 		if (msg_has(reply, "uri") && json_is_string(json_object_get(reply->obj, "uri")))
 			snprintf(l->uri, sizeof l->uri, "%s", msg_str(reply, "uri"));
+		if (msg_has(reply, "fabric_uri") && json_is_string(json_object_get(reply->obj, "fabric_uri")))
+			snprintf(l->fabric_uri, sizeof l->fabric_uri, "%s", msg_str(reply, "fabric_uri"));
 		if (msg_has(reply, "address") && json_is_string(json_object_get(reply->obj, "address")))
 			snprintf(l->address, sizeof l->address, "%s", msg_str(reply, "address"));
 		l->state = LEASE_ACTIVE;
@@ -927,6 +938,8 @@ static void step_done(struct gmc *g, struct pending p, const struct msg *reply, 
 			json_object_set_new(m, "lease", json_integer((json_int_t)l->id));
 			json_object_set_new(m, "domain", json_string(l->domain));
 			json_object_set_new(m, "uri", json_string(l->uri));
+			if (l->fabric_uri[0])
+				json_object_set_new(m, "fabric_uri", json_string(l->fabric_uri));
 			json_object_set_new(m, "size_bytes", json_integer((json_int_t)l->bytes));
 			request(g, c->peer, m, l->id, STEP_ATTACH, p.op, now_ns);
 		} else if (p.op) {

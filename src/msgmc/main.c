@@ -40,6 +40,7 @@ enum {
 	OPT_INTERVAL,
 	OPT_TIMEOUT,
 	OPT_INVALIDATE,
+	OPT_FABRIC,
 	OPT_ATTACH_SIZE,
 	OPT_ADVERTISE,
 	OPT_METRICS,
@@ -52,6 +53,7 @@ struct args {
 	const char *listen, *state, *advertise, *metrics, *policy, *reserve, *vm_cap, *node_timeout, *tls_psk, *tls_username;
 	const char *gmc, *node, *domain, *rswap_control, *client_control, *location, *address, *interval, *timeout, *attach_size;
 	bool invalidate;
+	bool fabric;
 	const char *command;
 	char **operands;
 	int operand_count;
@@ -72,7 +74,7 @@ static void usage(void)
 	       "                   [--metrics ADDR:PORT]\n"
 	       "       msgmc agent [--gmc ADDR:PORT[,...]] --node NAME [--rswap-control PATH] [--client-control PATH]\n"
 	       "                   [--location RACK/BOARD/NODE] [--address HOST:PORT] [--domain NAME] [--interval DUR]\n"
-	       "                   [--invalidate] [--attach-size SIZE [-c URI]] [--tls-psk FILE [--tls-username NAME]]\n"
+	       "                   [--invalidate] [--attach-size SIZE [-c URI]] [--tls-psk FILE [--tls-username NAME]] [--fabric]\n"
 	       "                   [--metrics ADDR:PORT]\n"
 	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] status | nodes | leases\n"
 	       "       msgmc [--gmc ADDR:PORT[,...]] [--tls-psk FILE] alloc --node NODE --domain DOMAIN SIZE | release LEASE\n"
@@ -107,6 +109,9 @@ static void usage(void)
 	       "                           (default: the node name); alloc: the consumer's domain\n"
 	       "      --interval DUR       agent: statistics (inform) and export check period (default 5s)\n"
 	       "      --invalidate         agent: this host restarted uncleanly; every lease it served or used ends\n"
+	       "      --fabric             agent: leases by one-sided RDMA where both ends have it: a provider whose\n"
+	       "                           msrswap serve runs --fabric offers fabric:// URIs beside NBD; a consumer\n"
+	       "                           uses them (else, or when they fail, the NBD URI)\n"
 	       "      --attach-size SIZE   agent: a lease for a domain with no device yet makes one this large\n"
 	       "                           (msrswap attach: host swap, or with -c a libvirt guest's hot-plugged disk)\n"
 	       "  -c, --connect URI        agent: the hypervisor of the domains (default $MEMSHARE_URI, then\n"
@@ -144,6 +149,7 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case OPT_INTERVAL: a->interval = arg; break;
 	case OPT_TIMEOUT: a->timeout = arg; break;
 	case OPT_INVALIDATE: a->invalidate = true; break;
+	case OPT_FABRIC: a->fabric = true; break;
 	case OPT_ATTACH_SIZE: a->attach_size = arg; break;
 	case OPT_ADVERTISE: a->advertise = arg; break;
 	case OPT_METRICS: a->metrics = arg; break;
@@ -224,6 +230,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"invalidate", no_argument, NULL, OPT_INVALIDATE},
+		{"fabric", no_argument, NULL, OPT_FABRIC},
 		{"attach-size", required_argument, NULL, OPT_ATTACH_SIZE},
 		{"advertise", required_argument, NULL, OPT_ADVERTISE},
 		{"metrics", required_argument, NULL, OPT_METRICS},
@@ -392,6 +399,7 @@ static int run_agent(struct args *a)
 		.backoff_max_ns = 5 * NS_PER_S,
 		.read_stdin = !isatty(0),
 		.invalidate = a->invalidate,
+		.fabric = a->fabric,
 		.out = &out,
 		.metrics = a->metrics,
 	};

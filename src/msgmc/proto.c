@@ -25,8 +25,8 @@ static const struct {
 	[MSG_LEASES] = {"leases", ""},
 	[MSG_LMC_ALLOC] = {"lmc_alloc", "lease:p,export:n,size_bytes:p,consumer:n?,domain:n?"},
 	[MSG_LMC_RELEASE] = {"lmc_release", "lease:p,export:n"},
-	[MSG_LMC_RECLAIM] = {"lmc_reclaim", "lease:p,domain:n,uri:s"},
-	[MSG_ATTACH] = {"attach", "lease:p,domain:n,uri:s,size_bytes:p"},
+	[MSG_LMC_RECLAIM] = {"lmc_reclaim", "lease:p,domain:n,uri:s,fabric_uri:s?"},
+	[MSG_ATTACH] = {"attach", "lease:p,domain:n,uri:s,size_bytes:p,fabric_uri:s?"},
 	[MSG_LEAVE_NOTIFY] = {"leave_notify", "node:n"},
 	[MSG_INVALIDATE_NOTIFY] = {"invalidate_notify", "node:n"},
 };

@@ -156,6 +156,19 @@ uint64_t host_backable_bytes(void)
 	return ((uint64_t)available + (uint64_t)(swap > 0 ? swap : 0)) * 1024;
 }
 
+/* Memory the exports' blocks hold: the RAM pool's, and the slabs' pages in
+ * RAM (serve --fabric).  Called with r->lock held. */
+static uint64_t used_bytes_locked(struct registry *r)
+{
+	struct ram_pool_stats ps;
+	ram_pool_get_stats(r->pool, &ps);
+	uint64_t used = ps.used_bytes;
+	for (size_t i = 0; i < r->count; i++)
+		if (r->entries[i]->export.ops == &slab_store_ops)
+			used += slab_resident_bytes(r->entries[i]->export.self);
+	return used;
+}
+
 /* Can the host back a new export of size bytes, on top of what the others
  * were promised and have not used yet?  (Skipped with --overcommit.) */
 static int check_host_backs(struct registry *r, const char *name, uint64_t size, struct ms_err *err)
@@ -163,10 +176,9 @@ static int check_host_backs(struct registry *r, const char *name, uint64_t size,
 	uint64_t backable = host_backable_bytes();
 	if (r->overcommit || !backable)
 		return 0;
-	struct ram_pool_stats ps;
-	ram_pool_get_stats(r->pool, &ps);
 	pthread_mutex_lock(&r->lock);
-	uint64_t promised = r->reserved > ps.used_bytes ? r->reserved - ps.used_bytes : 0;
+	uint64_t used = used_bytes_locked(r);
+	uint64_t promised = r->reserved > used ? r->reserved - used : 0;
 	pthread_mutex_unlock(&r->lock);
 	if (size <= backable && promised <= backable - size)
 		return 0;
@@ -377,6 +389,8 @@ json_t *registry_stats(struct registry *r)
 			ram_export_get_stats(e->self, &es);
 			json_object_set_new(rec, "used_bytes", json_integer((json_int_t)es.used_bytes));
 			json_object_set_new(rec, "logical_bytes", json_integer((json_int_t)es.logical_bytes));
+		} else if (e->ops == &slab_store_ops) {
+			json_object_set_new(rec, "used_bytes", json_integer((json_int_t)slab_resident_bytes(e->self)));
 		}
 #define COUNTER(field) json_object_set_new(rec, #field, json_integer((json_int_t)__atomic_load_n(&s->field, __ATOMIC_RELAXED)))
 		COUNTER(reads);
@@ -393,17 +407,20 @@ json_t *registry_stats(struct registry *r)
 		json_object_set_new(rec, "latency_sum_us", json_real(export_latency_sum_us(s)));
 		json_array_append_new(list, rec);
 	}
+	uint64_t used = used_bytes_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	struct ram_pool_stats ps;
 	ram_pool_get_stats(r->pool, &ps);
 	json_t *pool = record_new("pool_stats");
 	json_object_set_new(pool, "capacity_bytes", json_integer((json_int_t)ps.capacity_bytes));
 	json_object_set_new(pool, "reserved_bytes", json_integer((json_int_t)r->reserved));
-	json_object_set_new(pool, "used_bytes", json_integer((json_int_t)ps.used_bytes));
+	json_object_set_new(pool, "used_bytes", json_integer((json_int_t)used));
 	json_object_set_new(pool, "logical_bytes", json_integer((json_int_t)ps.logical_bytes));
 	json_object_set_new(pool, "dedup_saved_bytes", json_integer((json_int_t)ps.dedup_saved_bytes));
 	json_object_set_new(pool, "locked", json_boolean(ps.locked));
 	json_object_set_new(pool, "tls", json_boolean(r->tls_required));
+	/* msgmc's agent --fabric offers fabric:// leases only from a serve that has it */
+	json_object_set_new(pool, "fabric", r->fabric ? json_string(fabric_server_provider(r->fabric)) : json_null());
 	json_array_append_new(list, pool);
 	return list;
 }

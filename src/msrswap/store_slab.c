@@ -36,6 +36,21 @@ void slab_free(struct slab *s)
 	free(s);
 }
 
+uint64_t slab_resident_bytes(const struct slab *s)
+{
+	enum { CHUNK_PAGES = 16384 }; /* 64 MiB of 4 KiB pages per mincore call */
+	static _Thread_local unsigned char vec[CHUNK_PAGES];
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), pages = (s->size + page - 1) / page, resident = 0;
+	for (uint64_t first = 0; first < pages; first += CHUNK_PAGES) {
+		uint64_t n = pages - first < CHUNK_PAGES ? pages - first : CHUNK_PAGES;
+		if (mincore(s->mem + first * page, n * page, vec) < 0)
+			return 0; /* cannot happen on our own mapping */
+		for (uint64_t i = 0; i < n; i++)
+			resident += vec[i] & 1;
+	}
+	return resident * page;
+}
+
 static bool outside(const struct slab *s, uint32_t len, uint64_t offset)
 {
 	return offset > s->size || len > s->size - offset;

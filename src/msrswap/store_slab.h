@@ -26,6 +26,10 @@ struct slab {
 /* `lock`: mlock the whole slab now (a failure names the limit). */
 int slab_new(uint64_t size, bool lock, struct slab **out, struct ms_err *err);
 void slab_free(struct slab *s);
+/* The slab's pages in RAM now: what it holds of the host's memory.  Counted
+ * from the page tables (mincore), since one-sided writes reach the memory
+ * without any code of ours seeing them. */
+uint64_t slab_resident_bytes(const struct slab *s);
 
 extern const struct backend_ops slab_store_ops;
 

@@ -510,7 +510,7 @@ page_subcommands() {
 	done
 	# what the protocol lacks is said plainly
 	protocol=$(sed -n '/^PROTOCOL$/,/^TIERS AND TARGETS$/p' <<<"$text" | tr -s ' \n' ' ')
-	for phrase in "NBD_REP_ERR_TLS_REQD" "NBD_REP_ERR_POLICY" "Structured replies are not supported" \
+	for phrase in "NBD_REP_ERR_TLS_REQD" "NBD_REP_ERR_POLICY" "NBD_REP_ERR_UNSUP" "base:allocation" \
 		"One-sided RDMA" "msrswap:fabric" "no authentication"; do
 		[[ $protocol == *"$phrase"* ]] || { echo "PROTOCOL does not say '$phrase'"; return 1; }
 	done

@@ -682,3 +682,75 @@ rx_bytes() { in_ns "$1" awk -v dev="$2:" '$1 == dev {print $2}' /proc/net/dev; }
 	grep -qE '^memshare_agent_controller_connected[{]host="[^"]*",node="c1"[}] 1$' "$T/a.prom"
 	promtool check metrics < "$T/a.prom"
 }
+
+# ---- leases by one-sided RDMA (libfabric) ---------------------------------
+
+# fabric_consumer NAME [AGENT ARGS]: a client daemon with a 16 MiB device "vm"
+# (1 MiB of host RAM, the rest for remotes) and its agent, TLS to the controller
+fabric_consumer() {
+	local name=$1
+	shift
+	bg "$name-client" "$MSRSWAP" client --listen "unix:$T/$name.sock" --control "$T/$name.ctl" --ram 1M \
+		--disk-dir "$T/$name-disks"
+	wait_socket "$T/$name.ctl"
+	printf '{"cmd":"device-add","name":"vm","size":16777216,"target":16777216,"remotes":[]}\n' |
+		socat -t 60 - "UNIX-CONNECT:$T/$name.ctl" | jq_true .ok
+	bg "$name-agent" "$MSGMC" agent --gmc "$GMC" --tls-psk "$GMC_KEYS" --node "$name" --client-control "$T/$name.ctl" \
+		--interval 1s -v "$@"
+}
+
+@test "msgmc agent --fabric: a lease is used by one-sided RDMA where both ends have --fabric, by NBD where the consumer has not; data exact" {
+	command -v nbdcopy >/dev/null && command -v socat >/dev/null || skip "needs nbdcopy (libnbd-bin) and socat"
+	"$MSRSWAP" serve --fabric --listen "unix:$T/probe.sock" --control "$T/probe.ctl" --capacity 8M 2>"$T/probe.log" &
+	probe=$!
+	wait_socket "$T/probe.ctl" || skip "msrswap serve --fabric cannot run here: $(cat "$T/probe.log")"
+	kill "$probe"
+	wait "$probe" || true
+	keys "$T/keys.psk" alice
+	GMC_KEYS=$T/keys.psk
+	controller --tls-psk "$GMC_KEYS"
+	# the provider: serve --fabric (keys only over TLS) and an agent that offers fabric:// leases
+	local port=$((BASE + 1))
+	bg p1-serve "$MSRSWAP" serve --fabric --listen "127.0.0.1:$port" --capacity 64M --control "$T/p1.ctl" --tls-psk "$GMC_KEYS"
+	wait_socket "$T/p1.ctl"
+	bg p1-agent "$MSGMC" agent --gmc "$GMC" --tls-psk "$GMC_KEYS" --node p1 --rswap-control "$T/p1.ctl" \
+		--address "127.0.0.1:$port" --interval 1s --fabric -v
+	fabric_consumer c1 --fabric
+	fabric_consumer c2
+	until_true 60 nodes_ready 3
+	# c1 has --fabric: its client daemon reaches the export by fi_read/fi_write
+	gmc_cli alloc --node c1 --domain vm 16M | tee "$T/lease1.jsonl"
+	jq_true '.attached and .provider == "p1" and (.fabric_uri | startswith("fabric://127.0.0.1:'"$port"'/msgmc-")) and (.uri | startswith("nbds://"))' <"$T/lease1.jsonl"
+	lease1=$(jq -r .lease "$T/lease1.jsonl")
+	grep '"event":"granted"' "$T/c1-agent.out" | jq_true '.attached and (.fabric_uri | startswith("fabric://"))'
+	# c2 has not: the same kind of lease, used by NBD
+	gmc_cli alloc --node c2 --domain vm 16M | tee "$T/lease2.jsonl"
+	jq_true '.attached and (.fabric_uri | startswith("fabric://"))' <"$T/lease2.jsonl"
+	lease2=$(jq -r .lease "$T/lease2.jsonl")
+	grep '"event":"granted"' "$T/c2-agent.out" | jq_true '.attached and (has("fabric_uri") | not)'
+	# 16 MiB of random data through each device: 1 MiB in host RAM, the rest on the lease
+	head -c 16M /dev/urandom >"$T/in1.img"
+	head -c 16M /dev/urandom >"$T/in2.img"
+	nbdcopy "$T/in1.img" "nbd+unix:///vm?socket=$T/c1.sock"
+	nbdcopy "$T/in2.img" "nbd+unix:///vm?socket=$T/c2.sock"
+	nbdcopy "nbd+unix:///vm?socket=$T/c1.sock" "$T/out1.img"
+	nbdcopy "nbd+unix:///vm?socket=$T/c2.sock" "$T/out2.img"
+	cmp "$T/in1.img" "$T/out1.img"
+	cmp "$T/in2.img" "$T/out2.img"
+	for c in c1 c2; do
+		"$MSRSWAP" status --control "$T/$c.ctl" | tee /dev/stderr |
+			jq_true -s 'map(select(.kind == "tier" and .domain == "vm"))[0] | .remote_bytes >= 8388608 and .remotes_alive == 1'
+	done
+	# one-sided: p1's NBD server saw none of c1's writes, all of c2's
+	"$MSRSWAP" export list --control "$T/p1.ctl" | tee /dev/stderr |
+		jq_true -s --arg e1 "msgmc-$lease1" --arg e2 "msgmc-$lease2" \
+			'(map(select(.export == $e1))[0].writes == 0) and (map(select(.export == $e2))[0].write_bytes >= 8388608)'
+	# the lease released: c1 lets go of the fabric remote first, its disk copy has every block
+	gmc_cli release "$lease1" | jq_true '.event == "released"'
+	grep -q "\"event\":\"reclaimed\",\"lease\":$lease1,.*\"detached\":true" "$T/c1-agent.out"
+	[ "$(exports_of p1)" = "msgmc-$lease2 16777216" ]
+	nbdcopy "nbd+unix:///vm?socket=$T/c1.sock" "$T/out1.img"
+	cmp "$T/in1.img" "$T/out1.img"
+	"$MSRSWAP" status --control "$T/c1.ctl" | jq_true -s 'map(select(.kind == "tier" and .domain == "vm"))[0] | .remote_bytes == 0'
+	rm -f "$T"/*.img
+}

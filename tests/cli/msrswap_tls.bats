@@ -223,12 +223,12 @@ EOF
 	wait_socket "$C/c.ctl"
 	# a wrong key: the device is refused, and the reason names the TLS failure
 	reply=$(printf '{"cmd":"device-add","name":"bad","size":16777216,"target":16777216,"remotes":["%s"]}\n' \
-		"nbds://alice@127.0.0.1:$PORT/slab?tls-psk-file=$C/wrong/keys.psk" | socat - "UNIX-CONNECT:$C/c.ctl")
+		"nbds://alice@127.0.0.1:$PORT/slab?tls-psk-file=$C/wrong/keys.psk" | socat -t 60 - "UNIX-CONNECT:$C/c.ctl")
 	echo "$reply"
 	jq -e '.ok == false and (.error | test("TLS|tls"))' <<<"$reply"
 	# the username as a query parameter (which libnbd before 1.16 ignores, and the tier store does not)
 	printf '{"cmd":"device-add","name":"vm1","size":16777216,"target":16777216,"remotes":["%s"]}\n' \
-		"nbds://127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&tls-username=alice" | socat - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
+		"nbds://127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&tls-username=alice" | socat -t 60 - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
 	# 8 MiB written: 1 MiB fits the host RAM pool, the rest goes to the remote over TLS
 	run qemu-io -f raw -c "write -P 6 0 8M" -c "read -P 6 0 8M" "nbd+unix:///vm1?socket=$C/c.sock"
 	[ "$status" -eq 0 ]
@@ -283,29 +283,33 @@ EOF
 	wait_socket "$C/c.ctl"
 	# without TLS the key exchange is refused, like every NBD option
 	reply=$(printf '{"cmd":"device-add","name":"plain","size":16777216,"remotes":["%s"]}\n' \
-		"fabric://127.0.0.1:$PORT/slab" | socat - "UNIX-CONNECT:$C/c.ctl")
+		"fabric://127.0.0.1:$PORT/slab" | socat -t 60 - "UNIX-CONNECT:$C/c.ctl")
 	echo "$reply"
 	jq -e '.ok == false and (.error | test("TLS"))' <<<"$reply"
 	# a wrong key: refused too
 	reply=$(printf '{"cmd":"device-add","name":"bad","size":16777216,"remotes":["%s"]}\n' \
-		"fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$C/wrong/keys.psk" | socat - "UNIX-CONNECT:$C/c.ctl")
+		"fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$C/wrong/keys.psk" | socat -t 60 - "UNIX-CONNECT:$C/c.ctl")
 	jq -e '.ok == false' <<<"$reply"
 	# a provider= other than the export's is an error that names both
 	reply=$(printf '{"cmd":"device-add","name":"other","size":16777216,"remotes":["%s"]}\n' \
-		"fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&provider=udp;ofi_rxd" | socat - "UNIX-CONNECT:$C/c.ctl")
+		"fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&provider=udp;ofi_rxd" | socat -t 60 - "UNIX-CONNECT:$C/c.ctl")
 	echo "$reply"
 	jq -e '.ok == false and (.error | test("udp;ofi_rxd")) and (.error | test("tcp;ofi_rxm"))' <<<"$reply"
 	uri="fabric://alice@127.0.0.1:$PORT/slab?tls-psk-file=$KEYS/keys.psk&provider=tcp;ofi_rxm"
 	printf '{"cmd":"device-add","name":"vm1","size":16777216,"target":16777216,"remotes":["%s"]}\n' "$uri" |
-		socat - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
+		socat -t 60 - "UNIX-CONNECT:$C/c.ctl" | jq_true .ok
 	# 8 MiB written: 1 MiB fits the host RAM pool, the rest goes to the remote by fi_write
 	run qemu-io -f raw -c "write -P 7 0 8M" -c "read -P 7 0 8M" "nbd+unix:///vm1?socket=$C/c.sock"
 	[ "$status" -eq 0 ]
 	[[ $output != *"failed"* ]]
 	"$MSRSWAP" status --control "$C/c.ctl" | tee /dev/stderr |
 		jq -s -e 'map(select(.domain == "vm1"))[0] | .remote_bytes >= 6291456 and .remotes_alive == 1'
-	# one-sided: the provider's NBD server saw none of those writes
-	"$MSRSWAP" status --control "$CTL" | tee /dev/stderr | jq -s -e 'map(select(.export == "slab"))[0] | .writes == 0'
+	# one-sided: the provider's NBD server saw none of those writes; yet the
+	# memory they fill is counted, in the export's and the pool's used_bytes
+	"$MSRSWAP" status --control "$CTL" | tee /dev/stderr | jq -s -e 'map(select(.export == "slab"))[0] | .writes == 0
+		and .used_bytes >= 6291456 and .used_bytes <= 33554432'
+	"$MSRSWAP" status --control "$CTL" | jq -s -e 'map(select(.kind == "pool_stats"))[0] | .used_bytes >= 6291456
+		and .fabric == "tcp;ofi_rxm"'
 	# the export removed: its registration is closed, the remote fails over to the disk copy
 	"$MSRSWAP" export rm slab --control "$CTL"
 	run qemu-io -f raw -c "read -P 7 0 8M" "nbd+unix:///vm1?socket=$C/c.sock"
