@@ -36,8 +36,9 @@ guest_sees_kib() { [ "$(guest_df_kib)" = "$1" ]; }
 	run --separate-stderr "$MSSHARE" -c qemu:///system create "$VM" --size 16M --tag jobs
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	jq -e '.kind == "share_space" and .tag == "jobs" and .transport == "virtiofs" and .size_bytes == 16777216' <<<"$output"
+	jq -e '.kind == "share_space" and .tag == "jobs" and .transport == "virtiofs" and .accessmode == "passthrough" and .size_bytes == 16777216' <<<"$output"
 	virsh -c qemu:///system dumpxml "$VM" | grep -q "<target dir='jobs'/>"
+	virsh -c qemu:///system dumpxml "$VM" | grep -A6 "<driver type='virtiofs'" | grep -q "<cache mode='none'/>"
 	until_true "${LAB_DISK_TIMEOUT:-120}" guest_mounts
 	guest_sees_kib 16384
 }
@@ -53,6 +54,9 @@ guest_sees_kib() { [ "$(guest_df_kib)" = "$1" ]; }
 	[[ $output == *done* ]]
 	until_true 60 test -f "$dir/job.5"
 	rm -f "$dir"/job.*
+	# the jobs the host removed free their room: the guest does not keep their inodes (cache none)
+	space_used() { [ $(($(stat -f -c '%b - %f' "$dir"))) -eq "$1" ]; }
+	until_true 30 space_used 0
 	counted() { [ "$(jq -s --arg d "$VM" '[.[] | select(.domain == $d) | .departures_per_s * .window_s] | add // 0 | round' < "$out")" -ge 5 ]; }
 	until_true 60 counted
 	kill "$WATCH_PID"
@@ -95,4 +99,12 @@ guest_sees_kib() { [ "$(guest_df_kib)" = "$1" ]; }
 	run -0 "$MSSHARE" -c qemu:///system rm "$VM"
 	! virsh -c qemu:///system dumpxml --inactive "$VM" | grep -q "<target dir='p9'/>"
 	! findmnt --mountpoint "$MEMSHARE_SHARE_DIR/$VM"
+	# --accessmode: MemNet's other 9p security models
+	for mode in passthrough squash; do
+		run --separate-stderr "$MSSHARE" -c qemu:///system create "$VM" --size 8M --transport 9p --tag p9 --accessmode $mode
+		[ "$status" -eq 0 ]
+		jq -e --arg m $mode '.accessmode == $m' <<<"$output"
+		virsh -c qemu:///system dumpxml --inactive "$VM" | grep -A4 "<filesystem type='mount' accessmode='$mode'>" | grep -q "<target dir='p9'/>"
+		run -0 "$MSSHARE" -c qemu:///system rm "$VM"
+	done
 }
