@@ -7,8 +7,8 @@
  * DIR/job.N once closed, so the host's transmitter never takes a half job.
  * Arrivals follow an absolute Poisson schedule (exponential gaps of mean
  * 1/RATE from the previous arrival, not from the end of the previous write):
- * the rate holds even when writes are slow.  A job that does not fit (ENOSPC,
- * the space is full) waits for room and is retried, as a writer would.
+ * the rate holds even when writes are slow.  A job that does not fit (the
+ * space is full) waits for room, as a writer would.
  * At the end one line on stdout: jobs written, seconds spent waiting for room.
  * Exit status: 0 done, 1 a write failed otherwise, 2 usage.
  * The guest has no libm: ln for the exponential draws is computed here. */
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,15 +94,33 @@ static int parse_phases(char *spec, struct phase *ph, int *n)
 	return *n > 0 ? 0 : -1;
 }
 
-/* Write one job; ENOSPC is returned to the caller, which waits for room. */
-static int write_job(const char *tmp, const char *buf, size_t bytes)
+/* Wait until the space has room for BYTES (statvfs): a writer that waits
+ * before it writes leaves no partial job for the host to see. */
+static void wait_for_room(const char *dir, size_t bytes)
 {
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	struct statvfs sv;
+	while (statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < bytes)
+		nanosleep(&(struct timespec){.tv_nsec = FULL_RETRY_NS}, NULL);
+}
+
+/* Write one job.  Should the space fill up meanwhile (ENOSPC: another writer,
+ * or blocks the host has not freed yet), the file is emptied and written
+ * again once there is room — kept open, so that the host sees one job closed
+ * after writing, not a failed one. */
+static int write_job(const char *dir, const char *tmp, const char *buf, size_t bytes)
+{
+	wait_for_room(dir, bytes);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0)
 		return -1;
 	size_t done = 0;
 	while (done < bytes) {
 		ssize_t w = write(fd, buf + done, bytes - done);
+		if (w < 0 && errno == ENOSPC && ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0) {
+			done = 0;
+			wait_for_room(dir, bytes);
+			continue;
+		}
 		if (w < 0) {
 			int e = errno;
 			close(fd);
@@ -144,13 +163,9 @@ int main(int argc, char **argv)
 			snprintf(tmp, sizeof tmp, "%s/.tmp.%lu", argv[1], jobs);
 			snprintf(name, sizeof name, "%s/job.%08lu", argv[1], jobs);
 			double t0 = now_s();
-			while (write_job(tmp, buf, bytes) < 0) {
-				if (errno != ENOSPC) {
-					fprintf(stderr, "jobgen: %s: %s\n", tmp, strerror(errno));
-					return 1;
-				}
-				unlink(tmp);
-				nanosleep(&(struct timespec){.tv_nsec = FULL_RETRY_NS}, NULL);
+			if (write_job(argv[1], tmp, buf, bytes) < 0) {
+				fprintf(stderr, "jobgen: %s: %s\n", tmp, strerror(errno));
+				return 1;
 			}
 			waited += now_s() - t0;
 			if (rename(tmp, name) < 0) {
