@@ -143,8 +143,10 @@ serial_ready() { grep -qa 'MSLAB: READY' "$LAB_9P_DIR/log/$1.serial.log" 2>/dev/
 	[ "$(stat -c %a "$dir/job.00000000")" = 600 ]
 	rm -f "$dir"/job.*
 	[ $(($(stat -f -c '%b - %f' "$dir"))) -eq 0 ] # removed jobs free their room at once
-	lab exec "$VM9" 'umount /mnt/p9'
-	run -0 "$MSSHARE" -c qemu:///system rm --force "$VM9"
+	# libvirt cannot unplug 9p from a running guest either: rm once it is shut off
+	virsh -c qemu:///system destroy "$VM9" >/dev/null
+	run -0 "$MSSHARE" -c qemu:///system rm "$VM9"
+	! virsh -c qemu:///system dumpxml --inactive "$VM9" | grep -q "<target dir='p9'/>"
 	lab stop "$VM9"
 }
 
