@@ -645,17 +645,17 @@ _memshare_mshash() {
 
 # ---- msshare ----
 
-_memshare_msshare_takes_value=' -c --connect -s --size --tag --dir --transport -i --interval -n --count '
+_memshare_msshare_takes_value=' -c --connect -s --size --tag --dir --transport --accessmode -i --interval -n --count '
 
 # The options of a subcommand, as msshare(1) lists them; all of them before one.
 _memshare_msshare_options() {
 	local common=(-c --connect -p --pretty -v --verbose -q --quiet -h --help --version)
 	case $1 in
-	create) printf '%s\n' -s --size --tag --dir --transport "${common[@]}" ;;
+	create) printf '%s\n' -s --size --tag --dir --transport --accessmode "${common[@]}" ;;
 	resize | list) printf '%s\n' "${common[@]}" ;;
 	rm) printf '%s\n' -f --force "${common[@]}" ;;
 	watch) printf '%s\n' --all -i --interval -n --count "${common[@]}" ;;
-	*) printf '%s\n' -s --size --tag --dir --transport -f --force --all -i --interval -n --count "${common[@]}" ;;
+	*) printf '%s\n' -s --size --tag --dir --transport --accessmode -f --force --all -i --interval -n --count "${common[@]}" ;;
 	esac
 }
 
@@ -665,6 +665,7 @@ _memshare_msshare_values() {
 	-s | --size) printf '%s\n' 64M 256M 1G ;;
 	--dir) _memshare_paths "$2" ;;
 	--transport) printf '%s\n' virtiofs 9p ;;
+	--accessmode) printf '%s\n' passthrough mapped squash ;;
 	-i | --interval) printf '%s\n' 500ms 1s 2s 5s 10s ;;
 	esac
 	return 0

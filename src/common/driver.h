@@ -66,6 +66,7 @@ struct fs_spec {
 	const char *dir; /* the host directory */
 	const char *tag; /* the name the guest mounts it by */
 	bool ninep;      /* 9p in the persistent definition (next boot) instead of virtiofs attached live */
+	const char *accessmode; /* 9p: passthrough, mapped or squash (how guest owners and modes are stored) */
 };
 
 struct driver_ops {

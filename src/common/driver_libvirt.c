@@ -632,14 +632,17 @@ static int attach_virtiofs(struct libvirt_state *st, virDomainPtr dom, const cha
 		return ms_fail_input(err, "%s: domain '%s' already has a file system with tag '%s'", st->uri, domain,
 				     fs->tag);
 	/* Debian ships QEMU's virtiofsd without a separate package: name it when it is there */
-	char binary[96] = "";
+	char path[96] = "";
 	if (access(VIRTIOFSD_QEMU, X_OK) == 0)
-		snprintf(binary, sizeof binary, "<binary path='%s'/>", VIRTIOFSD_QEMU);
+		snprintf(path, sizeof path, " path='%s'", VIRTIOFSD_QEMU);
+	/* cache none: the guest forgets a job's inode once it closes it, so that virtiofsd closes
+	 * its descriptor too; with caching, a job the host removed stays in the tmpfs (and counts
+	 * as used) until the guest reclaims its inode cache: the space fills with removed jobs */
 	char *xml = NULL;
 	if (asprintf(&xml,
-		     "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>%s"
-		     "<source dir='%s'/><target dir='%s'/></filesystem>",
-		     binary, fs->dir, fs->tag) < 0)
+		     "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>"
+		     "<binary%s><cache mode='none'/></binary><source dir='%s'/><target dir='%s'/></filesystem>",
+		     path, fs->dir, fs->tag) < 0)
 		return ms_fail(err, "out of memory");
 	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
 	free(xml);
@@ -656,8 +659,8 @@ static int define_9p(struct libvirt_state *st, virDomainPtr dom, const char *dom
 {
 	char *xml = NULL;
 	if (asprintf(&xml,
-		     "<filesystem type='mount' accessmode='mapped'><source dir='%s'/><target dir='%s'/></filesystem>",
-		     fs->dir, fs->tag) < 0)
+		     "<filesystem type='mount' accessmode='%s'><source dir='%s'/><target dir='%s'/></filesystem>",
+		     fs->accessmode ? fs->accessmode : "mapped", fs->dir, fs->tag) < 0)
 		return ms_fail(err, "out of memory");
 	int rc = virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_CONFIG);
 	free(xml);
@@ -670,7 +673,7 @@ static int define_9p(struct libvirt_state *st, virDomainPtr dom, const char *dom
 static int libvirt_attach_fs(void *state, const char *domain, const struct fs_spec *fs, struct ms_err *err)
 {
 	struct libvirt_state *st = state;
-	if (!xml_safe(fs->dir) || !xml_safe(fs->tag))
+	if (!xml_safe(fs->dir) || !xml_safe(fs->tag) || (fs->accessmode && !xml_safe(fs->accessmode)))
 		return ms_fail_input(err, "directory or tag contains XML characters");
 	_cleanup_domain_ virDomainPtr dom = lookup_domain(st, domain, err);
 	if (!dom)

@@ -15,8 +15,10 @@ json_t *target_record(const char *policy, const struct vm_view *vm, const struct
 	if (d->tier_bytes != NO_TARGET)
 		json_set_known_i64(r, "prev_tier_bytes", vm->prev_tier_bytes);
 	json_set_known_i64(r, "share_bytes", d->share_bytes);
-	if (d->share_bytes != NO_TARGET)
+	if (d->share_bytes != NO_TARGET) {
 		json_set_known_i64(r, "prev_share_bytes", vm->share.size_bytes);
+		json_object_set_new(r, "share_margin_bytes", json_integer(decision_share_margin(vm, d)));
+	}
 	json_set_known_i64(r, "wss_bytes", vm->wss_bytes);
 	json_set_known_i64(r, "max_bytes", vm->max_bytes);
 	if (d->remote_need_bytes > 0)

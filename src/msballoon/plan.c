@@ -45,20 +45,20 @@ static size_t apply_decisions(const struct plan_config *cfg, const struct node_v
 	return failed;
 }
 
-/* Resize one domain's shared space (msshare's tmpfs) to its share target:
- * never below what is in use then plus the margin (share_space_resize
- * refuses that); the size is read back. */
-static void resize_share(const struct vm_view *vm, const struct vm_decision *d, struct apply_item *it)
+/* Resize DOMAIN's shared space (msshare's tmpfs) to TARGET bytes, never below
+ * what is in use then plus MARGIN (share_space_resize refuses that: tmpfs
+ * itself refuses less than use); the sizes before and after are read from the
+ * space.  plan --apply and apply both resize through here. */
+static void resize_share(const char *domain, int64_t target, int64_t margin, struct apply_item *it)
 {
 	char dir[PATH_MAX];
 	struct ms_err err = {0};
 	uint64_t size, used, files;
-	int64_t margin = d->share_floor_bytes > vm->share.used_bytes ? d->share_floor_bytes - vm->share.used_bytes : 0;
-	*it = (struct apply_item){.domain = vm->domain, .target_bytes = d->share_bytes,
-				  .before_bytes = vm->share.size_bytes, .actual_bytes = vm->share.size_bytes};
-	if (share_space_dir(vm->domain, dir, sizeof dir, &err) < 0 ||
-	    share_space_resize(dir, (uint64_t)d->share_bytes, (uint64_t)margin, &err) < 0) {
-		snprintf(it->error, sizeof it->error, "%s: shared space not resized: %s", vm->domain, err.msg);
+	*it = (struct apply_item){.domain = domain, .target_bytes = target, .before_bytes = -1, .actual_bytes = -1};
+	if (share_space_dir(domain, dir, sizeof dir, &err) == 0 && share_space_usage(dir, &size, &used, &files, &err) == 0)
+		it->before_bytes = it->actual_bytes = (int64_t)size;
+	if (it->before_bytes < 0 || share_space_resize(dir, (uint64_t)target, (uint64_t)(margin > 0 ? margin : 0), &err) < 0) {
+		snprintf(it->error, sizeof it->error, "%s: shared space not resized: %s", domain, err.msg);
 		return;
 	}
 	it->applied = it->reached = true;
@@ -75,7 +75,7 @@ static size_t apply_share_targets(const struct node_view *node, const struct vm_
 	for (size_t i = 0; i < node->count; i++) {
 		if (d[i].share_bytes == NO_TARGET || d[i].share_bytes == node->vms[i].share.size_bytes)
 			continue;
-		resize_share(&node->vms[i], &d[i], &items[i]);
+		resize_share(node->vms[i].domain, d[i].share_bytes, decision_share_margin(&node->vms[i], &d[i]), &items[i]);
 		has_item[i] = true;
 		if (items[i].error[0]) {
 			log_warn("%s", items[i].error);
@@ -380,6 +380,42 @@ static bool is_balloon_target(json_t *rec)
 	return kind && strcmp(kind, "target") == 0 && json_object_get(rec, "balloon_bytes");
 }
 
+/* A share target (memnet): the size of a shared space, with no balloon target beside it. */
+static bool is_share_target(json_t *rec)
+{
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	return kind && strcmp(kind, "target") == 0 && !json_object_get(rec, "balloon_bytes") &&
+	       json_object_get(rec, "share_bytes");
+}
+
+/* The fields of a share target that apply needs; a bad one is bad input. */
+static int read_share_target(const struct jsonl_reader *r, json_t *rec, const char **domain, int64_t *bytes,
+			     int64_t *margin, struct ms_err *err)
+{
+	if (jsonl_get_string(r, rec, "domain", domain, err) < 0 || record_size(r, rec, "share_bytes", true, bytes, err) < 0 ||
+	    record_size(r, rec, "share_margin_bytes", false, margin, err) < 0)
+		return -1;
+	if (*margin < 0)
+		*margin = 0;
+	return 0;
+}
+
+/* Resize the space now (a tmpfs remount takes effect at once: nothing to
+ * batch or wait for) and echo the record with its outcome. */
+static int apply_share_record(json_t *rec, const char *domain, int64_t bytes, int64_t margin, struct jsonl_writer *out,
+			      size_t *failures, struct ms_err *err)
+{
+	struct apply_item it;
+	resize_share(domain, bytes, margin, &it);
+	if (it.error[0]) {
+		log_warn("%s", it.error);
+		(*failures)++;
+	}
+	add_outcome(rec, &it);
+	json_incref(rec);
+	return jsonl_emit(out, rec, err);
+}
+
 int apply_run(const struct apply_config *cfg, FILE *in, const char *name, unsigned long *skipped, struct ms_err *err)
 {
 	struct record_stream stream;
@@ -417,7 +453,23 @@ int apply_run(const struct apply_config *cfg, FILE *in, const char *name, unsign
 			rc = -1;
 			break;
 		}
-		if (got == 1 && !is_balloon_target(rec) && json_object_get(rec, "tier_bytes")) {
+		const char *share_domain;
+		int64_t share_bytes, share_margin;
+		if (got == 1 && is_share_target(rec) &&
+		    read_share_target(&stream.reader, rec, &share_domain, &share_bytes, &share_margin, err) < 0) {
+			json_decref(rec);
+			if (record_stream_skip_bad(&stream, err))
+				continue;
+			rc = -1;
+			break;
+		}
+		if (got == 1 && is_share_target(rec) &&
+		    apply_share_record(rec, share_domain, share_bytes, share_margin, out, &failures, err) < 0) {
+			json_decref(rec);
+			rc = -1;
+			break;
+		}
+		if (got == 1 && !is_balloon_target(rec) && !is_share_target(rec) && json_object_get(rec, "tier_bytes")) {
 			/* a tier-only target: echoed with the reason it was not applied */
 			note_tier_not_applied(rec);
 			json_incref(rec);

@@ -46,6 +46,12 @@ void vm_decision_init(struct vm_decision *d)
 	d->share_floor_bytes = -1;
 }
 
+int64_t decision_share_margin(const struct vm_view *vm, const struct vm_decision *d)
+{
+	int64_t used = vm->share.used_bytes > 0 ? vm->share.used_bytes : 0;
+	return d->share_floor_bytes > used ? d->share_floor_bytes - used : 0;
+}
+
 void node_decision_init(struct node_decision *d)
 {
 	d->reservoir_bytes = -1;

@@ -115,6 +115,9 @@ const char *balloon_policy_names(char *buf, size_t len);
 void vm_view_init(struct vm_view *vm, const char *domain);     /* every number unknown */
 void vm_decision_init(struct vm_decision *d);                  /* no targets */
 void node_decision_init(struct node_decision *d);
+/* The room a share target keeps above what was in use when it was decided
+ * (memnet: one mean job): share_floor_bytes − used; 0 without a floor. */
+int64_t decision_share_margin(const struct vm_view *vm, const struct vm_decision *d);
 /* printf into d->reason (keeps it one line). */
 void decision_reason(struct vm_decision *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

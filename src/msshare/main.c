@@ -21,6 +21,7 @@ enum {
 	OPT_TAG,
 	OPT_DIR,
 	OPT_TRANSPORT,
+	OPT_ACCESSMODE,
 	OPT_FORCE,
 	OPT_ALL,
 };
@@ -38,6 +39,7 @@ static void on_stop_signal(int sig)
 static void usage(void)
 {
 	printf("Usage: msshare [OPTION]... create DOMAIN --size SIZE [--tag TAG] [--dir DIR] [--transport T]\n"
+	       "                           [--accessmode MODE]\n"
 	       "  or:  msshare [OPTION]... resize DOMAIN SIZE\n"
 	       "  or:  msshare [OPTION]... rm [--force] DOMAIN\n"
 	       "  or:  msshare [OPTION]... list\n"
@@ -53,6 +55,9 @@ static void usage(void)
 	       "                           $MEMSHARE_SHARE_DIR (linked from there)\n"
 	       "      --transport T        create: virtiofs (attached live) or 9p (at the next boot),\n"
 	       "                           libvirt only (default virtiofs)\n"
+	       "      --accessmode MODE    create: how the guest's file owners and modes are kept:\n"
+	       "                           passthrough, mapped or squash (9p; default mapped);\n"
+	       "                           virtiofs has only passthrough\n"
 	       "  -f, --force              rm: even while the space is mounted elsewhere or in use\n"
 	       "      --all                watch: every domain that has a space (listed again each interval)\n"
 	       "  -i, --interval DUR       watch: time between records (default 5s)\n"
@@ -115,6 +120,12 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 		a->space.transport = arg;
 		note_option(a, "--transport", S_CREATE);
 		break;
+	case OPT_ACCESSMODE:
+		if (strcmp(arg, "passthrough") && strcmp(arg, "mapped") && strcmp(arg, "squash"))
+			cli_usage_error("--accessmode: '%s' (use passthrough, mapped or squash)", arg);
+		a->space.accessmode = arg;
+		note_option(a, "--accessmode", S_CREATE);
+		break;
 	case 'f':
 		a->space.force = true;
 		note_option(a, "--force", S_RM);
@@ -158,6 +169,7 @@ static unsigned parse_args(int argc, char **argv, struct msshare_args *a, const 
 		{"tag", required_argument, NULL, OPT_TAG},
 		{"dir", required_argument, NULL, OPT_DIR},
 		{"transport", required_argument, NULL, OPT_TRANSPORT},
+		{"accessmode", required_argument, NULL, OPT_ACCESSMODE},
 		{"force", no_argument, NULL, 'f'},
 		{"all", no_argument, NULL, OPT_ALL},
 		{"interval", required_argument, NULL, 'i'},

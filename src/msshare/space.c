@@ -79,15 +79,20 @@ int space_create(struct driver *drv, const char *domain, uint64_t size, const st
 		 struct ms_err *err)
 {
 	bool shares = driver_shares_fs(drv);
-	if (!shares && (o->tag || o->transport))
-		return ms_fail_input(err, "--tag and --transport are for libvirt domains; the %s driver's domains get "
+	bool ninep = o->transport && strcmp(o->transport, "9p") == 0;
+	if (o->accessmode && !ninep && strcmp(o->accessmode, "passthrough") != 0)
+		return ms_fail_input(err, "--accessmode %s: virtiofs shares only in passthrough mode; mapped and squash "
+					  "are for --transport 9p",
+				     o->accessmode);
+	if (!shares && (o->tag || o->transport || o->accessmode))
+		return ms_fail_input(err, "--tag, --transport and --accessmode are for libvirt domains; the %s driver's domains get "
 					  "their space by a bind mount",
 				     drv->ops->name);
 	char dir[PATH_MAX];
 	if (check_domain(drv, domain, err) < 0 || mount_space(domain, size, o, dir, sizeof dir, err) < 0)
 		return -1;
-	struct fs_spec fs = {.dir = dir, .tag = o->tag ? o->tag : "memshare",
-			     .ninep = o->transport && strcmp(o->transport, "9p") == 0};
+	struct fs_spec fs = {.dir = dir, .tag = o->tag ? o->tag : "memshare", .ninep = ninep,
+			     .accessmode = o->accessmode ? o->accessmode : ninep ? "mapped" : "passthrough"};
 	if (shares && driver_attach_fs(drv, domain, &fs, err) < 0) {
 		unmount_space(domain, dir);
 		return -1;
@@ -97,6 +102,7 @@ int space_create(struct driver *drv, const char *domain, uint64_t size, const st
 	if (shares) {
 		json_object_set_new(*rec, "tag", json_string(fs.tag));
 		json_object_set_new(*rec, "transport", json_string(fs.ninep ? "9p" : "virtiofs"));
+		json_object_set_new(*rec, "accessmode", json_string(fs.accessmode));
 	}
 	return 0;
 }

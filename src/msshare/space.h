@@ -15,6 +15,7 @@ struct space_options {
 	const char *dir;       /* mount here instead of under the root (linked from there) */
 	const char *tag;       /* the guest's mount tag (libvirt) */
 	const char *transport; /* "virtiofs" or "9p" (libvirt) */
+	const char *accessmode; /* 9p: "passthrough", "mapped" (default) or "squash" */
 	bool force;            /* rm: even while the space is mounted elsewhere or in use */
 };
 

@@ -172,6 +172,48 @@ teardown() {
 	[[ $stderr == *"b: shared space not resized"* ]]
 }
 
+@test "memnet apply < plan: share targets are resized as plan --apply resizes them, never below use + the plan's margin" {
+	require_tmpfs
+	space a 768K
+	space b 1M
+	space c 640K
+	head -c $((900 * KIB)) /dev/zero >"$MEMSHARE_SHARE_DIR/b/job"
+	# c: 256K in use when planned: its 320K target is the floor, 256K + one 64K job; the plan keeps that margin
+	head -c $((256 * KIB)) /dev/zero >"$MEMSHARE_SHARE_DIR/c/job"
+	plan=$BATS_TEST_TMPDIR/plan.jsonl
+	plan_memnet < <(share a $((768 * KIB)) 0 $((64 * KIB)) 4 8 0; share b $((1024 * KIB)) 0 $((32 * KIB)) 8 10 0
+		share c $((640 * KIB)) $((256 * KIB)) $((64 * KIB)) 1 100 0) > "$plan"
+	cat "$plan"
+	jq_true -s 'map(select(.domain == "c")) | .[0].share_margin_bytes == 65536' < "$plan"
+	[ "$(size_of a)" -eq $((768 * KIB)) ] # planning alone resizes nothing
+	# then c's job grows past what the plan saw: 300K + the 64K margin do not fit in its 320K target
+	head -c $((300 * KIB)) /dev/zero >"$MEMSHARE_SHARE_DIR/c/job"
+	run --separate-stderr "$MSBALLOON" -c cgroup:/// apply < "$plan"
+	echo "status $status; stderr: $stderr; $output"
+	[ "$status" -eq 1 ]
+	[ "$(size_of a)" -eq $((448 * KIB)) ]
+	[ "$(target a applied)" = true ]
+	[ "$(target a actual_bytes)" -eq $((448 * KIB)) ]
+	[ "$(target a share_bytes)" -eq $((448 * KIB)) ]
+	[ "$(size_of b)" -eq $((1024 * KIB)) ]
+	[ "$(target b applied)" = false ]
+	[[ $(target b error) == "b: shared space not resized: "* ]]
+	[ "$(size_of c)" -eq $((640 * KIB)) ]
+	[ "$(target c share_bytes)" -eq $((320 * KIB)) ]
+	[ "$(target c applied)" = false ]
+	[[ $(target c error) == "c: shared space not resized: "*"below"* ]]
+	[ "$(jq -s length <<<"$output")" -eq 3 ]
+	# a share target without a margin (another program's plan) goes as low as tmpfs allows
+	run --separate-stderr "$MSBALLOON" -c cgroup:/// apply \
+		<<<'{"kind":"target","domain":"c","policy":"hand","share_bytes":307200,"reason":"by hand"}'
+	[ "$status" -eq 0 ]
+	[ "$(size_of c)" -eq 307200 ]
+	# a bad share_bytes is bad input, named by line
+	run --separate-stderr "$MSBALLOON" -c cgroup:/// apply <<<'{"kind":"target","domain":"c","share_bytes":"x"}'
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"<stdin>:1"*"share_bytes"* ]]
+}
+
 # ---- the whole loop: msshare watch | msballoon plan --policy memnet --apply -----
 
 MSSHARE=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msshare

@@ -74,6 +74,10 @@ jobs_at_least() { [ "$(jobs_counted "$1" "$2" "$3")" -ge "$4" ]; }
 	[[ $output == *"--force does not apply to create"* ]]
 	run -2 "$MSSHARE" create /x --size 4M --transport nfs
 	[[ $output == *"--transport: 'nfs' (use virtiofs or 9p)"* ]]
+	run -2 "$MSSHARE" create /x --size 4M --transport 9p --accessmode none
+	[[ $output == *"--accessmode: 'none' (use passthrough, mapped or squash)"* ]]
+	run -2 "$MSSHARE" resize /x 4M --accessmode mapped
+	[[ $output == *"--accessmode does not apply to resize"* ]]
 	run -2 "$MSSHARE" watch
 	[[ $output == *"watch: name the domains to watch, or give --all"* ]]
 	run -2 "$MSSHARE" watch --all /x
@@ -154,10 +158,16 @@ jobs_at_least() { [ "$(jobs_counted "$1" "$2" "$3")" -ge "$4" ]; }
 	[ ! -e "$MEMSHARE_SHARE_DIR/test" ]
 	run -2 "$MSSHARE" -c test:///default create nosuch --size 4M
 	[[ $output == *"unknown domain 'nosuch'"* ]]
+	# virtiofs has one access mode
+	run -2 "$MSSHARE" -c test:///default create test --size 4M --accessmode mapped
+	[[ $output == *"--accessmode mapped: virtiofs shares only in passthrough mode; mapped and squash are for --transport 9p"* ]]
+	[ ! -e "$MEMSHARE_SHARE_DIR/test" ]
 	# a container's space is bind-mounted by the operator: no tag, no transport
 	domain vm1
 	run -2 "$MSSHARE" create "$d" --size 4M --transport virtiofs
-	[[ $output == *"--tag and --transport are for libvirt domains"* ]]
+	[[ $output == *"--tag, --transport and --accessmode are for libvirt domains"* ]]
+	run -2 "$MSSHARE" create "$d" --size 4M --accessmode passthrough
+	[[ $output == *"--tag, --transport and --accessmode are for libvirt domains"* ]]
 }
 
 @test "msshare: rm refuses while the space is bind-mounted elsewhere, unless --force" {
