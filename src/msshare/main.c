@@ -80,18 +80,8 @@ struct msshare_args {
 	uint64_t size;
 	bool size_given, all;
 	uint64_t interval_ns, count;
-	const char *used_name[16];
-	unsigned used_mask[16];
-	int used_count;
+	struct cli_option_scope used;
 };
-
-static void note_option(struct msshare_args *a, const char *name, unsigned mask)
-{
-	if (a->used_count < 16) {
-		a->used_name[a->used_count] = name;
-		a->used_mask[a->used_count++] = mask;
-	}
-}
 
 static void parse_tool_option(int opt, const char *arg, void *ctx)
 {
@@ -102,47 +92,47 @@ static void parse_tool_option(int opt, const char *arg, void *ctx)
 	case 's':
 		a->size = cli_size(arg, 0, "--size");
 		a->size_given = true;
-		note_option(a, "--size", S_CREATE);
+		cli_note_option(&a->used, "--size", S_CREATE);
 		break;
 	case OPT_TAG:
 		if (!*arg || strlen(arg) > 36)
 			cli_usage_error("--tag: '%s' (1 to 36 characters)", arg);
 		a->space.tag = arg;
-		note_option(a, "--tag", S_CREATE);
+		cli_note_option(&a->used, "--tag", S_CREATE);
 		break;
 	case OPT_DIR:
 		a->space.dir = arg;
-		note_option(a, "--dir", S_CREATE);
+		cli_note_option(&a->used, "--dir", S_CREATE);
 		break;
 	case OPT_TRANSPORT:
 		if (strcmp(arg, "virtiofs") && strcmp(arg, "9p"))
 			cli_usage_error("--transport: '%s' (use virtiofs or 9p)", arg);
 		a->space.transport = arg;
-		note_option(a, "--transport", S_CREATE);
+		cli_note_option(&a->used, "--transport", S_CREATE);
 		break;
 	case OPT_ACCESSMODE:
 		if (strcmp(arg, "passthrough") && strcmp(arg, "mapped") && strcmp(arg, "squash"))
 			cli_usage_error("--accessmode: '%s' (use passthrough, mapped or squash)", arg);
 		a->space.accessmode = arg;
-		note_option(a, "--accessmode", S_CREATE);
+		cli_note_option(&a->used, "--accessmode", S_CREATE);
 		break;
 	case 'f':
 		a->space.force = true;
-		note_option(a, "--force", S_RM);
+		cli_note_option(&a->used, "--force", S_RM);
 		break;
 	case OPT_ALL:
 		a->all = true;
-		note_option(a, "--all", S_WATCH);
+		cli_note_option(&a->used, "--all", S_WATCH);
 		break;
 	case 'i':
 		rc = parse_duration_ns(arg, "--interval", &a->interval_ns, &err);
-		note_option(a, "--interval", S_WATCH);
+		cli_note_option(&a->used, "--interval", S_WATCH);
 		break;
 	case 'n':
 		rc = parse_count(arg, UINT32_MAX, "--count", &a->count, &err);
 		if (rc == 0 && !a->count)
 			cli_usage_error("--count: must be at least 1");
-		note_option(a, "--count", S_WATCH);
+		cli_note_option(&a->used, "--count", S_WATCH);
 		break;
 	default:
 		cli_usage_error("unknown option");
@@ -179,9 +169,7 @@ static unsigned parse_args(int argc, char **argv, struct msshare_args *a, const 
 	int first = cli_parse_options(argc, argv, "s:fi:n:", longopts, &a->common, parse_tool_option, a, usage);
 	cli_subcommand(argc, argv, first, "create, resize, rm, list or watch", command, operands, count);
 	unsigned mask = subcommand_mask(*command);
-	for (int i = 0; i < a->used_count; i++)
-		if (!(a->used_mask[i] & mask))
-			cli_usage_error("%s does not apply to %s", a->used_name[i], *command);
+	cli_check_option_scope(&a->used, mask, *command);
 	return mask;
 }
 
