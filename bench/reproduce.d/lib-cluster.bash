@@ -41,11 +41,13 @@ rc_setup() {
 	fi
 }
 
-# rc_bg NAME CMD...: CMD in the background, stopped on exit; sets RC_LAST_PID
+# rc_bg NAME CMD...: CMD in the background, stopped on exit; sets RC_LAST_PID.
+# With RC_IN_NS set, CMD runs in that network namespace only (mounts, cgroups
+# and swap stay the host's); nsenter becomes CMD, so the pid is CMD's.
 rc_bg() {
 	local name=$1
 	shift
-	"$@" </dev/null >>"$RC_TMP/$name.out" 2>>"$RC_TMP/$name.err" &
+	${RC_IN_NS:+nsenter "--net=/run/netns/$RC_IN_NS"} "$@" </dev/null >>"$RC_TMP/$name.out" 2>>"$RC_TMP/$name.err" &
 	RC_LAST_PID=$!
 	RC_PIDS+=("$RC_LAST_PID")
 }
@@ -129,22 +131,22 @@ rc_run_usemem_retry() {
 # (its mean pass time; "oom" when the cgroup's OOM killer ended it),
 # RC_SWAP_PEAK (bytes) and RC_PEAK (the cgroup's peak memory use).
 rc_run_usemem() {
-	local cg=$RC_CG/$1 limit=$2 mib=$3 secs=$4 rc=0 pid
+	local name=$1 cg=$RC_CG/$1 limit=$2 mib=$3 secs=$4 rc=0 pid
 	shift 4
 	mkdir -p "$RC_MEMROOT$cg"
 	# swapped pages are to reach the device, not zswap's compressed RAM
 	[ -f "$RC_MEMROOT$cg/memory.zswap.max" ] && echo 0 >"$RC_MEMROOT$cg/memory.zswap.max"
 	[ "$limit" = max ] || cgroup_limit "$cg" "$limit" || rp_die "cannot limit cgroup $cg to $limit"
-	rm -f "$RC_TMP/swap.peak"
-	rc_cg_sampler "$cg" "$RC_TMP/swap.peak" &
+	rm -f "$RC_TMP/$name.swap.peak"
+	rc_cg_sampler "$cg" "$RC_TMP/$name.swap.peak" &
 	RC_SAMPLER=$!
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$RC_MEMROOT$cg" \
-		"$RC_USEMEM" --pass 0 --duration "$secs" "$@" "$mib" >/dev/null 2>"$RC_TMP/usemem.err" &
+		"$RC_USEMEM" --pass 0 --duration "$secs" "$@" "$mib" >/dev/null 2>"$RC_TMP/$name.usemem.err" &
 	pid=$!
 	wait "$pid" || rc=$?
 	rc_stop "$RC_SAMPLER"
 	RC_SAMPLER=''
-	RC_SWAP_PEAK=$(cat "$RC_TMP/swap.peak" 2>/dev/null || echo 0)
+	RC_SWAP_PEAK=$(cat "$RC_TMP/$name.swap.peak" 2>/dev/null || echo 0)
 	RC_PEAK=$(rc_cg_peak "$cg")
 	until_true 30 rmdir "$RC_MEMROOT$cg" >/dev/null || rp_say "warning: cgroup $cg not removed yet"
 	if [ "$rc" = 137 ]; then
@@ -152,9 +154,9 @@ rc_run_usemem() {
 		RC_SECONDS=oom
 		return 0
 	fi
-	[ "$rc" = 0 ] || rp_die "usemem failed (exit status $rc): $(cat "$RC_TMP/usemem.err")"
-	RC_SECONDS=$(sed -n 's/.*mean_pass_ms=\([0-9.]*\).*/\1/p' "$RC_TMP/usemem.err" | awk '{printf "%.4f", $1 / 1000}')
-	[ -n "$RC_SECONDS" ] || rp_die "usemem reported no pass time: $(cat "$RC_TMP/usemem.err")"
+	[ "$rc" = 0 ] || rp_die "usemem failed (exit status $rc): $(cat "$RC_TMP/$name.usemem.err")"
+	RC_SECONDS=$(sed -n 's/.*mean_pass_ms=\([0-9.]*\).*/\1/p' "$RC_TMP/$name.usemem.err" | awk '{printf "%.4f", $1 / 1000}')
+	[ -n "$RC_SECONDS" ] || rp_die "usemem reported no pass time: $(cat "$RC_TMP/$name.usemem.err")"
 }
 
 # ---- msrswap daemons
@@ -162,12 +164,11 @@ rc_run_usemem() {
 # rc_client NAME [OPTION...]: an msrswap client tier store with FUSE exports
 # in RC_TMP/NAME/ (control socket RC_TMP/NAME/c.ctl, tier records every
 # 500 ms in RC_TMP/NAME.out); the OPTIONs go to msrswap client (--ram ...).
-# With RC_IN_NS set, it runs in that network namespace.
 rc_client() {
 	local name=$1 d=$RC_TMP/$1
 	shift
 	mkdir -p "$d"
-	rc_bg "$name" ${RC_IN_NS:+nsenter "--net=/run/netns/$RC_IN_NS"} "$MSRSWAP" client -q \
+	rc_bg "$name" "$MSRSWAP" client -q \
 		--listen "unix:$d/c.sock" --control "$d/c.ctl" --disk-dir "$d/disks" --fuse "$d/fuse" --stats 500ms "$@"
 	wait_started "$RC_LAST_PID" "$d/c.ctl" || rp_die "msrswap client $name did not start: $(head -c 400 "$RC_TMP/$name.err")"
 }
@@ -178,7 +179,7 @@ rc_serve() {
 	local name=$1 listen=$2 capacity=$3 sock=()
 	shift 3
 	[[ $listen == unix:* ]] && sock=("${listen#unix:}")
-	rc_bg "$name" ${RC_IN_NS:+nsenter "--net=/run/netns/$RC_IN_NS"} "$MSRSWAP" serve -q --listen "$listen" \
+	rc_bg "$name" "$MSRSWAP" serve -q --listen "$listen" \
 		--control "$RC_TMP/$name.ctl" --capacity "$capacity" "$@"
 	wait_started "$RC_LAST_PID" "$RC_TMP/$name.ctl" "${sock[@]}" ||
 		rp_die "msrswap serve $name did not start: $(head -c 400 "$RC_TMP/$name.err")"
