@@ -36,6 +36,8 @@ rc_setup() {
 	trap rc_cleanup EXIT
 	trap 'rp_say interrupted; exit 130' INT
 	trap 'exit 143' TERM HUP
+	# a reader gone away (bench ... | head) must not skip the cleanup
+	trap 'exit 141' PIPE
 	if [ "$(cat /sys/module/zswap/parameters/enabled 2>/dev/null || echo N)" = Y ]; then
 		rp_say "warning: zswap is on: swapped pages may stay compressed in RAM instead of reaching the device"
 	fi
