@@ -45,19 +45,23 @@ rc_setup() {
 
 # rc_bg NAME CMD...: CMD in the background, stopped on exit; sets RC_LAST_PID.
 # With RC_IN_NS set, CMD runs in that network namespace only (mounts, cgroups
-# and swap stay the host's); nsenter becomes CMD, so the pid is CMD's.
+# and swap stay the host's); nsenter becomes CMD, so the pid is CMD's.  With
+# RC_IN_CG set (a cgroup under RC_CG/daemons, made by rc_daemon_cgroup), it
+# runs in that memory cgroup from its start.
 rc_bg() {
 	local name=$1
 	shift
+	[ -n "${RC_IN_CG:-}" ] && set -- sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$RC_MEMROOT$RC_IN_CG" "$@"
 	${RC_IN_NS:+nsenter "--net=/run/netns/$RC_IN_NS"} "$@" </dev/null >>"$RC_TMP/$name.out" 2>>"$RC_TMP/$name.err" &
 	RC_LAST_PID=$!
 	RC_PIDS+=("$RC_LAST_PID")
 }
 
 rc_stop() { # PID: TERM, wait for it (KILL after 30 s)
-	local t0=$SECONDS
+	local t0=$SECONDS what
+	what=$({ tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | head -c 100) || true
 	kill "$1" 2>/dev/null && { until_true 30 gone "$1" >/dev/null || kill -KILL "$1" 2>/dev/null; }
-	[ $((SECONDS - t0)) -lt 5 ] || rp_say "process $1 ($(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | head -c 80)) took $((SECONDS - t0)) s to stop"
+	[ $((SECONDS - t0)) -lt 5 ] || rp_say "process $1 ($what) took $((SECONDS - t0)) s to stop"
 	wait "$1" 2>/dev/null || true
 	return 0
 }
@@ -73,7 +77,23 @@ rc_our_swaps() {
 	return 0
 }
 
-rc_cgroup_procs() { cat "$RC_MEMROOT$RC_CG"/*/cgroup.procs 2>/dev/null; return 0; }
+# the workloads' processes (the daemons' cgroups, under daemons/, are not theirs)
+rc_cgroup_procs() {
+	local f
+	for f in "$RC_MEMROOT$RC_CG"/*/cgroup.procs; do [[ $f == */daemons/* ]] || cat "$f" 2>/dev/null; done
+	return 0
+}
+
+# rc_daemon_cgroup NAME LIMIT: a memory cgroup RC_CG/daemons/NAME for a daemon
+# (rc_bg with RC_IN_CG), echoed.  A tier store's disk file is written through
+# the page cache: bounded by LIMIT, its blocks reach the disk, as a Tmem
+# host's swap did, instead of staying in this host's spare RAM.
+rc_daemon_cgroup() {
+	local cg=$RC_CG/daemons/$1
+	mkdir -p "$RC_MEMROOT$cg"
+	cgroup_limit "$cg" "$2" || rp_die "cannot limit cgroup $cg"
+	echo "$cg"
+}
 rc_cgroups_empty() { [ -z "$(rc_cgroup_procs)" ]; }
 
 rc_cleanup() {
