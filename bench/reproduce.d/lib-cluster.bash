@@ -66,6 +66,24 @@ rc_stop() { # PID: TERM, wait for it (KILL after 30 s)
 	return 0
 }
 
+# rc_stop_all PID...: TERM to all at once, one 30 s deadline for all, then
+# KILL: a daemon slow to exit (a tier store finishing its disk copy) does
+# not make the others wait in turn
+rc_stop_all() {
+	local t0=$SECONDS p alive=()
+	[ $# -gt 0 ] || return 0
+	kill "$@" 2>/dev/null
+	until_true 30 gone "$@" >/dev/null
+	for p; do gone "$p" || alive+=("$p"); done
+	if [ ${#alive[@]} -gt 0 ]; then
+		rp_say "processes ${alive[*]} did not stop in 30 s: killed"
+		kill -KILL "${alive[@]}" 2>/dev/null
+	fi
+	for p; do wait "$p" 2>/dev/null || true; done
+	[ $((SECONDS - t0)) -lt 5 ] || rp_say "the daemons took $((SECONDS - t0)) s to stop"
+	return 0
+}
+
 # Swap devices of ours: swap files under RC_TMP, loop devices backed by one.
 rc_our_swaps() {
 	local dev
@@ -106,7 +124,7 @@ rc_cleanup() {
 	until_true 30 rc_cgroups_empty >/dev/null || rp_say "warning: processes left in $RC_MEMROOT$RC_CG"
 	# swap first: its pages come back while the daemons still serve them
 	for dev in $(rc_our_swaps); do until_true 120 swapoff "$dev" >/dev/null || rp_say "warning: cannot swapoff $dev"; done
-	for ((pid = ${#RC_PIDS[@]} - 1; pid >= 0; pid--)); do rc_stop "${RC_PIDS[$pid]}"; done
+	rc_stop_all "${RC_PIDS[@]}"
 	for m in "$RC_TMP"/*/fuse; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
 	for ns in "${RC_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	[ -d "$RC_MEMROOT$RC_CG" ] && until_true 30 find "$RC_MEMROOT$RC_CG" -depth -type d -exec rmdir {} + >/dev/null
