@@ -36,6 +36,9 @@ column_of() {
 	# a row per level and configuration, RAM first
 	[ "$(cut -f1 "$slow" | tail -n +2 | tr '\n' ' ')" = "light/ram light/disk light/pool light/unix light/10gbe heavy/ram heavy/disk heavy/pool heavy/unix heavy/10gbe " ]
 	[ "$(cut -f1 "$micro" | tail -n +2 | tr '\n' ' ')" = "local disk pool unix 10gbe " ]
+	# the tier store's time per request, the measurement that explains the swap runs
+	[ "$(tail -n +2 "$C/out/remote-swap-requests.tsv" | wc -l)" -eq 3 ]
+	for v in $(cut -f2,3 "$C/out/remote-swap-requests.tsv" | tail -n +2); do [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]]; done
 	# the measured figures are numbers (a run the OOM killer ended would be counted, not hidden)
 	for v in $(column_of "$slow" "pass s (median)") $(column_of "$slow" "slowdown vs RAM") \
 		$(column_of "$micro" "us per 4 KiB page (dd, median)") $(column_of "$micro" "x local memory"); do
