@@ -76,7 +76,9 @@ rc_stop_all() {
 	until_true 30 gone "$@" >/dev/null
 	for p; do gone "$p" || alive+=("$p"); done
 	if [ ${#alive[@]} -gt 0 ]; then
-		rp_say "processes ${alive[*]} did not stop in 30 s: killed"
+		for p in "${alive[@]}"; do
+			rp_say "process $p ($({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | head -c 100)) did not stop in 30 s: killed"
+		done
 		kill -KILL "${alive[@]}" 2>/dev/null
 	fi
 	for p; do wait "$p" 2>/dev/null || true; done
@@ -258,10 +260,16 @@ rc_tier() {
 	echo "${t:-{\}}"
 }
 
+# rc_records FILE: the complete JSON lines of a file a daemon is still
+# writing (its last line may be half written), as one array
+rc_records() {
+	jq -cR 'fromjson? // empty' "$1" | jq -s .
+}
+
 # rc_tier_peak NAME DOMAIN FIELD: the largest FIELD (remote_bytes,
 # tier_used_bytes...) of DOMAIN in client NAME's tier records so far (0 if none)
 rc_tier_peak() {
-	jq -s --arg d "$2" --arg f "$3" '[.[] | select(.kind == "tier" and .domain == $d) | .[$f] // 0] | max // 0' "$RC_TMP/$1.out"
+	rc_records "$RC_TMP/$1.out" | jq --arg d "$2" --arg f "$3" '[.[] | select(.kind == "tier" and .domain == $d) | .[$f] // 0] | max // 0'
 }
 
 # ---- small arithmetic
