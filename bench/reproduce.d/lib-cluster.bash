@@ -73,7 +73,7 @@ rc_stop_all() {
 	local t0=$SECONDS p alive=()
 	[ $# -gt 0 ] || return 0
 	kill "$@" 2>/dev/null
-	until_true 30 gone "$@" >/dev/null
+	until_true 30 gone "$@" >/dev/null || true
 	for p; do gone "$p" || alive+=("$p"); done
 	if [ ${#alive[@]} -gt 0 ]; then
 		for p in "${alive[@]}"; do
