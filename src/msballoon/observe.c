@@ -6,12 +6,13 @@
 
 #include <math.h>
 
+#include "policy_share.h"
 #include "units.h"
 
 void observer_init(struct observer *o)
 {
 	memset(o, 0, sizeof *o);
-	o->tier_total_bytes = -1;
+	o->pool_bytes = -1;
 }
 
 void observer_free(struct observer *o)
@@ -112,7 +113,8 @@ static int parse_tier(const struct jsonl_reader *r, json_t *rec, struct observat
 	if (jsonl_get_u64(r, rec, "puts_total", &total, err) < 0 || jsonl_get_u64(r, rec, "puts_succ", &succ, err) < 0 ||
 	    record_size(r, rec, "tier_used_bytes", false, &ob->tier_used_bytes, err) < 0 ||
 	    record_size(r, rec, "tier_target_bytes", false, &ob->tier_target_bytes, err) < 0 ||
-	    record_size(r, rec, "pool_bytes", false, &ob->pool_bytes, err) < 0)
+	    record_size(r, rec, "pool_bytes", false, &ob->pool_bytes, err) < 0 ||
+	    record_size(r, rec, "remote_capacity_bytes", false, &ob->remote_capacity_bytes, err) < 0)
 		return -1;
 	if (succ > total)
 		return ms_fail_input(err, "%s:%lu: puts_succ (%llu) is larger than puts_total (%llu)", r->name, r->line,
@@ -188,6 +190,7 @@ int observation_parse(const struct jsonl_reader *r, json_t *record, struct obser
 	memset(ob, 0, sizeof *ob);
 	ob->wss_bytes = ob->alloc_bytes = ob->max_bytes = -1;
 	ob->puts_total = ob->puts_succ = ob->tier_used_bytes = ob->tier_target_bytes = ob->pool_bytes = -1;
+	ob->remote_capacity_bytes = -1;
 	ob->usrtime = -1;
 	ob->swap_bytes = -1;
 	ob->ts = "";
@@ -236,7 +239,21 @@ static void take_tier(struct observer *o, const struct observation *ob, struct o
 	if (ob->tier_target_bytes >= 0 && d->prev_tier_bytes < 0)
 		d->prev_tier_bytes = ob->tier_target_bytes;
 	if (ob->pool_bytes >= 0)
-		o->tier_total_bytes = ob->pool_bytes;
+		o->pool_bytes = ob->pool_bytes;
+	d->remote_capacity_bytes = ob->remote_capacity_bytes > 0 ? ob->remote_capacity_bytes : 0;
+}
+
+/* The tier the policies share: the RAM pool and the room of every domain's
+ * remotes (granted by other nodes), since a tier target bounds a device's
+ * blocks in RAM and remote memory together; -1 while the pool is unknown. */
+static int64_t tier_total(const struct observer *o)
+{
+	if (o->pool_bytes < 0)
+		return -1;
+	int64_t total = o->pool_bytes;
+	for (size_t i = 0; i < o->count; i++)
+		total = sat_add(total, o->domains[i].remote_capacity_bytes);
+	return total;
 }
 
 static void take_bid(const struct observation *ob, struct observed_domain *d)
@@ -290,7 +307,7 @@ size_t observer_view(struct observer *o, struct node_view *node, struct vm_view 
 	}
 	node->vms = *vms_storage;
 	node->count = n;
-	node->tier_total_bytes = o->tier_total_bytes;
+	node->tier_total_bytes = tier_total(o);
 	return n;
 }
 

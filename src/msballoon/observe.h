@@ -18,6 +18,7 @@ struct observed_domain {
 	int64_t initial_bytes;
 	int64_t prev_balloon_bytes, prev_tier_bytes, prev_wss_bytes;
 	int64_t last_puts_total, last_puts_succ;
+	int64_t remote_capacity_bytes; /* its remotes' room, from its last "tier" record (0: none) */
 	bool ever_failed_put;
 	struct memnet_state memnet; /* the memnet controller's, between intervals */
 	struct vm_view view;      /* this interval */
@@ -26,7 +27,7 @@ struct observed_domain {
 struct observer {
 	struct observed_domain *domains;
 	size_t count;
-	int64_t tier_total_bytes; /* from "tier" records (pool_bytes), else -1 */
+	int64_t pool_bytes;       /* the RAM pool, from "tier" records (pool_bytes), else -1 */
 	size_t interval_records;  /* records taken into the current interval */
 };
 
@@ -43,7 +44,7 @@ struct observation {
 	double usrtime;
 	int64_t swap_bytes;       /* wss: -1 absent */
 	const char *ts;           /* wss: the record's "ts", "" absent */
-	int64_t puts_total, puts_succ, tier_used_bytes, tier_target_bytes, pool_bytes;
+	int64_t puts_total, puts_succ, tier_used_bytes, tier_target_bytes, pool_bytes, remote_capacity_bytes;
 	double bid;
 	struct memnet_obs share;  /* share: the space and its queue in the interval */
 };

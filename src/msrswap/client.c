@@ -252,6 +252,9 @@ static json_t *tier_record(const char *name, const struct tier_stats *t, const s
 	FIELD("size_bytes", t->size_bytes);
 	FIELD("ram_bytes", t->ram_bytes);
 	FIELD("remote_bytes", t->remote_bytes);
+	/* the room its live remotes give it: with pool_bytes, the node's tier
+	 * that msballoon's tier policies share (vMCA: local plus granted) */
+	FIELD("remote_capacity_bytes", t->remote_capacity_bytes);
 	FIELD("disk_bytes", t->disk_bytes);
 	FIELD("mirror_pending_bytes", t->mirror_pending_bytes);
 	FIELD("remotes_alive", t->remotes_alive);

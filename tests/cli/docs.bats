@@ -771,7 +771,7 @@ rs_emitted() {
 	required=$(read_fields tier required)
 	optional=$(read_fields tier optional)
 	[ "$(tr '\n' ' ' <<<"$required")" = "domain puts_succ puts_total " ]
-	[ "$(tr '\n' ' ' <<<"$optional")" = "pool_bytes tier_target_bytes tier_used_bytes " ]
+	[ "$(tr '\n' ' ' <<<"$optional")" = "pool_bytes remote_capacity_bytes tier_target_bytes tier_used_bytes " ]
 	# a field msballoon requires is one the client always writes; one it takes, one it writes
 	missing=$(comm -23 <(echo "$required") <(echo "$always"))
 	[ -z "$missing" ] || { echo "msballoon requires, msrswap client does not always write: $missing"; return 1; }

@@ -210,3 +210,27 @@ Try 'msballoon --help'." ]
 	[ "$status" -eq 2 ]
 	[[ $output == *"<stdin>:1: puts_succ (5) is larger than puts_total (1)"* ]]
 }
+
+# vMCA's node tier is local plus what other nodes granted (Alg. 8's
+# total_tmem): a device's tier target bounds its blocks in RAM and remote
+# memory together, so the granted remotes' room (remote_capacity_bytes of
+# msrswap client's tier records) is part of the total that tlp shares;
+# without it, the targets stay capped at the RAM pool and a granted remote
+# is never used, however often tlp asks the cluster for more.
+@test "msballoon plan --policy tlp: the tier is the pool plus the granted remotes' room, and Grant-Any asks only beyond both" {
+	input='{"kind":"tier","domain":"a","puts_total":1000,"puts_succ":10,"tier_used_bytes":8388608,"pool_bytes":8388608,"remote_capacity_bytes":16777216}
+{"kind":"tier","domain":"a","puts_total":2000,"puts_succ":10,"tier_used_bytes":8388608,"pool_bytes":8388608,"remote_capacity_bytes":16777216}'
+	run --separate-stderr "$MSBALLOON" plan --policy tlp -P 2% <<<"$input"
+	printf '%s\n' "${lines[@]}" "$stderr"
+	[ "$status" -eq 0 ]
+	# 8M of pool + 16M granted: the target reaches 24M, and Grant-Any asks for 2% of 24M more
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s 'map(select(.kind == "target") | .tier_bytes) | max')" -eq 25165824 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s 'map(select(.kind == "grant_any") | .bytes) | first')" -eq 503316 ]
+	# a record without the field (no remotes): the pool alone, as before
+	run --separate-stderr "$MSBALLOON" plan --policy tlp -P 2% <<<"${input//,\"remote_capacity_bytes\":16777216/}"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -s 'map(select(.kind == "target") | .tier_bytes) | max')" -eq 8388608 ]
+	run "$MSBALLOON" plan --policy tlp <<<'{"kind":"tier","domain":"a","puts_total":1,"puts_succ":1,"remote_capacity_bytes":-5}'
+	[ "$status" -eq 2 ]
+	[[ $output == *"<stdin>:1:"*"remote_capacity_bytes"* ]]
+}
