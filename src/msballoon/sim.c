@@ -524,6 +524,15 @@ static int emit_summaries(const struct sim *s, const struct summary *sum, const 
 	return 0;
 }
 
+/* The table's run times are only as good as these numbers: say which were used, and where they came from. */
+static void print_cost_model(const struct scenario *sc, FILE *out)
+{
+	fprintf(out, "cost model: tier %.4g us/page, remote tier %.4g us/page, disk %.4g us/page (%lld-byte pages); "
+		"run_time = time running + (tier puts and gets) x tier cost + (failed puts and disk reads) x disk cost\n",
+		sc->tier_page_cost_us, sc->remote_page_cost_us, sc->disk_page_cost_us, (long long)sc->page_bytes);
+	fprintf(out, "costs: %s\n", sc->costs_source ? sc->costs_source : "not given by the scenario (assumed)");
+}
+
 static int print_table(const struct sim *s, const struct summary *sum, const struct fairness *f, FILE *out,
 		       struct ms_err *err)
 {
@@ -551,6 +560,7 @@ static int print_table(const struct sim *s, const struct summary *sum, const str
 	}
 	fprintf(out, "fairness: %.3f (%s); %.3f over slowdowns (run time / time running)\n", f->tier, f->basis,
 		f->slowdown);
+	print_cost_model(s->sc, out);
 	if (fflush(out) != 0 || ferror(out))
 		return ms_fail_errno(err, "writing the table");
 	return 0;
