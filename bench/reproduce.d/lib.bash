@@ -140,6 +140,20 @@ rp_guest_start() {
 	lab start "$name" --mem "$mem" "$@" >/dev/null || rp_die "lab: cannot start $name"
 }
 
+# rp_guests_start MEM NAME...: boots the guests at once (each boot is mostly
+# waiting for the guest's agent), fails when any of them did not come up.
+rp_guests_start() {
+	local mem=$1 name pids=() p rc=0
+	shift
+	for name; do
+		RP_GUESTS+=("$name")
+		lab start "$name" --mem "$mem" >/dev/null &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[ $rc = 0 ] || rp_die "lab: cannot start every guest of: $*"
+}
+
 rp_guests_stop() {
 	local g
 	for g in "${RP_GUESTS[@]}"; do lab stop "$g" >/dev/null 2>&1 || true; done

@@ -15,7 +15,10 @@
  *      probability spilled / demand (uniform access), at most once per
  *      spilled page and interval.  A miss reads the page back from the tier
  *      (get, then the slot is flushed: the page is written to) or from disk,
- *      and evicts a page: another put;
+ *      and evicts a page: another put.  With "tier_gets": "keep" (swap on a
+ *      block device: msrswap's tier store under a guest's swap) a get does
+ *      not free the slot: the page read back holds it while resident, and
+ *      its next eviction rewrites it in place, whatever the target;
  *   5. puts follow Algorithm 1: a put fails when tier_used >= target or the
  *      pool is empty, and the page goes to disk.  A VM's put right after its
  *      own get takes the slot that get freed (if under target), so a VM keeps
@@ -43,6 +46,7 @@ struct vm_state {
 	double start_s, end_s;
 	int64_t workload_bytes;                  /* the workload's demand now (triggers watch it) */
 	int64_t ram, demand, resident, tier, disk; /* pages */
+	int64_t held;                            /* tier slots held by resident pages ("tier_gets": "keep") */
 	int64_t target;                          /* tier target in pages, UNLIMITED when none */
 	int64_t reput, fresh;                    /* this interval: puts after own gets, other puts */
 	int64_t i_gets, i_disk_reads, i_puts, i_succ;
@@ -83,11 +87,17 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/* The pool a VM uses: its pages in the tier, and the slots its resident pages keep. */
+static int64_t tier_slots(const struct vm_state *vm)
+{
+	return vm->tier + vm->held;
+}
+
 static int64_t tier_in_use(const struct sim *s)
 {
 	int64_t used = 0;
 	for (size_t i = 0; i < s->sc->count; i++)
-		used += s->vms[i].tier;
+		used += tier_slots(&s->vms[i]);
 	return used;
 }
 
@@ -161,7 +171,7 @@ static void build_view(struct sim *s, size_t i)
 	v->puts_total = vm->puts_total;
 	v->puts_succ = vm->puts_succ;
 	v->failed_puts = vm->failed_last;
-	v->tier_used_bytes = vm->tier * page;
+	v->tier_used_bytes = tier_slots(vm) * page;
 	v->ever_failed_put = vm->ever_failed;
 	v->has_bid = bid_at(vm->spec, s->t_s, &v->bid);
 	if (!isnan(s->bids[i])) { /* a bid from the caller (an agent) replaces the scenario's */
@@ -236,6 +246,7 @@ static void change_demand(struct sim *s, struct vm_state *vm)
 		int64_t left = freed - from_tier - from_disk - from_ram;
 		from_disk += min64(left, vm->disk - from_disk);
 		from_tier += freed - from_tier - from_disk - from_ram;
+		vm->held -= share_of(from_ram, vm->held, vm->resident); /* freed pages free their slots */
 		vm->tier -= from_tier;
 		vm->disk -= from_disk;
 		vm->resident -= from_ram;
@@ -261,7 +272,9 @@ static void touch(struct sim *s, struct vm_state *vm)
 	int64_t touches = vm->i_touches;
 	int64_t misses = min64(share_of(touches, spilled, vm->demand), spilled);
 	int64_t gets = share_of(misses, vm->tier, spilled), reads = misses - gets;
-	vm->tier -= gets; /* read back and written to: the slot is flushed */
+	vm->tier -= gets; /* read back and written to: the slot is flushed ... */
+	if (s->sc->gets_keep_slot)
+		vm->held += gets; /* ... or kept by the page, to be rewritten in place */
 	vm->disk -= reads;
 	vm->i_gets += gets;
 	vm->i_disk_reads += reads;
@@ -270,7 +283,7 @@ static void touch(struct sim *s, struct vm_state *vm)
 		fits = 0;
 	vm->resident += fits;
 	int64_t evictions = misses - fits;
-	vm->reput = min64(evictions, gets);
+	vm->reput = min64(evictions, s->sc->gets_keep_slot ? vm->held : gets);
 	vm->fresh += evictions - vm->reput;
 }
 
@@ -280,7 +293,7 @@ static int64_t room(const struct vm_state *vm)
 {
 	if (vm->target == UNLIMITED)
 		return UNLIMITED;
-	return vm->target > vm->tier ? vm->target - vm->tier : 0;
+	return vm->target > tier_slots(vm) ? vm->target - tier_slots(vm) : 0;
 }
 
 static void put_pages(struct vm_state *vm, int64_t attempts, int64_t granted)
@@ -291,12 +304,18 @@ static void put_pages(struct vm_state *vm, int64_t attempts, int64_t granted)
 	vm->i_succ += granted;
 }
 
-/* A VM's put right after its own get takes the slot the get freed. */
+/* A VM's put right after its own get takes the slot the get freed; with
+ * kept slots, the page goes back to its own slot: no target or pool check. */
 static void reput_own_slots(struct sim *s)
 {
 	int64_t free_pages = s->pool - tier_in_use(s);
 	for (size_t i = 0; i < s->sc->count; i++) {
 		struct vm_state *vm = &s->vms[i];
+		if (s->sc->gets_keep_slot) {
+			vm->held -= vm->reput;
+			put_pages(vm, vm->reput, vm->reput);
+			continue;
+		}
 		int64_t ok = min64(min64(vm->reput, room(vm)), free_pages > 0 ? free_pages : 0);
 		put_pages(vm, vm->reput, ok);
 		free_pages -= ok;
@@ -366,13 +385,13 @@ static void account(struct sim *s)
 		vm->i_stall_us = (double)(vm->i_gets + vm->i_succ) * tier_cost +
 				 (double)(vm->i_disk_reads + failed) * s->sc->disk_page_cost_us;
 		vm->stall_us += vm->i_stall_us;
-		if (vm->tier > vm->tier_max)
-			vm->tier_max = vm->tier;
+		if (tier_slots(vm) > vm->tier_max)
+			vm->tier_max = tier_slots(vm);
 		if (!vm->active || vm->tier + vm->disk == 0)
 			contended = false;
 		if (!vm->active)
 			continue;
-		vm->last_share = s->pool ? (double)vm->tier / (double)s->pool : 0;
+		vm->last_share = s->pool ? (double)tier_slots(vm) / (double)s->pool : 0;
 		vm->share_sum += vm->last_share;
 		vm->active_n++;
 		vm->active_s += s->sc->interval_s;
@@ -381,7 +400,7 @@ static void account(struct sim *s)
 		return;
 	s->contended_n++;
 	for (size_t i = 0; i < n; i++)
-		s->vms[i].contended_sum += s->pool ? (double)s->vms[i].tier / (double)s->pool : 0;
+		s->vms[i].contended_sum += s->pool ? (double)tier_slots(&s->vms[i]) / (double)s->pool : 0;
 }
 
 static void step(struct sim *s)
@@ -416,7 +435,7 @@ static int emit_interval(struct sim *s, struct jsonl_writer *out, struct ms_err 
 		json_object_set_new(r, "state", json_string(vm_state_name(vm)));
 		json_object_set_new(r, "demand_bytes", json_integer(vm->demand * page));
 		json_object_set_new(r, "ram_bytes", json_integer(vm->ram * page));
-		json_object_set_new(r, "tier_used_bytes", json_integer(vm->tier * page));
+		json_object_set_new(r, "tier_used_bytes", json_integer(tier_slots(vm) * page));
 		json_object_set_new(r, "disk_used_bytes", json_integer(vm->disk * page));
 		json_object_set_new(r, "tier_total_bytes", json_integer(s->pool * page));
 		json_set_known_i64(r, "tier_target_bytes", d->tier_bytes);
@@ -524,6 +543,17 @@ static int emit_summaries(const struct sim *s, const struct summary *sum, const 
 	return 0;
 }
 
+/* The table's run times are only as good as these numbers: say which were used, and where they came from. */
+static void print_cost_model(const struct scenario *sc, FILE *out)
+{
+	fprintf(out, "cost model: tier %.4g us/page, remote tier %.4g us/page, disk %.4g us/page (%lld-byte pages); "
+		"run_time = time running + (tier puts and gets) x tier cost + (failed puts and disk reads) x disk cost\n",
+		sc->tier_page_cost_us, sc->remote_page_cost_us, sc->disk_page_cost_us, (long long)sc->page_bytes);
+	fprintf(out, "tier gets: %s\n", sc->gets_keep_slot ? "keep (a page read back keeps its tier slot and is rewritten in place: swap on a block device)"
+							       : "flush (a get frees the tier slot: Tmem's frontswap)");
+	fprintf(out, "costs: %s\n", sc->costs_source ? sc->costs_source : "not given by the scenario (assumed)");
+}
+
 static int print_table(const struct sim *s, const struct summary *sum, const struct fairness *f, FILE *out,
 		       struct ms_err *err)
 {
@@ -551,6 +581,7 @@ static int print_table(const struct sim *s, const struct summary *sum, const str
 	}
 	fprintf(out, "fairness: %.3f (%s); %.3f over slowdowns (run time / time running)\n", f->tier, f->basis,
 		f->slowdown);
+	print_cost_model(s->sc, out);
 	if (fflush(out) != 0 || ferror(out))
 		return ms_fail_errno(err, "writing the table");
 	return 0;

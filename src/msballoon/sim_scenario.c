@@ -321,6 +321,16 @@ static int parse_scenario(const char *path, json_t *root, struct scenario *sc, s
 		return ms_fail(err, "out of memory");
 	if (parse_node(&w, root, sc, err) < 0)
 		return -1;
+	json_t *costs = json_object_get(root, "costs");
+	if (costs && !json_is_string(costs))
+		return bad(&w, "costs", err, "expected a string (where the per-page costs come from)");
+	if (costs && !(sc->costs_source = strdup(json_string_value(costs))))
+		return ms_fail(err, "out of memory");
+	json_t *gets = json_object_get(root, "tier_gets");
+	if (gets && !(json_is_string(gets) &&
+		      (strcmp(json_string_value(gets), "flush") == 0 || strcmp(json_string_value(gets), "keep") == 0)))
+		return bad(&w, "tier_gets", err, "expected \"flush\" or \"keep\"");
+	sc->gets_keep_slot = gets && strcmp(json_string_value(gets), "keep") == 0;
 	json_t *vms = json_object_get(root, "vms");
 	if (!json_is_array(vms) || json_array_size(vms) == 0 || json_array_size(vms) > SCENARIO_MAX_VMS)
 		return bad(&w, "vms", err, vms ? "expected a list of 1 to 256 VMs" : "missing (a list of VMs)");
@@ -359,6 +369,7 @@ void scenario_free(struct scenario *sc)
 	}
 	free(sc->vms);
 	free(sc->name);
+	free(sc->costs_source);
 	memset(sc, 0, sizeof *sc);
 }
 

@@ -15,6 +15,14 @@
  *   "disk_page_cost_us": 100,         cost of one page read from / written to disk
  *   "tier_page_cost_us": 2,           cost of one put or get in the pool
  *   "remote_page_cost_us": 52,        optional, default tier cost + 50 µs (vMCA's emulated latency)
+ *   "costs": "measured by ...",       optional: where the per-page costs come from (sim --table
+ *                                     prints it with the cost model); default: not given
+ *   "tier_gets": "flush",             optional: what a get does to the page's tier slot:
+ *                                     "flush" (Tmem's frontswap: the slot is freed, the page's next
+ *                                     put competes for the pool again; the default) or "keep" (swap
+ *                                     on a block device, as msrswap's tier store sees it: the guest
+ *                                     keeps the swap slot of a page it read back and rewrites that
+ *                                     block in place, in the tier whatever its target)
  *   "vms": [{
  *     "name": "vm1",
  *     "ram_bytes": "512M",            its memory at boot (the balloon policies may change it)
@@ -85,6 +93,8 @@ struct scenario {
 	double interval_s, duration_s;
 	int64_t page_bytes, tier_total_bytes, remote_tier_bytes, host_bytes;
 	double disk_page_cost_us, tier_page_cost_us, remote_page_cost_us;
+	char *costs_source; /* NULL: the scenario does not say where its costs come from */
+	bool gets_keep_slot; /* "tier_gets": "keep" */
 	size_t count;
 	struct scenario_vm *vms;
 };

@@ -160,3 +160,20 @@ bad_trace() {
 	grep -q hello "$err"
 	jq -se 'length >= 1 and all(.[]; .kind == "wss")' "$out"
 }
+
+@test "msballoon sim --table prints the cost model it used and where the scenario says its costs come from" {
+	f=$(scenario_with costs.json '{"step_bytes": "128M", "every_s": 5, "max_bytes": "1G"}')
+	run -0 "$MSBALLOON" sim --scenario "$f" --policy greedy --table
+	echo "$output"
+	[[ $output == *"cost model: tier 2 us/page, remote tier 52 us/page, disk 100 us/page (4096-byte pages);"* ]]
+	[[ $output == *"costs: not given by the scenario (assumed)"* ]]
+	jq '. + {"costs": "measured: bench/reproduce --case smartmem", "tier_page_cost_us": 7.5}' "$f" > "$f.2"
+	run -0 "$MSBALLOON" sim --scenario "$f.2" --policy greedy --table
+	[[ $output == *"cost model: tier 7.5 us/page, remote tier 57.5 us/page, disk 100 us/page"* ]]
+	[[ $output == *"costs: measured: bench/reproduce --case smartmem"* ]]
+	# not a string: one line naming the file and the field, exit 2
+	jq '. + {"costs": 3}' "$f" > "$f.3"
+	run -2 "$MSBALLOON" sim --scenario "$f.3" --policy greedy --table
+	[ "${#lines[@]}" -eq 1 ]
+	[[ $output == *"$f.3: costs: expected a string"* ]]
+}

@@ -20,6 +20,7 @@ struct vm_result {
 	bool seen;
 	/* from the per-interval records */
 	long long max_target, max_used, intervals;
+	long long last_used_running; /* tier use in the last interval the VM ran */
 	bool target_zero_until_failed; /* every target was 0 until the first failed put, inclusive */
 	bool failed_yet;
 	double first_failed_t;
@@ -66,6 +67,9 @@ static void take_interval(struct result *res, json_t *r)
 		vm->max_target = target;
 	if (used > vm->max_used)
 		vm->max_used = used;
+	const char *state = json_string_value(json_object_get(r, "state"));
+	if (state && strcmp(state, "running") == 0)
+		vm->last_used_running = used;
 	if (vm->failed_yet && vm->target_after_first_failure < 0)
 		vm->target_after_first_failure = target;
 	if (!vm->failed_yet && target != 0)
@@ -261,6 +265,48 @@ static void test_idle_vm(void)
 	result_free(&fixed);
 }
 
+/* A VM that filled the pool first, then one that arrives later; smart-alloc
+ * lowers the first one's target.  Tmem (gets flush) lets the pages move; a
+ * block device under guest swap (gets keep the slot: msrswap's tier store,
+ * measured by bench/reproduce --case smartmem) does not. */
+static const char *kept_slots_scenario(const char *gets)
+{
+	static char text[1024];
+	snprintf(text, sizeof text,
+		 "{\"interval_s\":1,\"duration_s\":100,\"tier_total_bytes\":\"64M\",\"disk_page_cost_us\":100,"
+		 "\"tier_page_cost_us\":2,\"tier_gets\":\"%s\",\"vms\":["
+		 "{\"name\":\"first\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
+		 " \"demand\":[[0,\"32M\"],[10,\"256M\"],[100,\"256M\"]]},"
+		 "{\"name\":\"late\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":20,"
+		 " \"demand\":[[0,\"32M\"],[10,\"256M\"],[80,\"256M\"]]}]}", gets);
+	return text;
+}
+
+static void test_kept_slots(void)
+{
+	char path[64];
+	struct result flush, keep;
+	temp_file(path, sizeof path, kept_slots_scenario("flush"));
+	simulate(&flush, path, "smart-alloc", 0.06, false);
+	unlink(path);
+	temp_file(path, sizeof path, kept_slots_scenario("keep"));
+	simulate(&keep, path, "smart-alloc", 0.06, false);
+	unlink(path);
+	is_int(flush.rc, 0, "tier_gets flush runs");
+	is_int(keep.rc, 0, "tier_gets keep runs");
+	struct vm_result *ff = vm_slot(&flush, "first"), *kf = vm_slot(&keep, "first"), *kl = vm_slot(&keep, "late");
+	ok(ff->max_used > 48 * MiB, "the first VM fills most of the pool (%lld)", ff->max_used);
+	ok(ff->last_used_running < ff->max_used, "gets flush: a lowered target takes pages back (%lld of %lld)",
+	   ff->last_used_running, ff->max_used);
+	ok(kf->max_used > 48 * MiB, "gets keep: the first VM fills most of the pool too (%lld)", kf->max_used);
+	is_int(kf->last_used_running, kf->max_used, "gets keep: it keeps every slot whatever its target");
+	ok(kl->max_used <= 64 * MiB - kf->max_used, "... so the late VM gets only what was never taken (%lld)", kl->max_used);
+	ok(vm_slot(&flush, "late")->max_used > kl->max_used, "where flushing gave it more (%lld)",
+	   vm_slot(&flush, "late")->max_used);
+	result_free(&flush);
+	result_free(&keep);
+}
+
 static void test_table(void)
 {
 	struct result t;
@@ -311,6 +357,9 @@ static void test_bad_files(void)
 	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\",\"access_bytes_per_s\":1,"
 		 "\"start\":0,\"demand\":[[5,1],[2,1]]}]}", head);
 	expect_bad(text, "vms[0].demand[1]: times must be", "points out of order");
+	snprintf(text, sizeof text, "%s\"tier_gets\":\"sometimes\",\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\","
+		 "\"access_bytes_per_s\":1,\"start\":0,\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "tier_gets: expected \"flush\" or \"keep\"", "unknown tier_gets");
 
 	struct result res;
 	simulate(&res, "/nonexistent/scenario.json", "greedy", 0.0075, false);
@@ -350,6 +399,7 @@ int main(int argc, char **argv)
 	}
 	test_usemem_claims();
 	test_idle_vm();
+	test_kept_slots();
 	test_table();
 	test_bad_files();
 	test_shipped_scenarios();

@@ -17,8 +17,12 @@
  *                     usemem: identical content across processes), checked at each
  *                     touch and, on exit, over every page: pages that went to swap
  *                     and came back are proved intact ("bad_pages=N", exit 3).
- * Runs until --duration has passed or it is killed.  Reports passes done and
- * the mean pass time on exit (stderr), so benches can measure slowdown. */
+ *   --passes N        stop after N passes: a fixed amount of work, whose run
+ *                     time (elapsed_s, from the start to the last pass) is
+ *                     what SmarTmem measured (bench/reproduce --case smartmem).
+ * Runs until --duration has passed, --passes are done or it is killed.  Reports
+ * passes done, the mean pass time and the elapsed time on exit (stderr), so
+ * benches can measure slowdown. */
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -133,7 +137,7 @@ static long scheduled_mib(const char *schedule, double elapsed)
 static void usage(void)
 {
 	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB]\n"
-			"              [--schedule MIB@SECONDS,...] [--verify] SIZE_MIB\n");
+			"              [--passes N] [--schedule MIB@SECONDS,...] [--verify] SIZE_MIB\n");
 	exit(2);
 }
 
@@ -142,10 +146,10 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"touch", 1, 0, 't'}, {"pattern", 1, 0, 'P'}, {"pass", 1, 0, 'p'},
 		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {"schedule", 1, 0, 's'},
-		{"verify", 0, 0, 'v'}, {0, 0, 0, 0},
+		{"verify", 0, 0, 'v'}, {"passes", 1, 0, 'n'}, {0, 0, 0, 0},
 	};
 	double pass_s = 0.1, duration_s = 0;
-	long touch_mib = -1, grow_mib = 0;
+	long touch_mib = -1, grow_mib = 0, max_passes = 0;
 	int normal = 0, c;
 	const char *schedule = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -160,6 +164,7 @@ int main(int argc, char **argv)
 		case 'g': grow_mib = atol(optarg); break;
 		case 's': schedule = optarg; break;
 		case 'v': verify = 1; break;
+		case 'n': max_passes = atol(optarg); if (max_passes <= 0) usage(); break;
 		default: usage();
 		}
 	}
@@ -179,6 +184,7 @@ int main(int argc, char **argv)
 	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE); /* 4 KiB granularity, like a guest's pages */
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	double begun = now_s(); /* elapsed_s counts the first touch too: the whole program's run time */
 	size_t live_pages = grow_mib ? (size_t)grow_mib * MIB / PAGE : pages;
 	if (live_pages > pages)
 		live_pages = pages;
@@ -193,7 +199,8 @@ int main(int argc, char **argv)
 	double start = now_s(), busy = 0;
 	unsigned long passes = 0;
 	size_t band_first = (pages - touch_pages) / 2;
-	while (!stop && (duration_s == 0 || now_s() - start < duration_s)) {
+	while (!stop && (duration_s == 0 || now_s() - start < duration_s) &&
+	       (max_passes == 0 || passes < (unsigned long)max_passes)) {
 		double t0 = now_s();
 		if (schedule) {
 			long w = scheduled_mib(schedule, t0 - start);
@@ -235,10 +242,11 @@ int main(int argc, char **argv)
 	}
 	if (verify) {
 		touch_range(mem, 0, pages);
-		fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f bad_pages=%zu\n", passes,
-			passes ? busy / (double)passes * 1000 : 0, bad_pages);
+		fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f elapsed_s=%.3f bad_pages=%zu\n", passes,
+			passes ? busy / (double)passes * 1000 : 0, now_s() - begun, bad_pages);
 		return bad_pages ? 3 : 0;
 	}
-	fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f\n", passes, passes ? busy / (double)passes * 1000 : 0);
+	fprintf(stderr, "usemem: passes=%lu mean_pass_ms=%.3f elapsed_s=%.3f\n", passes,
+		passes ? busy / (double)passes * 1000 : 0, now_s() - begun);
 	return 0;
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# bench/reproduce and its case smartmem (issue 17): the dispatcher lists the
+# cases with their run times and refuses bad input with one line; --quick
+# runs SmarTmem's plumbing on two lab guests (no-tier and smart-alloc): the
+# table has its rows and columns, its figures are numbers, the tier store
+# counted puts and failed puts, msballoon sent tier targets, the plot is an
+# SVG, and no guest is left behind.  The result itself (which policy wins) is
+# the full run's business, not the suite's.
+bats_require_minimum_version 1.5.0
+load ../lab/lab
+load helpers
+
+REPRODUCE=${MEMSHARE_ROOT:-$PWD}/bench/reproduce
+
+@test "bench/reproduce: --help lists the cases with their run times; bad cases and options exit 2 with one line" {
+	run -0 "$REPRODUCE" --help
+	[[ $output == *"--case CASE|all"* ]]
+	grep -E '^  smartmem +SmarTmem .*\| full run: about [0-9]+ min \| --quick: about [0-9]+ s$' <<<"$output"
+	run -2 --separate-stderr "$REPRODUCE"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ $stderr == "bench/reproduce: give --case (one of: "*smartmem*" all); see --help" ]]
+	run -2 --separate-stderr "$REPRODUCE" --case nosuch
+	[[ $stderr == "bench/reproduce: unknown case 'nosuch' (one of: "*smartmem*"all); see --help" ]]
+	run -2 --separate-stderr "$REPRODUCE" --case ../bin/msballoon
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run -0 "$REPRODUCE" --case smartmem --help
+	[[ $output == *"--policies LIST"* ]]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --policies greedy,nosuch
+	[ "$stderr" = "bench/reproduce smartmem: --policies: unknown policy 'nosuch'; see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --passes 3x
+	[ "$stderr" = "bench/reproduce smartmem: --passes: '3x' is not a whole number; see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --frobnicate 1
+	[ "$stderr" = "bench/reproduce smartmem: unknown option '--frobnicate'; see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --mem
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
+# a table's data rows (after its title and header) until the blank line
+table_rows() { awk -v t="$2" 'index($0, t) == 1 { on = 1; getline; next } on && NF == 0 { exit } on' "$1"; }
+
+@test "bench/reproduce --case smartmem --quick: a row per policy of numbers, puts and failed puts, tier targets sent, an SVG; no guest left" {
+	lab_require
+	C=$BATS_TEST_TMPDIR
+	run --separate-stderr "$REPRODUCE" --case smartmem --quick --out "$C/out" --plot "$C/plot"
+	echo "$output"
+	echo "$stderr" | tail -20
+	[ "$status" -eq 0 ]
+	# the stamps: commit, load average, run time
+	[[ ${lines[0]} == "bench/reproduce --case smartmem --quick: commit "*", load average "* ]]
+	[[ ${lines[-1]} =~ ^commit\ [0-9a-f]+.*load\ average\ at\ start\ .*run\ time\ [0-9.]+\ s$ ]]
+	# the run-time table: header, then no-tier and smart-alloc with numbers where numbers belong
+	grep -q '^policy  *vm1_s  *vm2_s  *total_s  *vs_no-tier  *vs_greedy  *puts  *failed_puts  *failed_%  *paper_vs_no-tmem  *paper_vs_greedy$' <<<"$output"
+	table_rows <(echo "$output") "SmarTmem Scenario 1 shape" > "$C/rows"
+	cat "$C/rows"
+	[ "$(awk '{print $1}' "$C/rows" | paste -sd' ')" = "no-tier smart-alloc" ]
+	awk '{ for (i = 2; i <= 4; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/) exit 1 }' "$C/rows"
+	# smart-alloc's row: puts counted by the tier store, failed ones among them, and the paper's figures
+	read -r _ _ _ _ _ _ puts failed _ <<<"$(grep '^smart-alloc' "$C/rows")"
+	[[ $puts =~ ^[0-9]+$ && $failed =~ ^[0-9]+$ ]] && [ "$puts" -gt 0 ] && [ "$failed" -le "$puts" ]
+	grep -q '^smart-alloc .*-28% to -35.7%  *-7.1% to -12.7%$' "$C/rows"
+	# msballoon sent the tier targets, and the client applied them
+	jq -s -e 'map(select(.kind == "target" and .tier_applied == true)) | length > 0' "$C/out/plan-smart-alloc-1.jsonl"
+	# raw records and tables in --out, an SVG from --plot
+	jq -s -e 'map(select(.kind == "usemem")) | length == 4 and all(.run_time_s > 0)' "$C/out/runs.jsonl"
+	[ -s "$C/out/smartmem-runtime.tsv" ]
+	head -c 400 "$C/plot/smartmem-runtime.svg" | grep -q '<svg'
+	# the guests are gone
+	guests=$(sed -n 's/^guests: [0-9]* x [0-9A-Z]* (TCG): \([^;]*\);.*/\1/p' <<<"$output")
+	[ -n "$guests" ]
+	run -0 virsh -q -c qemu:///system list --all --name
+	for g in $guests; do ! grep -qx "$g" <<<"$output"; done
+}
