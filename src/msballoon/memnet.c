@@ -1,7 +1,3 @@
-
-
-
-
 #include "memnet.h"
 
 #include <math.h>
@@ -76,27 +72,16 @@ static void start(const struct memnet_params *p, struct memnet_state *s)
 static void learn(const struct memnet_params *p, struct memnet_state *s, const struct memnet_obs *obs, double rho,
 		  int64_t job_bytes, struct memnet_step *step)
 {
-	double resized = s->observed_size > 0 && obs->size_bytes > 0 ? (double)obs->size_bytes / (double)s->observed_size : 1;
-	/* The fullness of another load says nothing about this one; nor does
-	 * that of a much larger space about a smaller one (see memnet.h: only a
-	 * shrink restarts, a growth keeps the fullness that called for it). */
-	if ((step->notes & MEMNET_CHANGE) || resized < 1 / MEMNET_RELEARN_FACTOR) {
-		s->full_s = s->observed_s = s->exponent_s = s->observed_jobs = 0;
-		s->observed_size = obs->size_bytes;
-	}
-	if (s->observed_size <= 0)
-		s->observed_size = obs->size_bytes;
+	if (step->notes & MEMNET_CHANGE) /* the fullness of another load says nothing about this one */
+		s->full_s = s->observed_s = s->exponent_s = 0;
 	if (!(rho > 0 && rho < 1) || obs->size_bytes <= 0 || job_bytes <= 0 || !(obs->window_s > 0))
 		return;
 	double w = obs->window_s;
 	s->full_s = s->full_s * p->forgetting + fmin(fmax(obs->full_s, 0), w);
 	s->observed_s = s->observed_s * p->forgetting + w;
-	s->observed_jobs = s->observed_jobs * p->forgetting + fmax(obs->arrivals_per_s, 0) * w;
 	s->exponent_s = s->exponent_s * p->forgetting + (double)obs->size_bytes / (double)job_bytes * log(rho) * w;
 	double x = s->exponent_s / s->observed_s, f = s->full_s / s->observed_s;
 	if (x > -0.1) /* the model says "always full": nothing to learn about the residual */
-		return;
-	if (s->observed_jobs < MEMNET_LEARN_MIN_JOBS) /* too few jobs for a fraction of time to mean anything */
 		return;
 	double f_min = p->slo * MEMNET_EMPTY_FRACTION;
 	double z = log(f > f_min ? (f < 1 ? f : 1) : f_min);

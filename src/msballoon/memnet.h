@@ -35,21 +35,7 @@
  * with forgetting over the last intervals (restarted when the load changes):
  * fullness comes in bursts — at ρ = 0.8 most 10 s intervals are never full
  * and a few are full for a fifth of the time — and the mean of the logs of
- * single intervals would sit far below the log of the mean, the SLO.  Nor is
- * θ learned from fewer than MEMNET_LEARN_MIN_JOBS jobs since the averages
- * (re)started: with short intervals at a low rate, one interval in which two
- * jobs happened to meet says "full 20 %" and would pin the gain at its bound
- * for dozens of intervals.  The averages restart when the space shrinks
- * below 1 / MEMNET_RELEARN_FACTOR of the size they started at: ln f is
- * fitted to the mean of K ln ρ, and a mean over very different K (the space
- * halving from 2M toward the model's size) is dominated by the largest,
- * which then reads a few full intervals at the smallest as a model far too
- * optimistic — the gain overshoots and keeps the space large for dozens of
- * intervals.  A growth does not restart them: it was called for by the
- * fullness in them, and learning afresh at every doubling after a rise of
- * the load leaves the loop at the model's M/M/1 size for longer (in
- * tests/unit/test_memnet.c's M/D/1 simulation the overshoot after 2 → 8
- * goes from 38 % to 52 %).  The size that meets the SLO is
+ * single intervals would sit far below the log of the mean, the SLO.  The size that meets the SLO is
  * then K = ln SLO / (θ ln ρ) = (model size) / θ: the gain 1/θ multiplies the
  * model's size.  An interval in which the space was never full says only
  * f < resolution; it counts as f = SLO × MEMNET_EMPTY_FRACTION.
@@ -66,10 +52,8 @@
 #define MEMNET_DEFAULT_SLO 0.01
 #define MEMNET_MAX_JOBS 100000000L   /* n is capped here: ρ within 1e-7 of 1 */
 #define MEMNET_EMPTY_FRACTION 0.25   /* never full in an interval: f counts as SLO × this */
-#define MEMNET_PAGE 4096             /* sizes are whole pages (tmpfs rounds to them) */
-#define MEMNET_CHANGE_SIGMAS 3.0     /* a count this far from the estimate restarts it */
-#define MEMNET_LEARN_MIN_JOBS 10.0   /* θ learns from a full fraction seen over at least this many jobs */
-#define MEMNET_RELEARN_FACTOR 1.5    /* ... restarted when the space shrinks by more than this factor */
+#define MEMNET_PAGE 4096
+#define MEMNET_CHANGE_SIGMAS 3.0     /* a count this far from the estimate restarts it */             /* sizes are whole pages (tmpfs rounds to them) */
 
 struct memnet_params {
 	double slo;          /* the share of time a new job may not fit, in (0, 1) */
@@ -106,8 +90,6 @@ struct memnet_state {
 	double arrivals, arrival_s;   /* jobs that arrived in arrival_s seconds (with forgetting) */
 	double departures, busy_s;    /* jobs that left in busy_s seconds of a non-empty queue */
 	double full_s, observed_s, exponent_s; /* full time, time, and ∫ K ln ρ dt (with forgetting) */
-	double observed_jobs; /* the arrivals behind full_s (with the same forgetting) */
-	int64_t observed_size; /* the space's size when they started (they restart when it shrinks much) */
 	unsigned long updates; /* intervals that taught the loop something */
 };
 
