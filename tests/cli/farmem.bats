@@ -12,31 +12,8 @@ load helpers
 FARMEM=${MEMSHARE_ROOT:-$PWD}/bench/farmem
 
 setup() {
-	require_host_swap
-	[ -x "$USEMEM" ] || skip "usemem is not built (make test-programs)"
-	[ -n "$(memory_root)" ] || skip "no cgroup memory controller mounted"
-	command -v socat >/dev/null || skip "needs socat"
+	require_swap_bench socat
 	C=$BATS_TEST_TMPDIR
-}
-
-# The bench's working directory and cgroup, from its first progress line.
-work_dir() { sed -n 's/^bench\/farmem: working in \(.*\), cgroups under .*/\1/p' "$1"; }
-work_cgroup() { sed -n 's/^bench\/farmem: working in .*, cgroups under \(.*\)/\1/p' "$1"; }
-
-# swaps_in DIR: the swap devices whose loop device's file is under DIR
-swaps_in() {
-	local dev
-	for dev in $(awk 'NR > 1 {print $1}' /proc/swaps); do
-		[[ $(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) == "$1"/* ]] && echo "$dev"
-	done
-	return 0
-}
-
-# Nothing of the bench is left: no swap on its files, no FUSE mount, no cgroup, no directory.
-left_nothing() {
-	local dir=$1 cg=$2
-	[ -n "$dir" ] && [ -n "$cg" ] || return 1
-	[ -z "$(swaps_in "$dir")" ] && ! grep -q " $dir/" /proc/mounts && [ ! -e "$cg" ] && [ ! -e "$dir" ]
 }
 
 @test "bench/farmem --quick: slowdown and latency tables of the right shape; remote pages slow usemem down; nothing left behind" {
@@ -67,7 +44,7 @@ left_nothing() {
 		all(.remote_bytes >= .blocks * 4096 * 0.9)' "$C/runs.jsonl"
 	# both pictures, complete SVG documents
 	for f in slowdown latency; do grep -q '</svg>' "$C/plot/farmem-$f.svg"; done
-	left_nothing "$(work_dir <(echo "$stderr"))" "$(work_cgroup <(echo "$stderr"))"
+	bench_left_nothing "$(bench_work_dir <<<"$stderr")" "$(bench_work_cgroup <<<"$stderr")"
 }
 
 @test "bench/farmem: Ctrl-C in a remote run stops it and leaves no cgroup, swap, mount or daemon behind" {
@@ -75,7 +52,7 @@ left_nothing() {
 	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$FARMEM" --quick 2> "$C/err" > /dev/null &
 	pid=$!
 	until_true 120 grep -q 'run 2: usemem, 50 % remote' "$C/err"
-	dir=$(work_dir "$C/err") cg=$(work_cgroup "$C/err")
+	dir=$(bench_work_dir < "$C/err") cg=$(bench_work_cgroup < "$C/err")
 	# the run's swap device is in use
 	[ -n "$(swaps_in "$dir")" ]
 	kill -INT "$pid"
@@ -84,7 +61,7 @@ left_nothing() {
 	cat "$C/err"
 	[ "$rc" -eq 130 ]
 	grep -q interrupted "$C/err"
-	left_nothing "$dir" "$cg"
+	bench_left_nothing "$dir" "$cg"
 	# its daemons are gone: no process has its directory on its command line
 	! pgrep -f "$dir/" > /dev/null
 }

@@ -205,6 +205,41 @@ require_host_swap() {
 	[ -x "$MEMHOG" ] || skip "memhog is not built"
 }
 
+# Skip unless a bench that swaps memory cgroups on msrswap devices can run
+# here (bench/farmem, bench/reproduce's cgroup cases): host swap, usemem, the
+# memory controller, and each command named.
+require_swap_bench() {
+	local c
+	require_host_swap
+	[ -x "$USEMEM" ] || skip "usemem is not built (make test-programs)"
+	[ -n "$(memory_root)" ] || skip "no cgroup memory controller mounted"
+	for c in "$@"; do command -v "$c" >/dev/null || skip "needs $c"; done
+}
+
+# bench_work_dir, bench_work_cgroup < LOG: where such a bench worked, from its
+# "NAME: working in DIR, cgroups under CGROUP" line.
+bench_work_dir() { sed -n 's/^.*: working in \(.*\), cgroups under .*/\1/p'; }
+bench_work_cgroup() { sed -n 's/^.*: working in .*, cgroups under \(.*\)/\1/p'; }
+
+# swaps_in DIR: the swap devices whose loop device's file is under DIR
+swaps_in() {
+	local dev
+	for dev in $(awk 'NR > 1 {print $1}' /proc/swaps); do
+		[[ $(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) == "$1"/* ]] && echo "$dev"
+	done
+	return 0
+}
+
+# bench_left_nothing DIR CGROUP: nothing of such a bench is left: no swap on
+# its files (a loop device's or a swap file's), no mount under DIR, no
+# cgroup, no directory.
+bench_left_nothing() {
+	local dir=$1 cg=$2
+	[ -n "$dir" ] && [ -n "$cg" ] || return 1
+	[ -z "$(swaps_in "$dir")" ] && ! grep -q "$dir" /proc/swaps && ! grep -q " $dir/" /proc/mounts &&
+		[ ! -e "$cg" ] && [ ! -e "$dir" ]
+}
+
 # hog CGROUP LIMIT MIB SECONDS: memhog (checksummed pages, -r 0) in a fresh
 # cgroup under $CG_BASE with that memory limit; its output on stdout.
 hog() {

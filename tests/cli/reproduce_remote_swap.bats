@@ -11,11 +11,7 @@ load helpers
 REPRODUCE=${MEMSHARE_ROOT:-$PWD}/bench/reproduce
 
 setup() {
-	require_host_swap
-	[ -x "$USEMEM" ] || skip "usemem is not built (make test-programs)"
-	[ -n "$(memory_root)" ] || skip "no cgroup memory controller mounted"
-	command -v socat >/dev/null || skip "needs socat"
-	command -v gnuplot >/dev/null || skip "needs gnuplot (--plot)"
+	require_swap_bench socat gnuplot
 	C=$BATS_TEST_TMPDIR
 }
 
@@ -57,12 +53,7 @@ column_of() {
 	jq -s -e 'map(select(.kind == "reproduce_run")) | length == 10 and all(.seconds > 0)' "$C/out/remote-swap.jsonl"
 	jq -s -e 'map(select(.kind == "reproduce_micro")) | length == 5' "$C/out/remote-swap.jsonl"
 	# nothing left: its working directory (swap file, FUSE files) and cgroups are gone, no swap of its own
-	dir=$(sed -n 's/.*: working in \(.*\), cgroups under .*/\1/p' <<<"$stderr")
-	cg=$(sed -n 's/.*: working in .*, cgroups under \(.*\)/\1/p' <<<"$stderr")
-	[ -n "$dir" ] && [ -n "$cg" ]
-	[ ! -e "$dir" ]
-	! grep -q "$dir" /proc/swaps
-	[ ! -e "$cg" ]
+	bench_left_nothing "$(bench_work_dir <<<"$stderr")" "$(bench_work_cgroup <<<"$stderr")"
 }
 
 @test "remote-swap: bad options are refused with the option named, exit 2, before anything runs" {

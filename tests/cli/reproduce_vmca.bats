@@ -12,10 +12,7 @@ load helpers
 REPRODUCE=${MEMSHARE_ROOT:-$PWD}/bench/reproduce
 
 setup() {
-	require_host_swap
-	[ -x "$USEMEM" ] || skip "usemem is not built (make test-programs)"
-	[ -n "$(memory_root)" ] || skip "no cgroup memory controller mounted"
-	for c in socat ip nsenter psktool gnuplot; do command -v $c >/dev/null || skip "needs $c"; done
+	require_swap_bench socat ip nsenter psktool gnuplot
 	C=$BATS_TEST_TMPDIR
 }
 
@@ -49,12 +46,8 @@ column_of() {
 	jq -s -e 'map(select(.kind == "target") | .tier_bytes) | max > 8388608' "$C/out/vmca-plan.jsonl"
 	grep -q '<svg' "$C/plot/vmca.svg"
 	# nothing left: working directory, cgroups, namespaces, swap
-	dir=$(sed -n 's/.*: working in \(.*\), cgroups under .*/\1/p' <<<"$stderr")
-	cg=$(sed -n 's/.*: working in .*, cgroups under \(.*\)/\1/p' <<<"$stderr")
-	[ -n "$dir" ] && [ -n "$cg" ]
-	[ ! -e "$dir" ]
-	[ ! -e "$cg" ]
-	! grep -q "$dir" /proc/swaps
+	cg=$(bench_work_cgroup <<<"$stderr")
+	bench_left_nothing "$(bench_work_dir <<<"$stderr")" "$cg"
 	pid=${cg##*-}
 	! ip netns list | grep -q "^rpv${pid}[ab]\b"
 }
