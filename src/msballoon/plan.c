@@ -453,23 +453,22 @@ int apply_run(const struct apply_config *cfg, FILE *in, const char *name, unsign
 			rc = -1;
 			break;
 		}
+		bool share = got == 1 && is_share_target(rec);
 		const char *share_domain;
 		int64_t share_bytes, share_margin;
-		if (got == 1 && is_share_target(rec) &&
-		    read_share_target(&stream.reader, rec, &share_domain, &share_bytes, &share_margin, err) < 0) {
+		if (share && read_share_target(&stream.reader, rec, &share_domain, &share_bytes, &share_margin, err) < 0) {
 			json_decref(rec);
 			if (record_stream_skip_bad(&stream, err))
 				continue;
 			rc = -1;
 			break;
 		}
-		if (got == 1 && is_share_target(rec) &&
-		    apply_share_record(rec, share_domain, share_bytes, share_margin, out, &failures, err) < 0) {
+		if (share && apply_share_record(rec, share_domain, share_bytes, share_margin, out, &failures, err) < 0) {
 			json_decref(rec);
 			rc = -1;
 			break;
 		}
-		if (got == 1 && !is_balloon_target(rec) && !is_share_target(rec) && json_object_get(rec, "tier_bytes")) {
+		if (got == 1 && !is_balloon_target(rec) && !share && json_object_get(rec, "tier_bytes")) {
 			/* a tier-only target: echoed with the reason it was not applied */
 			note_tier_not_applied(rec);
 			json_incref(rec);

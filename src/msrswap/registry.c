@@ -377,6 +377,7 @@ json_t *export_latency_histogram(const struct export_stats *s)
 json_t *registry_stats(struct registry *r)
 {
 	json_t *list = json_array();
+	uint64_t slabs_resident = 0; /* counted once here for both records: mincore walks every slab */
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < r->count; i++) {
 		const struct nbd_export *e = &r->entries[i]->export;
@@ -390,7 +391,9 @@ json_t *registry_stats(struct registry *r)
 			json_object_set_new(rec, "used_bytes", json_integer((json_int_t)es.used_bytes));
 			json_object_set_new(rec, "logical_bytes", json_integer((json_int_t)es.logical_bytes));
 		} else if (e->ops == &slab_store_ops) {
-			json_object_set_new(rec, "used_bytes", json_integer((json_int_t)slab_resident_bytes(e->self)));
+			uint64_t resident = slab_resident_bytes(e->self);
+			slabs_resident += resident;
+			json_object_set_new(rec, "used_bytes", json_integer((json_int_t)resident));
 		}
 #define COUNTER(field) json_object_set_new(rec, #field, json_integer((json_int_t)__atomic_load_n(&s->field, __ATOMIC_RELAXED)))
 		COUNTER(reads);
@@ -407,10 +410,10 @@ json_t *registry_stats(struct registry *r)
 		json_object_set_new(rec, "latency_sum_us", json_real(export_latency_sum_us(s)));
 		json_array_append_new(list, rec);
 	}
-	uint64_t used = used_bytes_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	struct ram_pool_stats ps;
 	ram_pool_get_stats(r->pool, &ps);
+	uint64_t used = ps.used_bytes + slabs_resident;
 	json_t *pool = record_new("pool_stats");
 	json_object_set_new(pool, "capacity_bytes", json_integer((json_int_t)ps.capacity_bytes));
 	json_object_set_new(pool, "reserved_bytes", json_integer((json_int_t)r->reserved));
