@@ -176,19 +176,24 @@ page_options_of() {
 # with two long options ("--rswap-control PATH, --rswap unix:PATH") is a
 # line for each; a placeholder given to the short option only is the long
 # one's too.
-option_names() {
-	awk '{
+OPTION_NAMES_AWK='
+	function option_names(tag, out,    short, sph, nlong, n, part, i, name, p, long, lph) {
 		short = "-"; sph = "-"; nlong = 0
-		n = split($0, part, /, /)
+		n = split(tag, part, /, /)
 		for (i = 1; i <= n; i++) {
 			name = part[i]; p = part[i]
 			sub(/ .*/, "", name); sub(/^[^ ]*( |$)/, "", p)
 			if (name ~ /^--/) { long[++nlong] = name; lph[nlong] = p == "" ? "-" : p }
 			else if (name ~ /^-[a-zA-Z]$/) { short = name; if (p != "") sph = p }
 		}
-		if (nlong == 0) print short, "-", sph
-		for (i = 1; i <= nlong; i++) print short, long[i], lph[i] == "-" ? sph : lph[i]
-	}'
+		if (nlong == 0) { out[1] = short " - " sph; return 1 }
+		for (i = 1; i <= nlong; i++) out[i] = short " " long[i] " " (lph[i] == "-" ? sph : lph[i])
+		return nlong
+	}
+	# the key an option is known by: its long name, else its short one
+	function option_key(names,    f) { split(names, f, " "); return f[2] != "-" ? f[2] : f[1] }'
+option_names() {
+	awk "$OPTION_NAMES_AWK"'{ n = option_names($0, o); for (i = 1; i <= n; i++) print o[i] }'
 }
 
 # help_options TOOL: the option lines of TOOL --help, one entry a line:

@@ -72,28 +72,23 @@ check_options() {
 @test "docs_options: msgmc --help and msgmc(1) have the same options" { check_options msgmc 26 5; }
 @test "docs_options: msshare --help and msshare(1) have the same options" { check_options msshare 14 9; }
 
-# The name an option goes by: its long name, else its short one, of each
-# option that option_names finds in a tag.
-option_keys() { option_names | awk '{ print $2 != "-" ? $2 : $1 }'; }
 # "OPTION<TAB>DESCRIPTION" of each option line of --help.
 help_by_option() {
-	help_options "$TOOL" | while IFS=$'\t' read -r names desc; do
-		for key in $(option_keys <<<"$names"); do printf '%s\t%s\n' "$key" "$desc"; done
-	done
+	help_options "$TOOL" | awk -F '\t' "$OPTION_NAMES_AWK"'
+		{ n = option_names($1, o); for (i = 1; i <= n; i++) print option_key(o[i]) "\t" $2 }'
 }
 # "OPTION<TAB>SUBCOMMANDS<TAB>POLICIES<TAB>TEXT" of each entry of OPTIONS.
 page_by_option() {
-	man_options "$PAGE" | while IFS=$'\t' read -r _ tag subs pols text; do
-		for key in $(option_keys <<<"$tag"); do printf '%s\t%s\t%s\t%s\n' "$key" "$subs" "$pols" "$text"; done
-	done
+	man_options "$PAGE" | awk -F '\t' "$OPTION_NAMES_AWK"'
+		{ n = option_names($2, o); for (i = 1; i <= n; i++) print option_key(o[i]) "\t" $3 "\t" $4 "\t" $5 }'
 }
 # "OPTION<TAB>VALUE" of the defaults the lines "OPTION<TAB>TEXT" state.
 defaults_of() {
 	local lines
 	lines=$(cat)
-	cut -f2 <<<"$lines" | default_statements | while IFS=$'\t' read -r n value; do
-		printf '%s\t%s\n' "$(sed -n "${n}p" <<<"$lines" | cut -f1)" "$value"
-	done
+	# default_statements numbers the lines it found a default in: put the option back in front
+	cut -f2 <<<"$lines" | default_statements |
+		awk -F '\t' 'NR == FNR { option[FNR] = $1; next } { print option[$1] "\t" $2 }' <(cut -f1 <<<"$lines") -
 }
 
 # check_defaults TOOL MIN: every default of --help (at least MIN found) is the
@@ -162,7 +157,9 @@ check_meaning() {
 	[ "$placeholders" -ge "$2" ] || problems+=("only $placeholders placeholders found in --help")
 
 	page=$(page_by_option)
-	for opt in $(help_by_option | cut -f1 | sort -u); do
+	local by_option
+	by_option=$(help_by_option) # once: it forks per line of --help
+	for opt in $(cut -f1 <<<"$by_option" | sort -u); do
 		entry=$(awk -F '\t' -v o="$opt" '$1 == o' <<<"$page" | head -1)
 		[ -n "$entry" ] || continue # check_options reports it
 		subs=$(cut -f2 <<<"$entry")
@@ -176,7 +173,7 @@ check_meaning() {
 			else
 				all_prefixed=
 			fi
-		done < <(help_by_option | awk -F '\t' -v o="$opt" '$1 == o')
+		done < <(awk -F '\t' -v o="$opt" '$1 == o' <<<"$by_option")
 		policy_words=
 		for word in "${words[@]}"; do
 			if [[ ", $pols, " == *", $word, "* ]]; then

@@ -356,14 +356,14 @@ keys() {
 	controller
 	provider p1 $((BASE + 1)) 64M
 	until_true 60 nodes_ready 1
-	# a consumer whose msballoon reports a shortfall and then asks for more (tlp's grant_any)
-	{
-		echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":8388608,"domains":1}'
-		sleep 3
-		echo '{"kind":"grant_any","ts":"x","host":"c1","policy":"tlp","bytes":4096,"pages":1}'
-		sleep 30
-	} | "$MSGMC" agent --gmc "$GMC" --node c1 --domain vm7 --interval 1s > "$T/c1.out" 2> "$T/c1.err" 3>&- &
+	# a consumer whose msballoon reports a shortfall and then asks for more (tlp's grant_any);
+	# its stdin is a FIFO opened read-write, so it never reaches end of file between records
+	mkfifo "$T/c1.fifo"
+	"$MSGMC" agent --gmc "$GMC" --node c1 --domain vm7 --interval 1s 0<>"$T/c1.fifo" > "$T/c1.out" 2> "$T/c1.err" 3>&- &
 	PIDS="$PIDS $!"
+	echo '{"kind":"reservoir","ts":"x","host":"c1","policy":"wss","free_bytes":0,"remote_need_bytes":8388608,"domains":1}' > "$T/c1.fifo"
+	until_true 60 lease_count_is 1
+	echo '{"kind":"grant_any","ts":"x","host":"c1","policy":"tlp","bytes":4096,"pages":1}' > "$T/c1.fifo"
 	until_true 60 lease_count_is 2
 	gmc_cli leases | jq -s -e 'map(.size_bytes) | sort == [4096, 8388608]'
 	gmc_cli leases | jq -s -e 'all(.domain == "vm7" and .consumer == "c1")'
@@ -396,12 +396,11 @@ keys() {
 	# p2 has the most memory, but msballoon says its own domains lack 4M
 	bg p2-serve "$MSRSWAP" serve --listen "127.0.0.1:$((BASE + 2))" --capacity 128M --control "$T/p2.ctl"
 	until_true 60 test -S "$T/p2.ctl"
-	{
-		echo '{"kind":"reservoir","ts":"x","host":"p2","policy":"wss","free_bytes":1073741824,"remote_need_bytes":4194304,"domains":2}'
-		sleep 60
-	} | "$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
-		--interval 1s > "$T/p2.out" 2> "$T/p2.err" 3>&- &
+	mkfifo "$T/p2.fifo"
+	"$MSGMC" agent --gmc "$GMC" --node p2 --rswap-control "$T/p2.ctl" --address "127.0.0.1:$((BASE + 2))" \
+		--interval 1s 0<>"$T/p2.fifo" > "$T/p2.out" 2> "$T/p2.err" 3>&- &
 	PIDS="$PIDS $!"
+	echo '{"kind":"reservoir","ts":"x","host":"p2","policy":"wss","free_bytes":1073741824,"remote_need_bytes":4194304,"domains":2}' > "$T/p2.fifo"
 	consumer
 	until_true 60 nodes_ready 3
 	gmc_cli nodes | jq -s -e 'map(select(.node == "p2")) | .[0].local_need_bytes == 4194304 and .[0].free_bytes == 134217728'
