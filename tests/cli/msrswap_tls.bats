@@ -166,8 +166,12 @@ EOF
 	require_qemu
 	command -v socat >/dev/null || skip "socat is not installed"
 	serve_tls_tcp --capacity 64M --export exp:16M
-	# a client that acknowledges STARTTLS and then never starts the handshake: dropped after the timeout
-	{ printf '\x00\x00\x00\x03IHAVEOPT\x00\x00\x00\x05\x00\x00\x00\x00'; sleep 60; } 3>&- | socat - "TCP:127.0.0.1:$PORT" >/dev/null 3>&- &
+	# a client that acknowledges STARTTLS and then never starts the handshake: dropped after the timeout.
+	# (Its program keeps the connection open and reads until socat ends, so killing socat ends
+	# it: a pipeline from a sleep was waited out by the teardown's wait.)
+	printf '%s\n' "printf '\\000\\000\\000\\003IHAVEOPT\\000\\000\\000\\005\\000\\000\\000\\000'" 'exec cat 4>&1 >/dev/null' \
+		>"$BATS_TEST_TMPDIR/silent.sh"
+	socat EXEC:"sh $BATS_TEST_TMPDIR/silent.sh" "TCP:127.0.0.1:$PORT" 3>&- &
 	local silent=$!
 	PIDS="$PIDS $silent"
 	run nbdinfo "nbds://alice@127.0.0.1:$PORT/exp?tls-psk-file=$BATS_TEST_TMPDIR/wrong/keys.psk"
