@@ -860,6 +860,7 @@ rs_emitted() {
 # complete_line LINE: as bash calls it, with COMP_WORDBREAKS splitting ':' and '='.
 complete_line() {
 	(
+		trap - DEBUG # as in complete_words
 		source "$BASHCOMP"
 		COMP_LINE=$1
 		COMP_POINT=${#1}
