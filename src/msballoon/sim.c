@@ -645,6 +645,16 @@ static int emit_summaries(const struct sim *s, const struct summary *sum, const 
 	return 0;
 }
 
+/* The VMs' access pattern: one for all, or "mixed" (each VM's is in the scenario). */
+static const char *access_name(const struct scenario *sc)
+{
+	for (size_t i = 1; i < sc->count; i++)
+		if (sc->vms[i].access != sc->vms[0].access)
+			return "mixed (per VM)";
+	return sc->vms[0].access == ACCESS_CYCLIC ? "cyclic (a linear scan: every touch misses once demand exceeds RAM)"
+						  : "uniform (a touch misses with probability spilled / demand)";
+}
+
 /* The table's run times are only as good as these numbers: say which were used, and where they came from. */
 static void print_cost_model(const struct scenario *sc, FILE *out)
 {
@@ -653,6 +663,9 @@ static void print_cost_model(const struct scenario *sc, FILE *out)
 		sc->tier_page_cost_us, sc->remote_page_cost_us, sc->disk_page_cost_us, (long long)sc->page_bytes);
 	fprintf(out, "tier gets: %s\n", sc->gets_keep_slot ? "keep (a page read back keeps its tier slot and is rewritten in place: swap on a block device)"
 							       : "flush (a get frees the tier slot: Tmem's frontswap)");
+	fprintf(out, "timeline: %s\n", sc->progress_timeline ? "progress (a trace advances by the work done: stalls stretch it)"
+								: "wall (a trace advances by the clock: stalls add to run time only)");
+	fprintf(out, "access: %s\n", access_name(sc));
 	fprintf(out, "costs: %s\n", sc->costs_source ? sc->costs_source : "not given by the scenario (assumed)");
 }
 

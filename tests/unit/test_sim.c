@@ -489,6 +489,18 @@ static void test_shipped_scenarios(void)
 				printf("#   %s\n", res.err.msg);
 			result_free(&res);
 		}
+	/* Each says where its costs were measured, and --table prints them with the model. */
+	const char *all[] = { "usemem.json", "scenario1.json", "scenario2.json", "scenario3.json", "smartmem-lab.json" };
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+		struct result res;
+		simulate(&res, scenario(all[i]), "greedy", 0.0075, true);
+		char name[96];
+		snprintf(name, sizeof name, "%s: --table prints its measured costs, their source and its timeline", all[i]);
+		ok(res.text && strstr(res.text, "costs: measured by bench/reproduce --case smartmem") &&
+			   strstr(res.text, "cost model: tier 205.7 us/page") && strstr(res.text, "\ntimeline: "),
+		   "%s", name);
+		result_free(&res);
+	}
 	/* Scenario 2 (thesis Fig. 2.5): greedy starves the late VM3; smart-alloc lets it catch up. */
 	struct result g, s;
 	simulate(&g, scenario("scenario2.json"), "greedy", 0.0075, false);
