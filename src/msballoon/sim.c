@@ -118,6 +118,14 @@ static int64_t tier_in_use(const struct sim *s)
 	return used;
 }
 
+/* Tier slots a VM may still take under its target. */
+static int64_t room(const struct vm_state *vm)
+{
+	if (vm->target == UNLIMITED)
+		return UNLIMITED;
+	return vm->target > tier_slots(vm) ? vm->target - tier_slots(vm) : 0;
+}
+
 /* ---- 1. workloads start and stop ---- */
 
 /* Where a started VM is on its demand trace: its wall time, or the work it has done. */
@@ -294,8 +302,6 @@ static int64_t misses_of(const struct vm_state *vm, int64_t touches, int64_t spi
 	return min64(share_of(touches, spilled, vm->demand), spilled);
 }
 
-static int64_t room(const struct vm_state *vm);
-
 /* Of the pages the VM reads back, the part in the tier: its spilled pages'
  * mix, or with none spilled yet (evicted this interval), where a put would
  * go now: the tier while its target and the pool have room. */
@@ -385,13 +391,6 @@ static void put_pages(struct vm_state *vm, int64_t attempts, int64_t granted)
 	vm->disk += attempts - granted;
 	vm->i_puts += attempts;
 	vm->i_succ += granted;
-}
-
-static int64_t room(const struct vm_state *vm)
-{
-	if (vm->target == UNLIMITED)
-		return UNLIMITED;
-	return vm->target > tier_slots(vm) ? vm->target - tier_slots(vm) : 0;
 }
 
 /* A VM's put right after its own get takes the slot the get freed; with
