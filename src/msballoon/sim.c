@@ -11,9 +11,15 @@
  *      through the same safety invariants as `plan`;
  *   3. demand growth beyond RAM, and RAM taken by a smaller balloon, are
  *      evictions: puts.  Freed memory flushes its tier pages;
- *   4. a running workload touches access_bytes_per_s; a touch misses RAM with
- *      probability spilled / demand (uniform access), at most once per
- *      spilled page and interval.  A miss reads the page back from the tier
+ *   4. a running workload touches access_bytes_per_s of its work; with
+ *      "access": "uniform" a touch misses RAM with probability spilled /
+ *      demand, at most once per spilled page and interval; with "cyclic" (a
+ *      linear scan, usemem) every touch misses while the demand exceeds RAM
+ *      (LRU evicted the page before the scan came back to it), and misses
+ *      beyond one sweep of the spilled pages in an interval read back pages
+ *      evicted in that same interval: gets or disk reads, and puts, in the
+ *      spilled pages' proportion, that leave tier and disk as they were.
+ *      A miss reads the page back from the tier
  *      (get, then the slot is flushed: the page is written to) or from disk,
  *      and evicts a page: another put.  With "tier_gets": "keep" (swap on a
  *      block device: msrswap's tier store under a guest's swap) a get does
@@ -26,8 +32,16 @@
  *      loses them as it reads them back.  Other puts compete for the free
  *      pool in proportion to their number (interleaved arrivals), each VM up
  *      to its target.
- * Run time = time running + per-page costs of tier and disk operations
- * (the trace is the no-paging timeline; paging adds stalls). */
+ * The stall of an interval is its tier and disk pages times their costs.
+ * "timeline": "wall": the trace is the no-paging timeline read by the clock,
+ * and run time = time running + stalls (the workload does not slow down, so
+ * VMs overlap as if none paged).  "timeline": "progress": each interval a
+ * VM has interval_s of wall time, spends it on work and stalls, and its
+ * trace advances by the work alone; the work is planned from the stall per
+ * second of work its state predicts, and what the plan missed is carried
+ * into the next interval (a VM that owes more than an interval does no
+ * work).  Run time is then wall time, so a stalled VM ends later and meets
+ * the VMs that start after it, as a real one does. */
 #include "sim.h"
 
 #include <math.h>
@@ -52,6 +66,9 @@ struct vm_state {
 	int64_t i_gets, i_disk_reads, i_puts, i_succ;
 	int64_t i_touches;                       /* pages touched this interval (a learning agent's miss rate) */
 	double i_stall_us;                       /* paging stall of this interval (a learning agent's usrtime) */
+	double i_work_s;                         /* work done this interval (seconds of the no-paging trace) */
+	double work_s;                           /* work done since start: where it is on its trace */
+	double carry_s;                          /* "progress": wall time left over (> 0) or owed (< 0) */
 	int64_t puts_total, puts_succ, gets, disk_reads, disk_writes, failed_last;
 	bool ever_failed;
 	int64_t prev_tier_bytes, prev_balloon_bytes;
@@ -101,13 +118,27 @@ static int64_t tier_in_use(const struct sim *s)
 	return used;
 }
 
+/* Tier slots a VM may still take under its target. */
+static int64_t room(const struct vm_state *vm)
+{
+	if (vm->target == UNLIMITED)
+		return UNLIMITED;
+	return vm->target > tier_slots(vm) ? vm->target - tier_slots(vm) : 0;
+}
+
 /* ---- 1. workloads start and stop ---- */
+
+/* Where a started VM is on its demand trace: its wall time, or the work it has done. */
+static double trace_time(const struct sim *s, const struct vm_state *vm)
+{
+	return s->sc->progress_timeline ? vm->work_s : s->t_s - vm->start_s;
+}
 
 static int64_t workload_now(const struct sim *s, const struct vm_state *vm)
 {
 	if (!vm->started || vm->stopped)
 		return 0;
-	return workload_demand(&vm->spec->demand, s->t_s - vm->start_s);
+	return workload_demand(&vm->spec->demand, trace_time(s, vm));
 }
 
 static bool triggered(const struct sim *s, const struct trigger *t)
@@ -134,7 +165,7 @@ static void update_lifecycle(struct sim *s)
 	for (size_t i = 0; i < n; i++) {
 		struct vm_state *vm = &s->vms[i];
 		stop[i] = vm->started && !vm->stopped &&
-			  (triggered(s, &vm->spec->stop) || workload_finished(&vm->spec->demand, s->t_s - vm->start_s));
+			  (triggered(s, &vm->spec->stop) || workload_finished(&vm->spec->demand, trace_time(s, vm)));
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct vm_state *vm = &s->vms[i];
@@ -263,14 +294,79 @@ static void change_demand(struct sim *s, struct vm_state *vm)
 
 /* ---- 4. accesses: misses read pages back ---- */
 
+/* Misses among `touches` (before the one-sweep limit). */
+static int64_t misses_of(const struct vm_state *vm, int64_t touches, int64_t spilled)
+{
+	if (vm->spec->access == ACCESS_CYCLIC)
+		return vm->demand > vm->ram ? touches : min64(touches, spilled);
+	return min64(share_of(touches, spilled, vm->demand), spilled);
+}
+
+/* Of the pages the VM reads back, the part in the tier: its spilled pages'
+ * mix, or with none spilled yet (evicted this interval), where a put would
+ * go now: the tier while its target and the pool have room. */
+static double tier_fraction(const struct sim *s, const struct vm_state *vm)
+{
+	int64_t spilled = vm->tier + vm->disk;
+	if (spilled > 0)
+		return (double)vm->tier / (double)spilled;
+	return room(vm) > 0 && s->pool > tier_in_use(s) ? 1 : 0;
+}
+
+/* The stall per second of work the VM's state predicts: its misses per
+ * second, each a page read back and (RAM full) a page written out, at its
+ * tier and disk mix. */
+static double predicted_stall_per_work(const struct sim *s, const struct vm_state *vm)
+{
+	int64_t spilled = vm->tier + vm->disk;
+	bool over = vm->demand > vm->ram;
+	double miss_fraction = vm->spec->access == ACCESS_CYCLIC ? (over ? 1 : 0)
+				: vm->demand > 0 ? (double)spilled / (double)vm->demand : 0;
+	double touches_per_s = (double)vm->spec->access_bytes_per_s / (double)s->sc->page_bytes;
+	double in_tier = tier_fraction(s, vm);
+	double page_us = in_tier * s->sc->tier_page_cost_us + (1 - in_tier) * s->sc->disk_page_cost_us;
+	return touches_per_s * miss_fraction * (over ? 2 : 1) * page_us / 1e6;
+}
+
+/* The work a VM does this interval: all of it on the wall timeline; on the
+ * progress timeline what its wall time left (interval + carry) allows at
+ * the stall its state predicts. */
+static double plan_work(const struct sim *s, const struct vm_state *vm)
+{
+	double interval = s->sc->interval_s;
+	if (!vm->active)
+		return 0;
+	if (!s->sc->progress_timeline)
+		return interval;
+	double budget = interval + vm->carry_s;
+	return budget > 0 ? budget / (1 + predicted_stall_per_work(s, vm)) : 0;
+}
+
+/* Misses beyond one sweep of the spilled pages (a cyclic scan coming round
+ * again within the interval, or reaching pages evicted in it) read back
+ * pages evicted in this interval: gets and disk reads at the tier mix, each
+ * written back out where it came from, so tier and disk stay as they are. */
+static void resweep(const struct sim *s, struct vm_state *vm, int64_t extra)
+{
+	int64_t gets = (int64_t)llround((double)extra * tier_fraction(s, vm));
+	vm->i_gets += gets;
+	vm->i_disk_reads += extra - gets;
+	vm->i_puts += extra;
+	vm->i_succ += gets;
+}
+
 static void touch(struct sim *s, struct vm_state *vm)
 {
 	int64_t spilled = vm->tier + vm->disk;
-	vm->i_touches = vm->active ? (int64_t)llround((double)vm->spec->access_bytes_per_s * s->sc->interval_s) / s->sc->page_bytes : 0;
-	if (!vm->active || spilled <= 0 || vm->demand <= 0)
+	vm->i_work_s = plan_work(s, vm);
+	vm->i_touches = (int64_t)llround((double)vm->spec->access_bytes_per_s * vm->i_work_s) / s->sc->page_bytes;
+	if (!vm->active || vm->demand <= 0)
 		return;
-	int64_t touches = vm->i_touches;
-	int64_t misses = min64(share_of(touches, spilled, vm->demand), spilled);
+	int64_t all = misses_of(vm, vm->i_touches, spilled);
+	int64_t misses = min64(all, spilled);
+	resweep(s, vm, all - misses);
+	if (misses <= 0)
+		return;
 	int64_t gets = share_of(misses, vm->tier, spilled), reads = misses - gets;
 	vm->tier -= gets; /* read back and written to: the slot is flushed ... */
 	if (s->sc->gets_keep_slot)
@@ -288,13 +384,6 @@ static void touch(struct sim *s, struct vm_state *vm)
 }
 
 /* ---- 5. puts (Algorithm 1) ---- */
-
-static int64_t room(const struct vm_state *vm)
-{
-	if (vm->target == UNLIMITED)
-		return UNLIMITED;
-	return vm->target > tier_slots(vm) ? vm->target - tier_slots(vm) : 0;
-}
 
 static void put_pages(struct vm_state *vm, int64_t attempts, int64_t granted)
 {
@@ -385,6 +474,9 @@ static void account(struct sim *s)
 		vm->i_stall_us = (double)(vm->i_gets + vm->i_succ) * tier_cost +
 				 (double)(vm->i_disk_reads + failed) * s->sc->disk_page_cost_us;
 		vm->stall_us += vm->i_stall_us;
+		vm->work_s += vm->i_work_s;
+		if (s->sc->progress_timeline && vm->active) /* the interval's wall time less its work and stall */
+			vm->carry_s += s->sc->interval_s - vm->i_work_s - vm->i_stall_us / 1e6;
 		if (tier_slots(vm) > vm->tier_max)
 			vm->tier_max = tier_slots(vm);
 		if (!vm->active || vm->tier + vm->disk == 0)
@@ -478,6 +570,15 @@ struct fairness {
 	const char *basis;
 };
 
+/* Wall time on the progress timeline (less what was left over, plus what was
+ * still owed, at the end); time running plus stalls on the wall timeline. */
+static double run_time_s(const struct sim *s, const struct vm_state *vm)
+{
+	if (s->sc->progress_timeline)
+		return vm->active_s - vm->carry_s;
+	return vm->active_s + vm->stall_us / 1e6;
+}
+
 static void summarise(const struct sim *s, struct summary *sum, struct fairness *f)
 {
 	size_t n = s->sc->count, ran = 0;
@@ -488,8 +589,8 @@ static void summarise(const struct sim *s, struct summary *sum, struct fairness 
 		m->ran = vm->active_n > 0;
 		m->share_mean = m->ran ? vm->share_sum / (double)vm->active_n : 0;
 		m->share_contended = s->contended_n ? vm->contended_sum / (double)s->contended_n : 0;
-		m->run_time_s = vm->active_s + vm->stall_us / 1e6;
-		m->slowdown = vm->active_s > 0 ? m->run_time_s / vm->active_s : 1;
+		m->run_time_s = run_time_s(s, vm);
+		m->slowdown = vm->work_s > 0 ? m->run_time_s / vm->work_s : 1;
 		m->miss_rate_per_s = vm->active_s > 0 ? (double)(vm->disk_reads + vm->disk_writes) / vm->active_s : 0;
 		shares[i] = s->contended_n ? m->share_contended : m->share_mean;
 		if (m->ran)
@@ -543,6 +644,16 @@ static int emit_summaries(const struct sim *s, const struct summary *sum, const 
 	return 0;
 }
 
+/* The VMs' access pattern: one for all, or "mixed" (each VM's is in the scenario). */
+static const char *access_name(const struct scenario *sc)
+{
+	for (size_t i = 1; i < sc->count; i++)
+		if (sc->vms[i].access != sc->vms[0].access)
+			return "mixed (per VM)";
+	return sc->vms[0].access == ACCESS_CYCLIC ? "cyclic (a linear scan: every touch misses once demand exceeds RAM)"
+						  : "uniform (a touch misses with probability spilled / demand)";
+}
+
 /* The table's run times are only as good as these numbers: say which were used, and where they came from. */
 static void print_cost_model(const struct scenario *sc, FILE *out)
 {
@@ -551,6 +662,9 @@ static void print_cost_model(const struct scenario *sc, FILE *out)
 		sc->tier_page_cost_us, sc->remote_page_cost_us, sc->disk_page_cost_us, (long long)sc->page_bytes);
 	fprintf(out, "tier gets: %s\n", sc->gets_keep_slot ? "keep (a page read back keeps its tier slot and is rewritten in place: swap on a block device)"
 							       : "flush (a get frees the tier slot: Tmem's frontswap)");
+	fprintf(out, "timeline: %s\n", sc->progress_timeline ? "progress (a trace advances by the work done: stalls stretch it)"
+								: "wall (a trace advances by the clock: stalls add to run time only)");
+	fprintf(out, "access: %s\n", access_name(sc));
 	fprintf(out, "costs: %s\n", sc->costs_source ? sc->costs_source : "not given by the scenario (assumed)");
 }
 

@@ -246,6 +246,28 @@ static int parse_trigger(const struct where *w, json_t *vm, const char *key, boo
 	return bad(&tw, "vm", err, "names no VM of this scenario");
 }
 
+/* A field that names one of `names` (NULL-terminated): its index into *out, `dflt` when missing. */
+static int field_choice(const struct where *w, json_t *obj, const char *key, const char *const *names, int dflt,
+			int *out, struct ms_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = dflt;
+	if (!v)
+		return 0;
+	for (int i = 0; json_is_string(v) && names[i]; i++)
+		if (strcmp(json_string_value(v), names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	char what[96] = "expected";
+	for (int i = 0; names[i]; i++)
+		snprintf(what + strlen(what), sizeof what - strlen(what), "%s \"%s\"", i == 0 ? "" : names[i + 1] ? "," : " or",
+			 names[i]);
+	return bad(w, key, err, what);
+}
+
+static const char *const access_names[] = { "uniform", "cyclic", NULL };
+
 static int parse_vm(const struct where *top, json_t *list, size_t index, const struct scenario *sc,
 		    struct scenario_vm *vm, struct ms_err *err)
 {
@@ -270,6 +292,10 @@ static int parse_vm(const struct where *top, json_t *list, size_t index, const s
 		return -1;
 	if (vm->ram_bytes < sc->page_bytes)
 		return bad(&w, "ram_bytes", err, "must be at least one page");
+	int access;
+	if (field_choice(&w, obj, "access", access_names, (int)sc->access, &access, err) < 0)
+		return -1;
+	vm->access = (enum access_pattern)access;
 	if (parse_trigger(&w, obj, "start", true, &vm->start, list, err) < 0 ||
 	    parse_trigger(&w, obj, "stop", false, &vm->stop, list, err) < 0 || parse_demand(&w, obj, &vm->demand, err) < 0)
 		return -1;
@@ -326,11 +352,15 @@ static int parse_scenario(const char *path, json_t *root, struct scenario *sc, s
 		return bad(&w, "costs", err, "expected a string (where the per-page costs come from)");
 	if (costs && !(sc->costs_source = strdup(json_string_value(costs))))
 		return ms_fail(err, "out of memory");
-	json_t *gets = json_object_get(root, "tier_gets");
-	if (gets && !(json_is_string(gets) &&
-		      (strcmp(json_string_value(gets), "flush") == 0 || strcmp(json_string_value(gets), "keep") == 0)))
-		return bad(&w, "tier_gets", err, "expected \"flush\" or \"keep\"");
-	sc->gets_keep_slot = gets && strcmp(json_string_value(gets), "keep") == 0;
+	static const char *const gets_names[] = { "flush", "keep", NULL }, *const timeline_names[] = { "wall", "progress", NULL };
+	int keep, progress, access;
+	if (field_choice(&w, root, "tier_gets", gets_names, 0, &keep, err) < 0 ||
+	    field_choice(&w, root, "timeline", timeline_names, 0, &progress, err) < 0 ||
+	    field_choice(&w, root, "access", access_names, ACCESS_UNIFORM, &access, err) < 0)
+		return -1;
+	sc->gets_keep_slot = keep == 1;
+	sc->progress_timeline = progress == 1;
+	sc->access = (enum access_pattern)access;
 	json_t *vms = json_object_get(root, "vms");
 	if (!json_is_array(vms) || json_array_size(vms) == 0 || json_array_size(vms) > SCENARIO_MAX_VMS)
 		return bad(&w, "vms", err, vms ? "expected a list of 1 to 256 VMs" : "missing (a list of VMs)");

@@ -23,12 +23,25 @@
  *                                     on a block device, as msrswap's tier store sees it: the guest
  *                                     keeps the swap slot of a page it read back and rewrites that
  *                                     block in place, in the tier whatever its target)
+ *   "timeline": "wall",               optional: what moves a workload along its demand trace:
+ *                                     "wall" (the clock: the trace is where the workload is at
+ *                                     that second, paging or not; the default, so that scenario
+ *                                     files written before keep their results) or "progress" (the
+ *                                     work it has done: an interval of paging stalls advances it
+ *                                     by less than an interval, as a real VM is slowed)
+ *   "access": "uniform",              optional: how workloads touch their memory, for every VM
+ *                                     that does not say: "uniform" (a touch misses RAM with
+ *                                     probability spilled / demand; the default) or "cyclic" (a
+ *                                     linear scan, as usemem: once the demand exceeds RAM, LRU
+ *                                     evicts every page before the scan comes back to it, so
+ *                                     every touch misses)
  *   "vms": [{
  *     "name": "vm1",
  *     "ram_bytes": "512M",            its memory at boot (the balloon policies may change it)
  *     "max_bytes": "1G",              optional, default host_bytes, else ram_bytes
  *     "base_bytes": "64M",            optional: the guest's own footprint, present from boot
  *     "access_bytes_per_s": "200M",   pages touched per second while the workload runs
+ *     "access": "cyclic",             optional: this VM's access pattern (default the scenario's)
  *     "start": 0 | {"vm": "vm1", "demand_bytes": "640M"},
  *     "stop":  90 | {"vm": "vm3", "demand_bytes": "768M"},     optional
  *     "demand": {"first_bytes": "128M", "step_bytes": "128M", "every_s": 20, "max_bytes": "1G"}
@@ -79,9 +92,12 @@ struct demand_spec {
 	size_t npoints;
 };
 
+enum access_pattern { ACCESS_UNIFORM, ACCESS_CYCLIC };
+
 struct scenario_vm {
 	char *name;
 	int64_t ram_bytes, max_bytes, base_bytes, access_bytes_per_s;
+	enum access_pattern access;
 	struct trigger start, stop;
 	struct demand_spec demand;
 	struct trace_point *bids;
@@ -95,6 +111,8 @@ struct scenario {
 	double disk_page_cost_us, tier_page_cost_us, remote_page_cost_us;
 	char *costs_source; /* NULL: the scenario does not say where its costs come from */
 	bool gets_keep_slot; /* "tier_gets": "keep" */
+	bool progress_timeline; /* "timeline": "progress" */
+	enum access_pattern access; /* the VMs' default */
 	size_t count;
 	struct scenario_vm *vms;
 };

@@ -279,7 +279,7 @@ help_option_lines() {
 @test "docs: msballoon(1) documents the scenario fields sim reads and lists the shipped scenarios, which run" {
 	need_msballoon
 	# every key the scenario reader takes
-	keys=$(grep -oE '(field_size|field_number|parse_trigger)\([^;]*"[a-z_]+"|json_object_get\([a-z_]+, "[a-z_]+"' "$SRCB/sim_scenario.c" |
+	keys=$(grep -oE '(field_size|field_number|field_choice|parse_trigger)\([^;]*"[a-z_]+"|json_object_get\([a-z_]+, "[a-z_]+"' "$SRCB/sim_scenario.c" |
 		grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
 	[ "$(wc -l <<<"$keys")" -ge 20 ]
 	grep -qx demand_bytes <<<"$keys"

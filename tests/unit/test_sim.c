@@ -1,6 +1,7 @@
 /* msballoon sim: the SmarTmem usemem scenario under each tier policy, and
  * the SEEDS §2 claims as this simulator measures them; bad scenario files. */
 #include <libgen.h>
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,7 +17,8 @@ static char scenario_dir[4096];
 struct vm_result {
 	char name[16];
 	double share_mean, share_contended, run_time_s;
-	long long puts_total, puts_succ, disk_writes, target_final;
+	double start_s, end_s, stall_s, active_s, contended_s;
+	long long puts_total, puts_succ, disk_writes, disk_reads, gets, target_final;
 	bool seen;
 	/* from the per-interval records */
 	long long max_target, max_used, intervals;
@@ -89,6 +91,13 @@ static void take_summary(struct result *res, json_t *r)
 	vm->puts_total = integer(r, "puts_total", -1);
 	vm->puts_succ = integer(r, "puts_succ", -1);
 	vm->disk_writes = integer(r, "disk_writes", -1);
+	vm->disk_reads = integer(r, "disk_reads", -1);
+	vm->gets = integer(r, "gets", -1);
+	vm->start_s = json_number_value(json_object_get(r, "start_s"));
+	vm->end_s = json_number_value(json_object_get(r, "end_s"));
+	vm->stall_s = json_number_value(json_object_get(r, "stall_s"));
+	vm->active_s = json_number_value(json_object_get(r, "active_s"));
+	vm->contended_s = json_number_value(json_object_get(r, "contended_s"));
 	vm->target_final = integer(r, "tier_target_final_bytes", -1);
 	res->fairness = json_real_value(json_object_get(r, "fairness_jain"));
 }
@@ -307,6 +316,98 @@ static void test_kept_slots(void)
 	result_free(&keep);
 }
 
+/* "slow" pages to disk from the start (its demand is twice its RAM) for 10 s
+ * of work; "late" starts at 15 s and never pages. */
+static const char *timeline_scenario(const char *timeline)
+{
+	static char text[1024];
+	snprintf(text, sizeof text,
+		 "{\"interval_s\":1,\"duration_s\":600,\"tier_total_bytes\":\"4K\",\"disk_page_cost_us\":100,"
+		 "\"tier_page_cost_us\":2,\"timeline\":\"%s\",\"vms\":["
+		 "{\"name\":\"slow\",\"ram_bytes\":\"64M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
+		 " \"demand\":[[0,\"128M\"],[10,\"128M\"]]},"
+		 "{\"name\":\"late\",\"ram_bytes\":\"256M\",\"access_bytes_per_s\":\"64M\",\"start\":15,"
+		 " \"demand\":[[0,\"32M\"],[10,\"32M\"]]}]}", timeline);
+	return text;
+}
+
+/* "timeline": "progress": a workload moves along its trace by the work it
+ * has done, so paging stretches it in wall time (and it meets a VM that
+ * starts after its trace's length); "wall" (the default) does not. */
+static void test_progress_timeline(void)
+{
+	char path[64];
+	struct result wall, progress;
+	temp_file(path, sizeof path, timeline_scenario("wall"));
+	simulate(&wall, path, "greedy", 0.0075, false);
+	unlink(path);
+	temp_file(path, sizeof path, timeline_scenario("progress"));
+	simulate(&progress, path, "greedy", 0.0075, false);
+	unlink(path);
+	is_int(wall.rc, 0, "timeline wall runs");
+	if (!ok(progress.rc == 0, "timeline progress runs"))
+		printf("#   %s\n", progress.err.msg);
+	struct vm_result *ws = vm_slot(&wall, "slow"), *ps = vm_slot(&progress, "slow");
+	ok(ws->end_s == 10 && ws->contended_s == 0, "wall: the paging VM ends at its trace's 10 s (%.0f), before the late one starts",
+	   ws->end_s);
+	ok(ws->stall_s > 10, "... though it stalled %.1f s", ws->stall_s);
+	ok(ps->end_s > 15, "progress: its stalls stretch it past the late VM's start (ends at %.0f s)", ps->end_s);
+	ok(fabs(ps->run_time_s - (ps->end_s - ps->start_s)) <= 1,
+	   "progress: run time %.1f s is its wall time from start to end (%.0f s), to an interval", ps->run_time_s,
+	   ps->end_s - ps->start_s);
+	ok(fabs(ps->run_time_s - (10 + ps->stall_s)) <= 1.5, "progress: run time %.1f s = 10 s of work + %.1f s of stalls",
+	   ps->run_time_s, ps->stall_s);
+	ok(llabs(ps->disk_reads - ws->disk_reads) <= ws->disk_reads / 20,
+	   "the same work pages as much on either timeline (%lld vs %lld disk reads)", ps->disk_reads, ws->disk_reads);
+	ok(vm_slot(&progress, "late")->end_s - vm_slot(&progress, "late")->start_s == 10,
+	   "a VM that does not page runs its trace in its own time");
+	result_free(&wall);
+	result_free(&progress);
+}
+
+/* One VM, demand twice its RAM, on disk only.  "access": "uniform" misses
+ * in proportion to the part not in RAM (half); "cyclic" (a linear scan)
+ * misses on every touch; a cyclic VM whose demand fits its RAM reads its
+ * pages back once. */
+static const char *access_scenario(const char *access, const char *demand)
+{
+	static char text[1024];
+	snprintf(text, sizeof text,
+		 "{\"interval_s\":1,\"duration_s\":100,\"tier_total_bytes\":\"4K\",\"disk_page_cost_us\":100,"
+		 "\"tier_page_cost_us\":2,\"vms\":[{\"name\":\"scan\",\"ram_bytes\":\"128M\",\"access\":\"%s\","
+		 "\"access_bytes_per_s\":\"16M\",\"start\":0,\"demand\":[[0,\"%s\"],[20,\"%s\"]]}]}",
+		 access, demand, demand);
+	return text;
+}
+
+static void test_cyclic_access(void)
+{
+	char path[64];
+	struct result uniform, cyclic, fits;
+	temp_file(path, sizeof path, access_scenario("uniform", "256M"));
+	simulate(&uniform, path, "greedy", 0.0075, false);
+	unlink(path);
+	temp_file(path, sizeof path, access_scenario("cyclic", "256M"));
+	simulate(&cyclic, path, "greedy", 0.0075, false);
+	unlink(path);
+	temp_file(path, sizeof path, access_scenario("cyclic", "120M"));
+	simulate(&fits, path, "greedy", 0.0075, false);
+	unlink(path);
+	if (!ok(uniform.rc == 0 && cyclic.rc == 0 && fits.rc == 0, "access uniform and cyclic run"))
+		printf("#   %s%s\n", uniform.err.msg, cyclic.err.msg);
+	long long touches = 20 * 16 * MiB / 4096; /* 20 s over RAM at 16M/s */
+	struct vm_result *u = &uniform.vm[0], *c = &cyclic.vm[0];
+	ok(c->disk_reads >= touches * 19 / 20 && c->disk_reads <= touches,
+	   "cyclic over RAM: every touch misses (%lld disk reads of %lld touches)", c->disk_reads, touches);
+	ok(u->disk_reads >= touches * 9 / 20 && u->disk_reads <= touches * 11 / 20,
+	   "uniform: half of them, the part not in RAM (%lld)", u->disk_reads);
+	ok(c->disk_writes >= c->disk_reads, "cyclic: each miss writes a page out (%lld writes)", c->disk_writes);
+	is_int(fits.vm[0].disk_reads, 0, "cyclic within RAM: no misses");
+	result_free(&uniform);
+	result_free(&cyclic);
+	result_free(&fits);
+}
+
 static void test_table(void)
 {
 	struct result t;
@@ -360,6 +461,15 @@ static void test_bad_files(void)
 	snprintf(text, sizeof text, "%s\"tier_gets\":\"sometimes\",\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\","
 		 "\"access_bytes_per_s\":1,\"start\":0,\"demand\":[[0,1]]}]}", head);
 	expect_bad(text, "tier_gets: expected \"flush\" or \"keep\"", "unknown tier_gets");
+	snprintf(text, sizeof text, "%s\"timeline\":\"later\",\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\","
+		 "\"access_bytes_per_s\":1,\"start\":0,\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "timeline: expected \"wall\" or \"progress\"", "unknown timeline");
+	snprintf(text, sizeof text, "%s\"access\":3,\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\","
+		 "\"access_bytes_per_s\":1,\"start\":0,\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "access: expected \"uniform\" or \"cyclic\"", "access not a name");
+	snprintf(text, sizeof text, "%s\"vms\":[{\"name\":\"a\",\"ram_bytes\":\"1G\",\"access\":\"random\","
+		 "\"access_bytes_per_s\":1,\"start\":0,\"demand\":[[0,1]]}]}", head);
+	expect_bad(text, "vms[0].access: expected \"uniform\" or \"cyclic\"", "unknown access of a VM");
 
 	struct result res;
 	simulate(&res, "/nonexistent/scenario.json", "greedy", 0.0075, false);
@@ -379,6 +489,18 @@ static void test_shipped_scenarios(void)
 				printf("#   %s\n", res.err.msg);
 			result_free(&res);
 		}
+	/* Each says where its costs were measured, and --table prints them with the model. */
+	const char *all[] = { "usemem.json", "scenario1.json", "scenario2.json", "scenario3.json", "smartmem-lab.json" };
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+		struct result res;
+		simulate(&res, scenario(all[i]), "greedy", 0.0075, true);
+		char name[96];
+		snprintf(name, sizeof name, "%s: --table prints its measured costs, their source and its timeline", all[i]);
+		ok(res.text && strstr(res.text, "costs: measured by bench/reproduce --case smartmem") &&
+			   strstr(res.text, "cost model: tier 205.7 us/page") && strstr(res.text, "\ntimeline: "),
+		   "%s", name);
+		result_free(&res);
+	}
 	/* Scenario 2 (thesis Fig. 2.5): greedy starves the late VM3; smart-alloc lets it catch up. */
 	struct result g, s;
 	simulate(&g, scenario("scenario2.json"), "greedy", 0.0075, false);
@@ -388,6 +510,27 @@ static void test_shipped_scenarios(void)
 	   vm_slot(&s, "vm3")->share_contended, vm_slot(&g, "vm3")->share_contended);
 	result_free(&g);
 	result_free(&s);
+}
+
+/* smartmem-lab (the lab runs of bench/reproduce --case smartmem, measured
+ * costs): usemem's scan misses on every page and its paging stretches it, so
+ * each guest swaps about as many pages as the real runs counted (470k-490k
+ * pages in and out per guest, /proc/vmstat) and vm2, 30 s late, runs while
+ * vm1 still does (really they overlapped 250-420 s). */
+static void test_smartmem_lab(void)
+{
+	const char *policies[] = { "greedy", "static", "reconf-static", "smart-alloc" };
+	for (size_t p = 0; p < 4; p++) {
+		struct result res;
+		simulate(&res, scenario("smartmem-lab.json"), policies[p], 0.0075, false);
+		struct vm_result *v1 = vm_slot(&res, "vm1"), *v2 = vm_slot(&res, "vm2");
+		long long ops1 = v1->puts_total + v1->gets + v1->disk_reads, ops2 = v2->puts_total + v2->gets + v2->disk_reads;
+		ok(res.rc == 0 && ops1 > 360000 && ops1 < 600000 && ops2 > 360000 && ops2 < 600000,
+		   "smartmem-lab %s: pages swapped per guest near the real 470k-490k (%lld, %lld)", policies[p], ops1, ops2);
+		ok(v1->end_s > v2->start_s + 30, "smartmem-lab %s: vm1 (ends %.0f s) overlaps vm2 (starts %.0f s)", policies[p],
+		   v1->end_s, v2->start_s);
+		result_free(&res);
+	}
 }
 
 int main(int argc, char **argv)
@@ -400,8 +543,11 @@ int main(int argc, char **argv)
 	test_usemem_claims();
 	test_idle_vm();
 	test_kept_slots();
+	test_progress_timeline();
+	test_cyclic_access();
 	test_table();
 	test_bad_files();
 	test_shipped_scenarios();
+	test_smartmem_lab();
 	return done_testing();
 }
