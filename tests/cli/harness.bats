@@ -186,6 +186,25 @@ fake_lab_daemon() {
 	[ ! -e "$MEMSHARE_LAB_HOST_DIR/libvirtd.owner" ]
 }
 
+@test "lab down --leave-domains (tests/run's) leaves this lab dir's guests and their files to a bench that runs them" {
+	fake_lab_daemon
+	mkdir -p "$MEMSHARE_LAB_DIR/vms/bench-g1"
+	echo bench-g1 > "$BATS_TEST_TMPDIR/running"
+	run "$LAB_BIN" down --leave-domains
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -d "$MEMSHARE_LAB_DIR/vms/bench-g1" ]
+	! gone "$FAKE_PID"
+	run "$LAB_BIN" down --keep
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown option '--keep'"* ]]
+	# a plain down clears the lab dir's guests
+	: > "$BATS_TEST_TMPDIR/running"
+	run "$LAB_BIN" down
+	[ "$status" -eq 0 ]
+	[ ! -e "$MEMSHARE_LAB_DIR/vms/bench-g1" ]
+}
+
 @test "lab up from two lab dirs at once starts one daemon, and both use it" {
 	fake_lab_daemon # (its stand-in daemon is not the one started here)
 	rm -f "$MEMSHARE_LAB_HOST_DIR/libvirtd.owner"
