@@ -158,6 +158,7 @@ struct mirror {
 	bool started;
 	_Atomic int error;   /* first errno from the disk file, sticky */
 	_Atomic uint64_t written_blocks, errors;
+	_Atomic uint64_t waits, wait_ns; /* writers that found the queue full, and how long they waited */
 };
 
 struct stripe {
@@ -664,11 +665,18 @@ static int remote_connect(struct tier_store *ts, const char *uri, struct remote 
 
 /* ---- the mirror ---- */
 
-/* Wait for a free queue entry; with no lock held. */
+/* Wait for a free queue entry; with no lock held.  A wait is counted, with
+ * its time: it is the disk copy holding a writer back. */
 static void mirror_reserve(struct tier_store *ts)
 {
-	while (sem_wait(&ts->mirror.space) != 0)
+	struct mirror *m = &ts->mirror;
+	if (sem_trywait(&m->space) == 0)
+		return;
+	uint64_t t0 = monotonic_ns();
+	while (sem_wait(&m->space) != 0)
 		; /* EINTR */
+	add(&m->waits, 1);
+	add(&m->wait_ns, (int64_t)(monotonic_ns() - t0));
 }
 
 static void mirror_unreserve(struct tier_store *ts)
@@ -1389,6 +1397,8 @@ void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out)
 	pthread_mutex_unlock(&m->lock);
 	st.mirror_written_bytes = atomic_load_explicit(&m->written_blocks, RELAXED) * BLOCK;
 	st.mirror_errors = atomic_load_explicit(&m->errors, RELAXED);
+	st.mirror_waits = atomic_load_explicit(&m->waits, RELAXED);
+	st.mirror_wait_ns = atomic_load_explicit(&m->wait_ns, RELAXED);
 	st.failovers = atomic_load_explicit(&ts->failovers, RELAXED);
 	st.failover_bytes = atomic_load_explicit(&ts->failover_blocks, RELAXED) * BLOCK;
 	st.read_requests = atomic_load_explicit(&ts->read_requests, RELAXED);

@@ -93,6 +93,7 @@ struct tier_stats {
 	/* the disk mirror */
 	uint64_t mirror_pending_bytes, mirror_written_bytes;
 	uint64_t mirror_errors; /* blocks the disk file refused (then reads of disk blocks and FLUSH give EIO) */
+	uint64_t mirror_waits, mirror_wait_ns; /* block writes that waited for room in the queue, and for how long */
 	/* remotes */
 	uint32_t remotes_alive, remotes_dead, remotes_released;
 	uint64_t failovers;      /* remotes that died */
