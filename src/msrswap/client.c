@@ -264,6 +264,8 @@ static json_t *tier_record(const char *name, const struct tier_stats *t, const s
 	FIELD("mirror_errors", t->mirror_errors);
 	FIELD("mirror_waits", t->mirror_waits);
 	FIELD("mirror_wait_us", t->mirror_wait_ns / 1000);
+	FIELD("mirror_queued_bytes", t->mirror_queued_bytes);
+	FIELD("mirror_coalesced_bytes", t->mirror_coalesced_bytes);
 	FIELD("read_requests", t->read_requests);
 	FIELD("write_requests", t->write_requests);
 #undef FIELD
