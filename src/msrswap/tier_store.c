@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -764,20 +765,62 @@ static int punch(int fd, off_t off, off_t len)
 	return 0;
 }
 
-/* Write entries [start, end): runs of consecutive blocks of one kind that
- * are adjacent in the ring become one system call. */
+/* pwritev until done (a regular file may still write less than asked). */
+static int writev_all(int fd, struct iovec *iov, int n, off_t off)
+{
+	while (n) {
+		ssize_t w = pwritev(fd, iov, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		off += w;
+		for (; n && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+struct batch_item {
+	uint64_t block;
+	size_t slot; /* ring index */
+};
+
+static int by_block(const void *a, const void *b)
+{
+	uint64_t x = ((const struct batch_item *)a)->block, y = ((const struct batch_item *)b)->block;
+	return x < y ? -1 : x > y;
+}
+
+/* Write entries [start, end) in block order: a batch holds at most one
+ * entry per block (a rewrite replaces a copy not yet taken), so its order
+ * does not matter, and sorting it turns swap's scattered slots into runs of
+ * consecutive blocks, one system call each (pwritev, or one punch). */
 static void mirror_write(struct tier_store *ts, uint64_t start, uint64_t end)
 {
 	struct mirror *m = &ts->mirror;
-	for (uint64_t p = start; p < end;) {
-		size_t i = p % m->cap;
-		struct mirror_entry *e = &m->entries[i];
-		uint64_t run = 1;
-		while (p + run < end && (p + run) % m->cap != 0 && m->entries[i + run].punch == e->punch &&
-		       m->entries[i + run].block == e->block + run)
+	struct batch_item items[MIRROR_BATCH];
+	struct iovec iov[MIRROR_BATCH];
+	size_t n = (size_t)(end - start);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (start + k) % m->cap;
+		items[k] = (struct batch_item){m->entries[i].block, i};
+	}
+	qsort(items, n, sizeof *items, by_block);
+	for (size_t k = 0; k < n;) {
+		bool is_punch = m->entries[items[k].slot].punch;
+		size_t run = 1;
+		while (k + run < n && items[k + run].block == items[k].block + run &&
+		       m->entries[items[k + run].slot].punch == is_punch)
 			run++;
-		off_t off = (off_t)(e->block * BLOCK), len = (off_t)(run * BLOCK);
-		int rc = e->punch ? punch(ts->fd, off, len) : write_all(ts->fd, m->data + i * BLOCK, (size_t)len, off);
+		off_t off = (off_t)(items[k].block * BLOCK), len = (off_t)(run * BLOCK);
+		for (size_t r = 0; r < run && !is_punch; r++)
+			iov[r] = (struct iovec){m->data + items[k + r].slot * BLOCK, BLOCK};
+		int rc = is_punch ? punch(ts->fd, off, len) : writev_all(ts->fd, iov, (int)run, off);
 		if (rc) {
 			int none = 0;
 			atomic_compare_exchange_strong(&m->error, &none, rc);
@@ -785,7 +828,7 @@ static void mirror_write(struct tier_store *ts, uint64_t start, uint64_t end)
 		} else {
 			add(&m->written_blocks, (int64_t)run);
 		}
-		p += run;
+		k += run;
 	}
 }
 
