@@ -262,6 +262,12 @@ static json_t *tier_record(const char *name, const struct tier_stats *t, const s
 	FIELD("failovers", t->failovers);
 	FIELD("remotes_released", t->remotes_released);
 	FIELD("mirror_errors", t->mirror_errors);
+	FIELD("mirror_waits", t->mirror_waits);
+	FIELD("mirror_wait_us", t->mirror_wait_ns / 1000);
+	FIELD("mirror_queued_bytes", t->mirror_queued_bytes);
+	FIELD("mirror_coalesced_bytes", t->mirror_coalesced_bytes);
+	FIELD("read_requests", t->read_requests);
+	FIELD("write_requests", t->write_requests);
 #undef FIELD
 	if (t->read_requests)
 		json_object_set_new(r, "read_latency_us", json_real((double)t->read_ns / (double)t->read_requests / 1000));

@@ -13,10 +13,13 @@
  *    never waits for space while holding one; the mirror thread takes stripe
  *    locks to count copies as written.  Entries get their ring position under
  *    the block's stripe lock, so the copies of one block are queued, and
- *    written, in the order of its writes.  Invariant: a written block's
- *    content is its newest queued copy if one is pending, else the disk
- *    file's; an EMPTY block with none pending is zeros in the file too (the
- *    file starts empty and sparse).
+ *    written, in the order of its writes; a copy not yet taken by the mirror
+ *    thread is replaced in place by the block's next one (`newest`).
+ *    Invariant: a DISK or REMOTE block's content is its newest queued copy
+ *    if one is pending, else the disk file's; an EMPTY or RAM block's newest
+ *    copy, if one is pending, is a punch, else the file is a hole there (the
+ *    file starts empty and sparse; a block entering RAM from the disk or a
+ *    remote is punched out; RAM blocks are never copied).
  *
  *  - remotes: of two kinds (remote_kinds): libnbd handles (one or a few per
  *    remote, each used by one thread at a time), or one libfabric client
@@ -47,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,9 +152,12 @@ struct mirror_entry {
 struct mirror {
 	pthread_mutex_t lock;
 	pthread_cond_t work, drained;
-	uint64_t head, tail; /* positions; [head, tail) are queued, head..: being written */
+	/* positions: [head, tail) are queued; [head, taken) are being written by
+	 * the mirror thread, [taken, tail) wait and may still be replaced */
+	uint64_t head, taken, tail;
 	unsigned cap;
 	struct mirror_entry *entries;
+	uint64_t *newest;    /* per block: the position of its newest entry, valid while its pending count is not 0 */
 	unsigned char *data; /* cap blocks */
 	bool stop, hold, sleeping;
 	sem_t space;         /* credits: free entries not reserved by a writer */
@@ -158,6 +165,8 @@ struct mirror {
 	bool started;
 	_Atomic int error;   /* first errno from the disk file, sticky */
 	_Atomic uint64_t written_blocks, errors;
+	_Atomic uint64_t waits, wait_ns; /* writers that found the queue full, and how long they waited */
+	_Atomic uint64_t queued_blocks, coalesced_blocks; /* copies that took an entry / replaced a waiting one */
 };
 
 struct stripe {
@@ -664,11 +673,18 @@ static int remote_connect(struct tier_store *ts, const char *uri, struct remote 
 
 /* ---- the mirror ---- */
 
-/* Wait for a free queue entry; with no lock held. */
+/* Wait for a free queue entry; with no lock held.  A wait is counted, with
+ * its time: it is the disk copy holding a writer back. */
 static void mirror_reserve(struct tier_store *ts)
 {
-	while (sem_wait(&ts->mirror.space) != 0)
+	struct mirror *m = &ts->mirror;
+	if (sem_trywait(&m->space) == 0)
+		return;
+	uint64_t t0 = monotonic_ns();
+	while (sem_wait(&m->space) != 0)
 		; /* EINTR */
+	add(&m->waits, 1);
+	add(&m->wait_ns, (int64_t)(monotonic_ns() - t0));
 }
 
 static void mirror_unreserve(struct tier_store *ts)
@@ -676,19 +692,31 @@ static void mirror_unreserve(struct tier_store *ts)
 	sem_post(&ts->mirror.space);
 }
 
-/* Queue a copy of block b (data NULL: a punch), using a reserved credit.
- * With b's stripe lock held; the caller adds one to the block's pending count. */
-static void mirror_push(struct tier_store *ts, uint64_t b, const unsigned char *data)
+/* Queue a copy of block b (data NULL: a punch); w is b's word.  With b's
+ * stripe lock held.  Swap rewrites its slots in place, so a rewrite often
+ * finds the block's previous copy still waiting: the new content replaces
+ * it (only the newest copy of a block matters to the file) and takes no new
+ * entry.  Returns whether it took a new entry, using the caller's credit:
+ * then the caller adds one to the block's pending count. */
+static bool mirror_push(struct tier_store *ts, uint64_t b, uint64_t w, const unsigned char *data)
 {
 	struct mirror *m = &ts->mirror;
 	pthread_mutex_lock(&m->lock);
-	size_t i = m->tail++ % m->cap;
+	bool fresh = !w_pending(w) || m->newest[b] < m->taken;
+	uint64_t pos = fresh ? m->tail++ : m->newest[b];
+	size_t i = pos % m->cap;
 	m->entries[i] = (struct mirror_entry){b, data == NULL};
+	m->newest[b] = pos;
 	if (data)
 		copy_bytes(m->data + i * BLOCK, data, BLOCK);
-	if (m->sleeping)
+	if (fresh)
+		add(&m->queued_blocks, 1);
+	else
+		add(&m->coalesced_blocks, 1);
+	if (fresh && m->sleeping)
 		pthread_cond_signal(&m->work);
 	pthread_mutex_unlock(&m->lock);
+	return fresh;
 }
 
 /* The newest queued copy of block b (pending, so it is there): with b's
@@ -696,19 +724,13 @@ static void mirror_push(struct tier_store *ts, uint64_t b, const unsigned char *
 static bool mirror_lookup(struct tier_store *ts, uint64_t b, uint32_t at, uint32_t n, unsigned char *out)
 {
 	struct mirror *m = &ts->mirror;
-	bool found = false;
 	pthread_mutex_lock(&m->lock);
-	for (uint64_t p = m->tail; p-- > m->head;) {
-		struct mirror_entry *e = &m->entries[p % m->cap];
-		if (e->block != b)
-			continue;
-		if (e->punch)
-			memset(out, 0, n);
-		else
-			copy_bytes(out, m->data + (p % m->cap) * BLOCK + at, n);
-		found = true;
-		break;
-	}
+	size_t i = m->newest[b] % m->cap;
+	bool found = m->entries[i].block == b;
+	if (found && m->entries[i].punch)
+		memset(out, 0, n);
+	else if (found)
+		copy_bytes(out, m->data + i * BLOCK + at, n);
 	pthread_mutex_unlock(&m->lock);
 	return found;
 }
@@ -743,20 +765,62 @@ static int punch(int fd, off_t off, off_t len)
 	return 0;
 }
 
-/* Write entries [start, end): runs of consecutive blocks of one kind that
- * are adjacent in the ring become one system call. */
+/* pwritev until done (a regular file may still write less than asked). */
+static int writev_all(int fd, struct iovec *iov, int n, off_t off)
+{
+	while (n) {
+		ssize_t w = pwritev(fd, iov, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		off += w;
+		for (; n && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+struct batch_item {
+	uint64_t block;
+	size_t slot; /* ring index */
+};
+
+static int by_block(const void *a, const void *b)
+{
+	uint64_t x = ((const struct batch_item *)a)->block, y = ((const struct batch_item *)b)->block;
+	return x < y ? -1 : x > y;
+}
+
+/* Write entries [start, end) in block order: a batch holds at most one
+ * entry per block (a rewrite replaces a copy not yet taken), so its order
+ * does not matter, and sorting it turns swap's scattered slots into runs of
+ * consecutive blocks, one system call each (pwritev, or one punch). */
 static void mirror_write(struct tier_store *ts, uint64_t start, uint64_t end)
 {
 	struct mirror *m = &ts->mirror;
-	for (uint64_t p = start; p < end;) {
-		size_t i = p % m->cap;
-		struct mirror_entry *e = &m->entries[i];
-		uint64_t run = 1;
-		while (p + run < end && (p + run) % m->cap != 0 && m->entries[i + run].punch == e->punch &&
-		       m->entries[i + run].block == e->block + run)
+	struct batch_item items[MIRROR_BATCH];
+	struct iovec iov[MIRROR_BATCH];
+	size_t n = (size_t)(end - start);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (start + k) % m->cap;
+		items[k] = (struct batch_item){m->entries[i].block, i};
+	}
+	qsort(items, n, sizeof *items, by_block);
+	for (size_t k = 0; k < n;) {
+		bool is_punch = m->entries[items[k].slot].punch;
+		size_t run = 1;
+		while (k + run < n && items[k + run].block == items[k].block + run &&
+		       m->entries[items[k + run].slot].punch == is_punch)
 			run++;
-		off_t off = (off_t)(e->block * BLOCK), len = (off_t)(run * BLOCK);
-		int rc = e->punch ? punch(ts->fd, off, len) : write_all(ts->fd, m->data + i * BLOCK, (size_t)len, off);
+		off_t off = (off_t)(items[k].block * BLOCK), len = (off_t)(run * BLOCK);
+		for (size_t r = 0; r < run && !is_punch; r++)
+			iov[r] = (struct iovec){m->data + items[k + r].slot * BLOCK, BLOCK};
+		int rc = is_punch ? punch(ts->fd, off, len) : writev_all(ts->fd, iov, (int)run, off);
 		if (rc) {
 			int none = 0;
 			atomic_compare_exchange_strong(&m->error, &none, rc);
@@ -764,7 +828,7 @@ static void mirror_write(struct tier_store *ts, uint64_t start, uint64_t end)
 		} else {
 			add(&m->written_blocks, (int64_t)run);
 		}
-		p += run;
+		k += run;
 	}
 }
 
@@ -782,6 +846,7 @@ static void *mirror_main(void *arg)
 		if (m->head == m->tail)
 			break; /* stopped and drained */
 		uint64_t start = m->head, end = m->tail - start > MIRROR_BATCH ? start + MIRROR_BATCH : m->tail;
+		m->taken = end; /* from now on writers queue new copies of these blocks */
 		pthread_mutex_unlock(&m->lock);
 		mirror_write(ts, start, end);
 		/* Only now may readers take these blocks from the file. */
@@ -979,12 +1044,18 @@ static bool put_locked(struct tier_store *ts, uint64_t b, const unsigned char *d
 		add(&ts->disk_blocks, -1);
 	else if (tier != T_DISK && loc == T_DISK)
 		add(&ts->disk_blocks, 1);
-	word_set(ts, b, loc | (w_pending(w) + W_PENDING_ONE));
-	mirror_push(ts, b, data);
+	/* A RAM block has no disk copy (see tier_store.h): its place in the
+	 * file is a hole, punched when it comes from the disk or a remote. */
+	bool used = false;
+	if (loc != T_RAM)
+		used = mirror_push(ts, b, w, data);
+	else if (tier == T_DISK || tier == T_REMOTE)
+		used = mirror_push(ts, b, w, NULL);
+	word_set(ts, b, loc | (w_pending(w) + (used ? W_PENDING_ONE : 0)));
 	/* The remote may have left ALIVE after we chose it, and its sweep passed
 	 * this block before we stored the word: demote it ourselves. */
 	word_now(ts, b);
-	return true;
+	return used;
 }
 
 /* Make block b EMPTY (zeros, stored nowhere): a trim or zeroing of the whole
@@ -1008,9 +1079,10 @@ static bool clear_locked(struct tier_store *ts, uint64_t b, bool is_flush)
 		add(&ts->disk_blocks, -1);
 		break;
 	}
-	word_set(ts, b, T_EMPTY | (w_pending(w) + W_PENDING_ONE));
-	mirror_push(ts, b, NULL);
-	return true;
+	/* A RAM block's place in the file is a hole already. */
+	bool used = w_tier(w) != T_RAM && mirror_push(ts, b, w, NULL);
+	word_set(ts, b, T_EMPTY | (w_pending(w) + (used ? W_PENDING_ONE : 0)));
+	return used;
 }
 
 /* ---- sweep: blocks of remotes that left ALIVE become DISK blocks ---- */
@@ -1207,6 +1279,7 @@ static void destroy(struct tier_store *ts)
 	pthread_mutex_destroy(&m->lock);
 	free(m->entries);
 	free(m->data);
+	free(m->newest);
 	for (size_t i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&ts->stripes[i].lock);
 	pthread_mutex_destroy(&ts->admin_lock);
@@ -1261,8 +1334,9 @@ int tier_store_open(const struct tier_store_config *cfg, struct tier_store **out
 	/* calloc of a large table maps zero pages lazily: untouched parts cost nothing */
 	ts->words = calloc(ts->nblocks, sizeof *ts->words);
 	m->entries = calloc(m->cap, sizeof *m->entries);
+	m->newest = calloc(ts->nblocks, sizeof *m->newest);
 	m->data = aligned_alloc(BLOCK, (size_t)m->cap * BLOCK);
-	if (!ts->words || !m->entries || !m->data) {
+	if (!ts->words || !m->entries || !m->newest || !m->data) {
 		destroy(ts);
 		return ms_fail_errno(err, "cannot allocate the block map of a %llu-byte device",
 				     (unsigned long long)cfg->size);
@@ -1389,6 +1463,10 @@ void tier_store_get_stats(struct tier_store *ts, struct tier_stats *out)
 	pthread_mutex_unlock(&m->lock);
 	st.mirror_written_bytes = atomic_load_explicit(&m->written_blocks, RELAXED) * BLOCK;
 	st.mirror_errors = atomic_load_explicit(&m->errors, RELAXED);
+	st.mirror_waits = atomic_load_explicit(&m->waits, RELAXED);
+	st.mirror_wait_ns = atomic_load_explicit(&m->wait_ns, RELAXED);
+	st.mirror_queued_bytes = atomic_load_explicit(&m->queued_blocks, RELAXED) * BLOCK;
+	st.mirror_coalesced_bytes = atomic_load_explicit(&m->coalesced_blocks, RELAXED) * BLOCK;
 	st.failovers = atomic_load_explicit(&ts->failovers, RELAXED);
 	st.failover_bytes = atomic_load_explicit(&ts->failover_blocks, RELAXED) * BLOCK;
 	st.read_requests = atomic_load_explicit(&ts->read_requests, RELAXED);

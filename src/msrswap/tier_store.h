@@ -22,13 +22,21 @@
  * blocks until it is below it.  A block written with zeros is stored nowhere
  * (as in the RAM store): a successful put that frees the block's space.
  *
- * Disk mirror (SEEDS §1): every write, whatever its tier, is copied into a
- * bounded queue that one background thread writes to the disk file (a full
- * queue makes writers wait); a trim punches the block out of the file the
- * same way.  FLUSH waits until the queue is drained, so the file then holds
- * the device's content.  Blocks on the disk tier are written through the same
- * queue, and a read of a block whose copy is still queued is served from the
- * queue.
+ * Disk mirror (SEEDS §1): the disk file holds every block that lives
+ * outside this host's RAM, so that a remote's failure or release loses
+ * nothing.  The rule of what is acknowledged before it reaches the file: a
+ * write completes once its content is in this host's RAM (the RAM pool, or
+ * the mirror queue) and, for a remote block, on the remote.  A block held by
+ * the RAM pool gets no disk copy at all (its place in the file is a hole):
+ * host RAM is where swap lives anyway, and a host crash loses swap whatever
+ * the file holds; copying it would only make sustained swap-outs wait for
+ * the disk.  Every other write (remote and disk-tier blocks) is copied into
+ * a bounded queue that one background thread writes to the disk file; a
+ * trim punches the block out of the file the same way.  A rewrite of a block
+ * whose copy still waits replaces that copy (swap rewrites slots in place);
+ * a full queue makes writers wait.  FLUSH waits until the queue is drained,
+ * so the file then holds the device's content but for its RAM blocks.  A
+ * read of a block whose copy is still queued is served from the queue.
  *
  * Failover: an I/O error, a closed connection or a request that exceeds the
  * timeout on a remote marks it dead for good: its blocks are served from the
@@ -93,6 +101,9 @@ struct tier_stats {
 	/* the disk mirror */
 	uint64_t mirror_pending_bytes, mirror_written_bytes;
 	uint64_t mirror_errors; /* blocks the disk file refused (then reads of disk blocks and FLUSH give EIO) */
+	uint64_t mirror_waits, mirror_wait_ns; /* block writes that waited for room in the queue, and for how long */
+	uint64_t mirror_queued_bytes;    /* copies that took a queue entry */
+	uint64_t mirror_coalesced_bytes; /* copies that replaced the block's copy still waiting in the queue */
 	/* remotes */
 	uint32_t remotes_alive, remotes_dead, remotes_released;
 	uint64_t failovers;      /* remotes that died */

@@ -34,7 +34,9 @@ column_of() {
 	[ "$(cut -f1 "$micro" | tail -n +2 | tr '\n' ' ')" = "local disk pool unix 10gbe " ]
 	# the tier store's time per request, the measurement that explains the swap runs
 	[ "$(tail -n +2 "$C/out/remote-swap-requests.tsv" | wc -l)" -eq 3 ]
-	for v in $(cut -f2,3 "$C/out/remote-swap-requests.tsv" | tail -n +2); do [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]]; done
+	for v in $(cut -f2,3,6,7 "$C/out/remote-swap-requests.tsv" | tail -n +2); do [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]]; done
+	# swap-outs held by the RAM pool never wait for the disk copy: they get none
+	[ "$(awk -F'\t' '$1 == "tier store RAM pool" { print $7 }' "$C/out/remote-swap-requests.tsv")" = 0 ]
 	# the measured figures are numbers (a run the OOM killer ended would be counted, not hidden)
 	for v in $(column_of "$slow" "pass s (median)") $(column_of "$slow" "slowdown vs RAM") \
 		$(column_of "$micro" "us per 4 KiB page (dd, median)") $(column_of "$micro" "x local memory"); do
