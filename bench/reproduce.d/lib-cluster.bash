@@ -18,7 +18,7 @@
 # the ones whose backing file is under RC_TMP, and nothing global is changed
 # but what is undone on exit.
 
-RC_PIDS=() RC_NETNS=() RC_SAMPLER=''
+RC_PIDS=() RC_NETNS=() RC_LINKS=() RC_SAMPLER=''
 
 rc_setup() {
 	[ "$(id -u)" = 0 ] || rp_die "needs root (cgroups, FUSE, loop devices, swapon)"
@@ -135,6 +135,8 @@ rc_cleanup() {
 	rc_stop_all "${RC_PIDS[@]}"
 	for m in "$RC_TMP"/*/fuse; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
 	for ns in "${RC_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	# a veth left in the root namespace (its peer's namespace is gone with it, or was never made)
+	for m in "${RC_LINKS[@]}"; do ip link del "$m" 2>/dev/null; done
 	[ -d "$RC_MEMROOT$RC_CG" ] && until_true 30 find "$RC_MEMROOT$RC_CG" -depth -type d -exec rmdir {} + >/dev/null
 	rm -rf "$RC_TMP"
 	[ $((SECONDS - t0)) -lt 10 ] || rp_say "cleanup took $((SECONDS - t0)) s"
@@ -402,7 +404,8 @@ rc_guest_usemem_poll() {
 	out=$(lab exec "$1" 'cat /tmp/usemem.rc 2>/dev/null; grep -E "^Swap(Total|Free|Cached):" /proc/meminfo') || return 1
 	used=$(awk '/^SwapTotal/ { t = $2 } /^SwapFree/ { f = $2 } /^SwapCached/ { c = $2 } END { print (t - f - c) * 1024 }' <<<"$out")
 	[ "$used" -le "$(cat "$2" 2>/dev/null || echo 0)" ] || echo "$used" >"$2"
-	grep -qx '[0-9]*' <<<"$out"
+	# usemem's exit status, once there, is the first line
+	[[ $(head -1 <<<"$out") =~ ^[0-9]+$ ]]
 }
 
 # rc_guest_usemem_wait VM SECONDS NAME: waits for usemem in VM (its
