@@ -88,7 +88,7 @@ column_of() {
 	# a full run's default is lab; --help says so, with its run time
 	run "$REPRODUCE" --case remote-swap --help
 	[ "$status" -eq 0 ]
-	[[ $output == *"--domain lab|cgroup"*"(the default of a full run)"* ]]
+	[[ $output == *"--domain lab|cgroup"*"the default of a full run"* ]]
 	run "$REPRODUCE" --help
 	[[ $output =~ remote-swap.*full\ run:\ about\ [0-9]+\ min\ on\ a\ guest ]]
 }

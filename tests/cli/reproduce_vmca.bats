@@ -53,7 +53,7 @@ column_of() {
 }
 
 @test "vmca: bad options are refused with the option named, exit 2" {
-	run --separate-stderr "$REPRODUCE" --case vmca --vma 64 --vma-limit 64
+	run --separate-stderr "$REPRODUCE" --case vmca --domain cgroup --vma 64 --vma-limit 64
 	[ "$status" -eq 2 ]
 	[[ $stderr == *"--vma-limit: 64 MiB does not make vma (64 MiB) swap"* ]]
 	run --separate-stderr "$REPRODUCE" --case vmca --percent 2
