@@ -288,9 +288,9 @@ rc_tier_peak() {
 
 # ---- small arithmetic
 
-# rc_median V...: the median of the numbers (oom values are left out; "-" if none)
+# rc_median V...: the median of the numbers (oom and "-" values are left out; "-" if none)
 rc_median() {
-	printf '%s\n' "$@" | awk '$1 != "oom" && $1 != "" {v[n++] = $1} END {
+	printf '%s\n' "$@" | awk '$1 != "oom" && $1 != "" && $1 != "-" {v[n++] = $1} END {
 		if (!n) { print "-"; exit }
 		for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		printf "%.4f", n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
