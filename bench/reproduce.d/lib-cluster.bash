@@ -10,11 +10,15 @@
 #   rc_bg NAME CMD...               # a daemon, output in RC_TMP/NAME.{out,err}
 #   rc_run_usemem CG LIMIT MIB SECS # sets RC_SECONDS (mean pass), RC_SWAP_PEAK
 #
+# With --domain lab a "VM" is a lab guest instead (tests/lab/lab, TCG), with
+# a swap disk of its own (rc_guest_swap_file / rc_guest_swap_tier) and the
+# same workload run inside it (rc_guest_usemem: the same RC_SECONDS...).
+#
 # The machine is shared: every name carries the case's pid, swap devices are
 # the ones whose backing file is under RC_TMP, and nothing global is changed
 # but what is undone on exit.
 
-RC_PIDS=() RC_NETNS=() RC_SAMPLER=''
+RC_PIDS=() RC_NETNS=() RC_LINKS=() RC_SAMPLER=''
 
 rc_setup() {
 	[ "$(id -u)" = 0 ] || rp_die "needs root (cgroups, FUSE, loop devices, swapon)"
@@ -126,9 +130,13 @@ rc_cleanup() {
 	until_true 30 rc_cgroups_empty >/dev/null || rp_say "warning: processes left in $RC_MEMROOT$RC_CG"
 	# swap first: its pages come back while the daemons still serve them
 	for dev in $(rc_our_swaps); do until_true 120 swapoff "$dev" >/dev/null || rp_say "warning: cannot swapoff $dev"; done
+	# the guests before the daemons their disks are served by
+	rp_guests_stop
 	rc_stop_all "${RC_PIDS[@]}"
 	for m in "$RC_TMP"/*/fuse; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
 	for ns in "${RC_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	# a veth left in the root namespace (its peer's namespace is gone with it, or was never made)
+	for m in "${RC_LINKS[@]}"; do ip link del "$m" 2>/dev/null; done
 	[ -d "$RC_MEMROOT$RC_CG" ] && until_true 30 find "$RC_MEMROOT$RC_CG" -depth -type d -exec rmdir {} + >/dev/null
 	rm -rf "$RC_TMP"
 	[ $((SECONDS - t0)) -lt 10 ] || rp_say "cleanup took $((SECONDS - t0)) s"
@@ -260,24 +268,174 @@ rc_tier() {
 	echo "${t:-{\}}"
 }
 
-# rc_records FILE: the complete JSON lines of a file a daemon is still
-# writing (its last line may be half written), as one array
+# rc_records FILE [FROM]: the complete JSON lines of a file a daemon is still
+# writing (its last line may be half written), from line FROM on, as one array
 rc_records() {
-	jq -cR 'fromjson? // empty' "$1" | jq -s .
+	tail -n "+${2:-1}" "$1" | jq -cR 'fromjson? // empty' | jq -s .
 }
 
-# rc_tier_peak NAME DOMAIN FIELD: the largest FIELD (remote_bytes,
-# tier_used_bytes...) of DOMAIN in client NAME's tier records so far (0 if none)
+# rc_lines FILE: how many lines FILE has now (0 without it): the FROM of a
+# later rc_records or rc_tier_peak that is to see only what comes next
+rc_lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+
+# rc_tier_peak NAME DOMAIN FIELD [FROM]: the largest FIELD (remote_bytes,
+# tier_used_bytes...) of DOMAIN in client NAME's tier records so far, from
+# line FROM on (a guest's device keeps the guest's name from run to run); 0 if none
 rc_tier_peak() {
-	rc_records "$RC_TMP/$1.out" | jq --arg d "$2" --arg f "$3" '[.[] | select(.kind == "tier" and .domain == $d) | .[$f] // 0] | max // 0'
+	rc_records "$RC_TMP/$1.out" "${4:-1}" |
+		jq --arg d "$2" --arg f "$3" '[.[] | select(.kind == "tier" and .domain == $d) | .[$f] // 0] | max // 0'
 }
 
 # ---- small arithmetic
 
-# rc_median V...: the median of the numbers (oom values are left out; "-" if none)
+# rc_median V...: the median of the numbers (oom and "-" values are left out; "-" if none)
 rc_median() {
-	printf '%s\n' "$@" | awk '$1 != "oom" && $1 != "" {v[n++] = $1} END {
+	printf '%s\n' "$@" | awk '$1 != "oom" && $1 != "" && $1 != "-" {v[n++] = $1} END {
 		if (!n) { print "-"; exit }
 		for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		printf "%.4f", n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
+}
+
+# ---- lab guests: a "VM" is a TCG guest with a swap disk of its own (--domain lab)
+
+# rc_domain_option VALUE: checks --domain's VALUE (lab or cgroup), echoes it
+rc_domain_option() {
+	case $1 in lab | cgroup) echo "$1" ;; *) rp_bad "--domain: '$1' is neither lab nor cgroup" ;; esac
+}
+
+# rc_lab_setup: the lab runs here (else exit 1 with the reason), and the
+# names of this run's guests: RC_GUEST_PREFIX (the branch, so that others'
+# tests leave them alone, and the pid); RC_URI
+rc_lab_setup() {
+	command -v virsh >/dev/null || rp_die "--domain lab needs virsh (libvirt-clients)"
+	rp_lab_require
+	RC_URI=$(lab_uri) || rp_die "lab: no libvirt daemon"
+	local branch
+	branch=$(git -C "$RP_ROOT" rev-parse --abbrev-ref HEAD 2>/dev/null | tr -c 'A-Za-z0-9\n-' - | cut -c1-20)
+	RC_GUEST_PREFIX=${branch:-rp}-${RP_CASE:0:4}$$
+}
+
+# rc_guest_meminfo VM FIELD...: the guest's /proc/meminfo values (KiB), one line
+rc_guest_meminfo() {
+	local vm=$1 f pat=''
+	shift
+	for f; do pat="$pat${pat:+|}$f"; done
+	lab exec "$vm" "grep -E '^($pat):' /proc/meminfo" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $2 } END { print "" }'
+}
+
+rc_balloon_at() { # VM KIB: the balloon driver reports the guest at KIB
+	[ "$(virsh -q -c "$RC_URI" dommemstat "$1" 2>/dev/null | awk '$1 == "actual" { print $2 }')" = "$2" ]
+}
+
+# rc_guest_balloon VM MIB: sets the guest's memory (virtio-balloon) and waits
+# until the guest's driver has given the difference back
+rc_guest_balloon() {
+	virsh -q -c "$RC_URI" setmem "$1" "${2}M" --live >/dev/null || rp_die "$1: virsh setmem ${2}M failed"
+	until_true 300 rc_balloon_at "$1" $(($2 * 1024)) ||
+		rp_die "$1: the balloon did not reach $2 MiB in 300 s ($(virsh -q -c "$RC_URI" dommemstat "$1" | tr '\n' ' '))"
+}
+
+# rc_guest_swap_file VM FILE MIB: a swap file of the host (cache=none: every
+# page the guest swaps reaches the host's disk) as the guest's swap disk;
+# rc_guest_swap_on does the swapon.  Its XML is FILE.xml (for detach).
+rc_guest_swap_file() {
+	local vm=$1 f=$2
+	fallocate -l "${3}M" "$f" && chmod 600 "$f" && mkswap -L memshare "$f" >/dev/null || rp_die "cannot make swap file $f"
+	cat >"$f.xml" <<END
+<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>
+<source file='$f'/><target dev='vdb' bus='virtio'/><serial>memshare</serial></disk>
+END
+	virsh -q -c "$RC_URI" attach-device "$vm" "$f.xml" --live >/dev/null || rp_die "$vm: cannot attach $f"
+}
+
+# rc_guest_swap_tier VM CLIENT MIB [msrswap attach OPTION...]: a device of
+# the msrswap client tier store NAME (rc_client) as the guest's swap disk
+rc_guest_swap_tier() {
+	local vm=$1 d=$RC_TMP/$2 mib=$3
+	shift 3
+	"$MSRSWAP" -c "$RC_URI" attach "$vm" --size "${mib}M" --mkswap --socket "$d/c.sock" --control "$d/c.ctl" "$@" \
+		>>"$RC_TMP/attach.jsonl" || rp_die "$vm: msrswap attach failed"
+}
+
+# rc_guest_swap_on VM: waits for the hot-plugged disk and swaps on it; RC_GUEST_DEV
+rc_guest_swap_on() {
+	lab_swapon_memshare_disk "$1" >/dev/null || rp_die "$1: no swap on its disk"
+	RC_GUEST_DEV=$(lab_memshare_disk "$1") && [ -n "$RC_GUEST_DEV" ] || rp_die "$1: cannot find its swap disk"
+}
+
+# rc_guest_swap_off VM file FILE | VM tier CLIENT: swapoff in the guest if
+# it swaps on it (its pages come back first), the disk detached, and gone
+# from the guest
+rc_guest_swap_off() {
+	local vm=$1 dev
+	dev=$(lab_memshare_disk "$vm") && [ -n "$dev" ] || rp_die "$vm: cannot find its swap disk"
+	# busybox swapoff -a reads /etc/fstab, which the guest has not: name the
+	# device (the microbenchmark's disks were never swapped on)
+	lab exec --timeout 600 "$vm" "! grep -q '^/dev/$dev ' /proc/swaps || swapoff /dev/$dev" >/dev/null ||
+		rp_die "$vm: swapoff /dev/$dev failed"
+	if [ "$2" = file ]; then
+		virsh -q -c "$RC_URI" detach-device "$vm" "$3.xml" --live >/dev/null || rp_die "$vm: cannot detach $3"
+	else
+		"$MSRSWAP" -c "$RC_URI" detach "$vm" --control "$RC_TMP/$3/c.ctl" >/dev/null || rp_die "$vm: msrswap detach failed"
+	fi
+	lab_wait_memshare_disk "$vm" absent >/dev/null || rp_die "$vm: its swap disk did not go away"
+}
+
+# rc_guest_swapped VM: pages the guest swapped in and out so far
+rc_guest_swapped() {
+	lab exec "$1" 'grep -E "^pswp(in|out) " /proc/vmstat' | awk '{ n += $2 } END { print n + 0 }'
+}
+
+# rc_guest_usemem_start VM MIB SECONDS [USEMEM OPTION...]: usemem in the
+# guest, in the background (rc_guest_usemem_wait collects it)
+rc_guest_usemem_start() {
+	local vm=$1 mib=$2 secs=$3
+	shift 3
+	lab exec "$vm" "rm -f /tmp/usemem.err /tmp/usemem.rc; (usemem --pass 0 --duration $secs $* $mib >/dev/null 2>/tmp/usemem.err; \
+		echo \$? >/tmp/usemem.rc) & echo started" >/dev/null || rp_die "$vm: cannot start usemem"
+}
+
+# rc_guest_usemem_poll VM FILE: true once usemem ended; each call keeps the
+# most the guest had only in swap so far (bytes) in FILE: the poll is the
+# sampler.  A page read back keeps its swap slot (SwapCached) while swap is
+# less than half full: it is in RAM, not counted
+rc_guest_usemem_poll() {
+	local out used
+	out=$(lab exec "$1" 'cat /tmp/usemem.rc 2>/dev/null; grep -E "^Swap(Total|Free|Cached):" /proc/meminfo') || return 1
+	used=$(awk '/^SwapTotal/ { t = $2 } /^SwapFree/ { f = $2 } /^SwapCached/ { c = $2 } END { print (t - f - c) * 1024 }' <<<"$out")
+	[ "$used" -le "$(cat "$2" 2>/dev/null || echo 0)" ] || echo "$used" >"$2"
+	# usemem's exit status, once there, is the first line
+	[[ $(head -1 <<<"$out") =~ ^[0-9]+$ ]]
+}
+
+# rc_guest_usemem_wait VM SECONDS NAME: waits for usemem in VM (its
+# --duration SECONDS, and as long again beside 15 min for a slow last pass);
+# sets RC_SECONDS (mean pass, "oom" when the guest's OOM killer ended it),
+# RC_PASSES and RC_SWAP_PEAK (bytes)
+rc_guest_usemem_wait() {
+	local vm=$1 secs=${2%.*} peak=$RC_TMP/$3.swap.peak rc err
+	rm -f "$peak"
+	until_true $((2 * secs + 900)) rc_guest_usemem_poll "$vm" "$peak" || rp_die "$vm: usemem did not end in $((2 * secs + 900)) s"
+	rc=$(lab exec "$vm" 'cat /tmp/usemem.rc') err=$(lab exec "$vm" 'cat /tmp/usemem.err')
+	RC_SWAP_PEAK=$(cat "$peak" 2>/dev/null || echo 0)
+	if [ "$rc" = 137 ]; then
+		rp_say "usemem in $vm was killed (the guest's OOM killer): recorded as oom"
+		RC_SECONDS=oom RC_PASSES=0
+		return 0
+	fi
+	[ "$rc" = 0 ] || rp_die "$vm: usemem failed (exit status $rc): $err"
+	RC_SECONDS=$(sed -n 's/.*mean_pass_ms=\([0-9.]*\).*/\1/p' <<<"$err" | awk '{printf "%.4f", $1 / 1000}')
+	RC_PASSES=$(sed -n 's/.*passes=\([0-9]*\).*/\1/p' <<<"$err")
+	[ -n "$RC_SECONDS" ] || rp_die "$vm: usemem reported no pass time: $err"
+}
+
+# rc_guest_read_us VM FILE [DD FLAG]: microseconds per 4 KiB read of the
+# first 1,024 blocks of FILE in the guest, one read at a time; the guest's
+# clock (/proc/uptime) ticks in 10 ms, so the 1,024 reads are repeated until
+# a second has passed
+rc_guest_read_us() {
+	lab exec --timeout 120 "$1" "s=\$(cut -d' ' -f1 /proc/uptime); n=0
+		while :; do dd if=$2 of=/dev/null bs=4096 count=1024 ${3:-} 2>/dev/null || exit 1; n=\$((n + 1))
+			e=\$(cut -d' ' -f1 /proc/uptime); awk -v s=\$s -v e=\$e 'BEGIN { exit !(e - s >= 1) }' && break; done
+		awk -v s=\$s -v e=\$e -v n=\$n 'BEGIN { printf \"%.2f\\n\", (e - s) * 1e6 / (n * 1024) }'"
 }

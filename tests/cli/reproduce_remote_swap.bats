@@ -69,3 +69,28 @@ column_of() {
 	[ "$status" -eq 2 ]
 	[[ $stderr == *"--rounds needs a value"* ]]
 }
+
+@test "remote-swap --domain: lab|cgroup, options of one mode refused in the other, guest sizes checked, exit 2 before a guest boots" {
+	run --separate-stderr "$REPRODUCE" --case remote-swap --domain vm
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--domain: 'vm' is neither lab nor cgroup"* ]]
+	run --separate-stderr "$REPRODUCE" --case remote-swap --domain
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--domain needs a value (lab or cgroup)"* ]]
+	# --quick defaults to cgroup: a guest's RAM means nothing there
+	run --separate-stderr "$REPRODUCE" --case remote-swap --quick --mem 256
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--mem: only with --domain lab"* ]]
+	run --separate-stderr "$REPRODUCE" --case remote-swap --domain lab --mem 64
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--mem: '64' is not MiB, at least 128"* ]]
+	run --separate-stderr "$REPRODUCE" --case remote-swap --domain lab --mem 256 --footprint 300
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--footprint: 300 MiB does not fit a guest of --mem 256 MiB"* ]]
+	# a full run's default is lab; --help says so, with its run time
+	run "$REPRODUCE" --case remote-swap --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"--domain lab|cgroup"*"the default of a full run"* ]]
+	run "$REPRODUCE" --help
+	[[ $output =~ remote-swap.*full\ run:\ about\ [0-9]+\ min\ on\ a\ guest ]]
+}

@@ -53,7 +53,7 @@ column_of() {
 }
 
 @test "vmca: bad options are refused with the option named, exit 2" {
-	run --separate-stderr "$REPRODUCE" --case vmca --vma 64 --vma-limit 64
+	run --separate-stderr "$REPRODUCE" --case vmca --domain cgroup --vma 64 --vma-limit 64
 	[ "$status" -eq 2 ]
 	[[ $stderr == *"--vma-limit: 64 MiB does not make vma (64 MiB) swap"* ]]
 	run --separate-stderr "$REPRODUCE" --case vmca --percent 2
@@ -62,4 +62,28 @@ column_of() {
 	run --separate-stderr "$REPRODUCE" --case vmca --pool-a x
 	[ "$status" -eq 2 ]
 	[[ $stderr == *"--pool-a: 'x' is not a whole number of MiB"* ]]
+}
+
+@test "vmca --domain: lab|cgroup, options of one mode refused in the other, guest counts and sizes checked, exit 2" {
+	run --separate-stderr "$REPRODUCE" --case vmca --domain vm
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--domain: 'vm' is neither lab nor cgroup"* ]]
+	run --separate-stderr "$REPRODUCE" --case vmca --domain cgroup --guests 2
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--guests: only with --domain lab"* ]]
+	run --separate-stderr "$REPRODUCE" --case vmca --domain lab --vma-limit 100
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--vma-limit: only with --domain cgroup"* ]]
+	run --separate-stderr "$REPRODUCE" --case vmca --domain lab --guests 3
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--guests: '3' is not 1 or 2"* ]]
+	run --separate-stderr "$REPRODUCE" --case vmca --domain lab --mem 256 --vma 128
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--vma: 128 MiB fits a guest of --mem 256 MiB"* ]]
+	run --separate-stderr "$REPRODUCE" --case vmca --domain lab --mem x
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--mem: 'x' is not a whole number of MiB"* ]]
+	run "$REPRODUCE" --case vmca --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"--domain lab|cgroup"*"(the default of a full"* ]]
 }
