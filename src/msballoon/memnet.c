@@ -79,10 +79,25 @@ static double excess_full_s(const struct memnet_params *p, const struct memnet_s
 	return excess;
 }
 
+/* The root of excess_full_s, by bisection on ln θ; a bound of the gain when
+ * even it leaves the model fuller or emptier than what was measured. */
+static double fit_theta(const struct memnet_params *p, const struct memnet_state *s)
+{
+	double lo = log(1 / p->gain_max), hi = log(1 / p->gain_min);
+	if (excess_full_s(p, s, exp(lo)) <= 0) /* fuller than even the largest gain expects */
+		return exp(lo);
+	if (excess_full_s(p, s, exp(hi)) >= 0) /* emptier than even the smallest gain expects */
+		return exp(hi);
+	for (int i = 0; i < 40; i++) { /* the gain's range, 16×, to 1e-12 of ln θ */
+		double mid = (lo + hi) / 2;
+		*(excess_full_s(p, s, exp(mid)) > 0 ? &lo : &hi) = mid;
+	}
+	return exp((lo + hi) / 2);
+}
+
 /* Learn θ from one interval of a space of K mean jobs.  θ is the one with
  * which the model's full time over the recent intervals, each at its own K
- * and ρ, equals the measured full time (a moment estimate, found by
- * bisection on ln θ within the gain's bounds). */
+ * and ρ, equals the measured full time (a moment estimate). */
 static void learn(const struct memnet_params *p, struct memnet_state *s, const struct memnet_obs *obs, double rho,
 		  int64_t job_bytes, struct memnet_step *step)
 {
@@ -95,18 +110,7 @@ static void learn(const struct memnet_params *p, struct memnet_state *s, const s
 		.window_s = w,
 	};
 	s->updates++;
-	double lo = log(1 / p->gain_max), hi = log(1 / p->gain_min);
-	if (excess_full_s(p, s, exp(lo)) <= 0) { /* fuller than even the largest gain expects */
-		s->theta = exp(lo);
-	} else if (excess_full_s(p, s, exp(hi)) >= 0) { /* emptier than even the smallest gain expects */
-		s->theta = exp(hi);
-	} else {
-		for (int i = 0; i < 40; i++) {
-			double mid = (lo + hi) / 2;
-			*(excess_full_s(p, s, exp(mid)) > 0 ? &lo : &hi) = mid;
-		}
-		s->theta = exp((lo + hi) / 2);
-	}
+	s->theta = fit_theta(p, s);
 	step->notes |= MEMNET_LEARNED;
 }
 

@@ -121,7 +121,7 @@ struct memnet_state {
 	double arrivals, arrival_s;   /* jobs that arrived in arrival_s seconds (with forgetting) */
 	double departures, busy_s;    /* jobs that left in busy_s seconds of a non-empty queue */
 	struct memnet_reading history[MEMNET_HISTORY]; /* the last intervals' fullness, a ring */
-	unsigned long updates; /* intervals that taught the loop something (history[updates % MEMNET_HISTORY] is next) */
+	unsigned long updates; /* readings taken (history[updates % MEMNET_HISTORY] is the next) */
 };
 
 enum memnet_note {

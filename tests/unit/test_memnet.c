@@ -104,6 +104,47 @@ static void one_decision(void)
 	ok(!st.resize && (st.notes & MEMNET_NO_JOBS), "decide: no job seen: size kept");
 }
 
+/* The lab's first seconds (1 s intervals, SLO 5 %, λ 2, μ 20: the model's
+ * space is 2 jobs, 128K): the space shrinks from 2M to 128K, and then one
+ * interval in which a few jobs happened to meet is full 20.7 % of the time.
+ * The fullness of the large sizes says nothing about the small one: the
+ * gain must not jump to its bound on that one reading (the loop before
+ * fitted ln f to the mean of K ln ρ over the last intervals, a mean the
+ * large sizes dominated, and took the gain to 4).  Evidence at the small
+ * size that does persist is learned, and kept when the space grows. */
+static struct memnet_obs lab_obs(int64_t size, double full_s)
+{
+	struct memnet_obs o = obs_of(size, 0, 64 * KiB, 2, 20, full_s);
+	o.window_s = 1;
+	return o;
+}
+
+static void evidence_across_resizes(void)
+{
+	struct memnet_params p;
+	memnet_params_default(&p, 0.05);
+	struct memnet_state s = {0};
+	struct memnet_step st;
+	static const int64_t sizes[] = {2048, 2048, 2048, 1024, 512, 256, 128, 128};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		struct memnet_obs o = lab_obs(sizes[i] * KiB, 0);
+		memnet_decide(&p, &s, &o, &st);
+	}
+	struct memnet_obs o = lab_obs(128 * KiB, 0.207);
+	memnet_decide(&p, &s, &o, &st);
+	ok(st.gain < 2, "2M -> 128K, then one interval full 20.7%%: gain %.2f (< 2, not the bound 4)", st.gain);
+	for (int k = 0; k < 10; k++) {
+		o = lab_obs(128 * KiB, 0.25);
+		memnet_decide(&p, &s, &o, &st);
+	}
+	double learned = st.gain;
+	ok(learned > 2, "full 25%% of every second for 10 s at 128K: the gain grows to %.2f (> 2)", learned);
+	o = lab_obs(512 * KiB, 0);
+	memnet_decide(&p, &s, &o, &st);
+	/* only forgetting moves it (a restart of the evidence would take it back toward 1) */
+	ok(st.gain > 0.95 * learned, "one interval at 512K, never full: the gain stays %.2f (was %.2f)", st.gain, learned);
+}
+
 /* ---- the simulated queue ---- */
 
 /* SERVICE_HYPER: a hyperexponential service of the same mean (90 % fast,
@@ -392,6 +433,7 @@ int main(void)
 {
 	closed_form();
 	one_decision();
+	evidence_across_resizes();
 	double gain_exp, gain_det, peak_exp, peak_det;
 	double mean_exp = step_response(SERVICE_EXPONENTIAL, "M/M/1", &gain_exp, &peak_exp);
 	ok(mean_exp < 21.0 * 64 * KiB, "M/M/1: mean size %.0fK below the static size for the peak, 1344K",
