@@ -103,10 +103,15 @@ static void learn(const struct memnet_params *p, struct memnet_state *s, const s
 {
 	if (!(rho > 0 && rho < 1) || obs->size_bytes <= 0 || job_bytes <= 0 || !(obs->window_s > 0))
 		return;
-	double w = obs->window_s;
+	double w = obs->window_s, exponent = (double)obs->size_bytes / (double)job_bytes * log(rho);
+	double full_s = fmin(fmax(obs->full_s, 0), w);
+	/* A space never full where the model expected (almost) no fullness says
+	 * nothing about the model: a reading is no finer than SLO × this. */
+	if (full_s <= 0 && exp(s->theta * exponent) < p->slo * MEMNET_EMPTY_FRACTION)
+		return;
 	s->history[s->updates % MEMNET_HISTORY] = (struct memnet_reading){
-		.exponent = (double)obs->size_bytes / (double)job_bytes * log(rho),
-		.full_s = fmin(fmax(obs->full_s, 0), w),
+		.exponent = exponent,
+		.full_s = full_s,
 		.window_s = w,
 	};
 	s->updates++;

@@ -45,7 +45,10 @@
  *  - fullness comes in bursts (at ρ = 0.8 most 10 s intervals are never full
  *    and a few are full for a fifth of the time): matching full *time*
  *    weighs them as the SLO does, where the mean of logs would not, and an
- *    interval never full counts as what it is, 0 s;
+ *    interval never full counts as what it is, 0 s — when the model expected
+ *    at least SLO × MEMNET_EMPTY_FRACTION of fullness in it: where it
+ *    expected less, "never full" is no evidence either way (a first interval
+ *    in a space twice the model's size does not make the gain shrink);
  *  - each interval is predicted at its own size, so the evidence survives a
  *    resize: after the space shrinks 16-fold (2M at the start to the model's
  *    128K), the intervals at the large size predict ~0 s and measured ~0 s —
@@ -74,6 +77,7 @@
 
 #define MEMNET_DEFAULT_SLO 0.01
 #define MEMNET_MAX_JOBS 100000000L   /* n is capped here: ρ within 1e-7 of 1 */
+#define MEMNET_EMPTY_FRACTION 0.1   /* never full where the model expected less than SLO × this: no reading */
 #define MEMNET_PAGE 4096             /* sizes are whole pages (tmpfs rounds to them) */
 #define MEMNET_CHANGE_SIGMAS 4.0     /* a count this far from the estimate restarts it */
 #define MEMNET_HISTORY 64            /* intervals of fullness kept; older ones weigh < 0.9^64 = 0.1 % */
