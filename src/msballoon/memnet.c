@@ -109,6 +109,12 @@ static void learn(const struct memnet_params *p, struct memnet_state *s, const s
 	 * nothing about the model: a reading is no finer than SLO × this. */
 	if (full_s <= 0 && exp(s->theta * exponent) < p->slo * MEMNET_EMPTY_FRACTION)
 		return;
+	/* Nor where it expected the space full most of the time: that is ρ near
+	 * 1, and there a ρ from a few intervals (a burst that just restarted
+	 * it) is what is off, not the residual — one such interval, expected
+	 * 63 % full and never full, took the lab's gain to its bound 0.25. */
+	if (exp(s->theta * exponent) > MEMNET_LEARN_MAX_FULL)
+		return;
 	s->history[s->updates % MEMNET_HISTORY] = (struct memnet_reading){
 		.exponent = exponent,
 		.full_s = full_s,

@@ -48,7 +48,9 @@
  *    interval never full counts as what it is, 0 s — when the model expected
  *    at least SLO × MEMNET_EMPTY_FRACTION of fullness in it: where it
  *    expected less, "never full" is no evidence either way (a first interval
- *    in a space twice the model's size does not make the gain shrink);
+ *    in a space twice the model's size does not make the gain shrink); nor
+ *    does an interval in which the model expected the space full more than
+ *    MEMNET_LEARN_MAX_FULL of the time (ρ near 1, where ρ is what is off);
  *  - each interval is predicted at its own size, so the evidence survives a
  *    resize: after the space shrinks 16-fold (2M at the start to the model's
  *    128K), the intervals at the large size predict ~0 s and measured ~0 s —
@@ -78,6 +80,7 @@
 #define MEMNET_DEFAULT_SLO 0.01
 #define MEMNET_MAX_JOBS 100000000L   /* n is capped here: ρ within 1e-7 of 1 */
 #define MEMNET_EMPTY_FRACTION 0.1   /* never full where the model expected less than SLO × this: no reading */
+#define MEMNET_LEARN_MAX_FULL 0.3    /* nor where it expected the space full more than this */
 #define MEMNET_PAGE 4096             /* sizes are whole pages (tmpfs rounds to them) */
 #define MEMNET_CHANGE_SIGMAS 4.0     /* a count this far from the estimate restarts it */
 #define MEMNET_HISTORY 64            /* intervals of fullness kept; older ones weigh < 0.9^64 = 0.1 % */
