@@ -17,6 +17,7 @@ void memnet_params_default(struct memnet_params *p, double slo)
 		.hysteresis_down = 0.15,
 		.gain_min = 0.25,
 		.gain_max = 4.0,
+		.prior_s = 1,        /* a tie-breaker: with no fullness to go by, θ = 1 */
 	};
 }
 
@@ -57,47 +58,70 @@ static int64_t whole_pages(double bytes)
 	return (int64_t)ceil(bytes / MEMNET_PAGE) * MEMNET_PAGE;
 }
 
-static void start(const struct memnet_params *p, struct memnet_state *s)
+static void start(struct memnet_state *s)
 {
-	double ln_slo = log(p->slo);
 	s->started = true;
 	s->theta = 1;
-	/* P0 such that the first interval at the model's size moves θ about halfway to what it measured */
-	s->covariance = 1 / (ln_slo * ln_slo);
 	s->updates = 0;
 }
 
-/* One RLS step on ln f = θ · K ln ρ, from a space of K mean jobs that was
- * full for the fraction f of the recent intervals. */
+/* The full time the readings (weighed by forgetting, newest 1) and the prior
+ * would have had with the residual θ, less the full time they had: how far
+ * the model with this θ is from what was measured.  Decreasing in θ. */
+static double excess_full_s(const struct memnet_params *p, const struct memnet_state *s, double theta)
+{
+	double excess = p->prior_s * (pow(p->slo, theta) - p->slo), weight = 1;
+	unsigned long kept = s->updates < MEMNET_HISTORY ? s->updates : MEMNET_HISTORY;
+	for (unsigned long age = 0; age < kept; age++, weight *= p->forgetting) {
+		const struct memnet_reading *r = &s->history[(s->updates - 1 - age) % MEMNET_HISTORY];
+		excess += weight * (r->window_s * exp(theta * r->exponent) - r->full_s);
+	}
+	return excess;
+}
+
+/* The root of excess_full_s, by bisection on ln θ; a bound of the gain when
+ * even it leaves the model fuller or emptier than what was measured. */
+static double fit_theta(const struct memnet_params *p, const struct memnet_state *s)
+{
+	double lo = log(1 / p->gain_max), hi = log(1 / p->gain_min);
+	if (excess_full_s(p, s, exp(lo)) <= 0) /* fuller than even the largest gain expects */
+		return exp(lo);
+	if (excess_full_s(p, s, exp(hi)) >= 0) /* emptier than even the smallest gain expects */
+		return exp(hi);
+	for (int i = 0; i < 40; i++) { /* the gain's range, 16×, to 1e-12 of ln θ */
+		double mid = (lo + hi) / 2;
+		*(excess_full_s(p, s, exp(mid)) > 0 ? &lo : &hi) = mid;
+	}
+	return exp((lo + hi) / 2);
+}
+
+/* Learn θ from one interval of a space of K mean jobs.  θ is the one with
+ * which the model's full time over the recent intervals, each at its own K
+ * and ρ, equals the measured full time (a moment estimate). */
 static void learn(const struct memnet_params *p, struct memnet_state *s, const struct memnet_obs *obs, double rho,
 		  int64_t job_bytes, struct memnet_step *step)
 {
-	if (step->notes & MEMNET_CHANGE) /* the fullness of another load says nothing about this one */
-		s->full_s = s->observed_s = s->exponent_s = 0;
 	if (!(rho > 0 && rho < 1) || obs->size_bytes <= 0 || job_bytes <= 0 || !(obs->window_s > 0))
 		return;
-	double w = obs->window_s;
-	s->full_s = s->full_s * p->forgetting + fmin(fmax(obs->full_s, 0), w);
-	s->observed_s = s->observed_s * p->forgetting + w;
-	s->exponent_s = s->exponent_s * p->forgetting + (double)obs->size_bytes / (double)job_bytes * log(rho) * w;
-	double x = s->exponent_s / s->observed_s, f = s->full_s / s->observed_s;
-	if (x > -0.1) /* the model says "always full": nothing to learn about the residual */
+	double w = obs->window_s, exponent = (double)obs->size_bytes / (double)job_bytes * log(rho);
+	double full_s = fmin(fmax(obs->full_s, 0), w);
+	/* A space never full where the model expected (almost) no fullness says
+	 * nothing about the model: a reading is no finer than SLO × this. */
+	if (full_s <= 0 && exp(s->theta * exponent) < p->slo * MEMNET_EMPTY_FRACTION)
 		return;
-	double f_min = p->slo * MEMNET_EMPTY_FRACTION;
-	double z = log(f > f_min ? (f < 1 ? f : 1) : f_min);
-	/* A space that was never full says only f < f_min (a censored reading):
-	 * it teaches something only when the model expected more than that. */
-	if (f <= f_min && s->theta * x <= z)
+	/* Nor where it expected the space full most of the time: that is ρ near
+	 * 1, and there a ρ from a few intervals (a burst that just restarted
+	 * it) is what is off, not the residual — one such interval, expected
+	 * 63 % full and never full, took the lab's gain to its bound 0.25. */
+	if (exp(s->theta * exponent) > MEMNET_LEARN_MAX_FULL)
 		return;
-	double k = s->covariance * x / (p->forgetting + s->covariance * x * x);
-	double theta = s->theta + k * (z - s->theta * x);
-	double theta_min = 1 / p->gain_max, theta_max = 1 / p->gain_min;
-	s->theta = theta < theta_min ? theta_min : theta > theta_max ? theta_max : theta;
-	s->covariance = (1 - k * x) * s->covariance / p->forgetting;
-	double p0 = 1 / (log(p->slo) * log(p->slo));
-	if (s->covariance > p0) /* no more uncertain than at the start: bounded when x is small for long */
-		s->covariance = p0;
+	s->history[s->updates % MEMNET_HISTORY] = (struct memnet_reading){
+		.exponent = exponent,
+		.full_s = full_s,
+		.window_s = w,
+	};
 	s->updates++;
+	s->theta = fit_theta(p, s);
 	step->notes |= MEMNET_LEARNED;
 }
 
@@ -176,7 +200,7 @@ void memnet_decide(const struct memnet_params *p, struct memnet_state *state, co
 {
 	memset(step, 0, sizeof *step);
 	if (!state->started)
-		start(p, state);
+		start(state);
 	if (obs->mean_job_bytes > 0)
 		state->job_bytes = obs->mean_job_bytes;
 	step->job_bytes = state->job_bytes;
@@ -190,7 +214,13 @@ void memnet_decide(const struct memnet_params *p, struct memnet_state *state, co
 	if (step->job_bytes <= 0) { /* no job has been seen: nothing to size by; the size is kept */
 		step->notes |= MEMNET_NO_JOBS;
 	} else {
-		learn(p, state, obs, step->rho, step->job_bytes, step);
+		/* The interval's fullness is the outcome of the size chosen with the
+		 * last ρ (noise in ρ and all): the residual is learned against that
+		 * ρ, unless the load changed, when the restarted estimate is the one
+		 * that describes the interval. */
+		bool fresh = (step->notes & MEMNET_CHANGE) || !(state->decided_rho > 0);
+		learn(p, state, obs, fresh ? step->rho : state->decided_rho, step->job_bytes, step);
+		state->decided_rho = step->rho;
 		step->gain = 1 / state->theta;
 		double want = limit_change(p, (double)obs->size_bytes, wanted_size(p, obs, step), step);
 		step->target_bytes = step->notes & MEMNET_HELD ? obs->size_bytes : whole_pages(want);

@@ -10,7 +10,7 @@ load helpers
 MSSHARE=${MEMSHARE_BIN:-${MEMSHARE_ROOT:-$PWD}/bin}/msshare
 
 setup_file() {
-	export VM="mslab-sh-$$"
+	export VM="${MEMSHARE_LAB_PREFIX:-mslab}-sh-$$"
 	export MEMSHARE_SHARE_DIR=/tmp/msshare-lab-$$
 	lab_file_start "$VM" 256M --memfd
 }
