@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # The test lab itself (tests/lab/lab): a cached guest build, the libvirt
 # daemon, a real TCG guest, commands run in it, and its removal.
 # Skipped with the reason when this machine cannot run the lab.

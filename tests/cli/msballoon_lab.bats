@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # msballoon moving a real QEMU guest's balloon under libvirt (the test lab).
 # Skipped with the reason when this machine cannot run the lab.
 

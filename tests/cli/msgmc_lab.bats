@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # msgmc under the test lab: the consumer's agent, given --attach-size and a
 # libvirt URI, turns the first lease for a real QEMU guest into a swap disk
 # hot-plugged into it (msrswap attach), which the guest swaps on while a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # mshash against real QEMU guests under libvirt (the test lab): guest RAM
 # read from the QEMU process (memfd and anonymous backing), two guests booted
 # from the same kernel sharing content, a memory-only dump that holds the

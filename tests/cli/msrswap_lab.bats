@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # msrswap end to end under the test lab: a provider's reservoir, the client
 # daemon's tier store, hot-plugged into a real QEMU guest that swaps on it
 # under memory pressure while a checksummed workload runs; then the provider

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # msshare under the test lab: a virtiofs space attached live to a running
 # QEMU (TCG) guest whose RAM is shared (--memfd); the guest mounts it by its
 # tag and writes jobs into it, which the host sees and `msshare watch`

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # mswss against a real QEMU guest under libvirt (the test lab): the guest's
 # working set measured from its QEMU process, with no agent in the guest.
 # Skipped with the reason when this machine cannot run the lab.

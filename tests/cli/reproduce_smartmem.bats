@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=lab
 # bench/reproduce and its case smartmem (issue 17): the dispatcher lists the
 # cases with their run times and refuses bad input with one line; --quick
 # runs SmarTmem's plumbing on one lab guest (no-tier and smart-alloc, usemem
