@@ -158,6 +158,15 @@ static void temp_file(char *path, size_t len, const char *text)
 	close(fd);
 }
 
+/* simulate() a scenario given as text (in a temporary file, removed after). */
+static void simulate_text(struct result *res, const char *text, const char *policy, double p)
+{
+	char path[64];
+	temp_file(path, sizeof path, text);
+	simulate(res, path, policy, p, false);
+	unlink(path);
+}
+
 static bool find_scenarios(const char *argv0)
 {
 	const char *candidates[] = { "src/msballoon/scenarios", NULL };
@@ -293,14 +302,9 @@ static const char *kept_slots_scenario(const char *gets)
 
 static void test_kept_slots(void)
 {
-	char path[64];
 	struct result flush, keep;
-	temp_file(path, sizeof path, kept_slots_scenario("flush"));
-	simulate(&flush, path, "smart-alloc", 0.06, false);
-	unlink(path);
-	temp_file(path, sizeof path, kept_slots_scenario("keep"));
-	simulate(&keep, path, "smart-alloc", 0.06, false);
-	unlink(path);
+	simulate_text(&flush, kept_slots_scenario("flush"), "smart-alloc", 0.06);
+	simulate_text(&keep, kept_slots_scenario("keep"), "smart-alloc", 0.06);
 	is_int(flush.rc, 0, "tier_gets flush runs");
 	is_int(keep.rc, 0, "tier_gets keep runs");
 	struct vm_result *ff = vm_slot(&flush, "first"), *kf = vm_slot(&keep, "first"), *kl = vm_slot(&keep, "late");
@@ -336,14 +340,9 @@ static const char *timeline_scenario(const char *timeline)
  * starts after its trace's length); "wall" (the default) does not. */
 static void test_progress_timeline(void)
 {
-	char path[64];
 	struct result wall, progress;
-	temp_file(path, sizeof path, timeline_scenario("wall"));
-	simulate(&wall, path, "greedy", 0.0075, false);
-	unlink(path);
-	temp_file(path, sizeof path, timeline_scenario("progress"));
-	simulate(&progress, path, "greedy", 0.0075, false);
-	unlink(path);
+	simulate_text(&wall, timeline_scenario("wall"), "greedy", 0.0075);
+	simulate_text(&progress, timeline_scenario("progress"), "greedy", 0.0075);
 	is_int(wall.rc, 0, "timeline wall runs");
 	if (!ok(progress.rc == 0, "timeline progress runs"))
 		printf("#   %s\n", progress.err.msg);
@@ -382,17 +381,10 @@ static const char *access_scenario(const char *access, const char *demand)
 
 static void test_cyclic_access(void)
 {
-	char path[64];
 	struct result uniform, cyclic, fits;
-	temp_file(path, sizeof path, access_scenario("uniform", "256M"));
-	simulate(&uniform, path, "greedy", 0.0075, false);
-	unlink(path);
-	temp_file(path, sizeof path, access_scenario("cyclic", "256M"));
-	simulate(&cyclic, path, "greedy", 0.0075, false);
-	unlink(path);
-	temp_file(path, sizeof path, access_scenario("cyclic", "120M"));
-	simulate(&fits, path, "greedy", 0.0075, false);
-	unlink(path);
+	simulate_text(&uniform, access_scenario("uniform", "256M"), "greedy", 0.0075);
+	simulate_text(&cyclic, access_scenario("cyclic", "256M"), "greedy", 0.0075);
+	simulate_text(&fits, access_scenario("cyclic", "120M"), "greedy", 0.0075);
 	if (!ok(uniform.rc == 0 && cyclic.rc == 0 && fits.rc == 0, "access uniform and cyclic run"))
 		printf("#   %s%s\n", uniform.err.msg, cyclic.err.msg);
 	long long touches = 20 * 16 * MiB / 4096; /* 20 s over RAM at 16M/s */
