@@ -72,12 +72,7 @@ gmc() { "$MSGMC" --gmc "127.0.0.1:$PORT" "$@"; }
 }
 
 @test "the guest lets go of the disk: swapoff, msrswap detach, the lease released" {
-	dev=$(lab_memshare_disk "$VM")
-	lab exec "$VM" "swapoff /dev/$dev"
-	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
-	echo "$output $stderr"
-	[ "$status" -eq 0 ]
-	lab_wait_memshare_disk "$VM" absent
+	lab_detach_memshare_disk "$VM" "$RS/c.ctl"
 	lease=$(gmc leases | jq -r .lease)
 	gmc release "$lease" | jq_true '.event == "released"'
 	[ -z "$(gmc leases)" ]

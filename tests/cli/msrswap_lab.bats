@@ -100,12 +100,7 @@ start_fabric_provider() {
 }
 
 @test "msrswap detach unplugs the disk after swapoff" {
-	dev=$(lab_memshare_disk "$VM")
-	lab exec "$VM" "swapoff /dev/$dev"
-	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/c.ctl"
-	echo "$output $stderr"
-	[ "$status" -eq 0 ]
-	lab_wait_memshare_disk "$VM" absent
+	lab_detach_memshare_disk "$VM" "$RS/c.ctl"
 }
 
 @test "a fabric:// remote: the guest swaps through the client daemon whose remote is a one-sided RDMA export; nothing lost" {
@@ -126,10 +121,5 @@ start_fabric_provider() {
 	# ... by fi_write: the provider's NBD server carried none of them
 	"$MSRSWAP" export list --control "$RS/f.ctl" | tee /dev/stderr |
 		jq -s -e --arg e "$VM" 'map(select(.export == $e))[0] | .writes == 0 and .reads == 0'
-	dev=$(lab_memshare_disk "$VM")
-	lab exec "$VM" "swapoff /dev/$dev"
-	run --separate-stderr "$MSRSWAP" -c qemu:///system detach "$VM" --control "$RS/fc.ctl"
-	echo "$output $stderr"
-	[ "$status" -eq 0 ]
-	lab_wait_memshare_disk "$VM" absent
+	lab_detach_memshare_disk "$VM" "$RS/fc.ctl"
 }

@@ -72,6 +72,18 @@ lab_swapon_memshare_disk() {
 	lab exec "$1" "swapprio /dev/$dev 10 && grep -q /dev/$dev /proc/swaps"
 }
 
+# lab_detach_memshare_disk VM CONTROL: the guest lets go of the memshare
+# disk: swapoff in the guest, msrswap detach (the client daemon at control
+# socket CONTROL), and wait until the guest no longer sees it; needs
+# helpers.bash (MSRSWAP).
+lab_detach_memshare_disk() {
+	local dev
+	dev=$(lab_memshare_disk "$1") && [ -n "$dev" ] || { echo "guest $1: no memshare disk to detach"; return 1; }
+	lab exec "$1" "swapoff /dev/$dev" || return 1
+	"$MSRSWAP" -c qemu:///system detach "$1" --control "$2" || return 1
+	lab_wait_memshare_disk "$1" absent
+}
+
 # The lab command itself (tests/lab/lab).
 lab() {
 	"$LAB_BIN" "$@"
