@@ -11,7 +11,7 @@
 #   rc_run_usemem CG LIMIT MIB SECS # sets RC_SECONDS (mean pass), RC_SWAP_PEAK
 #
 # With --domain lab a "VM" is a lab guest instead (tests/lab/lab, TCG), with
-# a swap disk of its own (rc_guest_swap_file / rc_guest_swap_tier) and the
+# a swap disk of its own (lib.bash's rp_guest_swap_file / rc_guest_swap_tier) and the
 # same workload run inside it (rc_guest_usemem: the same RC_SECONDS...).
 #
 # The machine is shared: every name carries the case's pid, swap devices are
@@ -335,19 +335,6 @@ rc_guest_balloon() {
 		rp_die "$1: the balloon did not reach $2 MiB in 300 s ($(virsh -q -c "$RC_URI" dommemstat "$1" | tr '\n' ' '))"
 }
 
-# rc_guest_swap_file VM FILE MIB: a swap file of the host (cache=none: every
-# page the guest swaps reaches the host's disk) as the guest's swap disk;
-# rc_guest_swap_on does the swapon.  Its XML is FILE.xml (for detach).
-rc_guest_swap_file() {
-	local vm=$1 f=$2
-	fallocate -l "${3}M" "$f" && chmod 600 "$f" && mkswap -L memshare "$f" >/dev/null || rp_die "cannot make swap file $f"
-	cat >"$f.xml" <<END
-<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>
-<source file='$f'/><target dev='vdb' bus='virtio'/><serial>memshare</serial></disk>
-END
-	virsh -q -c "$RC_URI" attach-device "$vm" "$f.xml" --live >/dev/null || rp_die "$vm: cannot attach $f"
-}
-
 # rc_guest_swap_tier VM CLIENT MIB [msrswap attach OPTION...]: a device of
 # the msrswap client tier store NAME (rc_client) as the guest's swap disk
 rc_guest_swap_tier() {
@@ -363,27 +350,9 @@ rc_guest_swap_on() {
 	RC_GUEST_DEV=$(lab_memshare_disk "$1") && [ -n "$RC_GUEST_DEV" ] || rp_die "$1: cannot find its swap disk"
 }
 
-# rc_guest_swap_off VM file FILE | VM tier CLIENT: swapoff in the guest if
-# it swaps on it (its pages come back first), the disk detached, and gone
-# from the guest
-rc_guest_swap_off() {
-	local vm=$1 dev
-	dev=$(lab_memshare_disk "$vm") && [ -n "$dev" ] || rp_die "$vm: cannot find its swap disk"
-	# busybox swapoff -a reads /etc/fstab, which the guest has not: name the
-	# device (the microbenchmark's disks were never swapped on)
-	lab exec --timeout 600 "$vm" "! grep -q '^/dev/$dev ' /proc/swaps || swapoff /dev/$dev" >/dev/null ||
-		rp_die "$vm: swapoff /dev/$dev failed"
-	if [ "$2" = file ]; then
-		virsh -q -c "$RC_URI" detach-device "$vm" "$3.xml" --live >/dev/null || rp_die "$vm: cannot detach $3"
-	else
-		"$MSRSWAP" -c "$RC_URI" detach "$vm" --control "$RC_TMP/$3/c.ctl" >/dev/null || rp_die "$vm: msrswap detach failed"
-	fi
-	lab_wait_memshare_disk "$vm" absent >/dev/null || rp_die "$vm: its swap disk did not go away"
-}
-
 # rc_guest_swapped VM: pages the guest swapped in and out so far
 rc_guest_swapped() {
-	lab exec "$1" 'grep -E "^pswp(in|out) " /proc/vmstat' | awk '{ n += $2 } END { print n + 0 }'
+	lab exec "$1" "$RP_VMSTAT_SWAP" | rp_swapped_sum
 }
 
 # rc_guest_usemem_start VM MIB SECONDS [USEMEM OPTION...]: usemem in the

@@ -154,6 +154,46 @@ rp_guests_start() {
 	[ $rc = 0 ] || rp_die "lab: cannot start every guest of: $*"
 }
 
+# rp_guest_swap_file URI VM FILE MIB: a swap file of the host (cache=none:
+# every page the guest swaps reaches the host's disk) as the guest's swap
+# disk (serial memshare; the swapon is lab_swapon_memshare_disk's).  Its XML
+# is FILE.xml, for rp_guest_swap_off.
+rp_guest_swap_file() {
+	local uri=$1 vm=$2 f=$3
+	fallocate -l "${4}M" "$f" && chmod 600 "$f" && mkswap -L memshare "$f" >/dev/null || rp_die "cannot make swap file $f"
+	cat >"$f.xml" <<END
+<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>
+<source file='$f'/><target dev='vdb' bus='virtio'/><serial>memshare</serial></disk>
+END
+	virsh -q -c "$uri" attach-device "$vm" "$f.xml" --live >/dev/null || rp_die "$vm: cannot attach $f"
+}
+
+# rp_guest_swap_off URI VM SECONDS file FILE | URI VM SECONDS tier CONTROL:
+# swapoff in the guest (within SECONDS) if it swaps on its memshare disk (its
+# pages come back first), the disk detached - rp_guest_swap_file's FILE, or
+# the device of the msrswap client at control socket CONTROL - and gone from
+# the guest.
+rp_guest_swap_off() {
+	local uri=$1 vm=$2 dev
+	dev=$(lab_memshare_disk "$vm") && [ -n "$dev" ] || rp_die "$vm: cannot find its swap disk"
+	# busybox swapoff -a reads /etc/fstab, which the guest has not: name the
+	# device (a disk can be attached and never swapped on)
+	lab exec --timeout "$3" "$vm" "! grep -q '^/dev/$dev ' /proc/swaps || swapoff /dev/$dev" >/dev/null ||
+		rp_die "$vm: swapoff /dev/$dev failed"
+	if [ "$4" = file ]; then
+		virsh -q -c "$uri" detach-device "$vm" "$5.xml" --live >/dev/null || rp_die "$vm: cannot detach $5"
+	else
+		"$MSRSWAP" -c "$uri" detach "$vm" --control "$5" >/dev/null || rp_die "$vm: msrswap detach failed"
+	fi
+	lab_wait_memshare_disk "$vm" absent >/dev/null || rp_die "$vm: its swap disk did not go away"
+}
+
+# RP_VMSTAT_SWAP, a guest command: its pswpin and pswpout lines of
+# /proc/vmstat; rp_swapped_sum: pages swapped in and out, summed from such
+# lines on stdin (in a report that has other lines too).
+RP_VMSTAT_SWAP='grep -E "^pswp(in|out) " /proc/vmstat'
+rp_swapped_sum() { awk '/^pswp(in|out) / { n += $2 } END { print n + 0 }'; }
+
 rp_guests_stop() {
 	local g
 	for g in "${RP_GUESTS[@]}"; do lab stop "$g" >/dev/null 2>&1 || true; done
