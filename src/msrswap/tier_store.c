@@ -735,36 +735,6 @@ static bool mirror_lookup(struct tier_store *ts, uint64_t b, uint32_t at, uint32
 	return found;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? errno : EIO;
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
-static int punch(int fd, off_t off, off_t len)
-{
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP && errno != ENOSYS)
-		return errno;
-	static const unsigned char zeros[BLOCK];
-	for (off_t done = 0; done < len; done += BLOCK) {
-		int rc = write_all(fd, zeros, BLOCK, off + done);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 /* pwritev until done (a regular file may still write less than asked). */
 static int writev_all(int fd, struct iovec *iov, int n, off_t off)
 {
@@ -781,6 +751,27 @@ static int writev_all(int fd, struct iovec *iov, int n, off_t off)
 			iov->iov_base = (char *)iov->iov_base + w;
 			iov->iov_len -= (size_t)w;
 		}
+	}
+	return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n, off_t off)
+{
+	struct iovec v = {(void *)p, n};
+	return writev_all(fd, &v, 1, off);
+}
+
+static int punch(int fd, off_t off, off_t len)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return errno;
+	static const unsigned char zeros[BLOCK];
+	for (off_t done = 0; done < len; done += BLOCK) {
+		int rc = write_all(fd, zeros, BLOCK, off + done);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
