@@ -162,9 +162,9 @@ rc_cg_sampler() {
 
 # rc_run_usemem_retry CGROUP ...: rc_run_usemem, run again (up to 2 more
 # times) when the cgroup's OOM killer ended it, a fact of the run that
-# RC_OOMS counts (and the tables show), not a result.  usemem runs without
-# swap readahead (--no-swap-readahead): with it, a limit 10 % under the
-# footprint had 8 of 25 runs killed beside four CPU hogs, without it none.
+# RC_OOMS counts (and the tables show), not a result.  usemem runs with
+# --madv-random (no swap readahead): without it, a limit 10 % under the
+# footprint had 8 of 25 runs killed beside four CPU hogs, with it none.
 rc_run_usemem_retry() {
 	local try cg=$1
 	shift
@@ -177,8 +177,8 @@ rc_run_usemem_retry() {
 }
 
 # rc_run_usemem CGROUP LIMIT MIB SECONDS [USEMEM OPTION...]: usemem MIB
-# (every page read and written once per pass, as fast as it can, no swap
-# readahead) in a fresh cgroup with memory limit LIMIT ("max": none) for
+# (every page read and written once per pass, as fast as it can,
+# --madv-random) in a fresh cgroup with memory limit LIMIT ("max": none) for
 # SECONDS.  Sets RC_SECONDS
 # (its mean pass time; "oom" when the cgroup's OOM killer ended it),
 # RC_SWAP_PEAK (bytes) and RC_PEAK (the cgroup's peak memory use).
@@ -193,7 +193,7 @@ rc_run_usemem() {
 	rc_cg_sampler "$cg" "$RC_TMP/$name.swap.peak" &
 	RC_SAMPLER=$!
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$RC_MEMROOT$cg" \
-		"$RC_USEMEM" --no-swap-readahead --pass 0 --duration "$secs" "$@" "$mib" >/dev/null 2>"$RC_TMP/$name.usemem.err" &
+		"$RC_USEMEM" --madv-random --pass 0 --duration "$secs" "$@" "$mib" >/dev/null 2>"$RC_TMP/$name.usemem.err" &
 	pid=$!
 	wait "$pid" || rc=$?
 	rc_stop "$RC_SAMPLER"

@@ -44,7 +44,7 @@ int driver_open(const char *uri, struct driver **out, struct ms_err *err)
 		*out = drv;
 		return 0;
 	}
-	return ms_fail_input(err, "connection URI '%s' is not served by any driver", uri);
+	return ms_fail_input(err, "connection URI '%s' is not served by any driver (cgroup:///, xen:///, or libvirt's: qemu:///system, lxc:///, test:///default, ...)", uri);
 }
 
 void driver_close(struct driver *drv)

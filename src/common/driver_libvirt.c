@@ -20,9 +20,25 @@
 
 #include <string.h>
 
+/* libvirt's hypervisor drivers (libvirt.org/uri.html): the ones with domains.  A URI whose scheme
+ * names none of them ("foo:///") is refused here, as bad input: libvirt itself
+ * can tell only by asking its daemon, and with no daemon running it answers
+ * "cannot connect" for any scheme. */
+static const char *const libvirt_schemes[] = {
+	"qemu", "xen", "lxc", "test", "vbox", "vmwareplayer", "vmwarews", "vmwarefusion", "esx", "gsx", "vpx",
+	"hyperv", "openvz", "bhyve", "ch", "vz", "parallels", "remote",
+};
+
 static bool libvirt_handles(const char *uri)
 {
-	return strstr(uri, "://") != NULL;
+	const char *sep = strstr(uri, "://");
+	if (!sep)
+		return false;
+	size_t len = strcspn(uri, "+:"); /* "qemu+ssh://": the driver is "qemu" */
+	for (size_t i = 0; i < sizeof libvirt_schemes / sizeof libvirt_schemes[0]; i++)
+		if (strlen(libvirt_schemes[i]) == len && strncmp(uri, libvirt_schemes[i], len) == 0)
+			return true;
+	return false;
 }
 
 #ifndef HAVE_LIBVIRT

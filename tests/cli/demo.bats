@@ -148,3 +148,27 @@ usemem_region() {
 	[ "$rc" -eq 3 ]
 	grep -q 'bad_pages=1$' "$BATS_TEST_TMPDIR/usemem.err"
 }
+
+# vm_flags PID START: the VmFlags of the mapping at START (hex) in /proc/PID/smaps
+vm_flags() {
+	awk -v start="$2" '$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ {split($1, r, "-"); here = (r[1] == start)} here && $1 == "VmFlags:" {print; exit}' "/proc/$1/smaps"
+}
+
+@test "usemem --madv-random, the cgroup runs' workload: its memory is marked random-read (VmFlags rr: no swap readahead)" {
+	local fifo=$BATS_TEST_TMPDIR/ready line pid addr flags
+	for opt in --madv-random ""; do
+		rm -f "$fifo" && mkfifo "$fifo"
+		# shellcheck disable=SC2086 # no option: no word
+		"$ROOT/build/workload/usemem" $opt --touch 1 4 > "$fifo" 2>/dev/null &
+		pid=$!
+		read -r -t 30 line < "$fifo"
+		[ "$line" = ready ]
+		addr=$(usemem_region "$pid" 4)
+		flags=$(vm_flags "$pid" "$(printf '%x' "$addr")")
+		kill "$pid"
+		wait "$pid" || true
+		echo "usemem $opt: $flags"
+		[[ $flags == VmFlags:* ]]
+		if [ -n "$opt" ]; then [[ " $flags " == *" rr "* ]]; else [[ " $flags " != *" rr "* ]]; fi
+	done
+}

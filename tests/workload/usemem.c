@@ -20,13 +20,16 @@
  *   --passes N        stop after N passes: a fixed amount of work, whose run
  *                     time (elapsed_s, from the start to the last pass) is
  *                     what SmarTmem measured (bench/reproduce --case smartmem).
- *   --no-swap-readahead  madvise(MADV_RANDOM): a fault on a swapped page reads
- *                     that page only.  The cgroup runs use it: with the kernel's
- *                     readahead, a cgroup-v1 memory limit 10 % under usemem's
- *                     size had the OOM killer end 8 of 25 runs of 3 s beside
- *                     four CPU hogs (2 of 20 on an idle host), none of 25
- *                     without it; the pages read ahead are charged to the
- *                     cgroup and reclaim gives up while they are in flight.
+ *   --madv-random     madvise(MADV_RANDOM): a fault on a swapped page reads that
+ *                     page only (no swap readahead), and reclaim ignores the
+ *                     pages' accessed bits (kernel: vma_has_recency), which for
+ *                     a workload that touches every page each pass says little.
+ *                     The cgroup runs use it: with readahead, a cgroup-v1 limit
+ *                     10 % under usemem's size had the OOM killer end 8 of 25
+ *                     runs of 3 s beside four CPU hogs (2 of 20 on an idle
+ *                     host), with it none of 25 (as with vm.page-cluster 0):
+ *                     pages read ahead are charged to the cgroup, and its
+ *                     reclaim gives up while they are in flight.
  * Runs until --duration has passed, --passes are done or it is killed.  Reports
  * passes done, the mean pass time and the elapsed time on exit (stderr), so
  * benches can measure slowdown. */
@@ -144,7 +147,7 @@ static long scheduled_mib(const char *schedule, double elapsed)
 static void usage(void)
 {
 	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB]\n"
-			"              [--passes N] [--schedule MIB@SECONDS,...] [--verify] [--no-swap-readahead] SIZE_MIB\n");
+			"              [--passes N] [--schedule MIB@SECONDS,...] [--verify] [--madv-random] SIZE_MIB\n");
 	exit(2);
 }
 
@@ -153,11 +156,11 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"touch", 1, 0, 't'}, {"pattern", 1, 0, 'P'}, {"pass", 1, 0, 'p'},
 		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {"schedule", 1, 0, 's'},
-		{"verify", 0, 0, 'v'}, {"passes", 1, 0, 'n'}, {"no-swap-readahead", 0, 0, 'r'}, {0, 0, 0, 0},
+		{"verify", 0, 0, 'v'}, {"passes", 1, 0, 'n'}, {"madv-random", 0, 0, 'r'}, {0, 0, 0, 0},
 	};
 	double pass_s = 0.1, duration_s = 0;
 	long touch_mib = -1, grow_mib = 0, max_passes = 0;
-	int normal = 0, no_readahead = 0, c;
+	int normal = 0, madv_random = 0, c;
 	const char *schedule = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -171,7 +174,7 @@ int main(int argc, char **argv)
 		case 'g': grow_mib = atol(optarg); break;
 		case 's': schedule = optarg; break;
 		case 'v': verify = 1; break;
-		case 'r': no_readahead = 1; break;
+		case 'r': madv_random = 1; break;
 		case 'n': max_passes = atol(optarg); if (max_passes <= 0) usage(); break;
 		default: usage();
 		}
@@ -190,7 +193,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE); /* 4 KiB granularity, like a guest's pages */
-	if (no_readahead && madvise(mem, pages * PAGE, MADV_RANDOM) < 0) {
+	if (madv_random && madvise(mem, pages * PAGE, MADV_RANDOM) < 0) {
 		perror("usemem: madvise(MADV_RANDOM)");
 		return 1;
 	}
