@@ -11,6 +11,9 @@
  *                     extra accesses at addresses drawn from a Normal
  *                     distribution clipped to the band (a hot centre);
  *   --grow STEP_MIB   start with STEP MiB and grow by STEP every pass up to SIZE;
+ *   --grow-every DUR  with --grow: grow every DUR instead, touching the pages
+ *                     so far in every pass (SmarTmem's usemem: 128 MB steps,
+ *                     each region traversed until the next step);
  *   --schedule W1@D1,W2@D2,...  touch W1 MiB for D1 seconds, then W2 for D2...,
  *                     staying at the last (a working set that shrinks and grows);
  *   --verify          every page holds a pattern of its index (the same in every
@@ -146,7 +149,7 @@ static long scheduled_mib(const char *schedule, double elapsed)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB]\n"
+	fprintf(stderr, "usage: usemem [--touch MIB] [--pattern linear|normal] [--pass DUR] [--duration DUR] [--grow MIB [--grow-every DUR]]\n"
 			"              [--passes N] [--schedule MIB@SECONDS,...] [--verify] [--madv-random] SIZE_MIB\n");
 	exit(2);
 }
@@ -156,9 +159,10 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"touch", 1, 0, 't'}, {"pattern", 1, 0, 'P'}, {"pass", 1, 0, 'p'},
 		{"duration", 1, 0, 'd'}, {"grow", 1, 0, 'g'}, {"schedule", 1, 0, 's'},
-		{"verify", 0, 0, 'v'}, {"passes", 1, 0, 'n'}, {"madv-random", 0, 0, 'r'}, {0, 0, 0, 0},
+		{"verify", 0, 0, 'v'}, {"passes", 1, 0, 'n'}, {"madv-random", 0, 0, 'r'}, {"grow-every", 1, 0, 'G'},
+		{0, 0, 0, 0},
 	};
-	double pass_s = 0.1, duration_s = 0;
+	double pass_s = 0.1, duration_s = 0, grow_every_s = 0;
 	long touch_mib = -1, grow_mib = 0, max_passes = 0;
 	int normal = 0, madv_random = 0, c;
 	const char *schedule = NULL;
@@ -172,6 +176,7 @@ int main(int argc, char **argv)
 		case 'p': pass_s = parse_seconds(optarg); break;
 		case 'd': duration_s = parse_seconds(optarg); break;
 		case 'g': grow_mib = atol(optarg); break;
+		case 'G': grow_every_s = parse_seconds(optarg); if (grow_every_s <= 0) usage(); break;
 		case 's': schedule = optarg; break;
 		case 'v': verify = 1; break;
 		case 'r': madv_random = 1; break;
@@ -182,7 +187,7 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 || pass_s < 0 || duration_s < 0)
 		usage();
 	long size_mib = atol(argv[optind]);
-	if (size_mib <= 0 || touch_mib > size_mib || grow_mib < 0)
+	if (size_mib <= 0 || touch_mib > size_mib || grow_mib < 0 || (grow_every_s > 0 && grow_mib == 0))
 		usage();
 	if (touch_mib < 0)
 		touch_mib = size_mib;
@@ -228,7 +233,11 @@ int main(int argc, char **argv)
 		}
 		if (grow_mib) {
 			touch_range(mem, 0, live_pages);
-			live_pages += (size_t)grow_mib * MIB / PAGE;
+			size_t step = (size_t)grow_mib * MIB / PAGE;
+			if (grow_every_s > 0) /* the step of the time reached, from the next pass on */
+				live_pages = step * (1 + (size_t)((now_s() - start) / grow_every_s));
+			else
+				live_pages += step;
 			if (live_pages > pages)
 				live_pages = pages;
 		} else if (normal) {
