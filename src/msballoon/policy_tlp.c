@@ -15,8 +15,8 @@
  * starts every VM there) plus the remotes already leased to its device.
  * The amount stays Alg. 8's, Σ − total, in one request per interval: the
  * node's request, not one per VM (whose excesses add up to more than the
- * node lacks whenever another VM is below its room), and a second request
- * would reach msgmc agent while the first is still being answered. */
+ * node lacks whenever another VM is below its room; and msgmc agent keeps
+ * only the last Grant-Any while an earlier request is being answered). */
 #include <stdlib.h>
 
 #include "policy.h"
