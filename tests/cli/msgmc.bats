@@ -377,6 +377,14 @@ keys() {
 	gmc_cli leases | jq -s -e 'map("\(.domain) \(.size_bytes)") | sort == ["vm7 4096", "vm7 8388608", "vm8 8192", "vm9 12288"]'
 	gmc_cli leases | jq -s -e 'all(.consumer == "c1")'
 	grep -q '<stdin>:4: grant_any: "domain" is not a domain name' "$T/c1.err"
+	# the pipeline as it is: msballoon plan --policy tlp | msgmc agent (the agent skips its target records);
+	# a's target is the smaller, but b's device holds 16M of remotes: the lease is for a
+	"$MSBALLOON" plan --policy tlp -P 2% > "$T/c1.fifo" <<-'EOF'
+		{"kind":"tier","domain":"a","puts_total":100,"puts_succ":10,"tier_used_bytes":8388608,"tier_target_bytes":10485760,"pool_bytes":8388608,"remote_capacity_bytes":0}
+		{"kind":"tier","domain":"b","puts_total":100,"puts_succ":10,"tier_used_bytes":14680064,"tier_target_bytes":14680064,"pool_bytes":8388608,"remote_capacity_bytes":16777216}
+	EOF
+	until_true 60 lease_count_is 5
+	gmc_cli leases | jq -s -e 'map(select(.domain == "a" or .domain == "b")) | map("\(.domain) \(.size_bytes)") == ["a 1007616"]'
 	gmc_cli nodes | jq -s -e 'map(select(.node == "c1")) | .[0].local_need_bytes == 8388608'
 	[ "$(leases_on p1)" = "$(exports_of p1)" ]
 }
