@@ -303,6 +303,7 @@ size_t observer_view(struct observer *o, struct node_view *node, struct vm_view 
 		v->prev_balloon_bytes = d->prev_balloon_bytes;
 		v->prev_tier_bytes = d->prev_tier_bytes;
 		v->prev_wss_bytes = d->prev_wss_bytes;
+		v->remote_tier_bytes = d->remote_capacity_bytes; /* as tier_total counts it */
 		v->memnet = d->memnet;
 	}
 	node->vms = *vms_storage;

@@ -51,10 +51,12 @@ json_t *reservoir_record(const char *policy, const struct node_view *node, const
 	return r;
 }
 
-json_t *grant_any_record(const char *policy, int64_t bytes)
+json_t *grant_any_record(const char *policy, int64_t bytes, const char *domain)
 {
 	json_t *r = record_new("grant_any");
 	json_object_set_new(r, "policy", json_string(policy));
+	if (domain)
+		json_object_set_new(r, "domain", json_string(domain));
 	json_object_set_new(r, "bytes", json_integer(bytes));
 	json_object_set_new(r, "pages", json_integer(bytes / 4096));
 	return r;

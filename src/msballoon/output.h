@@ -13,6 +13,7 @@ json_t *target_record(const char *policy, const struct vm_view *vm, const struct
 void add_outcome(json_t *record, const struct apply_item *item);
 json_t *reservoir_record(const char *policy, const struct node_view *node, const struct vm_decision *d,
 			 const struct node_decision *nd);
-json_t *grant_any_record(const char *policy, int64_t bytes);
+/* domain: whose device the lease is for (NULL: none named; msgmc agent then uses its --domain). */
+json_t *grant_any_record(const char *policy, int64_t bytes, const char *domain);
 
 #endif

@@ -155,7 +155,8 @@ static int emit_interval(const struct plan_config *cfg, const struct node_view *
 	}
 	if (nd->reservoir_bytes >= 0 && jsonl_emit(cfg->out, reservoir_record(cfg->policy->name, node, d, nd), err) < 0)
 		return -1;
-	if (nd->grant_any_bytes > 0 && jsonl_emit(cfg->out, grant_any_record(cfg->policy->name, nd->grant_any_bytes), err) < 0)
+	if (nd->grant_any_bytes > 0 &&
+	    jsonl_emit(cfg->out, grant_any_record(cfg->policy->name, nd->grant_any_bytes, nd->grant_any_domain), err) < 0)
 		return -1;
 	return 0;
 }

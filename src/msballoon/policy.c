@@ -31,7 +31,7 @@ void vm_view_init(struct vm_view *vm, const char *domain)
 	memset(vm, 0, sizeof *vm);
 	vm->domain = domain;
 	vm->alloc_bytes = vm->max_bytes = vm->initial_bytes = vm->wss_bytes = vm->prev_wss_bytes = -1;
-	vm->puts_total = vm->puts_succ = vm->failed_puts = vm->tier_used_bytes = -1;
+	vm->puts_total = vm->puts_succ = vm->failed_puts = vm->tier_used_bytes = vm->remote_tier_bytes = -1;
 	vm->prev_balloon_bytes = vm->prev_tier_bytes = -1;
 	vm->usrtime = -1;
 	vm->swap_bytes = -1;
@@ -56,6 +56,7 @@ void node_decision_init(struct node_decision *d)
 {
 	d->reservoir_bytes = -1;
 	d->grant_any_bytes = 0;
+	d->grant_any_domain = NULL;
 }
 
 void decision_reason(struct vm_decision *d, const char *fmt, ...)

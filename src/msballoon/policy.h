@@ -46,6 +46,7 @@ struct vm_view {
 	int64_t puts_succ;           /* cumulative */
 	int64_t failed_puts;         /* during this interval: Δputs_total − Δputs_succ */
 	int64_t tier_used_bytes;
+	int64_t remote_tier_bytes;   /* the room of its device's remotes (leases granted to it), -1 unknown */
 	bool ever_failed_put;        /* at least one failed put since it was first seen */
 
 	/* CARLEMM bid in [-1, 1] (bid policy), from "bid" records */
@@ -93,6 +94,7 @@ struct vm_decision {
 struct node_decision {
 	int64_t reservoir_bytes;  /* wss: host memory left free after the targets (-1: not computed) */
 	int64_t grant_any_bytes;  /* tlp: tier the node lacks, to request from the cluster (0 none) */
+	const char *grant_any_domain; /* tlp: the domain whose device the lease is for (node->vms[i].domain; NULL none) */
 };
 
 struct balloon_policy {

@@ -56,6 +56,10 @@ struct agent {
 	int have_reservoir;
 	uint64_t balloon_free, remote_need;
 	uint64_t alloc_in_flight; /* id of our alloc request, 0: none */
+	/* the last Grant-Any not sent yet (an alloc was in flight, or no controller): sent once
+	 * that is answered, so that a request for one domain does not drop the next one's */
+	char grant_domain[MSG_NAME_MAX + 1];
+	uint64_t grant_bytes; /* 0: none */
 	uint64_t register_id;     /* id of our register request */
 	uint64_t backoff_ns, next_connect_ns;
 	uint64_t next_inform_ns;
@@ -425,18 +429,35 @@ static uint64_t silence_limit_ns(const struct agent *a)
 	return limit > 3 * NS_PER_S ? limit : 3 * NS_PER_S;
 }
 
-static int send_alloc(struct agent *a, uint64_t bytes, const char *why)
+/* The domain a request is for when the record names none: --domain, else the node. */
+static const char *own_domain(const struct agent *a)
+{
+	return a->cfg->domain ? a->cfg->domain : a->cfg->node;
+}
+
+/* GMC_alloc of bytes for domain (the device the lease will be attached to). */
+static int send_alloc(struct agent *a, const char *domain, uint64_t bytes, const char *why)
 {
 	if (a->alloc_in_flight || a->conn.fd < 0)
 		return 0;
 	bytes = (bytes + 4095) / 4096 * 4096;
 	json_t *m = request_new(a, MSG_ALLOC);
 	json_object_set_new(m, "node", json_string(a->cfg->node));
-	json_object_set_new(m, "domain", json_string(a->cfg->domain ? a->cfg->domain : a->cfg->node));
+	json_object_set_new(m, "domain", json_string(domain));
 	json_object_set_new(m, "size_bytes", json_integer((json_int_t)bytes));
 	a->alloc_in_flight = a->next_id;
-	log_info("asking for %llu bytes of remote memory (%s)", (unsigned long long)bytes, why);
+	log_info("asking for %llu bytes of remote memory for %s (%s)", (unsigned long long)bytes, domain, why);
 	return send_msg(a, m);
+}
+
+/* The pending Grant-Any, when nothing is in flight. */
+static int send_pending_grant(struct agent *a)
+{
+	if (!a->grant_bytes || a->alloc_in_flight || a->conn.fd < 0)
+		return 0;
+	uint64_t bytes = a->grant_bytes;
+	a->grant_bytes = 0;
+	return send_alloc(a, a->grant_domain, bytes, "grant_any");
 }
 
 /* ---- orders from the controller ---- */
@@ -722,6 +743,7 @@ static int handle_message(struct agent *a, const struct msg *m)
 			a->alloc_in_flight = 0;
 			if (!json_is_true(json_object_get(m->obj, "ok")))
 				log_warn("alloc refused: %s", msg_str(m, "error") ? msg_str(m, "error") : "?");
+			send_pending_grant(a);
 		} else if (m->id == a->register_id && !json_is_true(json_object_get(m->obj, "ok"))) {
 			const char *leader = json_string_value(json_object_get(m->obj, "leader"));
 			if (json_is_string(json_object_get(m->obj, "leader")) || strstr(msg_str(m, "error") ?: "", "not the leader")) {
@@ -741,6 +763,7 @@ static int handle_message(struct agent *a, const struct msg *m)
 		} else if (json_object_get(m->obj, "state")) {
 			a->backoff_ns = BACKOFF_MIN_NS; /* registered: the next loss starts the backoff again */
 			emit(a, "registered", json_pack("{s:s}", "state", msg_str(m, "state") ? msg_str(m, "state") : "?"));
+			send_pending_grant(a);
 		}
 		return 0;
 	case MSG_LMC_ALLOC:
@@ -774,15 +797,35 @@ static int handle_message(struct agent *a, const struct msg *m)
 
 /* ---- msballoon's records on stdin ---- */
 
-static void take_record(struct agent *a, json_t *rec)
+/* A grant_any record: msballoon tlp's Grant-Any, for the domain it names
+ * (the device the lease is to be attached to); a record without "domain"
+ * (msballoon before it named one) is for --domain.  One that comes while
+ * an alloc is in flight waits for its answer; a later one replaces it. */
+static int take_grant_any(struct agent *a, const struct jsonl_reader *r, json_t *rec, struct ms_err *err)
+{
+	json_t *b = json_object_get(rec, "bytes"), *d = json_object_get(rec, "domain");
+	if (d && (!json_is_string(d) || !msg_name_valid(json_string_value(d))))
+		return ms_fail_input(err, "%s:%lu: grant_any: \"domain\" is not a domain name (1-%d of A-Z a-z 0-9 . _ : @ -)",
+				     r->name, r->line, MSG_NAME_MAX);
+	if (!json_is_integer(b) || json_integer_value(b) <= 0)
+		return 0;
+	snprintf(a->grant_domain, sizeof a->grant_domain, "%s", d ? json_string_value(d) : own_domain(a));
+	a->grant_bytes = (uint64_t)json_integer_value(b);
+	send_pending_grant(a);
+	return 0;
+}
+
+/* One of msballoon's records; an error names the record's line (the caller
+ * skips it and keeps serving). */
+static int take_record(struct agent *a, const struct jsonl_reader *r, json_t *rec, struct ms_err *err)
 {
 	const char *kind = json_string_value(json_object_get(rec, "kind"));
 	if (!kind)
-		return;
+		return 0;
 	if (strcmp(kind, "reservoir") == 0) {
 		json_t *f = json_object_get(rec, "free_bytes"), *need = json_object_get(rec, "remote_need_bytes");
 		if (!json_is_integer(f))
-			return;
+			return 0;
 		uint64_t free_bytes = (uint64_t)json_integer_value(f);
 		uint64_t remote_need = json_is_integer(need) && json_integer_value(need) > 0 ? (uint64_t)json_integer_value(need) : 0;
 		bool changed = !a->have_reservoir || free_bytes != a->balloon_free || remote_need != a->remote_need;
@@ -793,12 +836,11 @@ static void take_record(struct agent *a, json_t *rec)
 			send_inform(a); /* GMC_inform: on every change */
 		uint64_t have = used_bytes(a);
 		if (remote_need > have)
-			send_alloc(a, remote_need - have, "reservoir shortfall");
+			send_alloc(a, own_domain(a), remote_need - have, "reservoir shortfall");
 	} else if (strcmp(kind, "grant_any") == 0) {
-		json_t *b = json_object_get(rec, "bytes");
-		if (json_is_integer(b) && json_integer_value(b) > 0)
-			send_alloc(a, (uint64_t)json_integer_value(b), "grant_any");
+		return take_grant_any(a, r, rec, err);
 	}
+	return 0;
 }
 
 /* ---- the loop ---- */
@@ -959,7 +1001,7 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 				disconnect(&a, "cannot send");
 			/* a shortfall is asked for again every interval until it is covered */
 			else if (a.have_reservoir && a.remote_need > used_bytes(&a))
-				send_alloc(&a, a.remote_need - used_bytes(&a), "reservoir shortfall");
+				send_alloc(&a, own_domain(&a), a.remote_need - used_bytes(&a), "reservoir shortfall");
 		}
 		/* what TLS decrypted already is read before waiting: poll does not see it */
 		while (conn_pending(&a.conn))
@@ -974,13 +1016,14 @@ int agent_run(const struct agent_config *cfg, volatile int *stop, struct ms_err 
 			struct ms_err rerr = {0};
 			int rc = jsonl_read(&reader, &rec, &rerr);
 			if (rc == 1) {
-				take_record(&a, rec);
+				if (take_record(&a, &reader, rec, &rerr) < 0)
+					rc = -1;
 				json_decref(rec);
-			} else if (rc == 0) {
-				stdin_open = 0;
-			} else {
-				log_warn("%s", rerr.msg); /* a bad record is skipped: the agent keeps serving */
 			}
+			if (rc == 0)
+				stdin_open = 0;
+			else if (rc < 0)
+				log_warn("%s", rerr.msg); /* a bad record is skipped: the agent keeps serving */
 		}
 	}
 	metrics_server_stop(metrics);

@@ -22,7 +22,7 @@ struct agent_config {
 	const char *rswap_control;  /* msrswap serve's control socket: this host provides (NULL: it does not) */
 	const char *client_control; /* msrswap client's control socket: this host consumes (NULL: no attach) */
 	const char *address;        /* the NBD address consumers use for our exports (NULL: ours toward the GMC, port 10809) */
-	const char *domain;         /* the domain grant_any / shortfall requests are for (NULL: the node name) */
+	const char *domain;         /* the domain of shortfalls, and of grant_any records naming none (NULL: the node name) */
 	uint64_t attach_size;       /* a lease for a domain without a device makes one this large (0: it fails) */
 	const char *hypervisor;     /* the domains' URI for msrswap attach (NULL or cgroup:///: host swap) */
 	uint64_t interval_ns;       /* inform period */

@@ -105,7 +105,7 @@ static void usage(void)
 	       "                           (default: unknown, farthest)\n"
 	       "      --address HOST:PORT  agent: the NBD address consumers reach the exports at\n"
 	       "                           (default: this host's address toward the controller, port 10809)\n"
-	       "      --domain NAME        agent: the domain its grant_any and shortfall requests are for\n"
+	       "      --domain NAME        agent: the domain of its shortfalls, and of grant_any records naming none\n"
 	       "                           (default: the node name); alloc: the consumer's domain\n"
 	       "      --interval DUR       agent: statistics (inform) and export check period (default 5s)\n"
 	       "      --invalidate         agent: this host restarted uncleanly; every lease it served or used ends\n"

@@ -234,3 +234,18 @@ Try 'msballoon --help'." ]
 	[ "$status" -eq 2 ]
 	[[ $output == *"<stdin>:1:"*"remote_capacity_bytes"* ]]
 }
+
+# A lease becomes a remote of one device: the grant_any record names the
+# domain it is for, the one whose target most exceeds its room (half of the
+# 8M pool, plus 16M already leased to b's device): a, though b's target is
+# the larger.
+@test "msballoon plan --policy tlp: grant_any names the domain whose device lacks room, not the largest target" {
+	run --separate-stderr "$MSBALLOON" plan --policy tlp -P 2% <<-'EOF'
+		{"kind":"tier","domain":"a","puts_total":100,"puts_succ":10,"tier_used_bytes":8388608,"tier_target_bytes":10485760,"pool_bytes":8388608,"remote_capacity_bytes":0}
+		{"kind":"tier","domain":"b","puts_total":100,"puts_succ":10,"tier_used_bytes":14680064,"tier_target_bytes":14680064,"pool_bytes":8388608,"remote_capacity_bytes":16777216}
+	EOF
+	printf '%s\n' "${lines[@]}" "$stderr"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "${lines[@]}" | jq -s -e 'map(select(.kind == "grant_any")) | length == 1 and .[0].domain == "a" and .[0].bytes == 1006632'
+	printf '%s\n' "${lines[@]}" | jq -s -e 'map(select(.kind == "target")) | all(.reason | contains("Grant-Any 983.0K for a"))'
+}

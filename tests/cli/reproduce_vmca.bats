@@ -42,6 +42,9 @@ column_of() {
 	jq -s -e 'map(select(.policy == "greedy-remote"))[0] | .greedy_allocs > 0 and .granted_bytes > 0 and .vma_remote_peak_bytes > 0' \
 		"$C/out/vmca.jsonl"
 	jq -s -e 'map(select(.policy == "tlp"))[0] | .tlp_grant_any > 0 and .granted_bytes > 0' "$C/out/vmca.jsonl"
+	# tlp's records go to A's agent as they are: each grant_any names vma's device, which got the leases
+	jq -s -e 'map(select(.kind == "grant_any")) | length > 0 and all(.domain == "vma")' "$C/out/vmca-plan.jsonl"
+	jq -s -e 'map(select(.policy == "tlp"))[0].granted_bytes_by_domain | keys == ["vma"]' "$C/out/vmca.jsonl"
 	# tlp's targets counted the granted remote in the node's tier: some target went above A's 8 MiB pool
 	jq -s -e 'map(select(.kind == "target") | .tier_bytes) | max > 8388608' "$C/out/vmca-plan.jsonl"
 	grep -q '<svg' "$C/plot/vmca.svg"

@@ -243,6 +243,62 @@ static void test_tlp(void)
 	decide(&r, &policy_tlp, &p);
 	is_int(r.node_out.grant_any_bytes, (int64_t)llround(0.0075 * (double)(1 * GiB + 256 * MiB)),
 	       "one VM, starting from the whole tier: asks for one step");
+	is_str(r.node_out.grant_any_domain, "vm1", "one VM: the Grant-Any is for it");
+
+	/* Under the total: no request names a domain. */
+	setup(&r, 2, -1, total);
+	tier(&r.vms[0], 512 * MiB, 0, 100 * MiB);
+	tier(&r.vms[1], 512 * MiB, 0, 512 * MiB);
+	decide(&r, &policy_tlp, &p);
+	ok(r.node_out.grant_any_domain == NULL, "no Grant-Any, no domain");
+}
+
+/* Which VM a Grant-Any is for: the lease becomes a remote of one device, so
+ * the VM whose target most exceeds its room (an equal part of the local pool
+ * plus the remotes its device holds), not the one with the largest target. */
+static void test_tlp_grant_any_domain(void)
+{
+	struct policy_params p = defaults();
+	struct run r;
+
+	/* No remotes: the room is pool / 2 each; vm2 wants the most beyond it. */
+	setup(&r, 2, -1, 1 * GiB);
+	tier(&r.vms[0], 400 * MiB, 1, 400 * MiB);
+	tier(&r.vms[1], 700 * MiB, 1, 700 * MiB);
+	r.vms[0].remote_tier_bytes = r.vms[1].remote_tier_bytes = 0;
+	decide(&r, &policy_tlp, &p);
+	ok(r.node_out.grant_any_bytes > 0, "targets beyond the pool: Grant-Any");
+	is_str(r.node_out.grant_any_domain, "vm2", "for the VM furthest beyond its part of the pool");
+	like(r.out[0].reason, "for vm2", "the reasons name it");
+
+	/* vm2's device holds a 256M lease already: its room is 512M + 256M; vm1,
+	 * with the smaller target (560M vs 720M), is the one beyond its room. */
+	int64_t total = 1 * GiB + 256 * MiB;
+	setup(&r, 2, -1, total);
+	tier(&r.vms[0], 560 * MiB, 1, 560 * MiB);
+	tier(&r.vms[1], 720 * MiB, 1, 720 * MiB);
+	r.vms[0].remote_tier_bytes = 0;
+	r.vms[1].remote_tier_bytes = 256 * MiB;
+	decide(&r, &policy_tlp, &p);
+	int64_t step = (int64_t)llround(0.0075 * (double)total);
+	is_int(r.node_out.grant_any_bytes, 1280 * MiB + 2 * step - total, "the node's request: sum - total (Alg. 8)");
+	is_str(r.node_out.grant_any_domain, "vm1", "not the largest target: the one its device cannot hold");
+
+	/* Remote room unknown (no tier record with it) counts as none. */
+	r.vms[1].remote_tier_bytes = -1;
+	decide(&r, &policy_tlp, &p);
+	is_str(r.node_out.grant_any_domain, "vm2", "unknown remotes: the pool's part alone");
+
+	/* Three VMs, one lease each already, vm3's the largest: vm2 is short. */
+	setup(&r, 3, -1, 300 * MiB + 96 * MiB);
+	tier(&r.vms[0], 120 * MiB, 1, 120 * MiB);
+	tier(&r.vms[1], 150 * MiB, 1, 150 * MiB);
+	tier(&r.vms[2], 160 * MiB, 1, 160 * MiB);
+	r.vms[0].remote_tier_bytes = 16 * MiB;
+	r.vms[1].remote_tier_bytes = 16 * MiB;
+	r.vms[2].remote_tier_bytes = 64 * MiB;
+	decide(&r, &policy_tlp, &p);
+	is_str(r.node_out.grant_any_domain, "vm2", "three VMs: the largest excess over pool / 3 + its remotes");
 }
 
 static void bid(struct vm_view *vm, int64_t alloc, double a)
@@ -415,6 +471,7 @@ int main(void)
 	test_reconf_static();
 	test_smart_alloc();
 	test_tlp();
+	test_tlp_grant_any_domain();
 	test_bid();
 	test_wss();
 	return done_testing();
