@@ -148,7 +148,8 @@ documented_fields() {
 	# documented as present only when known is one the code may leave out.
 	doc_always=$(documented_fields "Always present" | sort -u)
 	doc_known=$(documented_fields "Present when known" | sort -u)
-	[ -n "$doc_always" ] && [ -n "$doc_known" ]
+	[ -n "$doc_always" ]
+	[ -n "$doc_known" ]
 	missing=$(comm -23 <(echo "$always") <(echo "$doc_always"))
 	[ -z "$missing" ] || { echo "always written, not documented as always present: $missing"; return 1; }
 	wrong=$(comm -23 <(echo "$doc_known") <(echo "$known"))
@@ -851,7 +852,8 @@ rs_emitted() {
 	kill "$CPID"
 	wait "$CPID"
 	DOCS_PIDS=
-	[ ! -e "$D/c.sock" ] && [ ! -e "$D/c.ctl" ]
+	[ ! -e "$D/c.sock" ]
+	[ ! -e "$D/c.ctl" ]
 	[ -n "$failover" ] || skip "nbdcopy (libnbd-bin) is not installed: no I/O, no failover record seen"
 }
 

@@ -47,7 +47,8 @@ slow_false() { sleep 1; false; }
 	command -v ss >/dev/null || skip "ss (iproute2) is not installed"
 	for _ in $(seq 1 20); do
 		p=$(random_port 4)
-		[ "$p" -ge 20000 ] && [ $((p + 3)) -le 32767 ]
+		[ "$p" -ge 20000 ]
+		[ $((p + 3)) -le 32767 ]
 		for i in 0 1 2 3; do
 			! ss -Htan | awk '{ sub(/.*:/, "", $4); print $4 }' | grep -qx "$((p + i))"
 		done

@@ -42,14 +42,12 @@ cgroup_limit() {
 }
 
 # start_workload CGROUP ARGS... : usemem inside the cgroup; waits for "ready"; sets WORKLOAD_PID.
-# --madv-random (no swap readahead): a cgroup limited below usemem's size is
-# OOM-killed far less often (tests/workload/usemem.c).
 start_workload() {
 	local cg=$1; shift
 	mkdir -p "$MEMROOT$cg"
 	local out="$BATS_TEST_TMPDIR/usemem.$RANDOM"
 	mkfifo "$out"
-	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$MEMROOT$cg" "$USEMEM" --madv-random "$@" > "$out" 2>/dev/null &
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$MEMROOT$cg" "$USEMEM" "$@" > "$out" 2>/dev/null &
 	WORKLOAD_PID=$!
 	WORKLOADS="${WORKLOADS:-} $WORKLOAD_PID"
 	local line

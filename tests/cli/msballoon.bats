@@ -165,7 +165,10 @@ Try 'msballoon --help'." ]
 		elif [ "${wss[i]}" -lt $((100 * MIB)) ]; then s=$i; break; fi
 	done
 	echo "growth seen in interval $g, shrinking in $s"
-	[ "$g" -ge 4 ] && [ "$s" -ge $((g + 5)) ] && [ "${#targets[@]}" -gt $((s + 3)) ]
+	# (one test per line: bats stops at a failed command, not at a failed && list)
+	[ "$g" -ge 4 ]
+	[ "$s" -ge $((g + 5)) ]
+	[ "${#targets[@]}" -gt $((s + 3)) ]
 	# Two intervals after the growth and three after the shrinking (the
 	# larger previous WSS is kept one more) the limit is the new WSS + 25 %:
 	# 80M, then 200M, then 80M (growth may overshoot while the refault

@@ -46,7 +46,8 @@ cgroup_at_1g() {
 	jq -e -s 'map(select(.kind == "target")) | length == 1 and all(.applied and .reached)' <<<"$output"
 	limit=$(cgroup_limit_of "$CG_BASE/p")
 	echo "target $target, limit $limit"
-	[ "$target" -ge $((64 * MIB)) ] && [ "$target" -lt $GIB ]
+	[ "$target" -ge $((64 * MIB)) ]
+	[ "$target" -lt $GIB ]
 	[ "$limit" -eq "$target" ]
 }
 

@@ -291,7 +291,8 @@ keys() {
 	echo "leases granted: $n"
 	cat "$T/alloc.err"
 	grep -q "as many as its registration can list" "$T/alloc.err"
-	[ "$n" -gt 300 ] && [ "$n" -lt 1024 ]
+	[ "$n" -gt 300 ]
+	[ "$n" -lt 1024 ]
 	[ "$(exports_of p1 | wc -l)" -eq "$n" ]
 	# the controller restarts: p1 registers again, listing every lease it serves
 	kill -9 "$GMC_PID"
@@ -527,7 +528,8 @@ host_swap_consumer() {
 	host_swap_consumer
 	first=$(gmc_cli alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
 	second=$(gmc_cli alloc --node c1 --domain hs1 64M | jq -r 'select(.attached and .provider == "p2") | .lease')
-	[ -n "$first" ] && [ -n "$second" ]
+	[ -n "$first" ]
+	[ -n "$second" ]
 	hog h1 48M 160 8 > "$T/hog.out" &
 	hog_pid=$!
 	until_true 60 remote_holds 16777216

@@ -201,7 +201,8 @@ scrape_has() {
 	local count inf
 	count=$(awk '/^memshare_export_request_duration_seconds_count[{].*export="vm1"/ {print $2}' "$d/p.prom")
 	inf=$(awk '/^memshare_export_request_duration_seconds_bucket[{].*export="vm1".*le="[+]Inf"/ {print $2}' "$d/p.prom")
-	[ "$count" -gt 0 ] && [ "$count" = "$inf" ]
+	[ "$count" -gt 0 ]
+	[ "$count" = "$inf" ]
 	awk '/^memshare_export_request_duration_seconds_bucket[{].*export="vm1"/ { if ($2 < last) bad = 1; last = $2 }
 		END { exit bad }' "$d/p.prom"
 	grep -qE '^memshare_export_request_duration_seconds_sum[{].*export="vm1".*[}] [0-9.e-]+$' "$d/p.prom"

@@ -91,7 +91,8 @@ idle_for() {
 @test "msrswap hostile: F1 out of descriptors the server logs it once, does not spin, answers its control socket, and recovers" {
 	SERVE_NOFILE=64 serve --capacity 64M --export a:1M --max-connections 1000
 	hold 100
-	[ "$HELD" -gt 30 ] && [ "$HELD" -lt 64 ]
+	[ "$HELD" -gt 30 ]
+	[ "$HELD" -lt 64 ]
 	# clients beyond the limit are waiting in the backlog now
 	run --separate-stderr $HOSTILE cmd "$SOCK" a 0:0:0:4096
 	[ "$status" -ne 0 ]

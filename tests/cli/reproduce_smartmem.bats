@@ -58,7 +58,9 @@ table_rows() { awk -v t="$2" 'index($0, t) == 1 { on = 1; getline; next } on && 
 	awk '{ for (i = 2; i <= 3; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/) exit 1 }' "$C/rows"
 	# smart-alloc's row: puts counted by the tier store, failed ones among them, and the paper's figures
 	read -r _ _ _ _ _ puts failed _ <<<"$(grep '^smart-alloc' "$C/rows")"
-	[[ $puts =~ ^[0-9]+$ && $failed =~ ^[0-9]+$ ]] && [ "$puts" -gt 0 ] && [ "$failed" -le "$puts" ]
+	[[ $puts =~ ^[0-9]+$ && $failed =~ ^[0-9]+$ ]]
+	[ "$puts" -gt 0 ]
+	[ "$failed" -le "$puts" ]
 	grep -q '^smart-alloc .*-28% to -35.7%  *-7.1% to -12.7%$' "$C/rows"
 	# msballoon sent the tier targets, and the client applied them
 	jq -s -e 'map(select(.kind == "target" and .tier_applied == true)) | length > 0' "$C/out/plan-smart-alloc-1.jsonl"
