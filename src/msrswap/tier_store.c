@@ -10,7 +10,8 @@
  *  - the mirror: a ring of block copies (and "punch" entries for trims)
  *    written to the disk file, in ring order, by one thread.  A writer takes
  *    a credit (a semaphore of free entries) *before* its stripe lock, so it
- *    never waits for space while holding one; the mirror thread takes stripe
+ *    never waits for space while holding one (a batch takes further credits
+ *    only if free at once); the mirror thread takes stripe
  *    locks to count copies as written.  Entries get their ring position under
  *    the block's stripe lock, so the copies of one block are queued, and
  *    written, in the order of its writes; a copy not yet taken by the mirror
@@ -31,10 +32,13 @@
  *    can free the export (a handle is closed under its connection's lock and
  *    left NULL: a request that chose the remote before it left finds it so).
  *
- * Lock order: a stripe, then one at a time: a remote connection, a remote's
- * slot allocator, the RAM store's own locks, the mirror queue, the admin lock
- * (remote list and states).  Never two stripes; the mirror thread and the
- * sweep take a stripe with nothing else held. */
+ * Lock order: stripes, then remote connections, then one at a time: a
+ * remote's slot allocator, the RAM store's own locks, the mirror queue, the
+ * admin lock (remote list and states).  Most holders take one stripe and one
+ * connection; a write request's batch (write_blocks) takes the stripes of its
+ * blocks in stripe order, then the connections its remote writes use in
+ * address order, and waits for no mirror credit while it holds a stripe.
+ * The mirror thread and the sweep take a stripe with nothing else held. */
 #include "tier_store.h"
 #include "fabric.h"
 #include "nbd_proto.h"
@@ -165,7 +169,6 @@ struct mirror {
 	unsigned char *data; /* cap blocks */
 	bool stop, hold, sleeping;
 	sem_t space;         /* credits: free entries not reserved by a writer */
-	pthread_mutex_t gather_lock; /* a writer taking several credits (mirror_reserve_n) */
 	pthread_t thread;
 	bool started;
 	_Atomic int error;   /* first errno from the disk file, sticky */
@@ -186,7 +189,6 @@ struct tier_store {
 	char *disk_path; /* removed with the store: its content means nothing without the block map */
 	bool sync_on_flush;
 	unsigned nconns_wanted, timeout_ms;
-	unsigned write_batch; /* whole blocks per write_blocks: WRITE_BATCH, or half the mirror queue */
 	void (*on_remote_dead)(void *ctx, const char *uri, const char *reason);
 	void *callback_ctx;
 	struct ram_export *ram; /* NULL: no RAM tier */
@@ -703,14 +705,10 @@ static void mirror_unreserve(struct tier_store *ts)
 	sem_post(&ts->mirror.space);
 }
 
-/* n entries at once (n <= the queue's capacity): one writer gathers at a
- * time, so that two cannot each hold part of the queue waiting for the rest. */
-static void mirror_reserve_n(struct tier_store *ts, unsigned n)
+/* A free entry if there is one now: for a writer that holds stripe locks. */
+static bool mirror_try_reserve(struct tier_store *ts)
 {
-	pthread_mutex_lock(&ts->mirror.gather_lock);
-	for (unsigned i = 0; i < n; i++)
-		mirror_reserve(ts);
-	pthread_mutex_unlock(&ts->mirror.gather_lock);
+	return sem_trywait(&ts->mirror.space) == 0;
 }
 
 /* Queue a copy of block b (data NULL: a punch); w is b's word.  With b's
@@ -1505,30 +1503,44 @@ static void stripes_unlock(struct tier_store *ts, uint64_t first, unsigned count
 		pthread_mutex_unlock(&stripe_of(ts, first + i)->lock);
 }
 
-/* Write `count` whole blocks from `first` (count <= ts->write_batch): every
- * block is placed first, then all the remote ones are written together, so
- * the request waits for one round trip, not one per block.  A block
- * completes as in write_block: on its remote and queued to the disk copy. */
-static void write_blocks(struct tier_store *ts, uint64_t first, const unsigned char *data, unsigned count)
+/* Write up to `count` whole blocks from `first` (count <= WRITE_BATCH):
+ * every block is placed first, then all the remote ones are written
+ * together, so the request waits for one round trip, not one per block.  A
+ * block completes as in write_block: on its remote and queued to the disk
+ * copy.  Mirror credits: one is waited for before the stripe locks (as
+ * write_block does); a block that needs another (a remote or disk block, a
+ * punch) takes it without waiting, else the batch ends before that block:
+ * RAM-pool blocks, which get no disk copy, never wait for the queue.
+ * Returns the number of blocks written (at least 1). */
+static unsigned write_blocks(struct tier_store *ts, uint64_t first, const unsigned char *data, unsigned count)
 {
 	struct put puts[WRITE_BATCH];
 	bool remote = false;
-	mirror_reserve_n(ts, count);
+	unsigned credits = 1, n = 0;
+	mirror_reserve(ts);
 	stripes_lock(ts, first, count);
-	for (unsigned i = 0; i < count; i++) {
-		puts[i] = (struct put){.b = first + i, .data = data + (size_t)i * BLOCK};
-		remote |= put_begin(ts, &puts[i]);
+	for (; n < count; n++) {
+		if (credits == 0 && !mirror_try_reserve(ts))
+			break;
+		credits += credits == 0;
+		puts[n] = (struct put){.b = first + n, .data = data + (size_t)n * BLOCK};
+		bool pending = put_begin(ts, &puts[n]);
+		/* a pending remote block keeps its credit for put_finish */
+		credits -= pending || puts[n].used;
+		remote |= pending;
 	}
 	if (remote)
-		remote_write_batch(ts, puts, count);
-	unsigned used = 0;
-	for (unsigned i = 0; i < count; i++) {
+		remote_write_batch(ts, puts, n);
+	for (unsigned i = 0; i < n; i++) {
+		if (!puts[i].r)
+			continue;
 		put_finish(ts, &puts[i]);
-		used += puts[i].used;
+		credits += !puts[i].used;
 	}
 	stripes_unlock(ts, first, count);
-	for (unsigned i = used; i < count; i++)
+	while (credits--)
 		mirror_unreserve(ts);
+	return n;
 }
 
 static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
@@ -1542,9 +1554,8 @@ static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
 	while (len && rc == 0) {
 		uint32_t at = offset & (BLOCK - 1), n = BLOCK - at < len ? BLOCK - at : len;
 		if (at == 0 && len >= BLOCK) {
-			unsigned whole = len / BLOCK < ts->write_batch ? len / BLOCK : ts->write_batch;
-			write_blocks(ts, offset >> BLOCK_SHIFT, in, whole);
-			n = whole * BLOCK;
+			unsigned whole = len / BLOCK < WRITE_BATCH ? len / BLOCK : WRITE_BATCH;
+			n = write_blocks(ts, offset >> BLOCK_SHIFT, in, whole) * BLOCK;
 		} else {
 			rc = write_block(ts, offset >> BLOCK_SHIFT, in, at, n);
 		}
@@ -1626,7 +1637,6 @@ static void destroy(struct tier_store *ts)
 	pthread_cond_destroy(&m->work);
 	pthread_cond_destroy(&m->drained);
 	pthread_mutex_destroy(&m->lock);
-	pthread_mutex_destroy(&m->gather_lock);
 	free(m->entries);
 	free(m->data);
 	free(m->newest);
@@ -1676,12 +1686,9 @@ int tier_store_open(const struct tier_store_config *cfg, struct tier_store **out
 	struct mirror *m = &ts->mirror;
 	m->cap = cfg->mirror_queue_blocks ? cfg->mirror_queue_blocks : TIER_MIRROR_QUEUE_DEFAULT;
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->gather_lock, NULL);
 	pthread_cond_init(&m->work, NULL);
 	pthread_cond_init(&m->drained, NULL);
 	sem_init(&m->space, 0, m->cap);
-	/* a batch takes its credits at once: leave room for other writers */
-	ts->write_batch = m->cap / 2 < WRITE_BATCH ? (m->cap / 2 ? m->cap / 2 : 1) : WRITE_BATCH;
 	tier_store_set_target(ts, cfg->tier_target_bytes);
 
 	/* calloc of a large table maps zero pages lazily: untouched parts cost nothing */
