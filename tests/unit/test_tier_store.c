@@ -870,11 +870,15 @@ static void test_release_disk_failed(void)
  * its own reference; the threads share stripes, RAM, the remote, the mirror. */
 
 #define THREADS 4
+/* Each thread has its own chunks of CHUNK blocks (chunk number % THREADS):
+ * its requests of several blocks stay in one; 24 blocks, so that the
+ * threads' chunks share stripes and some wrap around the stripe numbers. */
+#define CHUNK 24
 static atomic_int progress; /* operations done by all workers */
 
 struct worker {
 	struct tier_store *ts;
-	unsigned char *ref; /* the whole device: each thread touches only its blocks */
+	unsigned char *ref; /* the whole device: each thread touches only its chunks */
 	uint64_t nblocks;
 	int t, ops, bad;
 };
@@ -883,13 +887,18 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	uint64_t s = 1000 + (uint64_t)w->t;
-	unsigned char buf[BS];
+	unsigned char *buf = malloc(CHUNK * BS);
 	for (int i = 0; i < w->ops && !w->bad; i++) {
-		uint64_t b = rnd(&s, w->nblocks / THREADS) * THREADS + (uint64_t)w->t;
+		uint64_t chunk = rnd(&s, w->nblocks / CHUNK / THREADS) * THREADS + (uint64_t)w->t;
+		uint64_t b = chunk * CHUNK + rnd(&s, CHUNK);
 		uint32_t at = 0, n = BS;
 		if (rnd(&s, 4) == 0) {
 			at = (uint32_t)rnd(&s, BS);
 			n = (uint32_t)(1 + rnd(&s, BS - at));
+		} else if (rnd(&s, 4) == 0) { /* a request of several blocks of the chunk */
+			uint64_t count = 2 + rnd(&s, CHUNK - 1);
+			b = chunk * CHUNK + rnd(&s, CHUNK - count + 1);
+			n = (uint32_t)(count * BS);
 		}
 		uint64_t off = b * BS + at;
 		int kind = (int)rnd(&s, 100);
@@ -912,6 +921,7 @@ static void *worker_main(void *arg)
 			tier_store_ops.flush(w->ts);
 		atomic_fetch_add(&progress, 1);
 	}
+	free(buf);
 	return NULL;
 }
 
