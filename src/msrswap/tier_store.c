@@ -1180,6 +1180,29 @@ static unsigned batch_runs(const struct put *puts, unsigned count, struct run *r
 	return n;
 }
 
+static int by_slot(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The new slots the batch took on remote r go to its blocks in ascending
+ * order: they are not written yet, and slots given back by a trim come off
+ * the free list in reverse, so this makes runs of consecutive slots (fewer
+ * commands) out of what would be none. */
+static void batch_order_fresh_slots(struct put *puts, unsigned count, const struct remote *r)
+{
+	uint64_t slots[WRITE_BATCH];
+	unsigned n = 0;
+	for (unsigned i = 0; i < count; i++)
+		if (puts[i].r == r && puts[i].fresh)
+			slots[n++] = puts[i].slot;
+	qsort(slots, n, sizeof *slots, by_slot);
+	for (unsigned i = 0, k = 0; i < count; i++)
+		if (puts[i].r == r && puts[i].fresh)
+			puts[i].slot = slots[k++];
+}
+
 static int by_address(const void *a, const void *b)
 {
 	uintptr_t x = (uintptr_t) * (struct remote_conn *const *)a, y = (uintptr_t) * (struct remote_conn *const *)b;
@@ -1339,9 +1362,12 @@ static void remote_write_batch(struct tier_store *ts, struct put *puts, unsigned
 {
 	struct run runs[WRITE_BATCH];
 	struct remote_conn *locked[WRITE_BATCH];
-	for (unsigned i = 0; i < count; i++)
+	for (unsigned i = 0; i < count; i++) {
 		if (puts[i].r && !is_nbd(puts[i].r))
 			puts[i].rc = remote_io(ts, puts[i].r, R_WRITE, (void *)puts[i].data, puts[i].slot, 0, BLOCK);
+		else if (puts[i].r && puts[i].fresh && (i == 0 || puts[i - 1].r != puts[i].r))
+			batch_order_fresh_slots(puts, count, puts[i].r);
+	}
 	unsigned nruns = batch_runs(puts, count, runs);
 	unsigned nlocked = batch_lock(runs, nruns, locked);
 	batch_send(puts, runs, nruns);

@@ -1217,6 +1217,12 @@ static void test_pipelined_writes(const char *nbdkit)
 	is_int(read_number(dir, "writes"), 8, "is 8 NBD commands");
 	long most = read_number(dir, "max");
 	ok(most >= 4, "sent before any reply is waited for: the provider had %ld in flight at once (before: 1)", most);
+	write_number(dir, "want", 1);
+	is_int(tier_store_ops.trim(ts, 32 * BS, 0), 0, "trim the first 32 blocks: their slots are free again");
+	memset(ref, 0, 32 * BS);
+	write_number(dir, "writes", 0);
+	is_int(put_run(ts, ref, &seed, 128, 32), 0, "a write request of 32 new blocks");
+	is_int(read_number(dir, "writes"), 1, "takes the freed slots in order: one NBD command (before: 32)");
 	struct tier_stats st = stats(ts);
 	is_int(st.remote_bytes, 40 * BS, "every block is remote");
 	is_int(st.remotes_alive, 1, "the remote stayed alive");
