@@ -1534,10 +1534,11 @@ static void stripes_unlock(struct tier_store *ts, uint64_t first, unsigned count
  * together, so the request waits for one round trip, not one per block.  A
  * block completes as in write_block: on its remote and queued to the disk
  * copy.  Mirror credits: one is waited for before the stripe locks (as
- * write_block does); a block that needs another (a remote or disk block, a
- * punch) takes it without waiting, else the batch ends before that block:
- * RAM-pool blocks, which get no disk copy, never wait for the queue.
- * Returns the number of blocks written (at least 1). */
+ * write_block does: no one may wait for one holding a stripe); a block that
+ * needs another (a remote or disk block, a punch) takes it only if free at
+ * once, else the batch ends before that block.  So a batch of RAM-pool
+ * blocks, which get no disk copy, waits for the queue once at most, not
+ * once per block.  Returns the number of blocks written (at least 1). */
 static unsigned write_blocks(struct tier_store *ts, uint64_t first, const unsigned char *data, unsigned count)
 {
 	struct put puts[WRITE_BATCH];
