@@ -10,7 +10,8 @@
  *  - the mirror: a ring of block copies (and "punch" entries for trims)
  *    written to the disk file, in ring order, by one thread.  A writer takes
  *    a credit (a semaphore of free entries) *before* its stripe lock, so it
- *    never waits for space while holding one; the mirror thread takes stripe
+ *    never waits for space while holding one (a batch takes further credits
+ *    only if free at once); the mirror thread takes stripe
  *    locks to count copies as written.  Entries get their ring position under
  *    the block's stripe lock, so the copies of one block are queued, and
  *    written, in the order of its writes; a copy not yet taken by the mirror
@@ -31,10 +32,13 @@
  *    can free the export (a handle is closed under its connection's lock and
  *    left NULL: a request that chose the remote before it left finds it so).
  *
- * Lock order: a stripe, then one at a time: a remote connection, a remote's
- * slot allocator, the RAM store's own locks, the mirror queue, the admin lock
- * (remote list and states).  Never two stripes; the mirror thread and the
- * sweep take a stripe with nothing else held. */
+ * Lock order: stripes, then remote connections, then one at a time: a
+ * remote's slot allocator, the RAM store's own locks, the mirror queue, the
+ * admin lock (remote list and states).  Most holders take one stripe and one
+ * connection; a write request's batch (write_blocks) takes the stripes of its
+ * blocks in stripe order, then the connections its remote writes use in
+ * address order, and waits for no mirror credit while it holds a stripe.
+ * The mirror thread and the sweep take a stripe with nothing else held. */
 #include "tier_store.h"
 #include "fabric.h"
 #include "nbd_proto.h"
@@ -43,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <semaphore.h>
@@ -61,6 +66,9 @@
 #define MIRROR_BATCH 256 /* entries per round of the mirror thread */
 #define DEFAULT_CONNECTIONS 2
 #define MAX_CONNECTIONS 16
+#define WRITE_BATCH 128 /* whole blocks of a write request put together (at most STRIPES) */
+_Static_assert(WRITE_BATCH <= STRIPES, "a batch locks each of its blocks' stripes once");
+#define RUN_MAX 32      /* blocks per NBD command of consecutive remote slots (128 KiB) */
 
 /* ---- block words ---- */
 
@@ -346,6 +354,16 @@ static int fabric_remote_io(struct tier_store *ts, struct remote *r, enum remote
 	return rc ? EIO : 0;
 }
 
+/* What a request's result says of its remote: ENOSPC, full; EIO, dead. */
+static int remote_outcome(struct tier_store *ts, struct remote *r, int rc, const char *why)
+{
+	if (rc == ENOSPC)
+		atomic_store(&r->full, true);
+	else if (rc)
+		remote_set_state(ts, r, TIER_REMOTE_DEAD, why);
+	return rc;
+}
+
 /* One block-sized request on slot `slot` (`at`, `n`: a part of it, for reads).
  * Returns 0, ENOSPC (the provider is full: the slot kept its old content), or
  * EIO: the remote is dead now. */
@@ -355,12 +373,7 @@ static int remote_io(struct tier_store *ts, struct remote *r, enum remote_op op,
 	if (!remote_alive(r))
 		return EIO;
 	char why[256] = "";
-	int rc = r->kind->io(ts, r, op, buf, slot, slot * BLOCK + at, n, why, sizeof why);
-	if (rc == ENOSPC)
-		atomic_store(&r->full, true);
-	else if (rc)
-		remote_set_state(ts, r, TIER_REMOTE_DEAD, why);
-	return rc;
+	return remote_outcome(ts, r, r->kind->io(ts, r, op, buf, slot, slot * BLOCK + at, n, why, sizeof why), why);
 }
 
 static bool slot_alloc(struct remote *r, uint64_t *slot)
@@ -692,6 +705,12 @@ static void mirror_unreserve(struct tier_store *ts)
 	sem_post(&ts->mirror.space);
 }
 
+/* A free entry if there is one now: for a writer that holds stripe locks. */
+static bool mirror_try_reserve(struct tier_store *ts)
+{
+	return sem_trywait(&ts->mirror.space) == 0;
+}
+
 /* Queue a copy of block b (data NULL: a punch); w is b's word.  With b's
  * stripe lock held.  Swap rewrites its slots in place, so a rewrite often
  * finds the block's previous copy still waiting: the new content replaces
@@ -936,34 +955,6 @@ static int read_locked(struct tier_store *ts, uint64_t b, uint32_t at, uint32_t 
 	return EIO;
 }
 
-/* A new tier block for b (Algorithm 1): RAM first, then the alive remotes in
- * order.  Returns the new word's location, or 0 (a failed put). */
-static uint64_t place_new(struct tier_store *ts, uint64_t b, const unsigned char *data)
-{
-	if (!tier_reserve(ts))
-		return 0;
-	if (ts->ram && ram_store_ops.write(ts->ram, data, BLOCK, b * BLOCK) == 0) {
-		add(&ts->ram_blocks, 1);
-		return T_RAM;
-	}
-	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
-	for (unsigned i = 0; i < n; i++) {
-		struct remote *r = ts->remotes[i];
-		uint64_t slot;
-		if (!remote_alive(r) || !slot_alloc(r, &slot))
-			continue;
-		int rc = remote_io(ts, r, R_WRITE, (void *)data, slot, 0, BLOCK);
-		if (rc == 0) {
-			add(&r->used, 1);
-			return w_remote_at(i, slot);
-		}
-		if (rc == ENOSPC)
-			slot_free(r, slot, false); /* r->full stays: the next puts skip r */
-	}
-	tier_release(ts);
-	return 0;
-}
-
 /* Drop block b from RAM or its remote (the caller has its content elsewhere or wants it gone). */
 static void leave_tier(struct tier_store *ts, uint64_t b, uint64_t w)
 {
@@ -991,42 +982,28 @@ static bool is_zero(const unsigned char *p)
 
 static bool clear_locked(struct tier_store *ts, uint64_t b, bool is_flush);
 
-/* A put of a whole block, with a mirror credit reserved.  Returns whether
- * it used the credit. */
-static bool put_locked(struct tier_store *ts, uint64_t b, const unsigned char *data)
+/* A put of a whole block, with a mirror credit reserved.  put_begin
+ * finishes it at once unless the block's content goes to a remote slot:
+ * then `r` is set, and the caller writes `data` there (alone, remote_io,
+ * or with the other blocks of its request, remote_write_batch), stores the
+ * outcome in `rc` and calls put_finish.  All with the block's stripe lock. */
+struct put {
+	uint64_t b, w; /* the block, and its word when the put began */
+	const unsigned char *data;
+	struct remote *r; /* NULL: no remote write pending */
+	unsigned ri;      /* r's index */
+	uint64_t slot;
+	bool fresh; /* a new slot of r (else the block's own, rewritten in place) */
+	int rc;     /* of the remote write: 0, ENOSPC or EIO */
+	bool used;  /* the put used its mirror credit */
+};
+
+/* Store the block's new word (loc: its place; 0: a failed put, the disk). */
+static void put_settle(struct tier_store *ts, struct put *p, uint64_t loc)
 {
-	struct stripe *s = stripe_of(ts, b);
-	add(&s->puts_total, 1);
-	/* A zero block is stored nowhere (as in the RAM store): a put that
-	 * succeeds without taking space. */
-	if (is_zero(data)) {
-		add(&s->puts_succ, 1);
-		return clear_locked(ts, b, false);
-	}
-	uint64_t w = word_now(ts, b), loc = 0;
-	int tier = w_tier(w);
-	/* A block already in the tier is rewritten in place: no new space. */
-	if (tier == T_RAM) {
-		if (ram_store_ops.write(ts->ram, data, BLOCK, b * BLOCK) == 0)
-			loc = T_RAM;
-		else /* a dedup pool may need a new block to rewrite a shared one */
-			leave_tier(ts, b, w);
-	} else if (tier == T_REMOTE) {
-		struct remote *r = remote_get(ts, w_remote(w));
-		int rc = remote_io(ts, r, R_WRITE, (void *)data, w_slot(w), 0, BLOCK);
-		if (rc == 0) {
-			loc = w & ~W_PENDING_MASK;
-		} else if (rc == ENOSPC) {
-			leave_tier(ts, b, w);
-		} else { /* dead (or released meanwhile): its slots are gone */
-			add(&r->used, -1);
-			tier_release(ts);
-			if (atomic_load(&r->state) == TIER_REMOTE_DEAD)
-				add(&ts->failover_blocks, 1);
-		}
-	}
-	if (!loc)
-		loc = place_new(ts, b, data);
+	struct stripe *s = stripe_of(ts, p->b);
+	int tier = w_tier(p->w);
+	p->r = NULL;
 	if (loc)
 		add(&s->puts_succ, 1);
 	else
@@ -1037,16 +1014,372 @@ static bool put_locked(struct tier_store *ts, uint64_t b, const unsigned char *d
 		add(&ts->disk_blocks, 1);
 	/* A RAM block has no disk copy (see tier_store.h): its place in the
 	 * file is a hole, punched when it comes from the disk or a remote. */
-	bool used = false;
+	p->used = false;
 	if (loc != T_RAM)
-		used = mirror_push(ts, b, w, data);
+		p->used = mirror_push(ts, p->b, p->w, p->data);
 	else if (tier == T_DISK || tier == T_REMOTE)
-		used = mirror_push(ts, b, w, NULL);
-	word_set(ts, b, loc | (w_pending(w) + (used ? W_PENDING_ONE : 0)));
+		p->used = mirror_push(ts, p->b, p->w, NULL);
+	word_set(ts, p->b, loc | (w_pending(p->w) + (p->used ? W_PENDING_ONE : 0)));
 	/* The remote may have left ALIVE after we chose it, and its sweep passed
 	 * this block before we stored the word: demote it ourselves. */
-	word_now(ts, b);
-	return used;
+	word_now(ts, p->b);
+}
+
+/* A free slot of the first alive remote from index `from` on: sets p->r. */
+static bool place_on_remote(struct tier_store *ts, struct put *p, unsigned from)
+{
+	size_t n = atomic_load_explicit(&ts->nremotes, memory_order_acquire);
+	for (unsigned i = from; i < n; i++) {
+		struct remote *r = ts->remotes[i];
+		if (remote_alive(r) && slot_alloc(r, &p->slot)) {
+			*p = (struct put){.b = p->b, .w = p->w, .data = p->data, .r = r, .ri = i, .slot = p->slot,
+					  .fresh = true};
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A new tier block for the put (Algorithm 1): RAM first, then the alive
+ * remotes in order.  Returns whether a remote write is pending (p->r);
+ * else the put is settled (in RAM, or failed: the disk). */
+static bool place_begin(struct tier_store *ts, struct put *p)
+{
+	if (!tier_reserve(ts)) {
+		put_settle(ts, p, 0);
+		return false;
+	}
+	if (ts->ram && ram_store_ops.write(ts->ram, p->data, BLOCK, p->b * BLOCK) == 0) {
+		add(&ts->ram_blocks, 1);
+		put_settle(ts, p, T_RAM);
+		return false;
+	}
+	if (place_on_remote(ts, p, 0))
+		return true;
+	tier_release(ts);
+	put_settle(ts, p, 0);
+	return false;
+}
+
+static bool put_begin(struct tier_store *ts, struct put *p)
+{
+	struct stripe *s = stripe_of(ts, p->b);
+	add(&s->puts_total, 1);
+	p->r = NULL;
+	/* A zero block is stored nowhere (as in the RAM store): a put that
+	 * succeeds without taking space. */
+	if (is_zero(p->data)) {
+		add(&s->puts_succ, 1);
+		p->used = clear_locked(ts, p->b, false);
+		return false;
+	}
+	p->w = word_now(ts, p->b);
+	/* A block already in the tier is rewritten in place: no new space. */
+	if (w_tier(p->w) == T_RAM) {
+		if (ram_store_ops.write(ts->ram, p->data, BLOCK, p->b * BLOCK) == 0) {
+			put_settle(ts, p, T_RAM);
+			return false;
+		}
+		leave_tier(ts, p->b, p->w); /* a dedup pool may need a new block to rewrite a shared one */
+	} else if (w_tier(p->w) == T_REMOTE) {
+		p->ri = w_remote(p->w);
+		p->r = remote_get(ts, p->ri);
+		p->slot = w_slot(p->w);
+		p->fresh = false;
+		return true;
+	}
+	return place_begin(ts, p);
+}
+
+/* The remote write is done (p->rc): settle the block there, or place it
+ * anew, one block at a time (refusals and failures are rare). */
+static void put_finish(struct tier_store *ts, struct put *p)
+{
+	while (p->r) {
+		struct remote *r = p->r;
+		bool pending;
+		if (p->rc == 0 && p->fresh) {
+			add(&r->used, 1);
+			put_settle(ts, p, w_remote_at(p->ri, p->slot));
+			return;
+		}
+		if (p->rc == 0) {
+			put_settle(ts, p, p->w & ~W_PENDING_MASK);
+			return;
+		}
+		if (p->fresh) {
+			if (p->rc == ENOSPC)
+				slot_free(r, p->slot, false); /* r->full stays: the next puts skip r */
+			/* (a dead remote's slot is not reused) */
+			pending = place_on_remote(ts, p, p->ri + 1);
+			if (!pending) {
+				tier_release(ts);
+				put_settle(ts, p, 0);
+			}
+		} else {
+			if (p->rc == ENOSPC) {
+				leave_tier(ts, p->b, p->w);
+			} else { /* dead (or released meanwhile): its slots are gone */
+				add(&r->used, -1);
+				tier_release(ts);
+				if (atomic_load(&r->state) == TIER_REMOTE_DEAD)
+					add(&ts->failover_blocks, 1);
+			}
+			pending = place_begin(ts, p);
+		}
+		if (pending)
+			p->rc = remote_io(ts, p->r, R_WRITE, (void *)p->data, p->slot, 0, BLOCK);
+	}
+}
+
+/* A put of one whole block on its own.  Returns whether it used the credit. */
+static bool put_locked(struct tier_store *ts, uint64_t b, const unsigned char *data)
+{
+	struct put p = {.b = b, .data = data};
+	if (put_begin(ts, &p)) {
+		p.rc = remote_io(ts, p.r, R_WRITE, (void *)data, p.slot, 0, BLOCK);
+		put_finish(ts, &p);
+	}
+	return p.used;
+}
+
+/* ---- a request's remote writes, all sent before any is waited for ---- */
+
+/* One NBD command of a batch: puts [first, first + n) of the request, on
+ * consecutive slots of one remote (consecutive blocks of the request, so
+ * their data is contiguous too). */
+struct run {
+	unsigned first, n;
+	struct remote *r;
+	struct remote_conn *c;
+	int64_t cookie; /* in flight while not -1 */
+	int rc;
+	char why[96];
+};
+
+static bool is_nbd(const struct remote *r)
+{
+	return r->kind == &remote_kinds[0];
+}
+
+/* The puts' pending NBD writes as runs of consecutive slots, RUN_MAX blocks at most. */
+static unsigned batch_runs(const struct put *puts, unsigned count, struct run *runs)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < count; i++) {
+		const struct put *p = &puts[i];
+		if (!p->r || !is_nbd(p->r))
+			continue;
+		struct run *last = n ? &runs[n - 1] : NULL;
+		if (last && last->r == p->r && last->first + last->n == i && last->n < RUN_MAX &&
+		    puts[last->first].slot + last->n == p->slot)
+			last->n++;
+		else
+			runs[n++] = (struct run){.first = i, .n = 1, .r = p->r, .cookie = -1};
+	}
+	return n;
+}
+
+static int by_slot(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The new slots the batch took on remote r go to its blocks in ascending
+ * order: they are not written yet, and slots given back by a trim come off
+ * the free list in reverse, so this makes runs of consecutive slots (fewer
+ * commands) out of what would be none. */
+static void batch_order_fresh_slots(struct put *puts, unsigned count, const struct remote *r)
+{
+	uint64_t slots[WRITE_BATCH];
+	unsigned n = 0;
+	for (unsigned i = 0; i < count; i++)
+		if (puts[i].r == r && puts[i].fresh)
+			slots[n++] = puts[i].slot;
+	qsort(slots, n, sizeof *slots, by_slot);
+	for (unsigned i = 0, k = 0; i < count; i++)
+		if (puts[i].r == r && puts[i].fresh)
+			puts[i].slot = slots[k++];
+}
+
+static int by_address(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (struct remote_conn *const *)a, y = (uintptr_t) * (struct remote_conn *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Spread the runs over their remotes' connections and lock those, each
+ * once, in address order: the one order of every holder of several. */
+static unsigned batch_lock(struct run *runs, unsigned nruns, struct remote_conn **locked)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < nruns; k++) {
+		runs[k].c = &runs[k].r->conns[k % runs[k].r->nconns];
+		bool seen = false;
+		for (unsigned i = 0; i < n && !seen; i++)
+			seen = locked[i] == runs[k].c;
+		if (!seen)
+			locked[n++] = runs[k].c;
+	}
+	qsort(locked, n, sizeof *locked, by_address);
+	for (unsigned i = 0; i < n; i++)
+		pthread_mutex_lock(&locked[i]->lock);
+	return n;
+}
+
+static void run_failed(struct run *run, int rc, const char *why)
+{
+	run->cookie = -1;
+	run->rc = rc;
+	snprintf(run->why, sizeof run->why, "%s", why ? why : "request failed");
+}
+
+/* A command that completed with an error: a full reservoir answers ENOSPC
+ * on a live connection (not a failure); anything else is EIO. */
+static void run_error(struct run *run)
+{
+	int e = nbd_get_errno();
+	const char *why = nbd_get_error();
+	run_failed(run, e == ENOSPC && nbd_aio_is_ready(run->c->h) == 1 ? ENOSPC : EIO, why);
+}
+
+static void batch_send(const struct put *puts, struct run *runs, unsigned nruns)
+{
+	for (unsigned k = 0; k < nruns; k++) {
+		struct run *run = &runs[k];
+		/* The remote may have left ALIVE (and lost its handles) meanwhile. */
+		if (!run->c->h || !remote_alive(run->r)) {
+			run_failed(run, EIO, "disconnected");
+			continue;
+		}
+		const struct put *p = &puts[run->first];
+		run->cookie = nbd_aio_pwrite(run->c->h, p->data, (size_t)run->n * BLOCK, p->slot * BLOCK,
+					     NBD_NULL_COMPLETION, 0);
+		if (run->cookie == -1)
+			run_failed(run, EIO, nbd_get_error());
+	}
+}
+
+/* Fail the runs still in flight on connection c (every connection: NULL). */
+static void fail_in_flight(struct run *runs, unsigned nruns, const struct remote_conn *c, const char *why)
+{
+	for (unsigned k = 0; k < nruns; k++)
+		if (runs[k].cookie != -1 && (!c || runs[k].c == c))
+			run_failed(&runs[k], EIO, why);
+}
+
+/* Collect the completed runs; the connections of those still in flight
+ * into fds (with what each waits for).  Returns how many. */
+static unsigned batch_collect(struct run *runs, unsigned nruns, struct remote_conn **conns, struct pollfd *fds)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < nruns; k++) {
+		struct run *run = &runs[k];
+		if (run->cookie == -1)
+			continue;
+		int done = nbd_aio_command_completed(run->c->h, (uint64_t)run->cookie);
+		if (done == 1) {
+			run->cookie = -1;
+			run->rc = 0;
+			continue;
+		}
+		if (done == -1) {
+			run_error(run);
+			continue;
+		}
+		bool seen = false;
+		for (unsigned i = 0; i < n && !seen; i++)
+			seen = conns[i] == run->c;
+		if (seen)
+			continue;
+		unsigned dir = nbd_aio_get_direction(run->c->h);
+		conns[n] = run->c;
+		fds[n++] = (struct pollfd){.fd = nbd_aio_get_fd(run->c->h),
+					   .events = (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+							     (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0))};
+	}
+	return n;
+}
+
+/* Wait for every run, polling all their connections at once, under the
+ * store's deadline for the whole batch. */
+static void batch_wait(struct tier_store *ts, struct run *runs, unsigned nruns)
+{
+	uint64_t deadline = monotonic_ns() + (uint64_t)ts->timeout_ms * 1000000u;
+	struct remote_conn *conns[WRITE_BATCH];
+	struct pollfd fds[WRITE_BATCH];
+	for (;;) {
+		unsigned n = batch_collect(runs, nruns, conns, fds);
+		if (n == 0)
+			return;
+		uint64_t now = monotonic_ns();
+		if (now >= deadline) {
+			char why[64];
+			snprintf(why, sizeof why, "no reply in %u ms", ts->timeout_ms);
+			fail_in_flight(runs, nruns, NULL, why);
+			return;
+		}
+		if (poll(fds, n, (int)((deadline - now + 999999) / 1000000)) < 0 && errno != EINTR) {
+			fail_in_flight(runs, nruns, NULL, strerror(errno));
+			return;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			int rc = 0;
+			if (fds[i].fd < 0 || fds[i].revents & POLLNVAL)
+				rc = -1;
+			else if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+				rc = nbd_aio_notify_read(conns[i]->h);
+			else if (fds[i].revents & POLLOUT)
+				rc = nbd_aio_notify_write(conns[i]->h);
+			if (rc == -1)
+				fail_in_flight(runs, nruns, conns[i], nbd_get_error() ? nbd_get_error() : "connection lost");
+		}
+	}
+}
+
+/* A connection whose command failed (the remote is dead) or still has one
+ * in flight past the deadline is closed at once, under its lock: libnbd
+ * then no longer holds the caller's buffers, which the request gives back
+ * when it returns. */
+static void batch_close_failed(struct run *runs, unsigned nruns)
+{
+	for (unsigned k = 0; k < nruns; k++) {
+		struct remote_conn *c = runs[k].c;
+		if (runs[k].rc != EIO || !c->h)
+			continue;
+		nbd_close(c->h);
+		c->h = NULL;
+		atomic_fetch_sub(&runs[k].r->connected, 1);
+	}
+}
+
+/* Write the pending remote blocks of a request's puts (p->r set): NBD
+ * remotes get every command sent before any reply is waited for, one per
+ * run of consecutive slots; fabric writes are one-sided already.  Sets
+ * each p->rc, and marks a remote full or dead as remote_io does. */
+static void remote_write_batch(struct tier_store *ts, struct put *puts, unsigned count)
+{
+	struct run runs[WRITE_BATCH];
+	struct remote_conn *locked[WRITE_BATCH];
+	for (unsigned i = 0; i < count; i++) {
+		if (puts[i].r && !is_nbd(puts[i].r))
+			puts[i].rc = remote_io(ts, puts[i].r, R_WRITE, (void *)puts[i].data, puts[i].slot, 0, BLOCK);
+		else if (puts[i].r && puts[i].fresh && (i == 0 || puts[i - 1].r != puts[i].r))
+			batch_order_fresh_slots(puts, count, puts[i].r);
+	}
+	unsigned nruns = batch_runs(puts, count, runs);
+	unsigned nlocked = batch_lock(runs, nruns, locked);
+	batch_send(puts, runs, nruns);
+	batch_wait(ts, runs, nruns);
+	batch_close_failed(runs, nruns);
+	for (unsigned i = 0; i < nlocked; i++)
+		pthread_mutex_unlock(&locked[i]->lock);
+	for (unsigned k = 0; k < nruns; k++) {
+		remote_outcome(ts, runs[k].r, runs[k].rc, runs[k].why);
+		for (unsigned i = runs[k].first; i < runs[k].first + runs[k].n; i++)
+			puts[i].rc = runs[k].rc;
+	}
 }
 
 /* Make block b EMPTY (zeros, stored nowhere): a trim or zeroing of the whole
@@ -1179,6 +1512,64 @@ static int write_block(struct tier_store *ts, uint64_t b, const unsigned char *d
 	return rc;
 }
 
+/* Lock the stripes of blocks [first, first + count) (count <= STRIPES: each
+ * once) in stripe order: the one order of every holder of several. */
+static void stripes_lock(struct tier_store *ts, uint64_t first, unsigned count)
+{
+	unsigned start = (unsigned)(first % STRIPES), wrapped = start + count > STRIPES ? start + count - STRIPES : 0;
+	for (unsigned i = 0; i < wrapped; i++)
+		pthread_mutex_lock(&ts->stripes[i].lock);
+	for (unsigned i = start; i < start + count - wrapped; i++)
+		pthread_mutex_lock(&ts->stripes[i].lock);
+}
+
+static void stripes_unlock(struct tier_store *ts, uint64_t first, unsigned count)
+{
+	for (unsigned i = 0; i < count; i++)
+		pthread_mutex_unlock(&stripe_of(ts, first + i)->lock);
+}
+
+/* Write up to `count` whole blocks from `first` (count <= WRITE_BATCH):
+ * every block is placed first, then all the remote ones are written
+ * together, so the request waits for one round trip, not one per block.  A
+ * block completes as in write_block: on its remote and queued to the disk
+ * copy.  Mirror credits: one is waited for before the stripe locks (as
+ * write_block does: no one may wait for one holding a stripe); a block that
+ * needs another (a remote or disk block, a punch) takes it only if free at
+ * once, else the batch ends before that block.  So a batch of RAM-pool
+ * blocks, which get no disk copy, waits for the queue once at most, not
+ * once per block.  Returns the number of blocks written (at least 1). */
+static unsigned write_blocks(struct tier_store *ts, uint64_t first, const unsigned char *data, unsigned count)
+{
+	struct put puts[WRITE_BATCH];
+	bool remote = false;
+	unsigned credits = 1, n = 0;
+	mirror_reserve(ts);
+	stripes_lock(ts, first, count);
+	for (; n < count; n++) {
+		if (credits == 0 && !mirror_try_reserve(ts))
+			break;
+		credits += credits == 0;
+		puts[n] = (struct put){.b = first + n, .data = data + (size_t)n * BLOCK};
+		bool pending = put_begin(ts, &puts[n]);
+		/* a pending remote block keeps its credit for put_finish */
+		credits -= pending || puts[n].used;
+		remote |= pending;
+	}
+	if (remote)
+		remote_write_batch(ts, puts, n);
+	for (unsigned i = 0; i < n; i++) {
+		if (!puts[i].r)
+			continue;
+		put_finish(ts, &puts[i]);
+		credits += !puts[i].used;
+	}
+	stripes_unlock(ts, first, count);
+	while (credits--)
+		mirror_unreserve(ts);
+	return n;
+}
+
 static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
 {
 	struct tier_store *ts = self;
@@ -1189,7 +1580,12 @@ static int ts_write(void *self, const void *buf, uint32_t len, uint64_t offset)
 	int rc = 0;
 	while (len && rc == 0) {
 		uint32_t at = offset & (BLOCK - 1), n = BLOCK - at < len ? BLOCK - at : len;
-		rc = write_block(ts, offset >> BLOCK_SHIFT, in, at, n);
+		if (at == 0 && len >= BLOCK) {
+			unsigned whole = len / BLOCK < WRITE_BATCH ? len / BLOCK : WRITE_BATCH;
+			n = write_blocks(ts, offset >> BLOCK_SHIFT, in, whole) * BLOCK;
+		} else {
+			rc = write_block(ts, offset >> BLOCK_SHIFT, in, at, n);
+		}
 		in += n;
 		offset += n;
 		len -= n;

@@ -26,7 +26,9 @@
  * outside this host's RAM, so that a remote's failure or release loses
  * nothing.  The rule of what is acknowledged before it reaches the file: a
  * write completes once its content is in this host's RAM (the RAM pool, or
- * the mirror queue) and, for a remote block, on the remote.  A block held by
+ * the mirror queue) and, for a remote block, on the remote; the remote
+ * blocks of one write request are sent together (one NBD write per run of
+ * consecutive remote slots) before any reply is waited for.  A block held by
  * the RAM pool gets no disk copy at all (its place in the file is a hole):
  * host RAM is where swap lives anyway, and a host crash loses swap whatever
  * the file holds; copying it would only make sustained swap-outs wait for

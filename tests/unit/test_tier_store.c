@@ -114,6 +114,13 @@ static int put_blocks(struct tier_store *ts, unsigned char *ref, uint64_t *seed,
 	return 0;
 }
 
+/* count new blocks from `first` in one write request */
+static int put_run(struct tier_store *ts, unsigned char *ref, uint64_t *seed, uint64_t first, uint64_t count)
+{
+	fill_random(seed, ref + first * BS, count * BS);
+	return ts_write(ts, ref + first * BS, (uint32_t)(count * BS), first * BS);
+}
+
 /* Read the whole device in pieces of every alignment and compare. */
 static bool device_equals(struct tier_store *ts, const unsigned char *ref, uint64_t size)
 {
@@ -727,8 +734,9 @@ static void test_failover(bool detect_by_write)
 
 	provider_kill(&p, SIGKILL);
 	if (detect_by_write) {
-		put_blocks(ts, ref, &seed, 100, 1); /* a remote block: the write fails over */
-		put_blocks(ts, ref, &seed, 101, 1);
+		/* remote blocks: the request's writes fail together, then one alone */
+		is_int(put_run(ts, ref, &seed, 96, 64), 0, "a write request of 64 remote blocks fails over");
+		put_blocks(ts, ref, &seed, 200, 1);
 	}
 	ok(device_equals(ts, ref, size), "%s: every block reads back after SIGKILL of the provider", how);
 	st = stats(ts);
@@ -862,11 +870,15 @@ static void test_release_disk_failed(void)
  * its own reference; the threads share stripes, RAM, the remote, the mirror. */
 
 #define THREADS 4
+/* Each thread has its own chunks of CHUNK blocks (chunk number % THREADS):
+ * its requests of several blocks stay in one; 24 blocks, so that the
+ * threads' chunks share stripes and some wrap around the stripe numbers. */
+#define CHUNK 24
 static atomic_int progress; /* operations done by all workers */
 
 struct worker {
 	struct tier_store *ts;
-	unsigned char *ref; /* the whole device: each thread touches only its blocks */
+	unsigned char *ref; /* the whole device: each thread touches only its chunks */
 	uint64_t nblocks;
 	int t, ops, bad;
 };
@@ -875,13 +887,18 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	uint64_t s = 1000 + (uint64_t)w->t;
-	unsigned char buf[BS];
+	unsigned char *buf = malloc(CHUNK * BS);
 	for (int i = 0; i < w->ops && !w->bad; i++) {
-		uint64_t b = rnd(&s, w->nblocks / THREADS) * THREADS + (uint64_t)w->t;
+		uint64_t chunk = rnd(&s, w->nblocks / CHUNK / THREADS) * THREADS + (uint64_t)w->t;
+		uint64_t b = chunk * CHUNK + rnd(&s, CHUNK);
 		uint32_t at = 0, n = BS;
 		if (rnd(&s, 4) == 0) {
 			at = (uint32_t)rnd(&s, BS);
 			n = (uint32_t)(1 + rnd(&s, BS - at));
+		} else if (rnd(&s, 4) == 0) { /* a request of several blocks of the chunk */
+			uint64_t count = 2 + rnd(&s, CHUNK - 1);
+			b = chunk * CHUNK + rnd(&s, CHUNK - count + 1);
+			n = (uint32_t)(count * BS);
 		}
 		uint64_t off = b * BS + at;
 		int kind = (int)rnd(&s, 100);
@@ -904,6 +921,7 @@ static void *worker_main(void *arg)
 			tier_store_ops.flush(w->ts);
 		atomic_fetch_add(&progress, 1);
 	}
+	free(buf);
 	return NULL;
 }
 
@@ -1098,6 +1116,167 @@ static void test_provider_errors(const char *nbdkit)
 	free(ref);
 }
 
+/* Blocks 0..n-1 written one request each, in reverse order: block b gets
+ * slot n-1-b of a fresh remote, so a request rewriting them in block order
+ * finds no two consecutive slots (one NBD command per block). */
+static void put_reversed(struct tier_store *ts, unsigned char *ref, uint64_t *seed, uint64_t first, uint64_t n)
+{
+	for (uint64_t i = n; i-- > 0;)
+		put_blocks(ts, ref, seed, first + i, 1);
+}
+
+static long read_number(const char *dir, const char *name)
+{
+	char path[400], text[32] = "";
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (!fgets(text, sizeof text, f))
+			text[0] = '\0';
+		fclose(f);
+	}
+	return text[0] ? atol(text) : -1;
+}
+
+static void write_number(const char *dir, const char *name, long value)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%ld\n", value);
+		fclose(f);
+	}
+}
+
+/* An nbdkit sh plugin that counts the write commands it gets and the most
+ * in flight at once, and holds each write until `want` were in flight at
+ * once (at most 10 s): a client that waits for each reply before it sends
+ * the next never gets beyond one. */
+static const char counting_plugin[] =
+	"#!/bin/sh\n"
+	"d=%s\n"
+	"case \"$1\" in\n"
+	"get_size) echo 1M ;;\n"
+	"thread_model) echo parallel ;;\n"
+	"can_write) exit 0 ;;\n"
+	"can_trim|can_flush|can_multi_conn) exit 3 ;;\n"
+	"pread) dd if=$d/disk iflag=skip_bytes,count_bytes skip=$4 count=$3 status=none ;;\n"
+	"pwrite)\n"
+	"  ( flock 9; n=$(($(cat $d/inflight) + 1)); echo $n >$d/inflight\n"
+	"    [ $n -gt $(cat $d/max) ] && echo $n >$d/max; echo $(($(cat $d/writes) + 1)) >$d/writes ) 9>$d/lock\n"
+	"  i=0; while [ $(cat $d/max) -lt $(cat $d/want) ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done\n"
+	"  dd of=$d/disk oflag=seek_bytes conv=notrunc seek=$4 status=none\n"
+	"  ( flock 9; echo $(($(cat $d/inflight) - 1)) >$d/inflight ) 9>$d/lock ;;\n"
+	"*) exit 2 ;;\n"
+	"esac\n";
+
+/* The NBD commands a write request sends, as the provider sees them: one
+ * per run of consecutive remote slots, all sent before any reply is waited
+ * for (before: one per block, each after the previous one's reply). */
+static void test_pipelined_writes(const char *nbdkit)
+{
+	char dir[300], script[340], disk[340];
+	snprintf(dir, sizeof dir, "%s/counting", tmpdir);
+	snprintf(script, sizeof script, "%s/plugin.sh", tmpdir);
+	snprintf(disk, sizeof disk, "%s/disk", dir);
+	mkdir(dir, 0700);
+	FILE *f = fopen(script, "w");
+	if (!f || fprintf(f, counting_plugin, dir) < 0 || fclose(f) != 0 || chmod(script, 0700) != 0 ||
+	    close(open(disk, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != 0 || truncate(disk, MIB(1)) != 0)
+		bail("counting plugin", strerror(errno));
+	write_number(dir, "inflight", 0);
+	write_number(dir, "max", 0);
+	write_number(dir, "writes", 0);
+	write_number(dir, "want", 1);
+	struct provider p;
+	snprintf(p.sock, sizeof p.sock, "%s/counting.sock", tmpdir);
+	snprintf(p.uri, sizeof p.uri, "nbd+unix://?socket=%s", p.sock);
+	char *argv[] = {(char *)nbdkit, "-f", "-U", p.sock, "sh", script, NULL};
+	if (!provider_spawn(&p, argv)) {
+		skip("pipelined writes: nbdkit's sh plugin did not start");
+		return;
+	}
+	const uint64_t size = MIB(1);
+	char path[300];
+	disk_path(path, sizeof path, "pipelined");
+	const char *uris[] = {p.uri};
+	/* the plugin may hold a write 10 s: no remote timeout before that */
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1, .remote_timeout_ms = 60000};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 12;
+	is_int(put_run(ts, ref, &seed, 0, 32), 0, "a write request of 32 new blocks");
+	is_int(read_number(dir, "writes"), 1, "goes to consecutive slots in one NBD command (before: 32)");
+	put_reversed(ts, ref, &seed, 64, 8);
+	write_number(dir, "writes", 0);
+	write_number(dir, "max", 0);
+	write_number(dir, "want", 4);
+	is_int(put_run(ts, ref, &seed, 64, 8), 0, "a write request rewriting 8 blocks of scattered slots");
+	is_int(read_number(dir, "writes"), 8, "is 8 NBD commands");
+	long most = read_number(dir, "max");
+	ok(most >= 4, "sent before any reply is waited for: the provider had %ld in flight at once (before: 1)", most);
+	write_number(dir, "want", 1);
+	is_int(tier_store_ops.trim(ts, 32 * BS, 0), 0, "trim the first 32 blocks: their slots are free again");
+	memset(ref, 0, 32 * BS);
+	write_number(dir, "writes", 0);
+	is_int(put_run(ts, ref, &seed, 128, 32), 0, "a write request of 32 new blocks");
+	is_int(read_number(dir, "writes"), 1, "takes the freed slots in order: one NBD command (before: 32)");
+	struct tier_stats st = stats(ts);
+	is_int(st.remote_bytes, 40 * BS, "every block is remote");
+	is_int(st.remotes_alive, 1, "the remote stayed alive");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	tier_store_close(ts);
+	provider_kill(&p, SIGTERM);
+	free(ref);
+}
+
+/* A remote that fails in the middle of a request: nbdkit's error filter
+ * answers EIO to about half the request's commands; the others succeed.
+ * Nothing is lost: every block is on the disk copy. */
+static void test_failover_mid_request(const char *nbdkit)
+{
+	struct provider p;
+	char trigger[300], a1[340];
+	snprintf(trigger, sizeof trigger, "%s/fail-writes", tmpdir);
+	snprintf(a1, sizeof a1, "error-pwrite-file=%s", trigger);
+	snprintf(p.sock, sizeof p.sock, "%s/midway.sock", tmpdir);
+	snprintf(p.uri, sizeof p.uri, "nbd+unix://?socket=%s", p.sock);
+	char *argv[] = {(char *)nbdkit, "-f", "-U", p.sock, "--filter=error", "memory", "1M",
+			"error-pwrite=EIO", "error-pwrite-rate=50%", a1, NULL};
+	if (!provider_spawn(&p, argv)) {
+		skip("a remote failing mid-request: nbdkit with the error filter did not start");
+		return;
+	}
+	const uint64_t size = MIB(1);
+	char path[300];
+	disk_path(path, sizeof path, "midway");
+	const char *uris[] = {p.uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1, .on_remote_dead = on_dead};
+	struct tier_store *ts = open_or_die(&cfg);
+	unsigned char *ref = calloc(1, size);
+	uint64_t seed = 13;
+	put_reversed(ts, ref, &seed, 0, 64);
+	put_run(ts, ref, &seed, 100, 20);
+	is_int(stats(ts).remote_bytes, 84 * BS, "84 remote blocks");
+	dead_calls = 0;
+	close(open(trigger, O_WRONLY | O_CREAT, 0600));
+	is_int(put_run(ts, ref, &seed, 0, 128), 0, "a write request of 128 blocks while the remote fails half its writes");
+	struct tier_stats st = stats(ts);
+	ok(st.remotes_dead == 1 && st.failovers == 1, "the remote is dead");
+	is_int(dead_calls, 1, "reported once");
+	is_int(st.remote_bytes, 0, "no block counts as remote");
+	is_int(st.disk_bytes, 128 * BS, "the request's blocks are disk blocks");
+	ok(device_equals(ts, ref, size), "every block reads back");
+	is_int(tier_store_ops.flush(ts), 0, "FLUSH");
+	ok(file_equals(path, ref, size), "the disk file holds the whole device");
+	tier_store_close(ts);
+	provider_kill(&p, SIGTERM);
+	free(ref);
+}
+
 /* The same tests with fabric:// remotes: one-sided RDMA over tcp;ofi_rxm,
  * the keys fetched over the provider's unix socket. */
 static void test_fabric_remotes(void)
@@ -1194,9 +1373,13 @@ int main(void)
 	if (access(nbdkit, X_OK) == 0) {
 		test_nbdkit(nbdkit);
 		test_provider_errors(nbdkit);
+		test_pipelined_writes(nbdkit);
+		test_failover_mid_request(nbdkit);
 	} else {
 		skip("nbdkit memory as a remote: nbdkit is not installed");
 		skip("provider errors (nbdkit error filter): nbdkit is not installed");
+		skip("pipelined writes (nbdkit sh plugin): nbdkit is not installed");
+		skip("a remote failing mid-request (nbdkit error filter): nbdkit is not installed");
 	}
 	return done_testing();
 }
