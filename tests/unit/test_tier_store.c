@@ -1059,6 +1059,18 @@ static void test_hung_provider(void)
 	free(ref);
 }
 
+/* A tier store of SIZE on the remote URI, all blocks remote-eligible, its
+ * disk copy DISK_NAME (its path into path[]). */
+static struct tier_store *open_on_one_remote(const char *uri, const char *disk_name, uint64_t size, char *path,
+					     size_t path_len)
+{
+	disk_path(path, path_len, disk_name);
+	const char *uris[] = {uri};
+	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
+					.remote_uris = uris, .remote_count = 1, .on_remote_dead = on_dead};
+	return open_or_die(&cfg);
+}
+
 /* nbdkit's error filter: a full provider (ENOSPC) is not a dead one; a
  * provider that answers EIO on a live connection is. */
 static void test_provider_errors(const char *nbdkit)
@@ -1080,11 +1092,7 @@ static void test_provider_errors(const char *nbdkit)
 	}
 	const uint64_t size = MIB(1);
 	char path[300];
-	disk_path(path, sizeof path, "errors");
-	const char *uris[] = {p.uri};
-	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
-					.remote_uris = uris, .remote_count = 1, .on_remote_dead = on_dead};
-	struct tier_store *ts = open_or_die(&cfg);
+	struct tier_store *ts = open_on_one_remote(p.uri, "errors", size, path, sizeof path);
 	unsigned char *ref = calloc(1, size);
 	uint64_t seed = 10;
 	put_blocks(ts, ref, &seed, 0, 10);
@@ -1251,11 +1259,7 @@ static void test_failover_mid_request(const char *nbdkit)
 	}
 	const uint64_t size = MIB(1);
 	char path[300];
-	disk_path(path, sizeof path, "midway");
-	const char *uris[] = {p.uri};
-	struct tier_store_config cfg = {.size = size, .disk_path = path, .tier_target_bytes = UINT64_MAX,
-					.remote_uris = uris, .remote_count = 1, .on_remote_dead = on_dead};
-	struct tier_store *ts = open_or_die(&cfg);
+	struct tier_store *ts = open_on_one_remote(p.uri, "midway", size, path, sizeof path);
 	unsigned char *ref = calloc(1, size);
 	uint64_t seed = 13;
 	put_reversed(ts, ref, &seed, 0, 64);
