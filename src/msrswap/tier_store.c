@@ -330,6 +330,15 @@ static int nbd_remote_io(struct tier_store *ts, struct remote *r, enum remote_op
 		/* A full reservoir answers ENOSPC on a live connection: not a failure. */
 		rc = op == R_WRITE && e == ENOSPC && nbd_aio_is_ready(c->h) == 1 ? ENOSPC : EIO;
 	}
+	if (rc == EIO) {
+		/* The command may still be in flight (no reply by the deadline): close
+		 * the connection under its lock, as the batched writes do, so that no
+		 * later poll on it lets libnbd read a late reply into buf, which the
+		 * caller gives back when we return; the remote is failed anyway. */
+		nbd_close(c->h);
+		c->h = NULL;
+		atomic_fetch_sub(&r->connected, 1);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
