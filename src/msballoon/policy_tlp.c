@@ -22,10 +22,16 @@
 #include "policy.h"
 #include "policy_share.h"
 
-/* The room of vm: local / count + its remotes (unknown: none). */
+/* The remotes leased to vm's device (unknown: none). */
+static int64_t tlp_remotes(const struct vm_view *vm)
+{
+	return vm->remote_tier_bytes > 0 ? vm->remote_tier_bytes : 0;
+}
+
+/* The room of vm: local / count + its remotes. */
 static int64_t tlp_room(const struct vm_view *vm, int64_t local, size_t count)
 {
-	return sat_add(local / (int64_t)count, vm->remote_tier_bytes > 0 ? vm->remote_tier_bytes : 0);
+	return sat_add(local / (int64_t)count, tlp_remotes(vm));
 }
 
 /* The index of the domain whose wanted target most exceeds its room (the
@@ -34,7 +40,7 @@ static size_t tlp_grant_any_for(const struct node_view *node, const int64_t *wan
 {
 	int64_t local = total;
 	for (size_t i = 0; i < node->count; i++)
-		local = sat_sub(local, node->vms[i].remote_tier_bytes > 0 ? node->vms[i].remote_tier_bytes : 0);
+		local = sat_sub(local, tlp_remotes(&node->vms[i]));
 	if (local < 0) /* --tier-total below the remotes already granted */
 		local = 0;
 	size_t best = 0;

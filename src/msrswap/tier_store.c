@@ -304,6 +304,26 @@ static bool remote_wait(struct nbd_handle *h, int64_t cookie, unsigned timeout_m
 	}
 }
 
+/* A command that completed with an error: a full reservoir answers ENOSPC
+ * on a live connection (not a failure); anything else is EIO. */
+static int nbd_failure(struct nbd_handle *h)
+{
+	return nbd_get_errno() == ENOSPC && nbd_aio_is_ready(h) == 1 ? ENOSPC : EIO;
+}
+
+/* Close connection c of r whose command failed or is still in flight past
+ * the deadline, with c's lock held: libnbd then no longer holds the
+ * caller's buffer (a late reply is never read into it), which the request
+ * gives back when it returns.  Every EIO fails the remote anyway. */
+static void conn_close_failed(struct remote *r, struct remote_conn *c)
+{
+	if (!c->h)
+		return;
+	nbd_close(c->h);
+	c->h = NULL;
+	atomic_fetch_sub(&r->connected, 1);
+}
+
 /* NBD: one request on the slot's connection, waited for under the store's deadline. */
 static int nbd_remote_io(struct tier_store *ts, struct remote *r, enum remote_op op, void *buf, uint64_t slot,
 			 uint64_t off, uint32_t n, char *why, size_t why_len)
@@ -325,20 +345,10 @@ static int nbd_remote_io(struct tier_store *ts, struct remote *r, enum remote_op
 	}
 	if (cookie == -1)
 		snprintf(why, why_len, "%s", nbd_get_error() ? nbd_get_error() : "cannot send a request");
-	if (cookie == -1 || !remote_wait(c->h, cookie, ts->timeout_ms, why, why_len)) {
-		int e = nbd_get_errno();
-		/* A full reservoir answers ENOSPC on a live connection: not a failure. */
-		rc = op == R_WRITE && e == ENOSPC && nbd_aio_is_ready(c->h) == 1 ? ENOSPC : EIO;
-	}
-	if (rc == EIO) {
-		/* The command may still be in flight (no reply by the deadline): close
-		 * the connection under its lock, as the batched writes do, so that no
-		 * later poll on it lets libnbd read a late reply into buf, which the
-		 * caller gives back when we return; the remote is failed anyway. */
-		nbd_close(c->h);
-		c->h = NULL;
-		atomic_fetch_sub(&r->connected, 1);
-	}
+	if (cookie == -1 || !remote_wait(c->h, cookie, ts->timeout_ms, why, why_len))
+		rc = op == R_WRITE ? nbd_failure(c->h) : EIO;
+	if (rc == EIO)
+		conn_close_failed(r, c);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -1244,13 +1254,11 @@ static void run_failed(struct run *run, int rc, const char *why)
 	snprintf(run->why, sizeof run->why, "%s", why ? why : "request failed");
 }
 
-/* A command that completed with an error: a full reservoir answers ENOSPC
- * on a live connection (not a failure); anything else is EIO. */
+/* A command that completed with an error (nbd_failure). */
 static void run_error(struct run *run)
 {
-	int e = nbd_get_errno();
 	const char *why = nbd_get_error();
-	run_failed(run, e == ENOSPC && nbd_aio_is_ready(run->c->h) == 1 ? ENOSPC : EIO, why);
+	run_failed(run, nbd_failure(run->c->h), why);
 }
 
 static void batch_send(const struct put *puts, struct run *runs, unsigned nruns)
@@ -1347,20 +1355,13 @@ static void batch_wait(struct tier_store *ts, struct run *runs, unsigned nruns)
 	}
 }
 
-/* A connection whose command failed (the remote is dead) or still has one
- * in flight past the deadline is closed at once, under its lock: libnbd
- * then no longer holds the caller's buffers, which the request gives back
- * when it returns. */
+/* The connections of the runs that failed (the remote is dead) or are
+ * still in flight past the deadline, closed at once (conn_close_failed). */
 static void batch_close_failed(struct run *runs, unsigned nruns)
 {
-	for (unsigned k = 0; k < nruns; k++) {
-		struct remote_conn *c = runs[k].c;
-		if (runs[k].rc != EIO || !c->h)
-			continue;
-		nbd_close(c->h);
-		c->h = NULL;
-		atomic_fetch_sub(&runs[k].r->connected, 1);
-	}
+	for (unsigned k = 0; k < nruns; k++)
+		if (runs[k].rc == EIO)
+			conn_close_failed(runs[k].r, runs[k].c);
 }
 
 /* Write the pending remote blocks of a request's puts (p->r set): NBD
