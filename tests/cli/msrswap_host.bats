@@ -10,6 +10,7 @@ load helpers
 setup() {
 	require_host_swap
 	C=$BATS_TEST_TMPDIR
+	ROOT=${MEMSHARE_ROOT:-$PWD}
 }
 
 # client ARGS...: start the consumer daemon with its devices under $C/fuse; sets CLIENT_PID
@@ -48,10 +49,11 @@ teardown() {
 	done
 	stop_workloads
 	remove_cgroups
-	[ -n "${CLIENT_PID:-}" ] && kill "$CLIENT_PID" 2>/dev/null && wait "$CLIENT_PID" 2>/dev/null
+	local pid mnt
+	for pid in ${CLIENT_PID:-} ${CLIENT2_PID:-}; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
 	[ -n "${PROVIDER_PID:-}" ] && kill -9 "$PROVIDER_PID" 2>/dev/null && wait "$PROVIDER_PID" 2>/dev/null
-	mountpoint -q "${C:-/nonexistent}/fuse" && umount -l "$C/fuse"
-	CLIENT_PID= PROVIDER_PID=
+	for mnt in "${C:-/nonexistent}"/fuse*; do mountpoint -q "$mnt" && umount -l "$mnt"; done
+	CLIENT_PID= CLIENT2_PID= PROVIDER_PID=
 	true
 }
 
@@ -172,6 +174,44 @@ fabric_failover() {
 
 @test "msrswap attach --host: a stopped (SIGSTOP) fabric:// provider fails over by the deadline, nothing lost" {
 	fabric_failover STOP
+}
+
+@test "scripts/clear-dead-swaps: the swap device of a client killed -9 is turned off and its FUSE directory unmounted; a live client's device stays" {
+	client --ram 8M --fuse "$C/fuse"
+	"$MSRSWAP" attach --host hs1 --size 64M --control "$C/c.ctl" > "$C/attach.jsonl"
+	dev=$(loop_of "$C/attach.jsonl")
+	# a second client, alive, with a device of its own
+	"$MSRSWAP" client --listen "unix:$C/c2.sock" --control "$C/c2.ctl" --disk-dir "$C/disks2" --ram 8M \
+		--fuse "$C/fuse2" 2> "$C/client2.log" &
+	CLIENT2_PID=$!
+	wait_socket "$C/c2.ctl"
+	"$MSRSWAP" attach --host hs2 --size 64M --control "$C/c2.ctl" > "$C/attach2.jsonl"
+	dev2=$(loop_of "$C/attach2.jsonl")
+	kill -9 "$CLIENT_PID"
+	wait "$CLIENT_PID" || true
+	CLIENT_PID=
+	# the kernel keeps swapping on the dead client's device
+	grep -q "^$dev " /proc/swaps
+	run "$ROOT/scripts/clear-dead-swaps" -n
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"would swapoff $dev (over $C/fuse/hs1"* ]]
+	[[ $output != *"$dev2"* ]]
+	grep -q "^$dev " /proc/swaps
+	run "$ROOT/scripts/clear-dead-swaps"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"swapoff $dev (over $C/fuse/hs1: its msrswap client is gone)"* ]]
+	[[ $output == *"unmounted $C/fuse "* ]]
+	! grep -q "^$dev " /proc/swaps
+	! mountpoint -q "$C/fuse"
+	# the live client's device and directory are untouched
+	grep -q "^$dev2 " /proc/swaps
+	mountpoint -q "$C/fuse2"
+	detach_host_swap hs2 "$C/c2.ctl"
+	run "$ROOT/scripts/clear-dead-swaps" --bogus
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown argument '--bogus'"* ]]
 }
 
 @test "msrswap attach --host: errors name the cause and leave nothing behind" {
