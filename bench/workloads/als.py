@@ -126,8 +126,16 @@ def rmse(table, users, items, partition):
     return (total / len(table)) ** 0.5
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors on one line naming the argument, exit status 2 (the house convention)."""
+
+    def error(self, message):
+        print(f"{self.prog}: {message}; see --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args():
-    p = argparse.ArgumentParser(description="ALS on a synthetic MovieLens-shaped rating matrix "
+    p = Parser(description="ALS on a synthetic MovieLens-shaped rating matrix "
                                 "(a proxy for CloudSuite in-memory-analytics; see the header)")
     p.add_argument("--users", type=int, default=138493, help="users (MovieLens 20M: 138493)")
     p.add_argument("--items", type=int, default=26744, help="items (MovieLens 20M: 26744)")

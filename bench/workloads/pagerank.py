@@ -98,8 +98,16 @@ def pagerank(graph, out_degree, iterations, damping=0.85):
         yield rank
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors on one line naming the argument, exit status 2 (the house convention)."""
+
+    def error(self, message):
+        print(f"{self.prog}: {message}; see --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args():
-    p = argparse.ArgumentParser(description="PageRank on a synthetic R-MAT graph "
+    p = Parser(description="PageRank on a synthetic R-MAT graph "
                                 "(a proxy for CloudSuite graph-analytics; see the header)")
     p.add_argument("--scale", type=int, default=22, help="2^SCALE vertices (default 22: 4.2 M)")
     p.add_argument("--edge-factor", type=int, default=16, help="edges per vertex (Graph500: 16)")
@@ -127,6 +135,7 @@ def main():
     for it, rank in enumerate(pagerank(graph, out_degree, args.iterations), 1):
         if it % 5 == 0 or it == args.iterations:
             log(f"iteration {it}", t0)
+    print(f"pagerank: rank sum {float(rank.sum(dtype=np.float64)):.4f}", file=sys.stderr)
     top = np.argsort(rank)[-3:][::-1]
     print("pagerank: top vertices " + ", ".join(f"{v} ({rank[v]:.2e})" for v in top), file=sys.stderr)
     log("done", t0)
