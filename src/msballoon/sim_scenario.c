@@ -136,6 +136,25 @@ static int parse_points(const struct where *w, json_t *list, bool sizes, struct 
 	return 0;
 }
 
+static int field_choice(const struct where *w, json_t *obj, const char *key, const char *const *names, int dflt,
+			int *out, struct ms_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = dflt;
+	if (!v)
+		return 0;
+	for (int i = 0; json_is_string(v) && names[i]; i++)
+		if (strcmp(json_string_value(v), names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	char what[96] = "expected";
+	for (int i = 0; names[i]; i++)
+		snprintf(what + strlen(what), sizeof what - strlen(what), "%s \"%s\"", i == 0 ? "" : names[i + 1] ? "," : " or",
+			 names[i]);
+	return bad(w, key, err, what);
+}
+
 /* A factor (scale, time_scale) already read: more than 0 and at most 10^6. */
 static int check_factor(const struct where *w, const char *key, double factor, struct ms_err *err)
 {
@@ -158,10 +177,17 @@ static char *trace_path(const char *scenario_path, const char *trace)
 	return path;
 }
 
-/* {"trace": FILE, "domain": NAME, "scale": X, "time_scale": X, "repeat": N}: an mswss recording. */
+/* The byte count of a record that a trace's demand is: the working set
+ * touched in each window (default), or what the domain holds resident, for a
+ * workload that keeps far more than it touches in a window (a cached data set
+ * swept slower than the window: the sim's demand is what must stay in memory). */
+static const char *const trace_bytes_names[] = { "wss_bytes", "rss_bytes", NULL };
+
+/* {"trace": FILE, "domain": NAME, "bytes": FIELD, "scale": X, "time_scale": X, "repeat": N}: an mswss recording. */
 static int parse_trace_demand(const struct where *w, json_t *v, struct demand_spec *d, struct ms_err *err)
 {
 	struct trace_options opt = { .repeat = 1 };
+	int bytes_field;
 	json_t *trace = json_object_get(v, "trace"), *domain = json_object_get(v, "domain"),
 	       *repeat = json_object_get(v, "repeat");
 	if (!json_is_string(trace) || !json_string_value(trace)[0])
@@ -169,6 +195,9 @@ static int parse_trace_demand(const struct where *w, json_t *v, struct demand_sp
 	if (domain && (!json_is_string(domain) || !json_string_value(domain)[0]))
 		return bad(w, "domain", err, "expected a domain name (a string)");
 	opt.domain = domain ? json_string_value(domain) : NULL;
+	if (field_choice(w, v, "bytes", trace_bytes_names, 0, &bytes_field, err) < 0)
+		return -1;
+	opt.bytes_field = trace_bytes_names[bytes_field];
 	if (field_number(w, v, "scale", 1, &opt.scale, err) < 0 || check_factor(w, "scale", opt.scale, err) < 0 ||
 	    field_number(w, v, "time_scale", 1, &opt.time_scale, err) < 0 ||
 	    check_factor(w, "time_scale", opt.time_scale, err) < 0)
@@ -247,25 +276,6 @@ static int parse_trigger(const struct where *w, json_t *vm, const char *key, boo
 }
 
 /* A field that names one of `names` (NULL-terminated): its index into *out, `dflt` when missing. */
-static int field_choice(const struct where *w, json_t *obj, const char *key, const char *const *names, int dflt,
-			int *out, struct ms_err *err)
-{
-	json_t *v = json_object_get(obj, key);
-	*out = dflt;
-	if (!v)
-		return 0;
-	for (int i = 0; json_is_string(v) && names[i]; i++)
-		if (strcmp(json_string_value(v), names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	char what[96] = "expected";
-	for (int i = 0; names[i]; i++)
-		snprintf(what + strlen(what), sizeof what - strlen(what), "%s \"%s\"", i == 0 ? "" : names[i + 1] ? "," : " or",
-			 names[i]);
-	return bad(w, key, err, what);
-}
-
 static const char *const access_names[] = { "uniform", "cyclic", NULL };
 
 static int parse_vm(const struct where *top, json_t *list, size_t index, const struct scenario *sc,

@@ -50,7 +50,9 @@
  *             | {"trace": "traces/xz.jsonl",   mswss wss records, read into points (sim_trace.h):
  *                                              the path is relative to this file's directory
  *                "domain": "/memshare/trace-xz",   optional: the domain whose records to take
- *                "scale": 1,                   optional: factor on wss_bytes
+ *                "bytes": "wss_bytes",         optional: the records' field that is the demand:
+ *                                              "wss_bytes" (default) or "rss_bytes"
+ *                "scale": 1,                   optional: factor on those bytes
  *                "time_scale": 1,              optional: factor on seconds (5: 2 min last 10)
  *                "repeat": 1},                 optional: play it N times in a row
  *     "bids": [[0, 0.2], [60, -0.1]]  optional: bid-policy input from that time (s since t=0)

@@ -120,11 +120,11 @@ static int take_record(const struct jsonl_reader *r, json_t *rec, struct trace_r
 	int wanted = record_wanted(r, rec, tr->opt, err);
 	if (wanted <= 0)
 		return wanted;
-	const char *domain, *ts;
-	uint64_t wss;
+	const char *domain, *ts, *field = tr->opt->bytes_field ? tr->opt->bytes_field : "wss_bytes";
+	uint64_t bytes;
 	double t;
 	if (jsonl_get_string(r, rec, "domain", &domain, err) < 0 || jsonl_get_string(r, rec, "ts", &ts, err) < 0 ||
-	    jsonl_get_u64(r, rec, "wss_bytes", &wss, err) < 0)
+	    jsonl_get_u64(r, rec, field, &bytes, err) < 0)
 		return -1;
 	if (tr->domain && strcmp(domain, tr->domain) != 0)
 		return ms_fail_input(err, "%s:%lu: a second domain '%s' (the first was '%s'): choose one with \"domain\"",
@@ -133,8 +133,8 @@ static int take_record(const struct jsonl_reader *r, json_t *rec, struct trace_r
 		return ms_fail(err, "out of memory");
 	if (parse_rfc3339(ts, &t) < 0)
 		return ms_fail_input(err, "%s:%lu: field \"ts\": '%s' is not an RFC 3339 time", r->name, r->line, ts);
-	if (wss > MS_SIZE_MAX)
-		return ms_fail_input(err, "%s:%lu: field \"wss_bytes\" is more than 4E (2^62 bytes)", r->name, r->line);
+	if (bytes > MS_SIZE_MAX)
+		return ms_fail_input(err, "%s:%lu: field \"%s\" is more than 4E (2^62 bytes)", r->name, r->line, field);
 	if (tr->count == 0)
 		tr->t0 = t;
 	else if (t - tr->t0 < tr->points[tr->count - 1].t_s)
@@ -142,7 +142,7 @@ static int take_record(const struct jsonl_reader *r, json_t *rec, struct trace_r
 				     r->line, ts);
 	if (tr->count >= TRACE_MAX_POINTS)
 		return ms_fail_input(err, "%s:%lu: more than %d records", r->name, r->line, TRACE_MAX_POINTS);
-	return append(tr, t - tr->t0, (double)wss, err);
+	return append(tr, t - tr->t0, (double)bytes, err);
 }
 
 static int read_records(FILE *f, const char *path, struct trace_read *tr, struct ms_err *err)

@@ -1,6 +1,6 @@
 /* Trace files for `msballoon sim`: the `wss` records mswss writes (JSON Lines,
- * memshare(7)), read as a memory-demand curve: wss_bytes over the records'
- * "ts", time 0 at the first record.  A scenario names one with
+ * memshare(7)), read as a memory-demand curve: wss_bytes (or rss_bytes) over
+ * the records' "ts", time 0 at the first record.  A scenario names one with
  * "demand": {"trace": "traces/xz.jsonl", ...} (see sim_scenario.h). */
 #ifndef MSBALLOON_SIM_TRACE_H
 #define MSBALLOON_SIM_TRACE_H
@@ -16,7 +16,8 @@
 
 struct trace_options {
 	const char *domain; /* the domain whose records to take; NULL: the file must hold only one */
-	double scale;       /* factor on wss_bytes (> 0) */
+	const char *bytes_field; /* the record's field read as demand: "wss_bytes" (NULL: the same) or "rss_bytes" */
+	double scale;       /* factor on those bytes (> 0) */
 	double time_scale;  /* factor on seconds (> 0): 5 makes a 2-minute recording last 10 minutes */
 	unsigned repeat;    /* play the recording this many times in a row (>= 1) */
 };

@@ -204,6 +204,38 @@ static void test_scenario_curve(void)
 	scenario_free(&sc);
 }
 
+/* "bytes": "rss_bytes" replays what the domain held, not what it touched in each
+ * window: a cached data set swept slower than the window has a 1-s working set
+ * far under its footprint (the ALS proxy of scenario1: 20-150 MiB of 450-510). */
+static void test_rss_bytes(void)
+{
+	char path[256];
+	struct scenario sc;
+	struct ms_err err = { 0 };
+	write_file("held.jsonl",
+		   "{\"kind\":\"wss\",\"ts\":\"2026-12-03T00:00:01Z\",\"domain\":\"x\",\"wss_bytes\":1048576,\"rss_bytes\":314572800}\n"
+		   "{\"kind\":\"wss\",\"ts\":\"2026-12-03T00:00:03Z\",\"domain\":\"x\",\"wss_bytes\":2097152,\"rss_bytes\":419430400}\n");
+	write_scenario(path, sizeof path, "held.json", "{\"trace\":\"held.jsonl\",\"bytes\":\"rss_bytes\",\"scale\":2}");
+	int rc = scenario_load(path, &sc, &err);
+	if (!ok(rc == 0, "a trace with \"bytes\": \"rss_bytes\" loads"))
+		printf("#   %s\n", err.msg);
+	if (rc == 0) {
+		is_int(workload_demand(&sc.vms[0].demand, 0), 600 * MiB, "t=0: the first record's rss_bytes, scaled");
+		is_int(workload_demand(&sc.vms[0].demand, 1), 700 * MiB, "t=1: halfway to the second's");
+		scenario_free(&sc);
+	}
+	write_scenario(path, sizeof path, "touched.json", "{\"trace\":\"held.jsonl\",\"bytes\":\"wss_bytes\"}");
+	rc = scenario_load(path, &sc, &err);
+	ok(rc == 0 && workload_demand(&sc.vms[0].demand, 0) == 1 * MiB, "\"wss_bytes\" is the default's field");
+	if (rc == 0)
+		scenario_free(&sc);
+	expect_bad("pss.json", "{\"trace\":\"held.jsonl\",\"bytes\":\"pss_bytes\"}",
+		   (const char *const[]){ "pss.json: vms[0].demand.bytes: expected \"wss_bytes\" or \"rss_bytes\"", NULL },
+		   "bytes not a known field");
+	expect_bad("norss.json", "{\"trace\":\"three.jsonl\",\"bytes\":\"rss_bytes\"}",
+		   (const char *const[]){ "three.jsonl:1: ", "rss_bytes", NULL }, "a record without rss_bytes");
+}
+
 /* Equal times make a step; the binary search must pick the later point, as the points form always did. */
 static void test_steps(void)
 {
@@ -228,6 +260,7 @@ int main(void)
 	test_domains_and_kinds();
 	test_bad_traces();
 	test_scenario_curve();
+	test_rss_bytes();
 	test_steps();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
