@@ -2,8 +2,8 @@
 # bench/workloads: the proxies recorded for SmarTmem scenarios 1-3 (als.py for
 # in-memory-analytics, pagerank.py for graph-analytics) do their jobs in small
 # (ALS fits the ratings, PageRank keeps the rank mass at 1) and refuse bad
-# arguments with one line, exit 2.  They need numpy and scipy, which only a
-# recording needs: skipped without them.  About 2 s.
+# arguments with one line, exit 2.  They need numpy and scipy
+# (scripts/install-deps installs them); skipped without them.  About 2 s.
 bats_require_minimum_version 1.5.0
 load helpers
 
