@@ -17,7 +17,7 @@ REPRODUCE=${MEMSHARE_ROOT:-$PWD}/bench/reproduce
 @test "bench/reproduce: --help lists the cases with their run times; bad cases and options exit 2 with one line" {
 	run -0 "$REPRODUCE" --help
 	[[ $output == *"--case CASE|all"* ]]
-	grep -E '^  smartmem +SmarTmem .*\| full run: about [0-9]+ min \| --quick: about [0-9]+ s$' <<<"$output"
+	grep -E '^  smartmem +SmarTmem .*\| full run: about [0-9]+ min( \([^|]*\))? \| --quick: about [0-9]+ s$' <<<"$output"
 	run -2 --separate-stderr "$REPRODUCE"
 	[ "${#stderr_lines[@]}" -eq 1 ]
 	[[ $stderr == "bench/reproduce: give --case (one of: "*smartmem*" all); see --help" ]]
