@@ -36,19 +36,13 @@ iterations over the cached data, all freed at the end), not Spark's bytes.
 
 Prints one line per phase on stderr (phase, seconds, resident MiB).
 """
-import argparse
-import resource
 import sys
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
-
-def log(phase, t0):
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"als: {phase} at {time.monotonic() - t0:.1f} s, peak RSS {rss_mib:.0f} MiB",
-          file=sys.stderr, flush=True)
+from workload_cli import Parser, log, require_positive
 
 
 def power_law(rng, n, exponent):
@@ -126,14 +120,6 @@ def rmse(table, users, items, partition):
     return (total / len(table)) ** 0.5
 
 
-class Parser(argparse.ArgumentParser):
-    """Usage errors on one line naming the argument, exit status 2 (the house convention)."""
-
-    def error(self, message):
-        print(f"{self.prog}: {message}; see --help", file=sys.stderr)
-        sys.exit(2)
-
-
 def parse_args():
     p = Parser(description="ALS on a synthetic MovieLens-shaped rating matrix "
                                 "(a proxy for CloudSuite in-memory-analytics; see the header)")
@@ -148,9 +134,7 @@ def parse_args():
     p.add_argument("--partition", type=int, default=1 << 20, help="ratings per loaded partition")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    for name in ("users", "items", "ratings", "rank", "iterations", "partition"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} {getattr(args, name)}: must be at least 1")
+    require_positive(p, args, ("users", "items", "ratings", "rank", "iterations", "partition"))
     return args
 
 
@@ -159,18 +143,18 @@ def main():
     t0 = time.monotonic()
     rng = np.random.default_rng(args.seed)
     table = load_ratings(rng, args)
-    log("loaded", t0)
+    log("als", "loaded", t0)
     by_user, by_user_pattern = in_blocks(table["user"], table["item"], table["rating"], (args.users, args.items))
     by_item, by_item_pattern = in_blocks(table["item"], table["user"], table["rating"], (args.items, args.users))
-    log("blocks built", t0)
+    log("als", "blocks built", t0)
     users = rng.normal(0, 0.1, (args.users, args.rank)).astype(np.float32)
     items = rng.normal(0, 0.1, (args.items, args.rank)).astype(np.float32)
     for it in range(args.iterations):
         users = solve_side(by_user, by_user_pattern, items, args.lam)
         items = solve_side(by_item, by_item_pattern, users, args.lam)
-        log(f"iteration {it + 1}", t0)
+        log("als", f"iteration {it + 1}", t0)
     print(f"als: training RMSE {rmse(table, users, items, args.partition):.4f}", file=sys.stderr)
-    log("done", t0)
+    log("als", "done", t0)
 
 
 if __name__ == "__main__":

@@ -33,22 +33,16 @@ not Spark's bytes.
 
 Prints one line per phase on stderr (phase, seconds, resident MiB).
 """
-import argparse
-import resource
 import sys
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
+from workload_cli import Parser, log, require_positive
+
 # Graph500's R-MAT quadrant probabilities (d = 1 - a - b - c = 0.05).
 RMAT_A, RMAT_B, RMAT_C = 0.57, 0.19, 0.19
-
-
-def log(phase, t0):
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"pagerank: {phase} at {time.monotonic() - t0:.1f} s, peak RSS {rss_mib:.0f} MiB",
-          file=sys.stderr, flush=True)
 
 
 def rmat_edges(rng, scale, count):
@@ -98,14 +92,6 @@ def pagerank(graph, out_degree, iterations, damping=0.85):
         yield rank
 
 
-class Parser(argparse.ArgumentParser):
-    """Usage errors on one line naming the argument, exit status 2 (the house convention)."""
-
-    def error(self, message):
-        print(f"{self.prog}: {message}; see --help", file=sys.stderr)
-        sys.exit(2)
-
-
 def parse_args():
     p = Parser(description="PageRank on a synthetic R-MAT graph "
                                 "(a proxy for CloudSuite graph-analytics; see the header)")
@@ -117,9 +103,7 @@ def parse_args():
     args = p.parse_args()
     if not 1 <= args.scale <= 30:
         p.error(f"--scale {args.scale}: must be 1 to 30")
-    for name in ("edge_factor", "iterations", "partition"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
+    require_positive(p, args, ("edge_factor", "iterations", "partition"))
     return args
 
 
@@ -128,17 +112,17 @@ def main():
     t0 = time.monotonic()
     rng = np.random.default_rng(args.seed)
     src, dst = load_edges(rng, args)
-    log("loaded", t0)
+    log("pagerank", "loaded", t0)
     graph, out_degree = in_edges(src, dst, 1 << args.scale)
-    log("graph built", t0)
+    log("pagerank", "graph built", t0)
     rank = None
     for it, rank in enumerate(pagerank(graph, out_degree, args.iterations), 1):
         if it % 5 == 0 or it == args.iterations:
-            log(f"iteration {it}", t0)
+            log("pagerank", f"iteration {it}", t0)
     print(f"pagerank: rank sum {float(rank.sum(dtype=np.float64)):.4f}", file=sys.stderr)
     top = np.argsort(rank)[-3:][::-1]
     print("pagerank: top vertices " + ", ".join(f"{v} ({rank[v]:.2e})" for v in top), file=sys.stderr)
-    log("done", t0)
+    log("pagerank", "done", t0)
 
 
 if __name__ == "__main__":
