@@ -315,11 +315,11 @@ static double tier_fraction(const struct sim *s, const struct vm_state *vm)
 
 /* The stall per second of work the VM's state predicts: its misses per
  * second, each a page read back and (RAM full) a page written out, at its
- * tier and disk mix. */
-static double predicted_stall_per_work(const struct sim *s, const struct vm_state *vm)
+ * tier and disk mix.  `over`: whether the demand exceeds RAM (a cyclic
+ * scan then misses on every touch). */
+static double predicted_stall_per_work(const struct sim *s, const struct vm_state *vm, bool over)
 {
 	int64_t spilled = vm->tier + vm->disk;
-	bool over = vm->demand > vm->ram;
 	double miss_fraction = vm->spec->access == ACCESS_CYCLIC ? (over ? 1 : 0)
 				: vm->demand > 0 ? (double)spilled / (double)vm->demand : 0;
 	double touches_per_s = (double)vm->spec->access_bytes_per_s / (double)s->sc->page_bytes;
@@ -328,9 +328,25 @@ static double predicted_stall_per_work(const struct sim *s, const struct vm_stat
 	return touches_per_s * miss_fraction * (over ? 2 : 1) * page_us / 1e6;
 }
 
+/* Whether a cyclic scan's demand exceeds RAM anywhere in the next `work`
+ * seconds of its trace (its ends: a trace is sampled, and usemem's ramps). */
+static bool over_ram_within(const struct sim *s, const struct vm_state *vm, double work)
+{
+	const struct demand_spec *d = &vm->spec->demand;
+	double t = vm->work_s + work;
+	if (workload_finished(d, t)) /* its last sample, not the 0 of a finished trace */
+		t = d->points[d->npoints - 1].t_s - 1e-9;
+	int64_t ahead = pages(s, vm->spec->base_bytes + workload_demand(d, t));
+	return vm->demand > vm->ram || ahead > vm->ram;
+}
+
 /* The work a VM does this interval: all of it on the wall timeline; on the
  * progress timeline what its wall time left (interval + carry) allows at
- * the stall its state predicts. */
+ * the stall its state predicts.  A cyclic scan whose trace crosses RAM
+ * within the interval stops its work at the crossing (found by bisection;
+ * the wall time left is carried), so that its misses start in the next
+ * interval: a fast trace would otherwise run through its whole ramp in one
+ * interval as if nothing missed (usemem replayed from a 1.4-s trace). */
 static double plan_work(const struct sim *s, const struct vm_state *vm)
 {
 	double interval = s->sc->interval_s;
@@ -339,7 +355,21 @@ static double plan_work(const struct sim *s, const struct vm_state *vm)
 	if (!s->sc->progress_timeline)
 		return interval;
 	double budget = interval + vm->carry_s;
-	return budget > 0 ? budget / (1 + predicted_stall_per_work(s, vm)) : 0;
+	if (budget <= 0)
+		return 0;
+	bool over = vm->demand > vm->ram;
+	double work = budget / (1 + predicted_stall_per_work(s, vm, over));
+	if (vm->spec->access != ACCESS_CYCLIC || over || !over_ram_within(s, vm, work))
+		return work;
+	double lo = 0, hi = work; /* lo: stays under RAM; hi: crosses it */
+	for (int i = 0; i < 30 && hi - lo > 1e-6 * interval; i++) {
+		double mid = (lo + hi) / 2;
+		if (over_ram_within(s, vm, mid))
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
 }
 
 /* Misses beyond one sweep of the spilled pages (a cyclic scan coming round

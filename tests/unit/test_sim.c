@@ -401,6 +401,32 @@ static void test_cyclic_access(void)
 	result_free(&fits);
 }
 
+/* A cyclic scan whose trace ramps past RAM within one interval's work (a
+ * fast no-paging trace, usemem's replayed at its unpaced speed): on the
+ * progress timeline its work stops where the demand crosses RAM, and from
+ * there every touch misses, as in a real guest, instead of the whole ramp
+ * running in the first interval as if nothing missed. */
+static void test_cyclic_fast_ramp(void)
+{
+	const char *text =
+		"{\"interval_s\":1,\"duration_s\":300,\"tier_total_bytes\":\"4K\",\"disk_page_cost_us\":100,"
+		"\"tier_page_cost_us\":100,\"timeline\":\"progress\",\"access\":\"cyclic\",\"vms\":[{\"name\":\"scan\","
+		"\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"512M\",\"start\":0,"
+		"\"demand\":[[0,\"64M\"],[0.5,\"256M\"],[1,\"256M\"]]}]}";
+	struct result res;
+	simulate_text(&res, text, "greedy", 0.0075);
+	if (!ok(res.rc == 0, "cyclic fast ramp runs"))
+		printf("#   %s\n", res.err.msg);
+	/* over RAM from 1/6 s of work (128M on the ramp) to its end at 1 s: 5/6 s at 512M/s */
+	long long touches = 5 * 512 * MiB / 6 / 4096;
+	struct vm_result *v = &res.vm[0];
+	long long misses = v->gets + v->disk_reads;
+	ok(misses >= touches * 9 / 10 && misses <= touches * 11 / 10,
+	   "every touch past the crossing misses (%lld gets and disk reads, %lld touches over RAM)", misses, touches);
+	ok(v->run_time_s > 2 * touches * 100e-6 * 0.8, "the misses stretch the run (%.1f s)", v->run_time_s);
+	result_free(&res);
+}
+
 static void test_table(void)
 {
 	struct result t;
@@ -605,6 +631,7 @@ int main(int argc, char **argv)
 	test_kept_slots();
 	test_progress_timeline();
 	test_cyclic_access();
+	test_cyclic_fast_ramp();
 	test_table();
 	test_bad_files();
 	test_shipped_scenarios();
