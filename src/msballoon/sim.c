@@ -24,7 +24,9 @@
  *      and evicts a page: another put.  With "tier_gets": "keep" (swap on a
  *      block device: msrswap's tier store under a guest's swap) a get does
  *      not free the slot: the page read back holds it while resident, and
- *      its next eviction rewrites it in place, whatever the target;
+ *      its next eviction rewrites it in place, whatever the target; and a
+ *      page the VM frees keeps its slot (the device hears of no free: no
+ *      discard), stale, until the VM's own later puts rewrite it;
  *   5. puts follow Algorithm 1: a put fails when tier_used >= target or the
  *      pool is empty, and the page goes to disk.  A VM's put right after its
  *      own get takes the slot that get freed (if under target), so a VM keeps
@@ -61,6 +63,7 @@ struct vm_state {
 	int64_t workload_bytes;                  /* the workload's demand now (triggers watch it) */
 	int64_t ram, demand, resident, tier, disk; /* pages */
 	int64_t held;                            /* tier slots held by resident pages ("tier_gets": "keep") */
+	int64_t stale;                           /* "keep": tier slots of pages the VM freed (no discard) */
 	int64_t target;                          /* tier target in pages, UNLIMITED when none */
 	int64_t reput, fresh;                    /* this interval: puts after own gets, other puts */
 	int64_t i_gets, i_disk_reads, i_puts, i_succ;
@@ -104,10 +107,11 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-/* The pool a VM uses: its pages in the tier, and the slots its resident pages keep. */
+/* The pool a VM uses: its pages in the tier, the slots its resident pages
+ * keep, and the slots of pages it freed ("keep"). */
 static int64_t tier_slots(const struct vm_state *vm)
 {
-	return vm->tier + vm->held;
+	return vm->tier + vm->held + vm->stale;
 }
 
 static int64_t tier_in_use(const struct sim *s)
@@ -277,7 +281,13 @@ static void change_demand(struct sim *s, struct vm_state *vm)
 		int64_t left = freed - from_tier - from_disk - from_ram;
 		from_disk += min64(left, vm->disk - from_disk);
 		from_tier += freed - from_tier - from_disk - from_ram;
-		vm->held -= share_of(from_ram, vm->held, vm->resident); /* freed pages free their slots */
+		int64_t unheld = share_of(from_ram, vm->held, vm->resident);
+		vm->held -= unheld;
+		/* Swap on a block device ("keep") is never told of freed pages
+		 * (no discard): their tier slots stay taken, stale, until the
+		 * VM's own later puts rewrite them; Tmem flushes them. */
+		if (s->sc->gets_keep_slot)
+			vm->stale += unheld + from_tier;
 		vm->tier -= from_tier;
 		vm->disk -= from_disk;
 		vm->resident -= from_ram;
@@ -433,6 +443,11 @@ static void reput_own_slots(struct sim *s)
 		if (s->sc->gets_keep_slot) {
 			vm->held -= vm->reput;
 			put_pages(vm, vm->reput, vm->reput);
+			/* its other puts rewrite the stale slots of its freed pages first */
+			int64_t reuse = min64(vm->fresh, vm->stale);
+			vm->stale -= reuse;
+			vm->fresh -= reuse;
+			put_pages(vm, reuse, reuse);
 			continue;
 		}
 		int64_t ok = min64(min64(vm->reput, room(vm)), free_pages > 0 ? free_pages : 0);

@@ -321,6 +321,53 @@ static void test_kept_slots(void)
 	result_free(&keep);
 }
 
+/* Swap on a block device ("keep") hears of no freed page (no discard): a
+ * VM that fills the pool and ends leaves its slots taken, stale, and a VM
+ * after it gets none of the pool (the real runs: greedy's second guest put
+ * 0 of 258k pages in the tier); Tmem ("flush") frees them at the end.  A VM
+ * rewrites its own stale slots: "again" fills a 16M pool, frees its memory
+ * and grows again, and its second spill goes to its stale slots. */
+static const char *stale_slots_scenario(const char *gets)
+{
+	static char text[1024];
+	snprintf(text, sizeof text,
+		 "{\"interval_s\":1,\"duration_s\":100,\"tier_total_bytes\":\"64M\",\"disk_page_cost_us\":100,"
+		 "\"tier_page_cost_us\":2,\"tier_gets\":\"%s\",\"vms\":["
+		 "{\"name\":\"first\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
+		 " \"demand\":[[0,\"256M\"],[10,\"256M\"]]},"
+		 "{\"name\":\"late\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":20,"
+		 " \"demand\":[[0,\"256M\"],[10,\"256M\"]]}]}", gets);
+	return text;
+}
+
+static void test_stale_slots(void)
+{
+	struct result flush, keep;
+	simulate_text(&flush, stale_slots_scenario("flush"), "greedy", 0.0075);
+	simulate_text(&keep, stale_slots_scenario("keep"), "greedy", 0.0075);
+	if (!ok(flush.rc == 0 && keep.rc == 0, "stale slots: both modes run"))
+		printf("#   %s%s\n", flush.err.msg, keep.err.msg);
+	struct vm_result *kf = vm_slot(&keep, "first"), *kl = vm_slot(&keep, "late"), *fl = vm_slot(&flush, "late");
+	ok(kf->max_used >= 60 * MiB, "the first VM fills the pool (%lld)", kf->max_used);
+	ok(kl->puts_total > 0 && kl->puts_succ == 0, "keep: the late VM gets none of it (%lld puts, %lld in the tier)",
+	   kl->puts_total, kl->puts_succ);
+	ok(fl->puts_succ > 0, "flush: the first VM's end frees it for the late one (%lld in the tier)", fl->puts_succ);
+	result_free(&flush);
+	result_free(&keep);
+	struct result again;
+	simulate_text(&again,
+		      "{\"interval_s\":1,\"duration_s\":100,\"tier_total_bytes\":\"16M\",\"disk_page_cost_us\":100,"
+		      "\"tier_page_cost_us\":2,\"tier_gets\":\"keep\",\"vms\":[{\"name\":\"again\",\"ram_bytes\":\"128M\","
+		      "\"access_bytes_per_s\":\"1M\",\"start\":0,\"demand\":[[0,\"160M\"],[10,\"160M\"],[11,\"32M\"],"
+		      "[20,\"32M\"],[21,\"160M\"],[30,\"160M\"]]}]}",
+		      "greedy", 0.0075);
+	struct vm_result *a = &again.vm[0];
+	ok(again.rc == 0 && a->puts_succ > 16 * MiB / 4096 * 3 / 2, /* the first spill alone: 4096 */
+	   "keep: a VM that frees and grows again rewrites its stale slots (%lld of %lld puts in the tier)", a->puts_succ,
+	   a->puts_total);
+	result_free(&again);
+}
+
 /* "slow" pages to disk from the start (its demand is twice its RAM) for 10 s
  * of work; "late" starts at 15 s and never pages. */
 static const char *timeline_scenario(const char *timeline)
@@ -629,6 +676,7 @@ int main(int argc, char **argv)
 	test_usemem_claims();
 	test_idle_vm();
 	test_kept_slots();
+	test_stale_slots();
 	test_progress_timeline();
 	test_cyclic_access();
 	test_cyclic_fast_ramp();
