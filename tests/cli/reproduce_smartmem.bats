@@ -31,6 +31,8 @@ REPRODUCE=${MEMSHARE_ROOT:-$PWD}/bench/reproduce
 	[ "$stderr" = "bench/reproduce smartmem: --policies: unknown policy 'nosuch'; see --help" ]
 	run -2 --separate-stderr "$REPRODUCE" --case smartmem --passes 3x
 	[ "$stderr" = "bench/reproduce smartmem: --passes: '3x' is not a whole number; see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --cal-rounds 0
+	[ "$stderr" = "bench/reproduce smartmem: --step, --passes, --rounds and --cal-rounds must be positive; see --help" ]
 	run -2 --separate-stderr "$REPRODUCE" --case smartmem --frobnicate 1
 	[ "$stderr" = "bench/reproduce smartmem: unknown option '--frobnicate'; see --help" ]
 	run -2 --separate-stderr "$REPRODUCE" --case smartmem --mem
@@ -66,6 +68,12 @@ table_rows() { awk -v t="$2" 'index($0, t) == 1 { on = 1; getline; next } on && 
 	jq -s -e 'map(select(.kind == "target" and .tier_applied == true)) | length > 0' "$C/out/plan-smart-alloc-1.jsonl"
 	# raw records and tables in --out, an SVG from --plot
 	jq -s -e 'map(select(.kind == "usemem")) | length == 2 and all(.run_time_s > 0 and .guest_swapped_pages > 0)' "$C/out/runs.jsonl"
+	# where the time went: each run's QEMU CPU time and the guest's system time (its swap path), the client's CPU time
+	table_rows <(echo "$output") "where the time went" > "$C/time"
+	cat "$C/time"
+	[ "$(awk '{print $1}' "$C/time" | paste -sd' ')" = "no-tier smart-alloc" ]
+	awk '$4 > 0 && $6 > 0 && $7 > 0 { n++ } END { exit n != 2 }' "$C/time"
+	awk '$1 == "smart-alloc" && $8 ~ /^[0-9.]+$/ { f = 1 } END { exit !f }' "$C/time"
 	[ -s "$C/out/smartmem-runtime.tsv" ]
 	head -c 400 "$C/plot/smartmem-runtime.svg" | grep -q '<svg'
 	# the guests are gone
