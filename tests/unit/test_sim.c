@@ -288,17 +288,23 @@ static void test_idle_vm(void)
  * lowers the first one's target.  Tmem (gets flush) lets the pages move; a
  * block device under guest swap (gets keep the slot: msrswap's tier store,
  * measured by bench/reproduce --case smartmem) does not. */
-static const char *kept_slots_scenario(const char *gets)
+static const char *first_late_scenario(const char *gets, const char *first_demand, const char *late_demand)
 {
 	static char text[1024];
 	snprintf(text, sizeof text,
 		 "{\"interval_s\":1,\"duration_s\":100,\"tier_total_bytes\":\"64M\",\"disk_page_cost_us\":100,"
 		 "\"tier_page_cost_us\":2,\"tier_gets\":\"%s\",\"vms\":["
 		 "{\"name\":\"first\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
-		 " \"demand\":[[0,\"32M\"],[10,\"256M\"],[100,\"256M\"]]},"
+		 " \"demand\":%s},"
 		 "{\"name\":\"late\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":20,"
-		 " \"demand\":[[0,\"32M\"],[10,\"256M\"],[80,\"256M\"]]}]}", gets);
+		 " \"demand\":%s}]}", gets, first_demand, late_demand);
 	return text;
+}
+
+static const char *kept_slots_scenario(const char *gets)
+{
+	return first_late_scenario(gets, "[[0,\"32M\"],[10,\"256M\"],[100,\"256M\"]]",
+				   "[[0,\"32M\"],[10,\"256M\"],[80,\"256M\"]]");
 }
 
 static void test_kept_slots(void)
@@ -329,15 +335,7 @@ static void test_kept_slots(void)
  * and grows again, and its second spill goes to its stale slots. */
 static const char *stale_slots_scenario(const char *gets)
 {
-	static char text[1024];
-	snprintf(text, sizeof text,
-		 "{\"interval_s\":1,\"duration_s\":100,\"tier_total_bytes\":\"64M\",\"disk_page_cost_us\":100,"
-		 "\"tier_page_cost_us\":2,\"tier_gets\":\"%s\",\"vms\":["
-		 "{\"name\":\"first\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":0,"
-		 " \"demand\":[[0,\"256M\"],[10,\"256M\"]]},"
-		 "{\"name\":\"late\",\"ram_bytes\":\"128M\",\"access_bytes_per_s\":\"64M\",\"start\":20,"
-		 " \"demand\":[[0,\"256M\"],[10,\"256M\"]]}]}", gets);
-	return text;
+	return first_late_scenario(gets, "[[0,\"256M\"],[10,\"256M\"]]", "[[0,\"256M\"],[10,\"256M\"]]");
 }
 
 static void test_stale_slots(void)
