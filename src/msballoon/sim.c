@@ -338,16 +338,16 @@ static double predicted_stall_per_work(const struct sim *s, const struct vm_stat
 	return touches_per_s * miss_fraction * (over ? 2 : 1) * page_us / 1e6;
 }
 
-/* Whether a cyclic scan's demand exceeds RAM anywhere in the next `work`
- * seconds of its trace (its ends: a trace is sampled, and usemem's ramps). */
-static bool over_ram_within(const struct sim *s, const struct vm_state *vm, double work)
+/* Whether the VM's demand exceeds RAM `work` seconds further along its
+ * trace (plan_work asks only while it is under RAM now; usemem's demand
+ * ramps, so the end of the work is where it crosses). */
+static bool over_ram_after(const struct sim *s, const struct vm_state *vm, double work)
 {
 	const struct demand_spec *d = &vm->spec->demand;
 	double t = vm->work_s + work;
 	if (workload_finished(d, t)) /* its last sample, not the 0 of a finished trace */
 		t = d->points[d->npoints - 1].t_s - 1e-9;
-	int64_t ahead = pages(s, vm->spec->base_bytes + workload_demand(d, t));
-	return vm->demand > vm->ram || ahead > vm->ram;
+	return pages(s, vm->spec->base_bytes + workload_demand(d, t)) > vm->ram;
 }
 
 /* The work a VM does this interval: all of it on the wall timeline; on the
@@ -369,12 +369,12 @@ static double plan_work(const struct sim *s, const struct vm_state *vm)
 		return 0;
 	bool over = vm->demand > vm->ram;
 	double work = budget / (1 + predicted_stall_per_work(s, vm, over));
-	if (vm->spec->access != ACCESS_CYCLIC || over || !over_ram_within(s, vm, work))
+	if (vm->spec->access != ACCESS_CYCLIC || over || !over_ram_after(s, vm, work))
 		return work;
 	double lo = 0, hi = work; /* lo: stays under RAM; hi: crosses it */
 	for (int i = 0; i < 30 && hi - lo > 1e-6 * interval; i++) {
 		double mid = (lo + hi) / 2;
-		if (over_ram_within(s, vm, mid))
+		if (over_ram_after(s, vm, mid))
 			hi = mid;
 		else
 			lo = mid;
