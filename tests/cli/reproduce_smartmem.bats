@@ -33,6 +33,10 @@ REPRODUCE=${MEMSHARE_ROOT:-$PWD}/bench/reproduce
 	[ "$stderr" = "bench/reproduce smartmem: --passes: '3x' is not a whole number; see --help" ]
 	run -2 --separate-stderr "$REPRODUCE" --case smartmem --cal-rounds 0
 	[ "$stderr" = "bench/reproduce smartmem: --step, --passes, --rounds and --cal-rounds must be positive; see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --late-after 8 --late-delay 5
+	[ "$stderr" = "bench/reproduce smartmem: --late-after and --late-delay: one or the other; see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --late-after 8M
+	[ "$stderr" = "bench/reproduce smartmem: --late-after: '8M' is not a whole number; see --help" ]
 	run -2 --separate-stderr "$REPRODUCE" --case smartmem --frobnicate 1
 	[ "$stderr" = "bench/reproduce smartmem: unknown option '--frobnicate'; see --help" ]
 	run -2 --separate-stderr "$REPRODUCE" --case smartmem --mem
