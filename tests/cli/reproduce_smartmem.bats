@@ -86,3 +86,41 @@ table_rows() { awk -v t="$2" 'index($0, t) == 1 { on = 1; getline; next } on && 
 	run -0 virsh -q -c qemu:///system list --all --name
 	for g in $guests; do ! grep -qx "$g" <<<"$output"; done
 }
+
+# usemem_record POLICY ROUND VM SECONDS: one run's record, as runs.jsonl holds them
+usemem_record() {
+	jq -n -c --arg p "$1" --argjson r "$2" --arg d "$3" --argjson t "$4" \
+		'{kind: "usemem", policy: $p, round: $r, domain: $d, passes: 10, mean_pass_ms: 1, run_time_s: $t, guest_swapped_pages: 1, start_s: 0}'
+}
+
+@test "bench/reproduce --case smartmem --steps tables: the tables of a run's records, ranks within rounds and Friedman's test, no guest" {
+	C=$BATS_TEST_TMPDIR/out
+	mkdir -p "$C"
+	# 3 rounds: no-tier always last; greedy and static swap places each round (their order is chance)
+	local r
+	for r in 1 2 3; do
+		usemem_record no-tier "$r" a 50; usemem_record no-tier "$r" b 50
+		usemem_record greedy "$r" a $((r % 2 ? 20 : 30)); usemem_record greedy "$r" b 10
+		usemem_record static "$r" a $((r % 2 ? 30 : 20)); usemem_record static "$r" b 10
+	done > "$C/runs.jsonl"
+	run -0 --separate-stderr "$REPRODUCE" --case smartmem --steps tables --out "$C"
+	echo "$output"
+	[[ ${lines[1]} == "tables of the records in $C" ]]
+	[[ $output != *"guests:"* ]]
+	# the run-time table has the runs' policies only, in the case's order
+	table_rows <(echo "$output") "SmarTmem Scenario 1 shape" > "$C/rows"
+	[ "$(awk '{print $1}' "$C/rows" | paste -sd' ')" = "no-tier greedy static" ]
+	table_rows <(echo "$output") "rank of each configuration" > "$C/ranks"
+	cat "$C/ranks"
+	grep -qx "no-tier  *3  *3  *3  *3" "$C/ranks"
+	grep -qx 'greedy  *1  *2  *1  *1.33' "$C/ranks"
+	grep -qx 'static  *2  *1  *2  *1.67' "$C/ranks"
+	# 2 tier policies, 3 rounds, rank sums 4 and 5: Q = 12/(3*2*3) * (16 + 25) - 3*3*3 = 0.33
+	grep -qx 'Friedman test over the 2 tier policies in 3 rounds: Q = 0.33 (5 % point 3.84): their order is within chance: the medians do not rank them' <<<"$output"
+	[ -s "$C/smartmem-ranks.tsv" ]
+	# tables goes alone, and reads an --out
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --steps runs,tables --out "$C"
+	[ "$stderr" = "bench/reproduce smartmem: --steps: tables goes alone (runs and calibrate print the tables too); see --help" ]
+	run -2 --separate-stderr "$REPRODUCE" --case smartmem --steps tables
+	[ "$stderr" = "bench/reproduce smartmem: --steps tables needs the --out of a run; see --help" ]
+}
