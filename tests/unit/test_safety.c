@@ -181,6 +181,10 @@ static void test_apply_order(void)
 	failed = apply_targets(&drv, &bad, 1, 100000000ULL);
 	ok(failed == 1 && !bad.applied && strstr(bad.error, "b refuses"), "a refusal is reported per domain");
 	ok(allocation_reached(1000 * MIB, 1010 * MIB) && !allocation_reached(1000 * MIB, 1030 * MIB), "reached means within 1%%");
+	/* a balloon moves 1 MiB at a time: the read 2 MiB away is on the bound */
+	ok(allocation_reached(162 * MIB, 160 * MIB) && allocation_reached(158 * MIB, 160 * MIB) &&
+		   !allocation_reached(162 * MIB + 4096, 160 * MIB),
+	   "reached means within 2 MiB under 200 MiB, the bound included");
 }
 
 int main(void)
